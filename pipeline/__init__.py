@@ -1,0 +1,1 @@
+"""The Beam graph, I/O, runners and command line: wires `filters` together."""
