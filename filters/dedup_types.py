@@ -1,0 +1,92 @@
+"""Input, output and configuration types of document deduplication (no Beam here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+KEEP_POLICIES = ("smallest_id", "longest_text", "highest_quality")
+REASON_EXACT = "dedup_exact"
+REASON_MINHASH = "dedup_minhash"
+
+
+class DedupInput(NamedTuple):
+    """One document as deduplication sees it. ``id`` must be unique within the input."""
+
+    id: str
+    text: str
+    url: Optional[str] = None
+    quality_score: Optional[float] = None
+
+
+class DupRecord(NamedTuple):
+    """Deduplication result for one input document.
+
+    ``cluster_id`` is the id of the cluster's kept document (RedPajama-V2's rule: keep the document
+    whose id equals its cluster id); a singleton is its own cluster of size 1 and is kept.
+    ``reason`` is None for kept documents, else ``dedup_exact`` (same normalised text, or same
+    normalised URL when URL dedup is on, as a better-ranked document) or ``dedup_minhash``.
+    """
+
+    id: str
+    cluster_id: str
+    cluster_size: int
+    keep: bool
+    reason: Optional[str]
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Deduplication settings.
+
+    Defaults: FineWeb's shingles (word 5-grams over normalised lower-cased words) with RedPajama-V2's
+    128 permutations and its 0.7 banding (datasketch's optimum for 0.7 at 128 permutations: 14 bands
+    x 9 rows). ``thresholds`` adds clusterings at other thresholds (RedPajama-V2: 0.7, 0.8, 0.9, 1.0)
+    computed from the same signatures.
+    """
+
+    enabled: bool = True
+    exact: bool = True
+    url: bool = False
+    minhash: bool = True
+    threshold: float = 0.7
+    thresholds: tuple[float, ...] = ()
+    num_perm: int = 128
+    ngram: int = 5
+    ngram_unit: str = "word"
+    lowercase: bool = True
+    punctuation: str = "ascii"
+    unicode_form: Optional[str] = "NFD"
+    seed: int = 1
+    keep: str = "smallest_id"
+    verify_jaccard: bool = False
+    max_rounds: int = 12
+    batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        if self.keep not in KEEP_POLICIES:
+            raise ValueError(f"dedup.keep must be one of {KEEP_POLICIES}, got {self.keep!r}")
+        if self.ngram_unit not in ("word", "char"):
+            raise ValueError(f"dedup.ngram_unit must be 'word' or 'char', got {self.ngram_unit!r}")
+        if self.punctuation not in ("ascii", "unicode", "keep"):
+            raise ValueError(f"dedup.punctuation must be 'ascii', 'unicode' or 'keep', got {self.punctuation!r}")
+        for t in (self.threshold, *self.thresholds):
+            if not 0.0 < float(t) <= 1.0:
+                raise ValueError(f"dedup thresholds must be in (0, 1], got {t}")
+        if self.num_perm < 2:
+            raise ValueError(f"dedup.num_perm must be >= 2, got {self.num_perm}")
+        if self.ngram < 1:
+            raise ValueError(f"dedup.ngram must be >= 1, got {self.ngram}")
+        if self.max_rounds < 1:
+            raise ValueError(f"dedup.max_rounds must be >= 1, got {self.max_rounds}")
+        if self.batch_size < 1:
+            raise ValueError(f"dedup.batch_size must be >= 1, got {self.batch_size}")
+        object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
+
+    def all_thresholds(self) -> tuple[float, ...]:
+        """The primary threshold first, then the extra ones, without repeats."""
+        out = [float(self.threshold)]
+        for t in self.thresholds:
+            if t not in out:
+                out.append(t)
+        return tuple(out)

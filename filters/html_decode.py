@@ -1,0 +1,74 @@
+"""Turn HTML bytes of any charset into text, the way a browser would decide.
+
+Order: byte-order mark, charset from the transport (HTTP Content-Type), `<meta charset>` / http-equiv in the
+first 4 KB, strict UTF-8, then charset detection. Decoding never fails: undecodable bytes become U+FFFD, so a
+page with a few broken bytes still yields its text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# Labels that pages declare but that browsers read as a superset (WHATWG encoding standard).
+_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
+            "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030", "x-sjis": "shift_jis"}
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_:.\-]+)", content_type, re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def _normalise_label(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().lower()
+    label = _ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode_html(data: bytes | str, declared: str | None = None) -> str:
+    """Decode HTML bytes to str; `declared` is a transport charset (e.g. from HTTP headers)."""
+    if isinstance(data, str):
+        return data
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom):].decode(name, errors="replace")
+    candidates = [_normalise_label(declared)]
+    match = _META_CHARSET.search(data[:4096])
+    if match:
+        candidates.append(_normalise_label(match.group(1).decode("ascii", "ignore")))
+    for name in candidates:
+        if name:
+            try:
+                return data.decode(name)
+            except (UnicodeDecodeError, LookupError):
+                continue
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    guessed = _detect(data)
+    if guessed:
+        try:
+            return data.decode(guessed, errors="replace")
+        except LookupError:
+            pass
+    return data.decode("utf-8", errors="replace")
+
+
+def _detect(data: bytes) -> str | None:
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - trafilatura depends on it
+        return None
+    best = from_bytes(data[:200_000]).best()
+    return best.encoding if best else None

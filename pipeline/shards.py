@@ -1,0 +1,118 @@
+"""Driver-side planning: which files are input shards, what each is called, which are already done.
+
+Runs before the graph is built, so that a glob matching nothing or a Parquet shard without a text column
+fails at once with the path in the message, and a rerun skips the shards whose outputs are complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.config import Config, ConfigError
+from pipeline.document import ShardSpec
+from pipeline.readers import SchemaError, check_parquet_schema, detect_format, parquet_schema
+
+log = logging.getLogger(__name__)
+
+SHARD_MARKERS = "_shards"
+_EXTENSIONS = (".warc.gz", ".arc.gz", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".parquet", ".warc",
+               ".jsonl", ".json")
+
+
+def match_inputs(patterns: list[str]) -> list[str]:
+    from apache_beam.io.filesystems import FileSystems
+
+    if not patterns:
+        raise ConfigError("input.paths: no input given (set input.paths or pass --input)")
+    found: set[str] = set()
+    for pattern in patterns:
+        try:
+            result = FileSystems.match([pattern])[0]
+        except Exception as exc:
+            raise ConfigError(f"input.paths: cannot read {pattern}: {exc}") from None
+        paths = [m.path for m in result.metadata_list if not m.path.endswith("/")]
+        if not paths:
+            raise ConfigError(f"input.paths: no file matches {pattern}")
+        found.update(paths)
+    return sorted(found)
+
+
+def shard_stem(path: str) -> str:
+    base = posixpath.basename(path.replace("\\", "/"))
+    lower = base.lower()
+    for ext in _EXTENSIONS:
+        if lower.endswith(ext):
+            return base[: -len(ext)] or base
+    return base
+
+
+def plan_shards(config: Config) -> list[ShardSpec]:
+    """Match the input globs and describe each shard; fail early on what no worker could read."""
+    paths = match_inputs(config.input.paths)
+    stems = [shard_stem(p) for p in paths]
+    specs = []
+    for path, stem in zip(paths, stems):
+        name = stem if stems.count(stem) == 1 else f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+        try:
+            fmt = config.input.format if config.input.format != "auto" else detect_format(path)
+        except SchemaError as exc:
+            raise ConfigError(f"input.format: {exc}") from None
+        if fmt == "parquet":
+            try:
+                schema = parquet_schema(path)
+            except Exception as exc:  # corrupt: left to the worker, which records it in errors/
+                log.warning("cannot read the schema of %s (%s); its documents will be reported in errors/",
+                            path, exc)
+            else:
+                try:
+                    check_parquet_schema(path, schema)
+                except SchemaError as exc:
+                    raise ConfigError(f"input: {exc}") from None
+        specs.append(ShardSpec(path=path, name=name, format=fmt))
+    return specs
+
+
+@dataclass(frozen=True)
+class ShardMarker:
+    """Written last for a shard: its existence with the same config digest means the shard is complete."""
+
+    name: str
+    input: str
+    config: str
+    stats: dict[str, Any]
+    files: list[str]
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True, indent=1)
+
+
+def marker_path(output: str, name: str) -> str:
+    return posixpath.join(output, SHARD_MARKERS, f"{name}.json")
+
+
+def read_marker(output: str, name: str) -> ShardMarker | None:
+    from apache_beam.io.filesystems import FileSystems
+
+    path = marker_path(output, name)
+    if not FileSystems.exists(path):
+        return None
+    try:
+        with FileSystems.open(path, compression_type="uncompressed") as handle:
+            return ShardMarker(**json.loads(handle.read()))
+    except (ValueError, TypeError):
+        return None
+
+
+def split_done(specs: list[ShardSpec], output: str, digest: str) -> tuple[list[ShardSpec], list[ShardSpec]]:
+    """(to do, already complete with this config)."""
+    todo, done = [], []
+    for spec in specs:
+        marker = read_marker(output, spec.name)
+        complete = marker is not None and marker.config == digest and marker.input == spec.path
+        (done if complete else todo).append(spec)
+    return todo, done

@@ -1,0 +1,204 @@
+"""DoFns that apply one `filters` concern each to the documents flowing through the graph.
+
+Each DoFn is a thin adapter: heavy resources are created in `setup` (models through `Shared`, so a worker
+process loads each model once), the per-document logic is a call into `filters`, and any exception becomes a
+per-document error at that stage instead of a failed bundle. Documents already removed or failed pass
+through untouched. Every stage adds its seconds to the document, so stats.json can say where time went.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.utils.shared import Shared
+
+from filters.extract import ExtractOptions, InputTooLarge, extract_text
+from filters.rules import compile_rule, first_failed
+from pipeline.config import Config, ExtractConfig, LangIdConfig
+from pipeline.document import Doc, ShardSpec
+from pipeline.models import local_model_path
+from pipeline.readers import read_shard
+
+log = logging.getLogger(__name__)
+
+
+class _Loaded:
+    """A weak-referenceable box, as `Shared.acquire` requires, for models that are not."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class ReadShard(beam.DoFn):
+    def process(self, spec: ShardSpec) -> Iterator[Doc]:
+        started = time.perf_counter()
+        for doc in read_shard(spec):
+            now = time.perf_counter()
+            doc.add_seconds("read", now - started)
+            started = now
+            yield doc
+
+
+def _warm_trafilatura() -> None:
+    import trafilatura  # noqa: F401  - the child pays for imports before the first document's clock starts
+
+
+class Extract(beam.DoFn):
+    """HTML -> main text in a sandboxed child process with a per-document time limit."""
+
+    STAGE = "extract"
+
+    def __init__(self, config: ExtractConfig):
+        self._config = config
+        self._options = ExtractOptions(favor=config.favor, include_tables=config.include_tables,
+                                       include_comments=config.include_comments,
+                                       include_links=config.include_links, deduplicate=config.deduplicate,
+                                       fast=config.fast, max_input_bytes=config.max_input_bytes)
+        self._sandbox = None
+
+    def setup(self) -> None:
+        from pipeline.sandbox import Sandbox
+
+        self._sandbox = Sandbox(partial(extract_text, options=self._options), self._config.timeout_seconds,
+                                warmup=_warm_trafilatura)
+
+    def process(self, doc: Doc) -> Iterator[Doc]:
+        if doc.active and doc.html is not None:
+            started = time.perf_counter()
+            try:
+                if len(doc.html) > self._options.max_input_bytes:
+                    raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds "
+                                        f"extract.max_input_bytes={self._options.max_input_bytes}")
+                text = self._sandbox.call(doc.html, doc.url, declared_charset=doc.charset)
+            except Exception as exc:
+                doc.fail(self.STAGE, exc)
+            else:
+                doc.text = text or ""
+                doc.html = None  # the text is what travels on; only failures keep the HTML to replay
+                if not doc.text.strip():
+                    doc.removed_by = "extract_empty"
+            doc.add_seconds(self.STAGE, time.perf_counter() - started)
+        yield doc
+
+    def teardown(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+
+class RequireText(beam.DoFn):
+    """With extraction disabled, HTML-only documents cannot go on: say so per document."""
+
+    def process(self, doc: Doc) -> Iterator[Doc]:
+        if doc.active and doc.html is not None:
+            if doc.text is None:
+                doc.fail("extract", "extract.enabled is false but the document has only HTML")
+            else:
+                doc.html = None
+        if doc.active and not (doc.text or "").strip():
+            doc.removed_by = "extract_empty"
+        yield doc
+
+
+class IdentifyLanguage(beam.DoFn):
+    """Batched fastText language ID; in filter mode, removes documents outside `keep` or under `min_score`."""
+
+    STAGE = "langid"
+
+    def __init__(self, config: LangIdConfig, filter_mode: bool, shared: Shared):
+        self._config = config
+        self._filter = filter_mode and (bool(config.keep) or config.min_score > 0)
+        self._shared = shared
+        self._model = None
+
+    def setup(self) -> None:
+        from filters.langid import LanguageIdentifier
+
+        path = self._config.model
+
+        def load() -> _Loaded:
+            return _Loaded(LanguageIdentifier(local_model_path(path) if path else None))
+
+        self._model = self._shared.acquire(load, tag=f"langid:{path}").value
+
+    def process(self, batch: list[Doc]) -> Iterator[Doc]:
+        todo = [d for d in batch if d.active]
+        started = time.perf_counter()
+        try:
+            predictions = self._model.predict([d.text or "" for d in todo])
+        except Exception as exc:
+            for doc in todo:
+                doc.fail(self.STAGE, exc)
+        else:
+            keep = set(self._config.keep)
+            for doc, (lang, score) in zip(todo, predictions):
+                doc.language, doc.language_score = lang, score
+                if self._filter and ((keep and lang not in keep) or score < self._config.min_score):
+                    doc.removed_by = "langid"
+        share = (time.perf_counter() - started) / max(1, len(todo))
+        for doc in todo:
+            doc.add_seconds(self.STAGE, share)
+        yield from batch
+
+
+class ComputeSignals(beam.DoFn):
+    """Every configured RedPajama-V2-style signal, from one shared view of the text."""
+
+    STAGE = "signals"
+
+    def __init__(self, names: list[str] | None):
+        self._names = names
+        self._computer = None
+
+    def setup(self) -> None:
+        from filters.signals import SignalComputer
+
+        self._computer = SignalComputer(self._names)
+
+    def process(self, doc: Doc) -> Iterator[Doc]:
+        if doc.active:
+            started = time.perf_counter()
+            doc.reached_signals = True
+            try:
+                doc.signals.update(self._computer.compute(doc.text or "", doc.language or ""))
+            except Exception as exc:
+                doc.fail(self.STAGE, exc)
+            doc.add_seconds(self.STAGE, time.perf_counter() - started)
+        yield doc
+
+
+class ApplyRules(beam.DoFn):
+    """Filter mode: the first configured rule a document fails becomes its `removed_by`."""
+
+    STAGE = "filters"
+
+    def __init__(self, config: Config, available: Iterable[str]):
+        self._specs = list(config.filters.rules) if config.filters.enabled else []
+        self._available = sorted(available)
+        self._rules = None
+
+    def setup(self) -> None:
+        self._rules = [compile_rule(s.name, s.keep, s.params, self._available, s.languages) for s in self._specs]
+
+    def process(self, doc: Doc) -> Iterator[Doc]:
+        if doc.active and self._rules:
+            started = time.perf_counter()
+            values = dict(doc.signals)
+            values["language"] = doc.language or ""
+            values["language_score"] = doc.language_score if doc.language_score is not None else 0.0
+            try:
+                doc.removed_by = first_failed(self._rules, values, doc.language)
+            except Exception as exc:
+                doc.fail(self.STAGE, exc)
+            doc.add_seconds(self.STAGE, time.perf_counter() - started)
+        yield doc
+
+
+def mark_reached_signals(doc: Doc) -> Doc:
+    """With the signal stage off, documents that got this far still count as reaching the signal stages."""
+    if doc.active:
+        doc.reached_signals = True
+    return doc

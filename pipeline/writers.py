@@ -1,0 +1,176 @@
+"""Write one shard's outputs: documents/, removed/, errors/, signals/ and the shard's completion marker.
+
+Rows are written in input order, one file per output folder named after the input shard, each first under a
+temporary name and then renamed, so a crashed attempt never leaves a half file under a final name and a
+rerun produces the same bytes. The marker goes last: its presence means the shard is complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import posixpath
+import time
+from collections import Counter
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.document import Doc, ShardSpec
+from pipeline.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
+from pipeline.schema import DOCUMENT_FIELDS, ERROR_SCHEMA
+from pipeline.shards import ShardMarker, marker_path
+
+log = logging.getLogger(__name__)
+
+OUTPUT_DIRS = ("documents", "removed", "errors", "signals")
+
+
+def encode_input(record: dict[str, Any]) -> str:
+    """JSON for errors/`input`; bytes values become {"$base64": ...} so the record replays exactly."""
+    def default(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
+        return str(value)
+
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, default=default)
+
+
+def decode_input(blob: str) -> dict[str, Any]:
+    """Inverse of `encode_input`: the original record, with HTML bytes restored."""
+    def hook(obj: dict[str, Any]) -> Any:
+        if set(obj) == {"$base64"}:
+            return base64.b64decode(obj["$base64"])
+        return obj
+
+    return json.loads(blob, object_hook=hook)
+
+
+def _passthrough_schema(spec: ShardSpec, docs: list[Doc]) -> list[pa.Field]:
+    if spec.format == "parquet":
+        try:
+            return passthrough_fields(parquet_schema(spec.path))
+        except Exception:  # unreadable footer: the shard produced only errors
+            return []
+    if spec.format == "warc":
+        return [pa.field(name, pa.string()) for name in WARC_PASSTHROUGH]
+    names = sorted({key for doc in docs if doc.raw_input is None for key in doc.passthrough})
+    return [pa.field(name, pa.string()) for name in names]
+
+
+class ShardWriter:
+    """Builds and writes the Arrow tables of one shard."""
+
+    def __init__(self, output: str, signal_fields: list[pa.Field], compression: str):
+        self.output = output
+        self.signal_schema = pa.schema([pa.field("id", pa.string()), *signal_fields])
+        self.compression = None if compression == "none" else compression
+
+    def write(self, spec: ShardSpec, docs: list[Doc]) -> list[str]:
+        extra = _passthrough_schema(spec, docs)
+        doc_schema = pa.schema([*DOCUMENT_FIELDS, *extra])
+        removed_schema = doc_schema.append(pa.field("removed_by", pa.string()))
+        kept = [d for d in docs if d.error is None and d.removed_by is None]
+        removed = [d for d in docs if d.error is None and d.removed_by is not None]
+        failed = [d for d in docs if d.error is not None]
+        tables = {
+            "documents": self._documents(kept, doc_schema, extra),
+            "removed": self._documents(removed, removed_schema, extra),
+            "errors": pa.Table.from_pylist(
+                [{"id": d.id, "stage": d.error_stage, "error": d.error, "input": encode_input(d.original_record())}
+                 for d in failed], schema=ERROR_SCHEMA),
+            "signals": self._signals([d for d in docs if d.reached_signals and d.error is None]),
+        }
+        written = []
+        for folder in OUTPUT_DIRS:
+            written.append(self._write_table(tables[folder], folder, spec.name))
+        return written
+
+    def _documents(self, docs: list[Doc], schema: pa.Schema, extra: list[pa.Field]) -> pa.Table:
+        rows = []
+        for d in docs:
+            row = {"id": d.id, "text": d.text or "", "url": d.url, "language": d.language,
+                   "language_score": d.language_score}
+            for f in extra:
+                row[f.name] = d.passthrough.get(f.name)
+            if d.removed_by is not None:
+                row["removed_by"] = d.removed_by
+            rows.append(row)
+        return pa.Table.from_pylist(rows, schema=schema)
+
+    def _signals(self, docs: list[Doc]) -> pa.Table:
+        names = self.signal_schema.names
+        rows = []
+        for d in docs:
+            row = {name: d.signals.get(name) for name in names}
+            row["id"], row["language"], row["language_score"] = d.id, d.language, d.language_score
+            rows.append(row)
+        return pa.Table.from_pylist(rows, schema=self.signal_schema)
+
+    def _write_table(self, table: pa.Table, folder: str, name: str) -> str:
+        from apache_beam.io.filesystems import FileSystems
+
+        final = posixpath.join(self.output, folder, f"{name}.parquet")
+        temp = posixpath.join(self.output, folder, f".{name}.parquet.inprogress")
+        with FileSystems.create(temp, mime_type="application/octet-stream",
+                                compression_type="uncompressed") as handle:
+            pq.write_table(table, handle, compression=self.compression)
+        if FileSystems.exists(final):
+            FileSystems.delete([final])
+        FileSystems.rename([temp], [final])
+        return posixpath.join(folder, f"{name}.parquet")
+
+
+def shard_stats(docs: Iterable[Doc]) -> dict[str, Any]:
+    docs = list(docs)
+    removed = Counter(d.removed_by for d in docs if d.error is None and d.removed_by is not None)
+    errors = Counter(d.error_stage for d in docs if d.error is not None)
+    counts: Counter = Counter()
+    seconds: Counter = Counter()
+    for d in docs:
+        for stage, value in d.seconds.items():
+            counts[stage] += 1
+            seconds[stage] += value
+    return {
+        "input": len(docs),
+        "kept": sum(1 for d in docs if d.error is None and d.removed_by is None),
+        "removed": dict(sorted(removed.items())),
+        "errors": dict(sorted(errors.items())),
+        "stages": {s: {"documents": counts[s], "seconds": round(seconds[s], 6)} for s in sorted(counts)},
+    }
+
+
+class WriteShard(beam.DoFn):
+    """(shard name, {'spec': [ShardSpec], 'docs': docs}) -> files written, then the marker; yields the marker."""
+
+    def __init__(self, output: str, config_digest: str, signal_fields: list[pa.Field], compression: str):
+        self._output = output
+        self._digest = config_digest
+        self._signal_fields = signal_fields
+        self._compression = compression
+
+    def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator[ShardMarker]:
+        from apache_beam.io.filesystems import FileSystems
+
+        name, grouped = element
+        specs = list(grouped["spec"])
+        if not specs:
+            raise RuntimeError(f"documents for unknown shard {name}")
+        spec = specs[0]
+        docs = sorted(grouped["docs"], key=lambda d: d.row)
+        started = time.perf_counter()
+        files = ShardWriter(self._output, self._signal_fields, self._compression).write(spec, docs)
+        stats = shard_stats(docs)
+        stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
+        marker = ShardMarker(name=name, input=spec.path, config=self._digest, stats=stats, files=files)
+        path = marker_path(self._output, name)
+        with FileSystems.create(path + ".inprogress", compression_type="uncompressed") as handle:
+            handle.write(marker.to_json().encode())
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([path + ".inprogress"], [path])
+        log.info("shard %s: %d in, %d kept", name, stats["input"], stats["kept"])
+        yield marker

@@ -1,0 +1,441 @@
+"""Train a binary supervised fastText classifier and write it with a model card.
+
+Inputs are CSV, JSONL (Dolma-style or any objects) or Parquet, optionally .gz. Each example
+gets its label from one of:
+  --positive PATH / --negative PATH   every row of the file is positive / negative
+  --input PATH + --label-column COL   the row's COL value mapped by --positive-values /
+                                      --negative-values (rows with other values are skipped)
+Several files may be given for each (the quality model mixes prose, web pages and human
+labels). Texts are normalised with the same named normalisation the scorer uses
+(`filters.classifier_text`), recorded in the card.
+
+A deterministic held-out split (sha1 of seed + raw text, so duplicates land on one side) is
+kept out of training and scored: ROC-AUC, precision/recall/F1 at 0.5 for the positive label.
+With --thread 1 and a fixed --seed, training is deterministic: same data and arguments give
+the same model bytes.
+
+Example (the default toxicity model):
+  python scripts/train_fasttext.py --output models/fasttext/toxicity.bin \\
+    --input models/training_data/toxicity/davidson_train.csv.gz --text-column tweet \\
+    --label-column class --positive-values 0,1 --negative-values 2 \\
+    --positive-label toxic --negative-label clean --normalization fasttext_basic
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from filters.classifier import FastTextClassifier  # noqa: E402
+from filters.classifier_text import normalizer  # noqa: E402
+
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    positive: bool
+    source: int  # index into the list of InputSpec
+
+
+@dataclass
+class InputSpec:
+    path: str
+    text_column: str = "text"
+    label: str | None = None  # "positive" / "negative" for whole-file inputs
+    label_column: str | None = None
+    positive_values: tuple[str, ...] = ()
+    negative_values: tuple[str, ...] = ()
+    repeat: int = 1  # training copies of each example (held-out rows are never repeated)
+    license: str = "unknown"
+    rows_positive: int = 0
+    rows_negative: int = 0
+    rows_skipped: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class FastTextParams:
+    """fastText supervised hyper-parameters (names as fastText's Python API)."""
+
+    lr: float = 0.1
+    epoch: int = 20
+    dim: int = 64
+    wordNgrams: int = 2
+    minCount: int = 1
+    minn: int = 0
+    maxn: int = 0
+    bucket: int = 200_000
+    loss: str = "softmax"
+    thread: int = 1
+    seed: int = 1
+
+
+@dataclass
+class TrainResult:
+    model_path: str
+    card_path: str
+    card: dict = field(default_factory=dict)
+
+
+# --- reading ---------------------------------------------------------------------------------
+def _open_text(path: str) -> io.TextIOBase:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, "r", encoding="utf-8", newline="")
+
+
+def read_rows(path: str) -> Iterator[dict]:
+    """Rows of a CSV / JSONL / Parquet file (format from the name, .gz allowed for text formats)."""
+    name = path[:-3] if path.endswith(".gz") else path
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        yield from pq.read_table(path).to_pylist()
+    elif name.endswith((".jsonl", ".json")):
+        with _open_text(path) as fh:
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+    elif name.endswith((".csv", ".tsv")):
+        with _open_text(path) as fh:
+            yield from csv.DictReader(fh, delimiter="\t" if name.endswith(".tsv") else ",")
+    else:
+        raise ValueError(f"cannot tell the format of {path} (want .csv, .tsv, .jsonl, .parquet)")
+
+
+def _value_key(v: object) -> str:
+    """Label values compare as strings; 1, 1.0 and '1' all match '1'."""
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_examples(specs: Sequence[InputSpec]) -> list[Example]:
+    """Read every input and label its rows; fills the specs' row counts and sha256."""
+    examples: list[Example] = []
+    for i, spec in enumerate(specs):
+        spec.sha256 = sha256_file(spec.path)
+        for row in read_rows(spec.path):
+            text = row.get(spec.text_column)
+            if not isinstance(text, str) or not text.strip():
+                spec.rows_skipped += 1
+                continue
+            if spec.label in ("positive", "negative"):
+                positive = spec.label == "positive"
+            else:
+                value = _value_key(row.get(spec.label_column))
+                if value in spec.positive_values:
+                    positive = True
+                elif value in spec.negative_values:
+                    positive = False
+                else:
+                    spec.rows_skipped += 1
+                    continue
+            if positive:
+                spec.rows_positive += 1
+            else:
+                spec.rows_negative += 1
+            examples.append(Example(text, positive, i))
+    return examples
+
+
+# --- split, train, evaluate ------------------------------------------------------------------
+def is_holdout(text: str, fraction: float, seed: int) -> bool:
+    """Deterministic held-out membership from the raw text (identical texts share a side)."""
+    if fraction <= 0:
+        return False
+    h = int(hashlib.sha1(f"{seed}\x00{text}".encode("utf-8")).hexdigest(), 16)
+    return (h % 1_000_000) < fraction * 1_000_000
+
+
+def train_model(
+    examples: Sequence[Example],
+    output: str | os.PathLike[str],
+    params: FastTextParams,
+    normalization: str,
+    positive_label: str,
+    negative_label: str,
+    repeats: Sequence[int] | None = None,
+    quantize: bool = False,
+) -> str:
+    """Write a shuffled fastText training file, train, save to `output`; returns the path.
+
+    The order is a seeded shuffle of the examples in input order, so it is reproducible.
+    """
+    import fasttext
+
+    norm = normalizer(normalization)
+    lines: list[str] = []
+    for ex in examples:
+        text = norm(ex.text)
+        if not text:
+            continue
+        label = positive_label if ex.positive else negative_label
+        copies = repeats[ex.source] if repeats else 1
+        lines.extend([f"__label__{label} {text}\n"] * copies)
+    random.Random(params.seed).shuffle(lines)
+    if not lines:
+        raise ValueError("no training examples")
+    output = os.fspath(output)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        train_file = os.path.join(tmp, "train.txt")
+        with open(train_file, "w", encoding="utf-8") as fh:
+            fh.writelines(lines)
+        model = fasttext.train_supervised(input=train_file, verbose=0, **asdict(params))
+    if quantize:
+        model.quantize(input=None, qnorm=True, retrain=False, cutoff=0)
+    model.save_model(output)
+    return output
+
+
+def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float:
+    """Area under the ROC curve (Mann-Whitney U; ties count one half)."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def binary_metrics(labels: Sequence[bool], scores: Sequence[float], threshold: float = 0.5) -> dict:
+    y = np.asarray(labels, dtype=bool)
+    pred = np.asarray(scores, dtype=np.float64) >= threshold
+    tp = int((pred & y).sum())
+    fp = int((pred & ~y).sum())
+    fn = int((~pred & y).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "n": int(len(y)),
+        "n_positive": int(y.sum()),
+        "roc_auc": round(roc_auc(y, scores), 6),
+        "threshold": threshold,
+        "precision": round(precision, 6),
+        "recall": round(recall, 6),
+        "f1": round(f1, 6),
+    }
+
+
+def score_texts(model_path: str, texts: Sequence[str], positive_label: str, normalization: str) -> list[float]:
+    clf = FastTextClassifier(model_path, positive_label, normalization)
+    return clf.score_batch(list(texts))
+
+
+def _fasttext_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("fasttext-numpy2-wheel", "fasttext-wheel", "fasttext"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def train_with_card(
+    specs: Sequence[InputSpec],
+    output: str,
+    params: FastTextParams,
+    normalization: str,
+    positive_label: str,
+    negative_label: str,
+    holdout_fraction: float = 0.1,
+    quantize: bool = False,
+    name: str | None = None,
+    description: str = "",
+) -> TrainResult:
+    """Load, split, train, evaluate on the held-out split, and write `<output stem>.card.json`."""
+    examples = load_examples(specs)
+    train = [e for e in examples if not is_holdout(e.text, holdout_fraction, params.seed)]
+    held = [e for e in examples if is_holdout(e.text, holdout_fraction, params.seed)]
+    train_model(
+        train, output, params, normalization, positive_label, negative_label,
+        repeats=[s.repeat for s in specs], quantize=quantize,
+    )
+    metrics: dict = {}
+    if held:
+        scores = score_texts(output, [e.text for e in held], positive_label, normalization)
+        metrics["holdout"] = binary_metrics([e.positive for e in held], scores)
+        per_source = {}
+        for i, spec in enumerate(specs):
+            idx = [k for k, e in enumerate(held) if e.source == i]
+            if idx:
+                ys = [held[k].positive for k in idx]
+                ss = [scores[k] for k in idx]
+                per_source[spec.path] = {
+                    "n": len(idx),
+                    "mean_score": round(float(np.mean(ss)), 6),
+                    **({"roc_auc": round(roc_auc(ys, ss), 6)} if 0 < sum(ys) < len(ys) else {}),
+                }
+        metrics["holdout_by_source"] = per_source
+    card = {
+        "name": name or Path(output).stem,
+        "description": description,
+        "model_file": Path(output).name,
+        "model_sha256": sha256_file(output),
+        "model_bytes": os.path.getsize(output),
+        "labels": {"positive": f"__label__{positive_label}", "negative": f"__label__{negative_label}"},
+        "score": f"probability of __label__{positive_label} (fastText predict, k=-1)",
+        "normalization": normalization,
+        "quantized": quantize,
+        "hyperparameters": asdict(params),
+        "split": {
+            "rule": "sha1(f'{seed}\\x00{raw text}') % 1e6 < holdout_fraction * 1e6 -> held out",
+            "holdout_fraction": holdout_fraction,
+            "train_examples": len(train),
+            "holdout_examples": len(held),
+        },
+        "data": [
+            {
+                "path": s.path,
+                "sha256": s.sha256,
+                "license": s.license,
+                "label": s.label or {
+                    "column": s.label_column,
+                    "positive_values": list(s.positive_values),
+                    "negative_values": list(s.negative_values),
+                },
+                "text_column": s.text_column,
+                "rows_positive": s.rows_positive,
+                "rows_negative": s.rows_negative,
+                "rows_skipped": s.rows_skipped,
+                "train_repeat": s.repeat,
+            }
+            for s in specs
+        ],
+        "metrics": metrics,
+        "software": {"fasttext": _fasttext_version(), "python": platform.python_version()},
+    }
+    card_path = str(Path(output).with_suffix(".card.json"))
+    with open(card_path, "w", encoding="utf-8") as fh:
+        json.dump(card, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    return TrainResult(output, card_path, card)
+
+
+# --- command line ----------------------------------------------------------------------------
+def _split_values(s: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in s.split(",") if v.strip()) if s else ()
+
+
+def _path_map(items: Iterable[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--{what} wants PATH=VALUE, got {item!r}")
+        k, v = item.rsplit("=", 1)
+        out[k] = v
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--output", required=True, help="model file (.bin, or .ftz with --quantize)")
+    ap.add_argument("--positive", action="append", default=[], metavar="PATH", help="all rows positive")
+    ap.add_argument("--negative", action="append", default=[], metavar="PATH", help="all rows negative")
+    ap.add_argument("--input", action="append", default=[], metavar="PATH", help="rows labelled by --label-column")
+    ap.add_argument("--text-column", default="text")
+    ap.add_argument("--label-column")
+    ap.add_argument("--positive-values", help="comma list of --label-column values meaning positive")
+    ap.add_argument("--negative-values", help="comma list meaning negative (default: every other value)")
+    ap.add_argument("--positive-label", default="positive", help="fastText label name (no __label__)")
+    ap.add_argument("--negative-label", default="negative")
+    ap.add_argument("--normalization", default="fasttext_basic")
+    ap.add_argument("--holdout-fraction", type=float, default=0.1)
+    ap.add_argument("--repeat", action="append", default=[], metavar="PATH=N",
+                    help="train on N copies of that input's training rows (upweights a small source)")
+    ap.add_argument("--license", action="append", default=[], metavar="PATH=LICENSE",
+                    help="licence of an input, recorded in the card")
+    ap.add_argument("--name")
+    ap.add_argument("--description", default="")
+    ap.add_argument("--quantize", action="store_true", help="fastText quantize (write .ftz)")
+    for f in FastTextParams.__dataclass_fields__.values():
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    repeats = {k: int(v) for k, v in _path_map(args.repeat, "repeat").items()}
+    licenses = _path_map(args.license, "license")
+    specs: list[InputSpec] = []
+    for path in args.positive:
+        specs.append(InputSpec(path, args.text_column, label="positive"))
+    for path in args.negative:
+        specs.append(InputSpec(path, args.text_column, label="negative"))
+    if args.input:
+        if not args.label_column or not args.positive_values:
+            raise SystemExit("--input needs --label-column and --positive-values")
+    for path in args.input:
+        specs.append(InputSpec(
+            path, args.text_column, label_column=args.label_column,
+            positive_values=_split_values(args.positive_values),
+            negative_values=_split_values(args.negative_values),
+        ))
+    if not specs:
+        raise SystemExit("no inputs: give --positive/--negative and/or --input")
+    for spec in specs:
+        spec.repeat = repeats.get(spec.path, 1)
+        spec.license = licenses.get(spec.path, "unknown")
+        if not os.path.isfile(spec.path):
+            raise SystemExit(f"input not found: {spec.path}")
+    if args.input and not _split_values(args.negative_values):
+        # every value that is not positive is negative: read once to learn the values
+        pos = set(_split_values(args.positive_values))
+        values = {_value_key(r.get(args.label_column)) for p in args.input for r in read_rows(p)}
+        for spec in specs:
+            if spec.label_column:
+                spec.negative_values = tuple(sorted(values - pos))
+    params = FastTextParams(**{k: getattr(args, k) for k in FastTextParams.__dataclass_fields__})
+    result = train_with_card(
+        specs, args.output, params, args.normalization, args.positive_label, args.negative_label,
+        holdout_fraction=args.holdout_fraction, quantize=args.quantize, name=args.name,
+        description=args.description,
+    )
+    print(json.dumps({"model": result.model_path, "card": result.card_path,
+                      "sha256": result.card["model_sha256"], "metrics": result.card["metrics"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
