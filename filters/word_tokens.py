@@ -90,15 +90,16 @@ class EnglishWordTokenizer:
             out.extend(tokens)
         return out
 
-    def count_sentences(self, line: str, chunk_tokens: list[ChunkTokens] | None = None) -> int:
+    def count_sentences(self, line: str, chunks: list[str] | None = None) -> int:
         """Number of sentences spaCy's sentencizer finds in a stripped, non-empty line.
 
-        ``chunk_tokens`` may carry ``self.chunks(line.split())`` when the caller already has it.
+        ``chunks`` may carry ``line.split()`` when the caller already has it.
         """
-        if chunk_tokens is None:
-            chunk_tokens = self.chunks(line.split())
-        if " ".join(t for t, _ in ()) or _single_spaced(line, len(chunk_tokens)):
-            classes = "".join(c for _, c in chunk_tokens)
+        if chunks is None:
+            chunks = line.split()
+        chunk_tokens = self.chunks(chunks)
+        if len(line) - len(chunks) + 1 == sum(map(len, chunks)) and line.count(" ") == len(chunks) - 1:
+            classes = "".join(c for _, c in chunk_tokens)  # single spaces only: no whitespace tokens
         else:
             classes = _classes_with_whitespace_tokens(line, chunk_tokens)
         if "i" not in classes:
@@ -106,19 +107,13 @@ class EnglishWordTokenizer:
         return 1 + len(_SENTENCE_BREAK.findall(classes))
 
 
-def _single_spaced(line: str, n_chunks: int) -> bool:
-    """True when the chunks of ``line`` are separated by exactly one ASCII space each."""
-    return line.count(" ") == n_chunks - 1 and len(line.split(" ")) == n_chunks and "  " not in line
-
-
 def _classes_with_whitespace_tokens(line: str, chunk_tokens: list[ChunkTokens]) -> str:
     """Token classes of a line, adding the whitespace token spaCy emits for any gap other than one space."""
     parts: list[str] = []
     gaps = _WHITESPACE_RUN.findall(line.strip())
     for i, (_, classes) in enumerate(chunk_tokens):
-        if i:
-            if gaps[i - 1] != " ":
-                parts.append("p")
+        if i and gaps[i - 1] != " ":
+            parts.append("p")
         parts.append(classes)
     return "".join(parts)
 

@@ -279,7 +279,8 @@ class _SignatureBands(beam.DoFn):
                     yield pvalue.TaggedOutput(f"t{t_index}", (prefix + struct.pack(">H", band) + key, member))
 
 
-def _exact_keys(node: bytes, doc: DedupInput, use_text: bool, use_url: bool) -> Iterator[tuple[bytes, bytes]]:
+def _exact_keys(keyed: tuple[bytes, DedupInput], use_text: bool, use_url: bool) -> Iterator[tuple[bytes, bytes]]:
+    node, doc = keyed
     if use_text:
         yield b"t" + text_hash(doc.text or ""), node
     if use_url:
@@ -444,7 +445,7 @@ class DeduplicateAll(beam.PTransform):
         if c.exact or c.url:
             exact = (
                 keyed
-                | "ExactKeys" >> beam.FlatMapTuple(_exact_keys, use_text=c.exact, use_url=c.url)
+                | "ExactKeys" >> beam.FlatMap(_exact_keys, c.exact, c.url)
                 | "ExactLink" >> LinkBuckets(emit_non_min=True, label="exact")
             )
             edge_sets.append(exact.edges)

@@ -6,6 +6,8 @@ cc_net sample from ../shared/data (or --data DIR). Two numbers are printed:
 * throughput: total compute time over total characters, scaled to 5,000 characters;
 * slices: every document of at least 5,000 characters cut to exactly 5,000, median and p90.
 
+Times are process CPU time, best of --repeat runs per document.
+
 Usage: python scripts/bench_signals.py [--data DIR] [--repeat 3] [--profile]
 """
 
@@ -45,13 +47,13 @@ def load_documents(data: Path) -> list[str]:
 
 
 def time_docs(sc: SignalComputer, docs: list[str], repeat: int) -> list[float]:
-    """Best-of-``repeat`` seconds per document."""
+    """Best-of-``repeat`` CPU seconds per document (CPU time: robust to a shared machine)."""
     best = [float("inf")] * len(docs)
     for _ in range(repeat):
         for i, text in enumerate(docs):
-            start = time.perf_counter()
+            start = time.process_time()
             sc.compute(text, "en")
-            best[i] = min(best[i], time.perf_counter() - start)
+            best[i] = min(best[i], time.process_time() - start)
     return best
 
 

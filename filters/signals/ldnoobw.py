@@ -21,6 +21,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Mapping
 
+import numpy as np
+
 from filters.signals.document import DocumentView
 from filters.signals.registry import signal
 
@@ -52,14 +54,18 @@ class BlockList:
             multi=MappingProxyType({w: tuple(sorted(v)) for w, v in multi.items()}),
         )
 
-    def count(self, words: list[str], vocabulary: Mapping[str, int]) -> int:
-        """Matches in ``words``; ``vocabulary`` maps each distinct word to its count."""
-        hits = sum(c for w, c in vocabulary.items() if w in self.single)
-        if self.multi and not self.multi.keys().isdisjoint(vocabulary):
-            multi = self.multi
-            for i, word in enumerate(words):
-                entries = multi.get(word)
-                if entries:
+    def count(self, doc: DocumentView) -> int:
+        """Matches in the document's normalised words."""
+        firsts = doc.first_positions
+        id_counts = doc.id_counts
+        hits = sum(int(id_counts[firsts[w]]) for w in self.single.intersection(firsts))
+        starters = self.multi.keys() & firsts.keys()
+        if starters:
+            words = doc.normalized_words
+            word_ids = doc.word_ids
+            for first in starters:
+                entries = self.multi[first]
+                for i in np.flatnonzero(word_ids == firsts[first]).tolist():
                     for entry in entries:
                         if tuple(words[i : i + len(entry)]) == entry:
                             hits += 1
@@ -78,14 +84,10 @@ def load_ldnoobw() -> Mapping[str, BlockList]:
     return MappingProxyType(lists)
 
 
-def _vocabulary(doc: DocumentView) -> Mapping[str, int]:
-    return dict(zip(doc.distinct_words, doc.word_counts.tolist()))
-
-
 @signal("rps_doc_ldnoobw_words", kind="doc", resource=load_ldnoobw)
 def ldnoobw_words(doc: DocumentView, lists: Mapping[str, BlockList]) -> float:
     """Number of LDNOOBW entry matches (see the module docstring)."""
     block = lists.get(doc.language)
     if block is None or not doc.normalized_words:
         return 0.0
-    return float(block.count(doc.normalized_words, doc.memo("vocabulary", _vocabulary)))
+    return float(block.count(doc))

@@ -14,7 +14,7 @@ Scores are floats (RPv2 stores the word count as an int; the output contract is 
 
 from __future__ import annotations
 
-from filters.signals.document import DocumentView, numeric_char_count, uppercase_char_count
+from filters.signals.document import DocumentView
 from filters.signals.natural_language import PRECISION
 from filters.signals.registry import LineSpans, signal
 
@@ -53,17 +53,16 @@ def start_with_bulletpoint(doc: DocumentView) -> LineSpans:
 
 @signal("rps_lines_uppercase_letter_fraction", kind="lines")
 def uppercase_letter_fraction(doc: DocumentView) -> LineSpans:
-    """Uppercase characters over all characters of the raw line."""
-    return _spans(
-        doc,
-        [round(uppercase_char_count(line) / len(line), PRECISION) for line in doc.lines],
-    )
+    """Uppercase characters (``str.isupper``) over all characters of the raw line."""
+    uppers = doc.line_uppercase_counts.tolist()
+    lengths = doc.line_lengths.tolist()
+    return _spans(doc, [round(u / n, PRECISION) for u, n in zip(uppers, lengths)])
 
 
 @signal("rps_lines_num_words", kind="lines")
 def num_words(doc: DocumentView) -> LineSpans:
     """Number of words of the normalised line."""
-    return _spans(doc, [float(len(line.split())) for line in doc.normalized_lines])
+    return _spans(doc, [float(n) for n in doc.normalized_line_word_counts])
 
 
 @signal("rps_lines_javascript_counts", kind="lines")
@@ -78,10 +77,8 @@ def javascript_counts(doc: DocumentView) -> LineSpans:
 @signal("rps_lines_numerical_chars_fraction", kind="lines")
 def numerical_chars_fraction(doc: DocumentView) -> LineSpans:
     """Numeric characters (``str.isnumeric``) over characters of the normalised line."""
+    numerics = doc.normalized_line_numeric_counts.tolist()
+    lengths = doc.normalized_line_lengths.tolist()
     return _spans(
-        doc,
-        [
-            round(numeric_char_count(line) / len(line), PRECISION) if line else 0.0
-            for line in doc.normalized_lines
-        ],
+        doc, [round(k / n, PRECISION) if n else 0.0 for k, n in zip(numerics, lengths)]
     )

@@ -70,16 +70,12 @@ def build_ngram_index(word_ids: np.ndarray) -> NgramIndex:
         order = np.argsort(keys[0], kind="stable")
     else:
         order = np.lexsort(keys[::-1])
-    # Shared prefix length of neighbours in sorted order, capped at MAX_N.
-    lcp = np.zeros(max(n - 1, 0), dtype=np.int64)
-    alive = np.ones(max(n - 1, 0), dtype=bool)
-    left, right = order[:-1], order[1:]
-    for k in range(MAX_N):
-        col = columns[k]
-        alive &= col[left] == col[right]
-        if not alive.any():
-            break
-        lcp += alive
+    # Shared prefix length of neighbours in sorted order (capped at MAX_N): the index of the
+    # first column where they differ, with an always-different sentinel row at the end.
+    ordered = columns[:, order]
+    differs = np.ones((MAX_N + 1, max(n - 1, 0)), dtype=bool)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=differs[:MAX_N])
+    lcp = np.argmax(differs, axis=0)
     padded = np.zeros(n + 1, dtype=np.int64)
     padded[1:n] = lcp
     repeat = np.empty(n, dtype=np.int64)

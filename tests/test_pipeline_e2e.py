@@ -1,0 +1,122 @@
+"""The embedded default run end to end: contract layout, conservation, determinism across reruns and runners."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline
+
+DEFAULT = REPO / "configs" / "default.yaml"
+SAMPLE_DOCS = 55  # HTML responses in sample/*.warc.gz (see sample/README.md)
+RUNNERS = {
+    "in_memory": ["--runner=FnApiRunner"],
+    "multi_processing": ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+                         "--direct_num_workers=2"],
+    "portable": ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory, monkeypatch_module) -> Path:
+    out = tmp_path_factory.mktemp("default") / "out"
+    assert run_pipeline(DEFAULT, out) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    mp.chdir(REPO)  # the shipped config reads sample/ relative to the working directory
+    yield mp
+    mp.undo()
+
+
+def test_contract_layout(default_run: Path):
+    for folder in ("documents", "removed", "errors", "signals"):
+        names = sorted(p.name for p in (default_run / folder).glob("*.parquet"))
+        assert names == sorted(p.name.replace(".warc.gz", ".parquet") for p in (REPO / "sample").glob("*.warc.gz"))
+    for name in ("stats.json", "manifest.json"):
+        assert (default_run / name).is_file()
+    assert not list(default_run.rglob("*.inprogress"))
+
+
+def test_columns_follow_the_contract(default_run: Path):
+    docs = pq.read_schema(next((default_run / "documents").glob("*.parquet")))
+    assert docs.names[:5] == ["id", "text", "url", "language", "language_score"]
+    assert "warc_date" in docs.names  # passthrough
+    removed = pq.read_schema(next((default_run / "removed").glob("*.parquet")))
+    assert removed.names[-1] == "removed_by"
+    errors = pq.read_schema(next((default_run / "errors").glob("*.parquet")))
+    assert errors.names == ["id", "stage", "error", "input"]
+    signals = pq.read_schema(next((default_run / "signals").glob("*.parquet")))
+    assert signals.names[0] == "id"
+    assert str(signals.field("rps_doc_word_count").type) == "double"
+    assert str(signals.field("rps_lines_num_words").type) == \
+        "list<element: struct<start: int64, end: int64, score: double>>"
+
+
+def test_conservation_and_stats(default_run: Path):
+    assert_conservation(default_run, SAMPLE_DOCS)
+    stats = json.loads((default_run / "stats.json").read_text())
+    assert stats["kept"] > 20, "the default run should keep most real pages"
+    assert stats["removed_total"] > 0, "the default rules should remove something on real pages"
+    assert {"read", "extract", "langid", "signals", "write"} <= set(stats["stages"])
+    kept = read_folder(default_run, "documents")
+    assert all(r["text"].strip() and r["language"] for r in kept)
+    ids = {r["id"] for r in kept} | {r["id"] for r in read_folder(default_run, "removed")}
+    assert all(i.startswith("<urn:uuid:") for i in ids), "WARC documents are keyed by WARC-Record-ID"
+
+
+def test_manifest_records_config_inputs_outputs(default_run: Path):
+    manifest = json.loads((default_run / "manifest.json").read_text())
+    assert len(manifest["inputs"]) == 5
+    assert manifest["config"]["mode"] == "filter"
+    assert "apache-beam" in manifest["packages"]
+    for rel in manifest["outputs"]:
+        assert (default_run / rel).is_file()
+
+
+def test_signals_rows_are_documents_that_reached_signals(default_run: Path):
+    signals = read_folder(default_run, "signals")
+    removed = read_folder(default_run, "removed")
+    early = {r["id"] for r in removed if r["removed_by"] in ("extract_empty", "langid")}
+    assert early.isdisjoint({r["id"] for r in signals})
+    assert len(signals) == SAMPLE_DOCS - len(early) - len(read_folder(default_run, "errors"))
+
+
+def test_rerun_is_byte_identical_and_skips_complete_shards(default_run: Path, tmp_path: Path, monkeypatch_module):
+    out = tmp_path / "out"
+    assert run_pipeline(DEFAULT, out) == 0
+    first = data_file_digests(out)
+    assert first == data_file_digests(default_run)
+    # Same config again: every shard is complete, nothing is rewritten.
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")}
+    assert run_pipeline(DEFAULT, out) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")} == mtimes
+    # Lose one shard's marker (a crash before it finished): only that shard is redone, to the same bytes.
+    (out / "_shards" / "wget_2024_dolma_sample-0001.json").unlink()
+    assert run_pipeline(DEFAULT, out) == 0
+    changed = [p for p in out.rglob("*.parquet") if p.stat().st_mtime_ns != mtimes[p]]
+    assert changed and all(p.stem == "wget_2024_dolma_sample-0001" for p in changed)
+    assert data_file_digests(out) == first
+
+
+@pytest.mark.parametrize("runner", ["multi_processing", "portable"])
+def test_runners_give_identical_bytes(default_run: Path, tmp_path: Path, runner: str, monkeypatch_module):
+    out = tmp_path / runner
+    assert run_pipeline(DEFAULT, out, *RUNNERS[runner]) == 0
+    assert data_file_digests(out) == data_file_digests(default_run)
+
+
+def test_annotate_mode_removes_nothing_by_rule(tmp_path: Path, monkeypatch_module):
+    out = tmp_path / "annotate"
+    assert run_pipeline(DEFAULT, out, "--set", "mode=annotate") == 0
+    assert_conservation(out, SAMPLE_DOCS)
+    removed = read_folder(out, "removed")
+    assert {r["removed_by"] for r in removed} <= {"extract_empty"}
+    assert len(read_folder(out, "signals")) == len(read_folder(out, "documents"))
