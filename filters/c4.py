@@ -86,7 +86,7 @@ def c4_filter_lines(
         offset = start + len(raw) - len(raw.lstrip())
         chunks = line.split()
         reason = None
-        if max_word_length != -1 and any(len(w) > max_word_length for w in chunks):
+        if max_word_length != -1 and len(line) > max_word_length and max(map(len, chunks)) > max_word_length:
             reason = "too_long_word"
         else:
             cited = CITATION.findall(line) if remove_citations and "[" in line else ()
@@ -116,8 +116,9 @@ def c4_filter_lines(
             citations += len(cited)
             removed.extend(spans)
             chunks = line.split()
-        sentences += tokenizer.count_sentences(line, chunks) if split_paragraph else 1
-        words += sum(len(tokens) for tokens, _ in tokenizer.chunks(chunks))
+        line_sentences, line_words = tokenizer.line_stats(line, chunks)
+        sentences += line_sentences if split_paragraph else 1
+        words += line_words
         kept.append(line)
     signals: dict[str, float] = {
         "c4_lines": float(len(units)),

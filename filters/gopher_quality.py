@@ -47,7 +47,7 @@ def gopher_quality_signals(
         if not PUNCTUATION_CHARS.issuperset(word):
             n_content += count
             content_chars += len(word) * count
-        if word.isalpha() or any(ch.isalpha() for ch in word):
+        if word.isalpha() or any(map(str.isalpha, word)):
             n_alpha += count
     lines = text.splitlines()
     n_lines = len(lines)

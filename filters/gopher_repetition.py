@@ -58,8 +58,8 @@ def gopher_repetition_signals(text: str, *, words: list[str] | None = None) -> d
         words = split_into_words(text)
     if len(words) < 2:
         return signals
-    vocab: dict[str, int] = {}
-    ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64, count=len(words))
+    vocab = {word: i for i, word in enumerate(dict.fromkeys(words))}
+    ids = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     for n in TOP_NGRAM_SIZES:
         if len(words) >= n:

@@ -1,8 +1,9 @@
 """Turn HTML bytes of any charset into text, the way a browser would decide.
 
 Order: byte-order mark, charset from the transport (HTTP Content-Type), `<meta charset>` / http-equiv in the
-first 4 KB, strict UTF-8, then charset detection. Decoding never fails: undecodable bytes become U+FFFD, so a
-page with a few broken bytes still yields its text.
+first 4 KB, strict UTF-8, then detection: a detected multi-byte East-Asian or Cyrillic encoding is trusted,
+otherwise windows-1252, the web's default for unlabelled pages (single-byte guesses on short text are noise).
+Decoding never fails: undecodable bytes become U+FFFD, so a page with a few broken bytes still yields its text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs
 # Labels that pages declare but that browsers read as a superset (WHATWG encoding standard).
 _ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
             "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030", "x-sjis": "shift_jis"}
+
+
+_TRUSTED_GUESSES = {codecs.lookup(n).name for n in (
+    "gb18030", "big5", "shift_jis", "euc_jp", "iso2022_jp", "euc_kr", "cp949", "cp1251", "koi8_r", "koi8_u",
+    "cp866", "iso8859_5", "cp1256", "iso8859_6", "cp1255", "iso8859_8", "cp1253", "iso8859_7", "cp874", "tis_620",
+    "utf_16", "utf_32")}
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -56,13 +63,10 @@ def decode_html(data: bytes | str, declared: str | None = None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    guessed = _detect(data)
-    if guessed:
-        try:
-            return data.decode(guessed, errors="replace")
-        except LookupError:
-            pass
-    return data.decode("utf-8", errors="replace")
+    guessed = _normalise_label(_detect(data))
+    if guessed in _TRUSTED_GUESSES:
+        return data.decode(guessed, errors="replace")
+    return data.decode("cp1252", errors="replace")
 
 
 def _detect(data: bytes) -> str | None:

@@ -200,7 +200,10 @@ class MinHasher:
         # Walk documents in groups whose shingles fit one chunk; a document larger than a chunk is split.
         doc = 0
         ndocs = len(nonempty)
-        buf = np.empty((_CHUNK_ROWS, self.num_perm), dtype=np.uint32)
+        # Layout (num_perm, shingles): the min-reduction runs along contiguous memory (much faster).
+        a = self._a[:, None]
+        b = self._b[:, None]
+        buf = np.empty((self.num_perm, _CHUNK_ROWS), dtype=np.uint32)
         while doc < ndocs:
             lo = seg_starts[doc]
             last = int(np.searchsorted(seg_starts, lo + _CHUNK_ROWS, side="right")) - 1
@@ -209,18 +212,18 @@ class MinHasher:
                 acc = out[nonempty[doc]]
                 for c in range(lo, hi, _CHUNK_ROWS):
                     part = all_h[c : min(c + _CHUNK_ROWS, hi)]
-                    m = buf[: len(part)]
-                    np.multiply.outer(part, self._a, out=m)
-                    m += self._b
-                    np.minimum(acc, m.min(axis=0), out=acc)
+                    m = buf[:, : len(part)]
+                    np.multiply(a, part[None, :], out=m)
+                    m += b
+                    np.minimum(acc, m.min(axis=1), out=acc)
                 doc += 1
                 continue
             hi = seg_starts[last]
             part = all_h[lo:hi]
-            m = buf[: len(part)]
-            np.multiply.outer(part, self._a, out=m)
-            m += self._b
-            out[nonempty[doc:last]] = np.minimum.reduceat(m, seg_starts[doc:last] - lo, axis=0)
+            m = buf[:, : len(part)]
+            np.multiply(a, part[None, :], out=m)
+            m += b
+            out[nonempty[doc:last]] = np.minimum.reduceat(m, seg_starts[doc:last] - lo, axis=1).T
             doc = last
         return out
 

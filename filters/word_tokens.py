@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterable
+from itertools import chain
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +45,17 @@ class EnglishWordTokenizer:
         self._cache: dict[str, ChunkTokens] = {}
         self._cache_size = cache_size
 
-    def chunks(self, chunks: Iterable[str]) -> list[ChunkTokens]:
+    def chunks(self, chunks: list[str]) -> list[ChunkTokens]:
         """Tokens and classes for each whitespace-free chunk, in order."""
         cache = self._cache
-        chunks = chunks if isinstance(chunks, list) else list(chunks)
+        try:
+            return [cache[c] for c in chunks]
+        except KeyError:
+            pass
         missing = [c for c in set(chunks) if c not in cache]
-        if missing:
-            if len(cache) + len(missing) > self._cache_size:
-                cache.clear()
-            self._tokenize_missing(missing)
+        if len(cache) + len(missing) > self._cache_size:
+            cache.clear()
+        self._tokenize_missing(missing)
         return [cache[c] for c in chunks]
 
     def _tokenize_missing(self, missing: list[str]) -> None:
@@ -85,26 +87,27 @@ class EnglishWordTokenizer:
 
     def words(self, text: str) -> list[str]:
         """DataTrove's ``split_into_words(text, "eng")``: every non-whitespace token, in order."""
-        out: list[str] = []
-        for tokens, _ in self.chunks(text.split()):
-            out.extend(tokens)
-        return out
+        return list(chain.from_iterable(tokens for tokens, _ in self.chunks(text.split())))
 
-    def count_sentences(self, line: str, chunks: list[str] | None = None) -> int:
-        """Number of sentences spaCy's sentencizer finds in a stripped, non-empty line.
+    def line_stats(self, line: str, chunks: list[str] | None = None) -> tuple[int, int]:
+        """(sentences spaCy's sentencizer finds, words) in a stripped, non-empty line.
 
         ``chunks`` may carry ``line.split()`` when the caller already has it.
         """
         if chunks is None:
             chunks = line.split()
-        chunk_tokens = self.chunks(chunks)
-        if len(line) - len(chunks) + 1 == sum(map(len, chunks)) and line.count(" ") == len(chunks) - 1:
-            classes = "".join(c for _, c in chunk_tokens)  # single spaces only: no whitespace tokens
-        else:
-            classes = _classes_with_whitespace_tokens(line, chunk_tokens)
+        entries = self.chunks(chunks)
+        classes = "".join([c for _, c in entries])
+        n_words = len(classes)
+        if len(line) - len(chunks) + 1 != sum(map(len, chunks)) or line.count(" ") != len(chunks) - 1:
+            classes = _classes_with_whitespace_tokens(line, entries)  # gaps other than one space are tokens
         if "i" not in classes:
-            return 1
-        return 1 + len(_SENTENCE_BREAK.findall(classes))
+            return 1, n_words
+        return 1 + len(_SENTENCE_BREAK.findall(classes)), n_words
+
+    def count_sentences(self, line: str) -> int:
+        """Number of sentences spaCy's sentencizer finds in a stripped, non-empty line."""
+        return self.line_stats(line)[0]
 
 
 def _classes_with_whitespace_tokens(line: str, chunk_tokens: list[ChunkTokens]) -> str:

@@ -213,6 +213,9 @@ def read_warc(spec: ShardSpec) -> Iterator[Doc]:
             headers = record.rec_headers
             try:
                 body = record.content_stream().read()
+                missing = getattr(record.raw_stream, "limit", 0)
+                if missing:
+                    raise EOFError(f"record truncated: {missing} of {record.length} bytes missing")
             except Exception as exc:  # a truncated record body
                 yield _read_failure(spec, row, f"record{row}", exc,
                                     {"path": spec.path, "record": row,

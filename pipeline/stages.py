@@ -79,14 +79,19 @@ class Extract(beam.DoFn):
             else:
                 doc.text = text or ""
                 doc.html = None  # the text is what travels on; only failures keep the HTML to replay
-                if not doc.text.strip():
-                    doc.removed_by = "extract_empty"
             doc.add_seconds(self.STAGE, time.perf_counter() - started)
-        yield doc
+        yield _drop_if_empty(doc)
 
     def teardown(self) -> None:
         if self._sandbox is not None:
             self._sandbox.close()
+
+
+def _drop_if_empty(doc: Doc) -> Doc:
+    """A document with no text (empty input, or nothing extracted) is removed as `extract_empty`, in any mode."""
+    if doc.active and not (doc.text or "").strip():
+        doc.removed_by = "extract_empty"
+    return doc
 
 
 class RequireText(beam.DoFn):
@@ -98,9 +103,7 @@ class RequireText(beam.DoFn):
                 doc.fail("extract", "extract.enabled is false but the document has only HTML")
             else:
                 doc.html = None
-        if doc.active and not (doc.text or "").strip():
-            doc.removed_by = "extract_empty"
-        yield doc
+        yield _drop_if_empty(doc)
 
 
 class IdentifyLanguage(beam.DoFn):

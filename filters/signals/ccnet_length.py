@@ -23,4 +23,4 @@ def ccnet_length(doc: DocumentView) -> float:
 
 @signal("ccnet_nlines", kind="doc")
 def ccnet_nlines(doc: DocumentView) -> float:
-    return float(len(doc.line_spans))
+    return float(doc.num_lines)

@@ -2,7 +2,7 @@
 
 RedPajama-V2 (RPv2) signals look at a document through a handful of views — the raw text, a
 normalised text and its words, the raw "word-punct" tokens and the lines with their character
-offsets. A :class:`DocumentView` computes each view lazily and keeps it, so forty signals share
+offsets. A :class:`DocumentView` computes each view lazily and keeps it, so thirty signals share
 one tokenisation. Derived structures that only one signal family needs (e.g. the n-gram index of
 ``repetition.py``) are memoised on the view with :meth:`DocumentView.memo`.
 
@@ -28,7 +28,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-__all__ = ["DocumentView", "char_flags", "codepoints", "normalize"]
+__all__ = ["DocumentView", "char_flags", "char_values", "codepoints", "normalize"]
 
 _T = TypeVar("_T")
 
@@ -39,15 +39,14 @@ _ASCII_PUNCTUATION_BYTES = string.punctuation.encode("ascii")
 _WORD_PUNCT_RE = re.compile(r"\w+|[^\w\s]+")
 _WORD_RUN_RE = re.compile(r"\w+")
 _PUNCT_RUN_RE = re.compile(r"[^\w\s]+")
-_LINE_RE = re.compile(r"[^\n]*\n|[^\n]+$")
 
 
 def normalize(text: str) -> str:
     """RPv2's normalisation: drop ASCII punctuation, lowercase, collapse whitespace, NFD.
 
     ``" ".join(s.split())`` equals RPv2's ``re.sub(r"\\s+", " ", s.strip())``: Python's regex
-    ``\\s`` and ``str.split()`` agree on every code point. NFD is the identity on ASCII text, so
-    it is skipped there.
+    ``\\s`` and ``str.split()`` agree on every code point. NFD is skipped where it is the identity
+    (ASCII text, or text that is already NFD).
     """
     return _collapse_and_decompose(_delete_ascii_punctuation(text).lower())
 
@@ -60,7 +59,7 @@ def _delete_ascii_punctuation(text: str) -> str:
 def _collapse_and_decompose(text: str) -> str:
     """The last steps of :func:`normalize`: strip, collapse whitespace, NFD."""
     text = " ".join(text.split())
-    if not text.isascii():
+    if not text.isascii() and not unicodedata.is_normalized("NFD", text):
         text = unicodedata.normalize("NFD", text)
     return text
 
@@ -68,41 +67,59 @@ def _collapse_and_decompose(text: str) -> str:
 _BMP = 0x10000
 
 
+def _nfd_length(char: str) -> int:
+    return len(unicodedata.normalize("NFD", char))
+
+
 @lru_cache(maxsize=None)
-def _bmp_table(predicate: Callable[[str], bool]) -> np.ndarray:
-    """``predicate(chr(cp))`` for every Basic-Multilingual-Plane code point, built once (~15 ms)."""
-    return np.fromiter(map(predicate, map(chr, range(_BMP))), dtype=bool, count=_BMP)
+def _bmp_table(fn: Callable[[str], Any], dtype: type) -> np.ndarray:
+    """``fn(chr(cp))`` for every Basic-Multilingual-Plane code point, built once (~15-60 ms)."""
+    return np.fromiter(map(fn, map(chr, range(_BMP))), dtype=dtype, count=_BMP)
 
 
 def codepoints(text: str) -> np.ndarray:
-    """The code points of ``text`` as uint32 (lone surrogates included)."""
+    """The code points of ``text`` (uint8 for ASCII text, else uint32; lone surrogates kept)."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
-def char_flags(text: str, predicate: Callable[[str], bool]) -> np.ndarray:
-    """``predicate(c)`` for each character ``c`` of ``text``, vectorised by a lookup table.
+def char_values(cps: np.ndarray, fn: Callable[[str], Any], dtype: type = bool) -> np.ndarray:
+    """``fn(c)`` for each code point of ``cps``, vectorised by a lookup table.
 
-    ``predicate`` is a per-character ``str`` method such as ``str.isupper``; characters outside
-    the BMP (emoji, rare scripts) are checked one by one.
+    ``fn`` is a per-character function such as ``str.isupper``; characters outside the BMP
+    (emoji, rare scripts) are computed one by one.
     """
-    cps = codepoints(text)
-    table = _bmp_table(predicate)
+    table = _bmp_table(fn, dtype)
+    if cps.dtype == np.uint8:
+        return np.take(table, cps)
     outside = cps >= _BMP
     if not outside.any():
-        return table[cps]
-    flags = np.zeros(len(cps), dtype=bool)
+        return np.take(table, cps)
+    values = np.zeros(len(cps), dtype=dtype)
     inside = ~outside
-    flags[inside] = table[cps[inside]]
+    values[inside] = np.take(table, cps[inside])
     for i in np.flatnonzero(outside).tolist():
-        flags[i] = predicate(chr(cps[i]))
-    return flags
+        values[i] = fn(chr(cps[i]))
+    return values
 
 
-def _span_sums(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Number of set flags in each ``[start, end)``."""
-    running = np.zeros(len(flags) + 1, dtype=np.int64)
-    np.cumsum(flags, out=running[1:])
+def char_flags(text: str, predicate: Callable[[str], bool]) -> np.ndarray:
+    """``predicate(c)`` for each character ``c`` of ``text`` (e.g. ``str.isupper``)."""
+    return char_values(codepoints(text), predicate)
+
+
+def _span_totals(values: np.ndarray, starts: Any, ends: Any) -> np.ndarray:
+    """Sum of ``values`` over each ``[start, end)``."""
+    running = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(values, out=running[1:])
     return running[ends] - running[starts]
+
+
+def _span_sums(flags: np.ndarray, starts: Any, ends: Any) -> np.ndarray:
+    """Number of set flags in each ``[start, end)`` (spans sorted and non-overlapping)."""
+    hits = np.flatnonzero(flags)
+    return np.searchsorted(hits, ends) - np.searchsorted(hits, starts)
 
 
 class DocumentView:
@@ -142,7 +159,7 @@ class DocumentView:
         lowered = self._unpunctuated_lower
         words = lowered.split()
         text = " ".join(words)
-        if not text.isascii():
+        if not text.isascii() and not unicodedata.is_normalized("NFD", text):
             text = unicodedata.normalize("NFD", text)
             words = text.split()
         return text, words
@@ -170,8 +187,9 @@ class DocumentView:
     @cached_property
     def _first_seen(self) -> tuple[dict[str, int], np.ndarray]:
         first_seen: dict[str, int] = {}
-        ids = list(map(first_seen.setdefault, self.normalized_words, count()))
-        return first_seen, np.array(ids, dtype=np.int64)
+        words = self.normalized_words
+        ids = np.fromiter(map(first_seen.setdefault, words, count()), dtype=np.int64, count=len(words))
+        return first_seen, ids
 
     @property
     def word_ids(self) -> np.ndarray:
@@ -236,69 +254,106 @@ class DocumentView:
     # --- lines -------------------------------------------------------------------------------
 
     @cached_property
+    def _line_pieces(self) -> list[str]:
+        # The lines without their "\n": splitting on "\n" gives the regex's lines, except for
+        # the empty piece after a final "\n", which is no line.
+        pieces = self.text.split("\n")
+        if not pieces[-1]:
+            pieces.pop()
+        return pieces
+
+    @cached_property
+    def _line_bounds(self) -> tuple[list[int], list[int]]:
+        lengths = np.fromiter(map(len, self._line_pieces), dtype=np.int64, count=len(self._line_pieces))
+        ends = np.cumsum(lengths + 1)
+        if len(ends) and ends[-1] > len(self.text):  # the last line has no "\n"
+            ends[-1] = len(self.text)
+        starts = np.zeros(len(ends), dtype=np.int64)
+        starts[1:] = ends[:-1]
+        return starts.tolist(), ends.tolist()
+
+    @property
+    def line_starts(self) -> list[int]:
+        """Start offset of each line."""
+        return self._line_bounds[0]
+
+    @property
+    def line_ends(self) -> list[int]:
+        """End offset of each line (after its ``\\n``, if it has one)."""
+        return self._line_bounds[1]
+
+    @property
     def line_spans(self) -> list[tuple[int, int]]:
-        """``(start, end)`` character offsets of each line; together they tile ``text``."""
-        return [m.span() for m in _LINE_RE.finditer(self.text)]
+        """``(start, end)`` character offsets of the lines (the matches of ``[^\\n]*\\n|[^\\n]+$``).
+
+        Together they tile ``text``; the empty text has no line.
+        """
+        return list(zip(*self._line_bounds))
+
+    @property
+    def num_lines(self) -> int:
+        return len(self._line_pieces)
+
+    @property
+    def line_texts(self) -> list[str]:
+        """Raw line texts without their trailing ``\\n`` (same ``strip()`` as the lines)."""
+        return self._line_pieces
 
     @cached_property
     def lines(self) -> list[str]:
         """Raw line texts, each with its trailing ``\\n`` if it has one."""
         text = self.text
-        return [text[a:b] for a, b in self.line_spans]
+        return [text[a:b] for a, b in zip(*self._line_bounds)]
 
     @cached_property
-    def _line_span_array(self) -> np.ndarray:
-        return np.array(self.line_spans, dtype=np.int64).reshape(-1, 2)
-
-    @cached_property
-    def _normalized_line_parts(self) -> tuple[list[str], list[int]]:
-        pieces = self._unpunctuated_lower.split("\n")[: len(self.line_spans)]
-        lines: list[str] = []
-        counts: list[int] = []
-        for piece in pieces:
-            words = piece.split()
-            line = " ".join(words)
-            if not line.isascii():
-                line = unicodedata.normalize("NFD", line)
-                words = line.split()
-            lines.append(line)
-            counts.append(len(words))
-        return lines, counts
-
-    @property
     def normalized_lines(self) -> list[str]:
-        """``normalize(line)`` for each line (RPv2 normalises lines one by one)."""
-        return self._normalized_line_parts[0]
+        """``normalize(line)`` for each line (RPv2 normalises lines one by one).
+
+        The line signals do not need these strings (see :attr:`_normalized_line_stats`).
+        """
+        pieces = self._unpunctuated_lower.split("\n")[: self.num_lines]
+        return list(map(_collapse_and_decompose, pieces))
+
+    @cached_property
+    def _normalized_line_stats(self) -> tuple[list[int], list[int], list[int]]:
+        # Per line of the normalised text: words, characters and numeric characters, computed
+        # on the punctuation-free lowercased text without building the line strings. Collapsing
+        # whitespace and NFD keep every word and every numeric character (checked for all code
+        # points), and NFD's length is the sum of its per-character decomposition lengths.
+        lowered = self._unpunctuated_lower
+        cps = codepoints(lowered)
+        space = char_values(cps, str.isspace)
+        word_start = ~space
+        word_start[1:] &= space[:-1]
+        newlines = np.flatnonzero(cps == 10)
+        starts = np.concatenate(([0], newlines + 1))[: self.num_lines]
+        ends = np.concatenate((newlines, [len(cps)]))[: self.num_lines]
+        words = _span_totals(word_start, starts, ends)
+        if cps.dtype == np.uint8:
+            chars = np.where(space, 0, 1)
+        else:
+            chars = np.where(space, 0, char_values(cps, _nfd_length, np.int64))
+        lengths = _span_totals(chars, starts, ends) + np.maximum(words - 1, 0)
+        numerics = _span_totals(char_values(cps, str.isnumeric), starts, ends)
+        return words.tolist(), lengths.tolist(), numerics.tolist()
 
     @property
     def normalized_line_word_counts(self) -> list[int]:
         """Number of words of each normalised line."""
-        return self._normalized_line_parts[1]
+        return self._normalized_line_stats[0]
 
     @property
-    def line_lengths(self) -> np.ndarray:
-        """Characters of each raw line, its ``\\n`` included (int64)."""
-        spans = self._line_span_array
-        return spans[:, 1] - spans[:, 0]
+    def normalized_line_lengths(self) -> list[int]:
+        """Characters of each normalised line."""
+        return self._normalized_line_stats[1]
+
+    @property
+    def normalized_line_numeric_counts(self) -> list[int]:
+        """Characters with ``str.isnumeric()`` in each normalised line."""
+        return self._normalized_line_stats[2]
 
     @cached_property
-    def line_uppercase_counts(self) -> np.ndarray:
-        """Characters with ``str.isupper()`` in each raw line (int64)."""
-        spans = self._line_span_array
-        return _span_sums(char_flags(self.text, str.isupper), spans[:, 0], spans[:, 1])
-
-    @cached_property
-    def normalized_line_lengths(self) -> np.ndarray:
-        """Characters of each normalised line (int64)."""
-        lines = self.normalized_lines
-        return np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
-
-    @cached_property
-    def normalized_line_numeric_counts(self) -> np.ndarray:
-        """Characters with ``str.isnumeric()`` in each normalised line (int64)."""
-        lengths = self.normalized_line_lengths
-        # Normalised lines hold no newline; join them with one and count per line.
-        starts = np.zeros(len(lengths), dtype=np.int64)
-        np.cumsum(lengths[:-1] + 1, out=starts[1:])
-        flags = char_flags("\n".join(self.normalized_lines), str.isnumeric)
-        return _span_sums(flags, starts, starts + lengths)
+    def line_uppercase_counts(self) -> list[int]:
+        """Characters with ``str.isupper()`` in each raw line."""
+        starts, ends = self._line_bounds
+        return _span_totals(char_flags(self.text, str.isupper), starts, ends).tolist()

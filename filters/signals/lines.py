@@ -14,6 +14,8 @@ Scores are floats (RPv2 stores the word count as an int; the output contract is 
 
 from __future__ import annotations
 
+from itertools import repeat
+
 from filters.signals.document import DocumentView
 from filters.signals.natural_language import PRECISION
 from filters.signals.registry import LineSpans, signal
@@ -36,33 +38,40 @@ _BULLETS = (
 
 
 def _spans(doc: DocumentView, scores: list[float]) -> LineSpans:
-    return [(a, b, s) for (a, b), s in zip(doc.line_spans, scores)]
+    return list(zip(doc.line_starts, doc.line_ends, scores))
 
 
 @signal("rps_lines_ending_with_terminal_punctution_mark", kind="lines")
 def ending_with_terminal_punctuation(doc: DocumentView) -> LineSpans:
     """1.0 if the line, right-stripped, ends with ``.``, ``!``, ``?`` or ``”``, else 0.0."""
-    return _spans(doc, [float(line.rstrip().endswith(_TERMINAL_PUNCTUATION)) for line in doc.lines])
+    stripped = map(str.rstrip, doc.line_texts)
+    return _spans(doc, list(map(float, map(str.endswith, stripped, repeat(_TERMINAL_PUNCTUATION)))))
 
 
 @signal("rps_lines_start_with_bulletpoint", kind="lines")
 def start_with_bulletpoint(doc: DocumentView) -> LineSpans:
     """1.0 if the line, left-stripped, starts with a bullet symbol or an en dash, else 0.0."""
-    return _spans(doc, [float(line.lstrip().startswith(_BULLETS)) for line in doc.lines])
+    stripped = map(str.lstrip, doc.line_texts)
+    return _spans(doc, list(map(float, map(str.startswith, stripped, repeat(_BULLETS)))))
 
 
 @signal("rps_lines_uppercase_letter_fraction", kind="lines")
 def uppercase_letter_fraction(doc: DocumentView) -> LineSpans:
-    """Uppercase characters (``str.isupper``) over all characters of the raw line."""
-    uppers = doc.line_uppercase_counts.tolist()
-    lengths = doc.line_lengths.tolist()
-    return _spans(doc, [round(u / n, PRECISION) for u, n in zip(uppers, lengths)])
+    """Uppercase characters (``str.isupper``) over all characters of the raw line, ``\\n`` included."""
+    uppers = doc.line_uppercase_counts
+    return _spans(
+        doc,
+        [
+            round(u / (end - start), PRECISION) if u else 0.0
+            for u, start, end in zip(uppers, doc.line_starts, doc.line_ends)
+        ],
+    )
 
 
 @signal("rps_lines_num_words", kind="lines")
 def num_words(doc: DocumentView) -> LineSpans:
     """Number of words of the normalised line."""
-    return _spans(doc, [float(n) for n in doc.normalized_line_word_counts])
+    return _spans(doc, list(map(float, doc.normalized_line_word_counts)))
 
 
 @signal("rps_lines_javascript_counts", kind="lines")
@@ -70,15 +79,15 @@ def javascript_counts(doc: DocumentView) -> LineSpans:
     """Words of the normalised line equal to ``javascript``."""
     if "javascript" not in doc.normalized_text:
         # Normalising the whole text and normalising line by line give the same words.
-        return _spans(doc, [0.0] * len(doc.line_spans))
+        return _spans(doc, [0.0] * doc.num_lines)
     return _spans(doc, [float(line.split().count("javascript")) for line in doc.normalized_lines])
 
 
 @signal("rps_lines_numerical_chars_fraction", kind="lines")
 def numerical_chars_fraction(doc: DocumentView) -> LineSpans:
     """Numeric characters (``str.isnumeric``) over characters of the normalised line."""
-    numerics = doc.normalized_line_numeric_counts.tolist()
-    lengths = doc.normalized_line_lengths.tolist()
+    numerics = doc.normalized_line_numeric_counts
+    lengths = doc.normalized_line_lengths
     return _spans(
-        doc, [round(k / n, PRECISION) if n else 0.0 for k, n in zip(numerics, lengths)]
+        doc, [round(k / n, PRECISION) if k else 0.0 for k, n in zip(numerics, lengths)]
     )

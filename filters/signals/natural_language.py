@@ -24,6 +24,7 @@ import math
 import re
 from importlib import resources
 from types import MappingProxyType
+from itertools import repeat
 from operator import mul, neg
 from typing import Mapping
 
@@ -131,10 +132,10 @@ def symbol_to_word_ratio(doc: DocumentView) -> float:
 @signal("rps_doc_frac_lines_end_with_ellipsis", kind="doc")
 def frac_lines_end_with_ellipsis(doc: DocumentView) -> float:
     """Lines ending (before trailing whitespace) with ``...`` or ``…`` over lines."""
-    lines = doc.lines
+    lines = doc.line_texts
     if not lines:
         return 0.0
-    ending = sum(line.rstrip().endswith(_ELLIPSIS) for line in lines)
+    ending = sum(map(str.endswith, map(str.rstrip, lines), repeat(_ELLIPSIS)))
     return round(ending / len(lines), PRECISION)
 
 

@@ -7,7 +7,8 @@
 * ``rps_doc_frac_chars_top_{2,3,4}gram``: characters of the most frequent n-gram times its count,
   over the characters of all words; 0.0 when no n-gram occurs twice. Among n-grams with the
   highest count the one that occurs first wins (RPv2 takes ``Counter.most_common(1)``, which
-  returns the first-inserted maximum).
+  returns the first-inserted maximum). Overlapping occurrences all count, so the share can
+  exceed 1 ("the the the": "the the" twice, 12 of 9 characters) — RPv2's definition, kept.
 
 All nine signals share one index, built once per document: the word suffixes sorted by their
 first ten words. In that order every n-gram's occurrences (n <= 10) are adjacent, and the common

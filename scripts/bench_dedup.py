@@ -1,0 +1,253 @@
+"""Benchmark dedup: MinHash signature throughput against datasketch, and a scale run of ``Deduplicate``.
+
+    python scripts/bench_dedup.py                    # both parts, 200,000 docs on 2 worker processes
+    python scripts/bench_dedup.py --docs 50000 --skip-throughput
+
+The scale corpus is generated inside the pipeline (no input files): Zipf-distributed words from a
+synthetic vocabulary, planted near-duplicate clusters (copies with a few word substitutions) and one
+boilerplate cluster of ``--boilerplate`` near-identical documents (a hot key in every shuffle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+VOCAB = 50_000
+SHARD_DOCS = 2_000
+
+
+def _vocabulary(seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    lengths = rng.integers(2, 11, VOCAB)
+    return ["".join(rng.choice(letters, n)) for n in lengths]
+
+
+def _zipf_p() -> np.ndarray:
+    p = 1.0 / np.arange(1, VOCAB + 1) ** 1.1
+    return p / p.sum()
+
+
+def generate_shard(shard: int, num_docs: int, dup_fraction: float, boilerplate: int):
+    """Deterministic documents of one shard: ``(id, text, true_cluster)``.
+
+    Documents ``[0, boilerplate)`` are the boilerplate cluster (one template, 1-2 word edits each);
+    then groups: with probability ``dup_fraction`` a group is an original plus 1-4 edited copies
+    (3% of words substituted), else a single original.
+    """
+    vocab = _vocabulary()
+    p = _zipf_p()
+    rng = np.random.default_rng(1000 + shard)
+    start, stop = shard * SHARD_DOCS, min((shard + 1) * SHARD_DOCS, num_docs)
+    template = np.random.default_rng(99).choice(VOCAB, 300, p=p)
+    i = start
+    while i < stop:
+        if i < boilerplate:
+            words = template.copy()
+            for _ in range(int(rng.integers(1, 3))):
+                words[rng.integers(0, len(words))] = rng.integers(0, VOCAB)
+            yield (f"doc{i:09d}", " ".join(vocab[w] for w in words), "boilerplate")
+            i += 1
+            continue
+        words = rng.choice(VOCAB, int(rng.integers(80, 400)), p=p)
+        copies = int(rng.integers(1, 5)) if rng.random() < dup_fraction else 0
+        cluster = f"c{i:09d}"
+        yield (f"doc{i:09d}", " ".join(vocab[w] for w in words), cluster)
+        i += 1
+        for _ in range(copies):
+            if i >= stop:
+                break
+            edited = words.copy()
+            n_edit = max(1, int(0.03 * len(words)))
+            edited[rng.integers(0, len(words), n_edit)] = rng.integers(0, VOCAB, n_edit)
+            yield (f"doc{i:09d}", " ".join(vocab[w] for w in edited), cluster)
+            i += 1
+
+
+def bench_throughput(num_docs: int, num_perm: int) -> None:
+    from datasketch import MinHash
+
+    from filters.minhash import MinHasher, ShingleConfig, shingle_strings
+
+    docs = [t for _, t, _ in generate_shard(5, num_docs + 10_000, 0.0, 0)][:num_docs]
+    cfg = ShingleConfig(ngram=5)
+    words = np.mean([len(d.split()) for d in docs])
+    rows = []
+    t = time.perf_counter()
+    for d in docs:
+        m = MinHash(num_perm=num_perm)
+        for s in shingle_strings(d, cfg):
+            m.update(s.encode("utf8"))
+    rows.append(("datasketch update()", time.perf_counter() - t))
+    t = time.perf_counter()
+    for d in docs:
+        m = MinHash(num_perm=num_perm)
+        m.update_batch([s.encode("utf8") for s in shingle_strings(d, cfg)])
+    rows.append(("datasketch update_batch()", time.perf_counter() - t))
+    hasher = MinHasher(num_perm, 1, cfg)
+    t = time.perf_counter()
+    for i in range(0, len(docs), 512):
+        hasher.signatures(docs[i : i + 512])
+    rows.append(("filters.minhash (batch 512)", time.perf_counter() - t))
+    base = len(docs) / rows[0][1]
+    print(f"\nSignature throughput: {len(docs)} docs, {words:.0f} words/doc, word 5-grams, {num_perm} perms, 1 core")
+    print(f"{'implementation':32s} {'docs/s':>10s} {'x update()':>11s}")
+    for name, sec in rows:
+        print(f"{name:32s} {len(docs) / sec:10.0f} {len(docs) / sec / base:11.1f}")
+
+
+class _RssPoller:
+    """Peak RSS (VmHWM) of every descendant process, polled from /proc."""
+
+    def __init__(self, interval: float = 0.5):
+        self.peak: dict[int, tuple[str, int]] = {}
+        self._stop = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _children(self) -> list[int]:
+        parents: dict[int, int] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except OSError:
+                    continue
+        out, frontier = [], [os.getpid()]
+        while frontier:
+            p = frontier.pop()
+            kids = [c for c, pp in parents.items() if pp == p]
+            out += kids
+            frontier += kids
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self._children():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        kb = int(line.split()[1])
+                        if kb > self.peak.get(pid, ("", 0))[1]:
+                            self.peak[pid] = (cmd, kb)
+            self._stop.wait(self._interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _pair_count(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: float, max_rounds: int) -> None:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from filters.dedup_types import DedupConfig, DedupInput
+    from pipeline.dedup import Deduplicate
+
+    out = Path(tempfile.mkdtemp(prefix="bench_dedup_"))
+    config = DedupConfig(max_rounds=max_rounds)
+    shards = (num_docs + SHARD_DOCS - 1) // SHARD_DOCS
+    options = PipelineOptions([f"--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
+    t0 = time.perf_counter()
+    with _RssPoller() as rss:
+        p = beam.Pipeline(runner=FnApiRunner(), options=options)
+        (
+            p
+            | "Shards" >> beam.Create(list(range(shards)))
+            | "Reshard" >> beam.Reshuffle()
+            | "Generate" >> beam.FlatMap(generate_shard, num_docs, dup_fraction, boilerplate)
+            | "Input" >> beam.MapTuple(lambda i, text, _c: DedupInput(i, text))
+            | "Dedup" >> Deduplicate(config)
+            | "Json" >> beam.Map(lambda r: json.dumps(list(r)))
+            | "Write" >> beam.io.WriteToText(str(out / "records"))
+        )
+        result = p.run()
+        result.wait_until_finish()
+    wall = time.perf_counter() - t0
+
+    counters = {}
+    try:
+        for c in result.metrics().query()["counters"]:
+            if c.key.metric.namespace == "dedup":
+                counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+    except Exception as e:  # noqa: BLE001 - metrics are best-effort on some runners
+        print("metrics unavailable:", e)
+
+    records = [json.loads(line) for f in sorted(out.glob("records*")) for line in f.open()]
+    truth = {i: c for i, _t, c in (x for s in range(shards) for x in generate_shard(s, num_docs, dup_fraction, boilerplate))}
+    shutil.rmtree(out, ignore_errors=True)
+    pred = {r[0]: r[1] for r in records}
+    cells = Counter((pred[i], truth[i]) for i in truth)
+    tp = sum(_pair_count(n) for n in cells.values())
+    pred_pairs = sum(_pair_count(n) for n in Counter(pred.values()).values())
+    true_pairs = sum(_pair_count(n) for n in Counter(truth.values()).values())
+    kept = sum(1 for r in records if r[3])
+    biggest = Counter(pred.values()).most_common(1)[0]
+
+    print(f"\nScale run: Deduplicate on FnApiRunner multi_processing, {workers} workers, max_rounds={max_rounds}")
+    rows = [
+        ("documents in / records out", f"{num_docs} / {len(records)}"),
+        ("kept / removed", f"{kept} / {len(records) - kept}"),
+        ("largest cluster", f"{biggest[1]}"),
+        ("pairwise precision / recall", f"{tp / max(1, pred_pairs):.4f} / {tp / max(1, true_pairs):.4f}"),
+        ("wall time (s)", f"{wall:.1f}"),
+        ("docs/s (end to end)", f"{num_docs / wall:.0f}"),
+        ("runner process peak RSS (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"),
+    ]
+    for pid, (cmd, kb) in sorted(rss.peak.items()):
+        if "sdk_worker" in cmd or "worker" in cmd:
+            rows.append((f"worker pid {pid} peak RSS (MB)", f"{kb / 1024:.0f}"))
+    for name in sorted(counters):
+        rows.append((f"records shuffled: {name}", f"{counters[name]}"))
+    shuffled = sum(v for k, v in counters.items() if k.startswith("shuffled"))
+    rows.append(("records shuffled: total (counted)", f"{shuffled}  ({shuffled / num_docs:.1f} per doc)"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:{width}s}  {v}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=200_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--boilerplate", type=int, default=10_000)
+    ap.add_argument("--dup-fraction", type=float, default=0.1)
+    ap.add_argument("--max-rounds", type=int, default=6)
+    ap.add_argument("--throughput-docs", type=int, default=1_000)
+    ap.add_argument("--num-perm", type=int, default=128)
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-scale", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_throughput:
+        bench_throughput(args.throughput_docs, args.num_perm)
+    if not args.skip_scale:
+        bench_scale(args.docs, args.workers, args.boilerplate, args.dup_fraction, args.max_rounds)
+
+
+if __name__ == "__main__":
+    main()
