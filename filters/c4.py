@@ -62,6 +62,7 @@ def c4_filter_lines(
     filter_curly_bracket: bool = True,
     filter_policy: bool = True,
     tokenizer: EnglishWordTokenizer | None = None,
+    prefetch: bool = True,
 ) -> C4LineResult:
     """Apply C4's line rules to ``text`` (defaults are DataTrove's; FineWeb uses ``filter_no_terminal_punct=False``).
 
@@ -69,6 +70,8 @@ def c4_filter_lines(
     (``c4_too_long_word`` ...), ``c4_citations`` (citations removed from kept lines), ``c4_lorem_ipsum`` and
     ``c4_curly_bracket`` (0/1: DataTrove drops the document), ``c4_num_sentences`` (sentences in kept
     lines; DataTrove drops the document below ``min_num_sentences``, 5 by default).
+    ``prefetch=False`` skips tokenizing all of ``text`` up front (when its words were just computed
+    with the same ``tokenizer``, every chunk is cached already).
     The document-level rules are left to the caller: C4 keeps a document when
     ``c4_lorem_ipsum == 0 and c4_curly_bracket == 0 and c4_num_sentences >= 5``.
     """
@@ -79,8 +82,8 @@ def c4_filter_lines(
     lorem = curly = 0
     citations = sentences = words = 0
     units = _lines_with_offsets(text) if split_paragraph else _sentences_with_offsets(text, tokenizer)
-    # Tokenize every chunk of the document in one go; lines only look chunks up afterwards.
-    tokenizer.chunks(text.split())
+    if prefetch:  # tokenize every chunk of the document in one spaCy call; lines then hit the cache
+        tokenizer.chunks(text.split())
     for start, raw in units:
         line = raw.strip()
         offset = start + len(raw) - len(raw.lstrip())

@@ -60,7 +60,7 @@ class DedupConfig:
     seed: int = 1
     keep: str = "smallest_id"
     verify_jaccard: bool = False
-    max_rounds: int = 12
+    max_rounds: int = 10
     batch_size: int = 512
 
     def __post_init__(self) -> None:

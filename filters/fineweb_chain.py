@@ -61,7 +61,7 @@ def fineweb_signals(text: str, tokenizer: EnglishWordTokenizer | None = None) ->
     words = tokenizer.words(text)
     signals = gopher_repetition_signals(text, words=words)
     signals.update(gopher_quality_signals(text, words=words))
-    c4 = c4_filter_lines(text, filter_no_terminal_punct=False, tokenizer=tokenizer)
+    c4 = c4_filter_lines(text, filter_no_terminal_punct=False, tokenizer=tokenizer, prefetch=False)
     signals.update(c4.signals)
     signals.update(fineweb_quality_signals(c4.text, word_count=c4.word_count))
     return signals, c4.text

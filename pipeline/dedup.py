@@ -167,81 +167,104 @@ class _CountMin(beam.CombineFn):
         return acc
 
 
-class _LinkToBucketMin(beam.DoFn):
-    """One bucket: its summary (tag 1) and members (tag 0) -> edges member -- minimum member.
+def _member_node(value) -> bytes:
+    return value[0] if isinstance(value, tuple) else value
 
+
+class _LinkToBucketMin(beam.DoFn):
+    """One bucket -> edges ``(min node, member)`` linking every member to the bucket's minimum node.
+
+    Values are ``(tag, value)`` when a combiner's summary ``(count, min node)`` was joined in (tag 1;
+    members are tag 0), else plain members; then the first pass over the bucket computes the summary
+    itself. Either way members are streamed (two passes over a re-iterable), never held in a list.
     Members are ``node`` or, when verifying, ``(node, signature bytes)``; with verification an edge is
     kept only if the MinHash estimate of Jaccard similarity with the minimum reaches ``threshold``.
-    Also emits, to the ``non_min`` output, every member that is not the bucket minimum.
+    With ``emit_non_min`` every member that is not the minimum also goes to the ``non_min`` output.
     """
 
     NON_MIN = "non_min"
 
-    def __init__(self, verify_threshold: Optional[float] = None, emit_non_min: bool = False):
+    def __init__(self, joined_summary: bool, verify_threshold: Optional[float] = None, emit_non_min: bool = False):
+        self._joined = joined_summary
         self._verify = verify_threshold
         self._emit_non_min = emit_non_min
 
+    def _members(self, values):
+        if not self._joined:
+            return values
+        return (value for tag, value in values if tag == 0)
+
     def process(self, element):
         _key, values = element
-        summary = None
-        for tag, value in values:
-            if tag == 1:
-                summary = value
-                break
-        if summary is None:  # singleton bucket (filtered out of the summaries)
-            return
-        _count, m = summary
+        m = None
         m_sig = None
-        if self._verify is not None:
+        if self._joined:
             for tag, value in values:
-                if tag == 0 and value[0] == m:
-                    m_sig = np.frombuffer(value[1], dtype=np.uint32)
+                if tag == 1:
+                    m = value[1]
                     break
-        for tag, value in values:
-            if tag != 0:
+            if m is None:  # singleton bucket (its summary was filtered out)
+                return
+        else:
+            count = 0
+            for value in values:
+                node = _member_node(value)
+                count += 1
+                if m is None or node < m:
+                    m = node
+            if count < 2:
+                return
+        if self._verify is not None:
+            for node, sig in self._members(values):
+                if node == m:
+                    m_sig = np.frombuffer(sig, dtype=np.uint32)
+                    break
+        for value in self._members(values):
+            node = _member_node(value)
+            if node == m:
                 continue
-            if self._verify is not None:
-                node, sig = value
-                if node == m:
-                    continue
-                if estimate_jaccard(np.frombuffer(sig, dtype=np.uint32), m_sig) < self._verify:
-                    continue
-            else:
-                node = value
-                if node == m:
-                    continue
+            if self._verify is not None and estimate_jaccard(np.frombuffer(value[1], dtype=np.uint32), m_sig) < self._verify:
+                continue
             yield (m, node)
             if self._emit_non_min:
                 yield pvalue.TaggedOutput(self.NON_MIN, node)
 
 
 class LinkBuckets(beam.PTransform):
-    """``(bucket key, member)`` -> edges ``(min node, node)`` linking each member to its bucket's minimum."""
+    """``(bucket key, member)`` -> edges ``(min node, node)`` linking each member to its bucket's minimum.
 
-    def __init__(self, verify_threshold: Optional[float] = None, emit_non_min: bool = False, label: str = ""):
+    With ``combine`` the bucket summaries (size, minimum) are computed by a combiner lifted before the
+    shuffle and joined back; without, one grouping streams each bucket twice (half the shuffled
+    records, for keys that are mostly singletons such as LSH bands).
+    """
+
+    def __init__(
+        self, combine: bool, verify_threshold: Optional[float] = None, emit_non_min: bool = False, label: str = ""
+    ):
         super().__init__()
+        self._combine = combine
         self._verify = verify_threshold
         self._emit_non_min = emit_non_min
         self._metric = f"shuffled_{label}" if label else "shuffled_buckets"
 
     def expand(self, members):
-        if self._verify is not None:
-            nodes = members | "Nodes" >> beam.MapTuple(lambda k, v: (k, v[0]))
+        if self._combine:
+            summaries = (
+                members
+                | "Nodes" >> beam.MapTuple(lambda k, v: (k, _member_node(v)))
+                | "CountMin" >> beam.CombinePerKey(_CountMin())
+                | "NonSingleton" >> beam.Filter(lambda kv: kv[1][0] > 1)
+                | "TagSummary" >> beam.MapTuple(lambda k, s: (k, (1, s)))
+            )
+            tagged = members | "TagMember" >> beam.MapTuple(lambda k, v: (k, (0, v)))
+            grouped_input = (tagged, summaries) | "Join" >> beam.Flatten()
         else:
-            nodes = members
-        summaries = (
-            nodes
-            | "CountMin" >> beam.CombinePerKey(_CountMin())
-            | "NonSingleton" >> beam.Filter(lambda kv: kv[1][0] > 1)
-            | "TagSummary" >> beam.MapTuple(lambda k, s: (k, (1, s)))
-        )
-        tagged = members | "TagMember" >> beam.MapTuple(lambda k, v: (k, (0, v)))
+            grouped_input = members
         return (
-            (tagged, summaries)
-            | "Join" >> beam.Flatten()
+            grouped_input
             | "Count" >> beam.ParDo(_Count(self._metric))
             | "Group" >> beam.GroupByKey()
-            | "Link" >> beam.ParDo(_LinkToBucketMin(self._verify, self._emit_non_min)).with_outputs(
+            | "Link" >> beam.ParDo(_LinkToBucketMin(self._combine, self._verify, self._emit_non_min)).with_outputs(
                 _LinkToBucketMin.NON_MIN, main="edges"
             )
         )
@@ -446,7 +469,8 @@ class DeduplicateAll(beam.PTransform):
             exact = (
                 keyed
                 | "ExactKeys" >> beam.FlatMap(_exact_keys, c.exact, c.url)
-                | "ExactLink" >> LinkBuckets(emit_non_min=True, label="exact")
+                | "CountExactCombine" >> beam.ParDo(_Count("shuffled_exact_combiner_input"))
+                | "ExactLink" >> LinkBuckets(combine=True, emit_non_min=True, label="exact")
             )
             edge_sets.append(exact.edges)
             exact_dups = exact[_LinkToBucketMin.NON_MIN]
@@ -466,13 +490,14 @@ class DeduplicateAll(beam.PTransform):
             sets = list(edge_sets)
             if band_outputs is not None:
                 bands = band_outputs[f"t{i}"] | f"{name}Link" >> LinkBuckets(
-                    verify_threshold=t if c.verify_jaccard else None, label="bands"
+                    combine=False, verify_threshold=t if c.verify_jaccard else None, label="bands"
                 )
                 sets.append(bands.edges)
             edges = (
                 sets
                 | f"{name}Edges" >> beam.Flatten()
                 | f"{name}Canonical" >> beam.MapTuple(_edge)
+                | f"{name}CountEdges" >> beam.ParDo(_Count("shuffled_distinct_edges"))
                 | f"{name}Distinct" >> beam.Distinct()
             )
             labels = edges | f"{name}CC" >> ConnectedComponents(c.max_rounds)

@@ -73,7 +73,72 @@ def load_corpus(data: Path) -> list[tuple[str, str]]:
         lines = book.read_text(encoding="utf-8").splitlines(keepends=True)
         for i in range(0, len(lines), 400):
             docs.append(("gutenberg", "".join(lines[i : i + 400])))
+    bases = [t for s, t in docs if s in ("dclm", "wikitext", "extraction_scrapinghub")]
+    docs.extend(("edge_case", t) for t in edge_cases(bases))
     return docs
+
+
+_EDGE_LINES = (
+    "This website uses cookies to improve your experience, see our privacy policy.",
+    "Please enable JavaScript in your browser to see the comments.",
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.",
+    "Lorem ipsum",
+    "The call looks like f(x) { return x; } in the listing.",
+    "Our JavaScript code is { broken } today, sorry.",
+    "A word " + "x" * 1001 + " too long.",
+    "\u2022 first bullet item here",
+    "- second bullet item here",
+    "And then it stopped...",
+    "Wait for it \u2026",
+    "#tag #another #third #fourth #fifth",
+    "He said \"yes.\"",
+    "It was 'fine.'",
+    "See e.g. the U.S. report (p. 4).  ) Then more text.",
+    "Mr. Smith went to Washington.\tHe did not return!?",
+    "ALL THE WORDS AND THAT TO BE OF WITH HAVE.",
+    "short",
+    "   ",
+)
+
+
+def edge_cases(bases: list[str]) -> list[str]:
+    """Real texts with deterministic edits that exercise every rule and tokenizer corner case."""
+    import random
+
+    rng = random.Random(0)
+    out = []
+    for i, base in enumerate(bases[:160]):
+        lines = base.split("\n")
+        kind = i % 8
+        if kind == 0:  # edge-case lines inserted at random places
+            for line in rng.sample(_EDGE_LINES, 4):
+                lines.insert(rng.randrange(len(lines) + 1), line)
+            text = "\n".join(lines)
+        elif kind == 1:  # citations, also at line ends after the final mark
+            marks = ["[1]", "[23]", "[]", "[edit]", "[citation needed]", " [4]"]
+            text = "\n".join(line + rng.choice(marks) if line and rng.random() < 0.5 else line for line in lines)
+        elif kind == 2:  # other line breaks and spaces
+            sep = rng.choice(["\r\n", "\r", "\u2028", "\x0c", "\n\n", "\n \n"])
+            text = sep.join(line.replace(" ", rng.choice(["  ", " \t", "\xa0", " "]), 3) for line in lines)
+        elif kind == 3:  # repeated paragraphs / lines
+            k = rng.randrange(1, 4)
+            text = "\n".join(lines + lines[: max(1, len(lines) // k)])
+        elif kind == 4:  # list-like text: many bullets or ellipses
+            marker = rng.choice(["\u2022 ", "- ", "* "])
+            tail = rng.choice(["", "...", "\u2026", "."])
+            text = "\n".join(marker + line + tail for line in lines if line)
+        elif kind == 5:  # leading/trailing blank lines and whitespace-only lines
+            text = "\n\n  \n" + "\n \n".join(lines) + "\n\n\n"
+        elif kind == 6:  # truncated texts around the 50-word and 5-sentence limits
+            words = base.split(" ")
+            text = " ".join(words[: rng.randrange(30, 120)])
+        else:  # repeated n-grams inside lines
+            words = base.split(" ")
+            start = rng.randrange(max(1, len(words) - 12))
+            chunk = " ".join(words[start : start + rng.randrange(5, 12)])
+            text = base + ("\n" + chunk) * rng.randrange(1, 6)
+        out.append(text)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------

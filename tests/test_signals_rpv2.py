@@ -91,7 +91,9 @@ def reference(text: str, language: str, stop_words, ldnoobw) -> dict:
     out["rps_doc_num_sentences"] = float(len(re.findall(r"\b[^.!?]+[.!?]*", text)))
     out["rps_doc_curly_bracket"] = r8((text.count("{") + text.count("}")) / len(text)) if text else 0.0
     out["rps_doc_lorem_ipsum"] = (
-        r8(len(re.findall("lorem ipsum", norm, re.IGNORECASE)) / len(norm)) if "lorem ipsum" in norm else 0.0
+        r8(len(re.findall("lorem ipsum", norm, re.IGNORECASE)) / len(norm))
+        if "lorem ipsum" in norm
+        else 0.0
     )
     sw = stop_words.get(language)
     out["rps_doc_stop_word_fraction"] = r8(sum(w in sw for w in raw) / len(raw)) if sw and words else 0.0
@@ -107,7 +109,7 @@ def reference(text: str, language: str, stop_words, ldnoobw) -> dict:
     out["rps_lines_ending_with_terminal_punctution_mark"] = [
         (a, b, float(x.rstrip().endswith((".", "!", "?", "”")))) for (a, b), x in zip(spans, lines)
     ]
-    bullets = ("\u2022", "\u2023", "\u25b6", "\u25c0", "\u25e6", "\u25a0", "\u25a1", "\u25aa", "\u25ab", "\u2013")
+    bullets = tuple("\u2022\u2023\u25b6\u25c0\u25e6\u25a0\u25a1\u25aa\u25ab\u2013")
     out["rps_lines_start_with_bulletpoint"] = [
         (a, b, float(x.lstrip().startswith(bullets))) for (a, b), x in zip(spans, lines)
     ]
@@ -178,6 +180,8 @@ def test_resources_bundled():
     stop = load_stop_words()
     assert set(stop) == {"bg", "de", "en", "es", "fi", "fr", "it"}
     assert "the" in stop["en"] and "The" not in stop["en"]
+    # The fast stop-word count only looks at \w+ tokens: no entry may be a punctuation token.
+    assert not [w for ws in stop.values() for w in ws if re.fullmatch(r"[^\w\s]+", w)]
     lists = load_ldnoobw()
     assert len(lists) == 28 and {"en", "de", "fr", "es", "it"} <= set(lists)
     assert ("2", "girls", "1", "cup") in lists["en"].multi["2"]
@@ -384,7 +388,8 @@ def test_real_offensive_tweets_match_reference(sc, ref_resources):
 
 
 _ALPHABET = st.sampled_from(
-    list("ab cdefXYZ .!?,;'\"#{}…–•”\n\n\t 0123456789_") + ["javascript", "lorem ipsum", "...", "ü", "Σ", "日", "😀", "\r\n", "Ⅻ", "the ", "The "]
+    list("ab cdefXYZ .!?,;'\"#{}…–•”\n\n\t 0123456789_")
+    + ["javascript", "lorem ipsum", "...", "ü", "Σ", "日", "😀", "\r\n", "Ⅻ", "the ", "The "]
 )
 _TEXT = st.lists(_ALPHABET, max_size=80).map("".join) | st.text(max_size=120)
 
@@ -393,6 +398,21 @@ _TEXT = st.lists(_ALPHABET, max_size=80).map("".join) | st.text(max_size=120)
 @given(text=_TEXT)
 def test_hypothesis_matches_reference(sc, ref_resources, text):
     assert_matches_reference(sc, text, "en", ref_resources)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=_TEXT)
+def test_hypothesis_document_view_line_stats(text):
+    """The vectorised per-line statistics equal those of the normalised line strings."""
+    doc = DocumentView(text, "en")
+    lines = [ref_normalize(x) for x in doc.lines]
+    assert doc.normalized_lines == lines
+    assert doc.normalized_line_word_counts == [len(x.split()) for x in lines]
+    assert doc.normalized_line_lengths == [len(x) for x in lines]
+    assert doc.normalized_line_numeric_counts == [sum(map(str.isnumeric, x)) for x in lines]
+    assert doc.line_uppercase_counts == [sum(map(str.isupper, x)) for x in doc.lines]
+    assert doc.normalized_words == ref_normalize(text).split()
+    assert sorted(doc.raw_word_tokens) == sorted(w for w in doc.raw_words if re.fullmatch(r"\w+", w))
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

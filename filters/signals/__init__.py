@@ -14,8 +14,9 @@ RedPajama-V2's, misspellings included. Each group lives in its own module (``nat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 # Importing the signal modules registers their signals.
 from filters.signals import ccnet_length, ldnoobw, lines, natural_language, repetition  # noqa: F401

@@ -21,10 +21,11 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from functools import cached_property, lru_cache
+from collections.abc import Callable
+from functools import cache, cached_property
 from itertools import compress, count
 from operator import not_
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def _nfd_length(char: str) -> int:
     return len(unicodedata.normalize("NFD", char))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bmp_table(fn: Callable[[str], Any], dtype: type) -> np.ndarray:
     """``fn(chr(cp))`` for every Basic-Multilingual-Plane code point, built once (~15-60 ms)."""
     return np.fromiter(map(fn, map(chr, range(_BMP))), dtype=dtype, count=_BMP)
@@ -88,7 +89,7 @@ def char_values(cps: np.ndarray, fn: Callable[[str], Any], dtype: type = bool) -
     """``fn(c)`` for each code point of ``cps``, vectorised by a lookup table.
 
     ``fn`` is a per-character function such as ``str.isupper``; characters outside the BMP
-    (emoji, rare scripts) are computed one by one.
+    (emoji, rare scripts) are computed once per distinct code point.
     """
     table = _bmp_table(fn, dtype)
     if cps.dtype == np.uint8:
@@ -99,8 +100,9 @@ def char_values(cps: np.ndarray, fn: Callable[[str], Any], dtype: type = bool) -
     values = np.zeros(len(cps), dtype=dtype)
     inside = ~outside
     values[inside] = np.take(table, cps[inside])
-    for i in np.flatnonzero(outside).tolist():
-        values[i] = fn(chr(cps[i]))
+    distinct, where = np.unique(cps[outside], return_inverse=True)
+    computed = np.fromiter((fn(chr(cp)) for cp in distinct.tolist()), dtype=dtype, count=len(distinct))
+    values[outside] = computed[where]
     return values
 
 
@@ -114,12 +116,6 @@ def _span_totals(values: np.ndarray, starts: Any, ends: Any) -> np.ndarray:
     running = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(values, out=running[1:])
     return running[ends] - running[starts]
-
-
-def _span_sums(flags: np.ndarray, starts: Any, ends: Any) -> np.ndarray:
-    """Number of set flags in each ``[start, end)`` (spans sorted and non-overlapping)."""
-    hits = np.flatnonzero(flags)
-    return np.searchsorted(hits, ends) - np.searchsorted(hits, starts)
 
 
 class DocumentView:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from importlib import resources
-from types import MappingProxyType
 from itertools import repeat
 from operator import mul, neg
-from typing import Mapping
+from types import MappingProxyType
 
 import numpy as np
 

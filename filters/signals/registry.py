@@ -17,15 +17,16 @@ all); after that the registry is only read.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Literal, Mapping, TypeVar, Union
+from typing import Any, Literal, TypeVar
 
 __all__ = ["LineSpans", "REGISTRY", "SignalKind", "SignalRegistry", "SignalSpec", "SignalValue", "signal"]
 
 SignalKind = Literal["doc", "lines"]
 LineSpans = list[tuple[int, int, float]]
-SignalValue = Union[float, LineSpans]
+SignalValue = float | LineSpans
 
 _F = TypeVar("_F", bound=Callable[..., SignalValue])
 

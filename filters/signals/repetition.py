@@ -88,34 +88,46 @@ def _index(doc: DocumentView) -> NgramIndex:
     return doc.memo("repetition.ngram_index", lambda d: build_ngram_index(d.word_ids))
 
 
+def _longest_repeat(doc: DocumentView) -> int:
+    """Length (capped at ``MAX_N``) of the longest word sequence that occurs twice or more."""
+    if len(doc.first_positions) == len(doc.normalized_words):
+        return 0  # no word repeats: skip the index
+    return int(_index(doc).repeat.max())
+
+
 def frac_chars_dupe_ngrams(doc: DocumentView, n: int) -> float:
     """Share of word characters inside duplicated word ``n``-grams (overlaps counted once)."""
-    num_words = len(doc.normalized_words)
-    if num_words < n:
-        return 0.0
-    starts = _index(doc).repeat >= n
-    if not starts.any():
-        return 0.0
-    # Word w is covered iff some duplicated n-gram starts in [w - n + 1, w].
-    started = np.concatenate(([0], np.cumsum(starts)))
+    return doc.memo("repetition.dupe_fractions", _dupe_fractions)[n]
+
+
+def _dupe_fractions(doc: DocumentView) -> dict[int, float]:
+    fractions = dict.fromkeys(DUPE_NS, 0.0)
+    longest = _longest_repeat(doc)
+    if longest < DUPE_NS[0]:
+        return fractions
+    repeat = _index(doc).repeat
+    num_words = len(repeat)
     positions = np.arange(num_words)
-    window_lo = np.maximum(positions - n + 1, 0)
-    covered = started[positions + 1] - started[window_lo] > 0
-    chars = int(doc.word_lengths[covered].sum())
-    return round(chars / doc.total_word_chars, PRECISION)
+    started = np.zeros(num_words + 1, dtype=np.int64)
+    for n in DUPE_NS:
+        if n > longest:
+            break
+        # Word w is covered iff some duplicated n-gram starts in [w - n + 1, w].
+        np.cumsum(repeat >= n, out=started[1:])
+        covered = started[1:] > started[np.maximum(positions - n + 1, 0)]
+        chars = int(doc.word_lengths[covered].sum())
+        fractions[n] = round(chars / doc.total_word_chars, PRECISION)
+    return fractions
 
 
 def frac_chars_top_ngram(doc: DocumentView, n: int) -> float:
     """Share of word characters in the most frequent word ``n``-gram (first occurring on ties)."""
-    num_words = len(doc.normalized_words)
-    if num_words < n + 1:  # fewer than two n-grams: nothing can repeat
-        return 0.0
+    if _longest_repeat(doc) < n:
+        return 0.0  # no n-gram occurs twice
     index = _index(doc)
     group_starts = np.concatenate(([True], index.lcp < n))
     counts = np.bincount(np.cumsum(group_starts) - 1)
     top = int(counts.max())
-    if top <= 1:
-        return 0.0
     first_positions = np.minimum.reduceat(index.order, np.flatnonzero(group_starts))
     position = int(first_positions[counts == top].min())
     chars = int(doc.word_lengths[position : position + n].sum())

@@ -1,0 +1,93 @@
+"""Extraction quality through the pipeline vs `trafilatura.extract` alone, on pages with gold snippets.
+
+    python scripts/eval_extraction.py --data ../shared/data/extraction_dev [--runner-args ...]
+
+Scores the trafilatura-eval pages as trafilatura's own evaluation does: a `with` snippet found in the output
+is a true positive, a `without` snippet found is a false positive; precision, recall and F1 over all snippets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def load_pages(data: Path) -> list[dict]:
+    pages = []
+    for line in (data / "trafilatura_gold.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        record["html"] = gzip.open(data / record["html_file"], "rb").read()
+        pages.append(record)
+    return pages
+
+
+def snippet_scores(pages: list[dict], outputs: dict[str, str]) -> dict[str, float]:
+    tp = fn = fp = tn = 0
+    for page in pages:
+        text = outputs.get(page["id"]) or ""
+        for snippet in page["with"]:
+            tp, fn = (tp + 1, fn) if snippet in text else (tp, fn + 1)
+        for snippet in page["without"]:
+            fp, tn = (fp + 1, tn) if snippet in text else (fp, tn + 1)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "accuracy": (tp + tn) / (tp + tn + fp + fn)}
+
+
+def write_shard(pages: list[dict], path: Path) -> None:
+    table = pa.table({"id": [p["id"] for p in pages], "url": [p["url"] for p in pages],
+                      "html": pa.array([p["html"] for p in pages], pa.binary())})
+    pq.write_table(table, path)
+
+
+def pipeline_outputs(pages: list[dict], workdir: Path, runner_args: list[str], overrides: list[str] = ()) -> dict:
+    """Run the pipeline (annotate mode, extraction only) over the pages; id -> extracted text."""
+    from pipeline.cli import main
+
+    shard = workdir / "pages.parquet"
+    write_shard(pages, shard)
+    config = workdir / "extract_only.yaml"
+    config.write_text("mode: annotate\nextract: {enabled: true, timeout_seconds: 30}\nlangid: {enabled: false}\n"
+                      "signals: {enabled: false}\ndedup: {enabled: false}\nfilters: {enabled: false}\n")
+    out = workdir / "out"
+    sets = [a for o in overrides for a in ("--set", o)]
+    code = main(["run", "--config", str(config), "--input", str(shard), "--output", str(out), *sets, *runner_args])
+    if code:
+        raise SystemExit(f"pipeline failed with exit code {code}")
+    texts = {}
+    for folder in ("documents", "removed"):
+        for row in pq.read_table(out / folder / "pages.parquet", columns=["id", "text"]).to_pylist():
+            texts[row["id"]] = row["text"]
+    return texts
+
+
+def raw_outputs(pages: list[dict]) -> dict[str, str]:
+    import trafilatura
+
+    return {p["id"]: trafilatura.extract(p["html"], url=p["url"]) or "" for p in pages}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--skip-raw", action="store_true", help="do not score trafilatura.extract alone")
+    args, runner_args = parser.parse_known_args(argv)
+    pages = load_pages(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = snippet_scores(pages, pipeline_outputs(pages, Path(tmp), runner_args))
+    print(json.dumps({"pages": len(pages), "pipeline": ours}, indent=1))
+    if not args.skip_raw:
+        print(json.dumps({"trafilatura.extract": snippet_scores(pages, raw_outputs(pages))}, indent=1))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
