@@ -19,6 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.rules import RuleError, compile_rule
+from pipeline.atomic import atomic_write
 from pipeline.config import Config, ConfigError
 from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
@@ -175,10 +176,5 @@ def manifest(config: Config, digest: str, shards: list[ShardSpec], output: str) 
 
 
 def write_json(path: str, data: Any) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path + ".inprogress", compression_type="uncompressed") as handle:
-        handle.write(json.dumps(data, indent=2, sort_keys=True, default=str).encode())
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([path + ".inprogress"], [path])
+    blob = json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+    atomic_write(path, lambda handle: handle.write(blob))

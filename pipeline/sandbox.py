@@ -51,6 +51,10 @@ class Sandbox:
         self._proc = None
         self._conn = None
 
+    def start(self) -> None:
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=_serve, args=(child, self._fn, self._warmup), daemon=True)
@@ -62,8 +66,7 @@ class Sandbox:
             raise SandboxCrash(f"extraction process did not start within {self._start_timeout:g} s")
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
-        if self._proc is None or not self._proc.is_alive():
-            self._start()
+        self.start()
         started = time.monotonic()
         try:
             self._conn.send((args, kwargs))

@@ -65,6 +65,8 @@ class Extract(beam.DoFn):
 
         self._sandbox = Sandbox(partial(extract_text, options=self._options), self._config.timeout_seconds,
                                 warmup=_warm_trafilatura)
+        self._sandbox.start()  # the child's imports are paid here, not by the first document
+        log.info("extraction sandbox started")
 
     def process(self, doc: Doc) -> Iterator[Doc]:
         if doc.active and doc.html is not None:

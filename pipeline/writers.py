@@ -19,6 +19,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.atomic import atomic_write
 from pipeline.document import Doc, ShardSpec
 from pipeline.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
 from pipeline.schema import DOCUMENT_FIELDS, ERROR_SCHEMA
@@ -69,8 +70,8 @@ class ShardWriter:
         self.signal_schema = pa.schema([pa.field("id", pa.string()), *signal_fields])
         self.compression = None if compression == "none" else compression
 
-    def write(self, spec: ShardSpec, docs: list[Doc]) -> list[str]:
-        extra = _passthrough_schema(spec, docs)
+    def write(self, name: str, docs: list[Doc], extra: list[pa.Field]) -> list[str]:
+        """Write the shard's four files (rows in the order given); `extra` are the passthrough columns."""
         doc_schema = pa.schema([*DOCUMENT_FIELDS, *extra])
         removed_schema = doc_schema.append(pa.field("removed_by", pa.string()))
         kept = [d for d in docs if d.error is None and d.removed_by is None]
@@ -86,7 +87,7 @@ class ShardWriter:
         }
         written = []
         for folder in OUTPUT_DIRS:
-            written.append(self._write_table(tables[folder], folder, spec.name))
+            written.append(self._write_table(tables[folder], folder, name))
         return written
 
     def _documents(self, docs: list[Doc], schema: pa.Schema, extra: list[pa.Field]) -> pa.Table:
@@ -111,16 +112,8 @@ class ShardWriter:
         return pa.Table.from_pylist(rows, schema=self.signal_schema)
 
     def _write_table(self, table: pa.Table, folder: str, name: str) -> str:
-        from apache_beam.io.filesystems import FileSystems
-
         final = posixpath.join(self.output, folder, f"{name}.parquet")
-        temp = posixpath.join(self.output, folder, f".{name}.parquet.inprogress")
-        with FileSystems.create(temp, mime_type="application/octet-stream",
-                                compression_type="uncompressed") as handle:
-            pq.write_table(table, handle, compression=self.compression)
-        if FileSystems.exists(final):
-            FileSystems.delete([final])
-        FileSystems.rename([temp], [final])
+        atomic_write(final, lambda handle: pq.write_table(table, handle, compression=self.compression))
         return posixpath.join(folder, f"{name}.parquet")
 
 
@@ -153,8 +146,6 @@ class WriteShard(beam.DoFn):
         self._compression = compression
 
     def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator[ShardMarker]:
-        from apache_beam.io.filesystems import FileSystems
-
         name, grouped = element
         specs = list(grouped["spec"])
         if not specs:
@@ -162,15 +153,16 @@ class WriteShard(beam.DoFn):
         spec = specs[0]
         docs = sorted(grouped["docs"], key=lambda d: d.row)
         started = time.perf_counter()
-        files = ShardWriter(self._output, self._signal_fields, self._compression).write(spec, docs)
+        writer = ShardWriter(self._output, self._signal_fields, self._compression)
+        files = writer.write(name, docs, _passthrough_schema(spec, docs))
         stats = shard_stats(docs)
         stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
-        marker = ShardMarker(name=name, input=spec.path, config=self._digest, stats=stats, files=files)
-        path = marker_path(self._output, name)
-        with FileSystems.create(path + ".inprogress", compression_type="uncompressed") as handle:
-            handle.write(marker.to_json().encode())
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        FileSystems.rename([path + ".inprogress"], [path])
-        log.info("shard %s: %d in, %d kept", name, stats["input"], stats["kept"])
-        yield marker
+        yield commit_shard(self._output, ShardMarker(name=name, input=spec.path, config=self._digest, stats=stats,
+                                                     files=files))
+
+
+def commit_shard(output: str, marker: ShardMarker) -> ShardMarker:
+    """Write the shard's completion marker (atomically): the last act of finishing a shard."""
+    atomic_write(marker_path(output, marker.name), lambda handle: handle.write(marker.to_json().encode()))
+    log.info("shard %s: %d in, %d kept", marker.name, marker.stats["input"], marker.stats["kept"])
+    return marker

@@ -19,7 +19,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,6 @@ VOCAB = 50_000
 SHARD_DOCS = 2_000
 
 
-@lru_cache(maxsize=1)
 def _vocabulary(seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
@@ -36,21 +34,34 @@ def _vocabulary(seed: int = 0) -> list[str]:
     return ["".join(rng.choice(letters, n)) for n in lengths]
 
 
-@lru_cache(maxsize=1)
 def _zipf_p() -> np.ndarray:
     p = 1.0 / np.arange(1, VOCAB + 1) ** 1.1
     return p / p.sum()
 
 
-def generate_shard(shard: int, num_docs: int, dup_fraction: float, boilerplate: int):
+class CorpusGenerator:
+    """Builds the vocabulary once; ``shard(i)`` yields that shard's documents (picklable for workers)."""
+
+    def __init__(self, num_docs: int, dup_fraction: float, boilerplate: int):
+        self.num_docs, self.dup_fraction, self.boilerplate = num_docs, dup_fraction, boilerplate
+        self._vocab = None
+        self._p = None
+
+    def shard(self, shard: int):
+        if self._vocab is None:
+            self._vocab, self._p = _vocabulary(), _zipf_p()
+        return generate_shard(shard, self.num_docs, self.dup_fraction, self.boilerplate, self._vocab, self._p)
+
+
+def generate_shard(shard: int, num_docs: int, dup_fraction: float, boilerplate: int, vocab=None, p=None):
     """Deterministic documents of one shard: ``(id, text, true_cluster)``.
 
     Documents ``[0, boilerplate)`` are the boilerplate cluster (one template, 1-2 word edits each);
     then groups: with probability ``dup_fraction`` a group is an original plus 1-4 edited copies
     (3% of words substituted), else a single original.
     """
-    vocab = _vocabulary()
-    p = _zipf_p()
+    vocab = _vocabulary() if vocab is None else vocab
+    p = _zipf_p() if p is None else p
     rng = np.random.default_rng(1000 + shard)
     start, stop = shard * SHARD_DOCS, min((shard + 1) * SHARD_DOCS, num_docs)
     template = np.random.default_rng(99).choice(VOCAB, 300, p=p)
@@ -176,6 +187,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     config = DedupConfig(max_rounds=max_rounds)
     shards = (num_docs + SHARD_DOCS - 1) // SHARD_DOCS
     options = PipelineOptions([f"--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
+    gen = CorpusGenerator(num_docs, dup_fraction, boilerplate)
     t0 = time.perf_counter()
     with _RssPoller() as rss:
         p = beam.Pipeline(runner=FnApiRunner(), options=options)
@@ -183,7 +195,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
             p
             | "Shards" >> beam.Create(list(range(shards)))
             | "Reshard" >> beam.Reshuffle()
-            | "Generate" >> beam.FlatMap(generate_shard, num_docs, dup_fraction, boilerplate)
+            | "Generate" >> beam.FlatMap(gen.shard)
             | "Input" >> beam.MapTuple(lambda i, text, _c: DedupInput(i, text))
             | "Dedup" >> Deduplicate(config)
             | "Json" >> beam.Map(lambda r: json.dumps(list(r)))
@@ -202,7 +214,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
         print("metrics unavailable:", e)
 
     records = [json.loads(line) for f in sorted(out.glob("records*")) for line in f.open()]
-    truth = {i: c for i, _t, c in (x for s in range(shards) for x in generate_shard(s, num_docs, dup_fraction, boilerplate))}
+    truth = {i: c for i, _t, c in (x for s in range(shards) for x in gen.shard(s))}
     shutil.rmtree(out, ignore_errors=True)
     pred = {r[0]: r[1] for r in records}
     cells = Counter((pred[i], truth[i]) for i in truth)

@@ -29,12 +29,13 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import platform
 import random
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -45,6 +46,8 @@ from filters.classifier import FastTextClassifier  # noqa: E402
 from filters.classifier_text import normalizer  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
+logger = logging.getLogger("train_fasttext")
+_NAN_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -184,10 +187,11 @@ def train_model(
     negative_label: str,
     repeats: Sequence[int] | None = None,
     quantize: bool = False,
-) -> str:
-    """Write a shuffled fastText training file, train, save to `output`; returns the path.
+) -> FastTextParams:
+    """Write a shuffled fastText training file, train, save to `output`.
 
     The order is a seeded shuffle of the examples in input order, so it is reproducible.
+    Returns the parameters actually used (the seed differs if a NaN retry happened).
     """
     import fasttext
 
@@ -209,11 +213,27 @@ def train_model(
         train_file = os.path.join(tmp, "train.txt")
         with open(train_file, "w", encoding="utf-8") as fh:
             fh.writelines(lines)
-        model = fasttext.train_supervised(input=train_file, verbose=0, **asdict(params))
+        model = None
+        for attempt in range(_NAN_RETRIES + 1):
+            try:
+                model = fasttext.train_supervised(input=train_file, verbose=0, **asdict(params))
+                break
+            except RuntimeError as err:
+                # fasttext-numpy2-wheel 0.9.2 sometimes stops with "Encountered NaN" even on easy
+                # data and small learning rates; another seed trains normally. Deterministic:
+                # the same data and seed fail the same way, so the retried seed is reproducible.
+                if "NaN" not in str(err) or attempt == _NAN_RETRIES:
+                    raise RuntimeError(
+                        f"fastText training failed ({err}) with seed {params.seed}; "
+                        "try a lower --lr or another --dim/--seed"
+                    ) from err
+                logger.warning("fastText hit NaN with seed %d; retrying with seed %d",
+                               params.seed, params.seed + 1)
+                params = replace(params, seed=params.seed + 1)
     if quantize:
         model.quantize(input=None, qnorm=True, retrain=False, cutoff=0)
     model.save_model(output)
-    return output
+    return params
 
 
 def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float:
@@ -288,7 +308,7 @@ def train_with_card(
     examples = load_examples(specs)
     train = [e for e in examples if not is_holdout(e.text, holdout_fraction, params.seed)]
     held = [e for e in examples if is_holdout(e.text, holdout_fraction, params.seed)]
-    train_model(
+    used = train_model(
         train, output, params, normalization, positive_label, negative_label,
         repeats=[s.repeat for s in specs], quantize=quantize,
     )
@@ -318,10 +338,11 @@ def train_with_card(
         "score": f"probability of __label__{positive_label} (fastText predict, k=-1)",
         "normalization": normalization,
         "quantized": quantize,
-        "hyperparameters": asdict(params),
+        "hyperparameters": asdict(used),
         "split": {
             "rule": "sha1(f'{seed}\\x00{raw text}') % 1e6 < holdout_fraction * 1e6 -> held out",
             "holdout_fraction": holdout_fraction,
+            "seed": params.seed,
             "train_examples": len(train),
             "holdout_examples": len(held),
         },

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import pickle
 import re
 import string
 import unicodedata
@@ -174,6 +175,14 @@ def test_selection_and_unknown_name():
     assert sc.compute("a b", "en") == {"rps_doc_word_count": 2.0, "ccnet_length": 3.0}
     with pytest.raises(ValueError, match="rps_doc_nonsense"):
         SignalComputer(["rps_doc_word_count", "rps_doc_nonsense"])
+
+
+def test_pickles_as_its_names():
+    sc = SignalComputer(["rps_doc_stop_word_fraction", "rps_doc_ldnoobw_words"])
+    clone = pickle.loads(pickle.dumps(sc))
+    assert clone.names == sc.names
+    text = "The cat and the anal dog."
+    assert clone.compute(text, "en") == sc.compute(text, "en") != {}
 
 
 def test_resources_bundled():

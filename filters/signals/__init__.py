@@ -34,8 +34,8 @@ class SignalComputer:
     """Computes a chosen set of registered signals; word lists are loaded once, here.
 
     ``names=None`` selects every registered signal (in registration order); an unknown name
-    raises ``ValueError`` naming it. Instances hold only immutable state and can be shared by
-    threads.
+    raises ``ValueError`` naming it. Instances hold only immutable state, can be shared by
+    threads, and pickle as their list of names.
     """
 
     def __init__(self, names: Iterable[str] | None = None) -> None:
@@ -62,6 +62,10 @@ class SignalComputer:
             bound.append((name, fn))
         self._bound = tuple(bound)
         self.names: tuple[str, ...] = selected
+
+    def __reduce__(self) -> tuple[type[SignalComputer], tuple[tuple[str, ...]]]:
+        # Pickles as its names (Beam ships DoFns pickled); word lists reload on arrival.
+        return (SignalComputer, (self.names,))
 
     def compute(self, text: str, language: str) -> dict[str, SignalValue]:
         """All selected signals of ``text`` (a document in language ``language``, e.g. "en")."""
