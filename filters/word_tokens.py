@@ -36,7 +36,7 @@ class EnglishWordTokenizer:
     One instance per worker: the cache is the only state and holds nothing document-specific.
     """
 
-    def __init__(self, cache_size: int = 500_000) -> None:
+    def __init__(self, cache_size: int = 200_000) -> None:
         import spacy
         from spacy.pipeline import Sentencizer
 

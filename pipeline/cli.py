@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
-    if args.command != "run" and beam_args:
+    if args.command == "report" and beam_args:
         print(f"error: unknown arguments: {' '.join(beam_args)}", file=sys.stderr)
         return 2
     try:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline.refilter import refilter
 
             config = load_config(args.config, args.overrides, output_path=args.output)
-            print(_summary(refilter(args.source, config)))
+            print(_summary(refilter(args.source, config, beam_args)))
         else:
             from pipeline.report import write_report
 

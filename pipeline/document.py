@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
+# Reasons a document is removed that are stages, not configurable rules: `refilter` leaves them standing.
+STAGE_REMOVALS = frozenset({"extract_empty", "langid", "dedup_exact", "dedup_minhash"})
+
+
 @dataclass(frozen=True)
 class ShardSpec:
     """One input file: read by one worker, written back as one file per output folder."""

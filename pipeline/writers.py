@@ -70,8 +70,11 @@ class ShardWriter:
         self.signal_schema = pa.schema([pa.field("id", pa.string()), *signal_fields])
         self.compression = None if compression == "none" else compression
 
-    def write(self, name: str, docs: list[Doc], extra: list[pa.Field]) -> list[str]:
-        """Write the shard's four files (rows in the order given); `extra` are the passthrough columns."""
+    def write(self, name: str, docs: list[Doc], extra: list[pa.Field], errors: pa.Table | None = None) -> list[str]:
+        """Write the shard's four files (rows in the order given); `extra` are the passthrough columns.
+
+        `errors`, when given, is written as errors/ as it is (refilter carries a run's errors over).
+        """
         doc_schema = pa.schema([*DOCUMENT_FIELDS, *extra])
         removed_schema = doc_schema.append(pa.field("removed_by", pa.string()))
         kept = [d for d in docs if d.error is None and d.removed_by is None]
@@ -80,7 +83,7 @@ class ShardWriter:
         tables = {
             "documents": self._documents(kept, doc_schema, extra),
             "removed": self._documents(removed, removed_schema, extra),
-            "errors": pa.Table.from_pylist(
+            "errors": errors if errors is not None else pa.Table.from_pylist(
                 [{"id": d.id, "stage": d.error_stage, "error": d.error, "input": encode_input(d.original_record())}
                  for d in failed], schema=ERROR_SCHEMA),
             "signals": self._signals([d for d in docs if d.reached_signals and d.error is None]),

@@ -109,7 +109,7 @@ def edge_cases(bases: list[str]) -> list[str]:
     out = []
     for i, base in enumerate(bases[:160]):
         lines = base.split("\n")
-        kind = i % 8
+        kind = i % 12
         if kind == 0:  # edge-case lines inserted at random places
             for line in rng.sample(_EDGE_LINES, 4):
                 lines.insert(rng.randrange(len(lines) + 1), line)
@@ -132,6 +132,21 @@ def edge_cases(bases: list[str]) -> list[str]:
         elif kind == 6:  # truncated texts around the 50-word and 5-sentence limits
             words = base.split(" ")
             text = " ".join(words[: rng.randrange(30, 120)])
+        elif kind == 8:  # repeated paragraphs separated by blank lines
+            paragraphs = [p for p in base.split("\n") if p.strip()]
+            text = "\n\n".join(paragraphs + paragraphs[: rng.randrange(1, len(paragraphs) + 1)])
+        elif kind == 9:  # hashes and ellipses between words
+            words = base.split(" ")
+            mark = rng.choice(["#", "...", "\u2026", "# ..."])
+            text = " ".join(w + (" " + mark if rng.random() < rng.choice([0.05, 0.12, 0.3]) else "") for w in words)
+        elif kind == 10:  # list-like lines of three long words (newline-to-word ratio near 0.3)
+            long_words = list(dict.fromkeys(w for w in base.split() if len(w) >= 9 and w.isalpha()))
+            rows = [" ".join(["the", *rng.sample(long_words, 2)]) if len(long_words) >= 2 else "the of and"
+                    for _ in range(rng.randrange(20, 40))]
+            rows = [r + ("." if rng.random() < rng.choice([0.1, 0.15, 0.3]) else "") for r in rows]
+            text = "\n".join(rows)
+        elif kind == 11:  # several texts concatenated; once, enough of them to pass 100,000 words
+            text = "\n\n".join(bases[i : i + (len(bases) if i == 11 else 3)])
         else:  # repeated n-grams inside lines
             words = base.split(" ")
             start = rng.randrange(max(1, len(words) - 12))

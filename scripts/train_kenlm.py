@@ -46,13 +46,15 @@ DEFAULT_DATA = REPO / "models" / "training_data" / "kenlm_en"
 DEFAULT_BUCKET_SAMPLE = REPO / "models" / "training_data" / "web_raw" / "dclm_human_quality_majority_only.jsonl.gz"
 DEFAULT_OUT = REPO / "models" / "kenlm" / "en"
 
-# Default model settings: 5-gram as CCNet, no pruning (the corpus is small), Kneser-Ney with
-# lmplz's discount fallback (needed for small corpora whose count-of-counts are irregular).
+# Default model settings: a 5-gram as CCNet, singleton 3/4/5-grams pruned (4 MB instead of 16 MB,
+# same ranking quality), modified Kneser-Ney with lmplz's discount fallback (needed for small
+# corpora whose count-of-counts are irregular).
 DEFAULT_ORDER = 5
-DEFAULT_PRUNE: tuple[int, ...] = ()
-# WikiText is up-weighted (repeated) so that encyclopaedic prose is not swamped by five times as
-# many words of 19th-century fiction.
-DEFAULT_WIKITEXT_REPEAT = 3
+DEFAULT_PRUNE: tuple[int, ...] = (0, 0, 1)
+# The shipped model is trained on the bundled Wikipedia text only, as CCNet's models are. Adding
+# the bundled Gutenberg fiction (5x more words) was measured to make the ranking of human-labelled
+# web documents worse (ROC-AUC 0.64 -> 0.59 on the DCLM dev sample), so it is opt-in.
+DEFAULT_INCLUDE_GUTENBERG = False
 
 
 def open_text(path: Path) -> Iterator[str]:
@@ -262,10 +264,13 @@ def compute_buckets(model_path: Path, sample: Path, card_path: Path | None = Non
 # ------------------------------------------------------------------------------------- default
 
 
-def default_sources(data_dir: Path = DEFAULT_DATA) -> list[dict]:
+def default_sources(data_dir: Path = DEFAULT_DATA,
+                    include_gutenberg: bool = DEFAULT_INCLUDE_GUTENBERG) -> list[dict]:
     """The bundled English prose with licences (see models/training_data/kenlm_en/README.md)."""
     sources = [{"path": str(data_dir / "wikitext2_raw_test.txt.gz"), "format": "wikitext",
-                "repeat": DEFAULT_WIKITEXT_REPEAT, "licence": "CC BY-SA 3.0 (Wikipedia, via WikiText-2)"}]
+                "repeat": 1, "licence": "CC BY-SA 3.0 (Wikipedia, via WikiText-2)"}]
+    if not include_gutenberg:
+        return sources
     for path in sorted((data_dir / "gutenberg").glob("*.txt.gz")):
         sources.append({"path": str(path), "format": "gutenberg", "repeat": 1,
                         "licence": "public domain (Project Gutenberg)"})
@@ -273,14 +278,18 @@ def default_sources(data_dir: Path = DEFAULT_DATA) -> list[dict]:
 
 
 def build_default(out: Path = DEFAULT_OUT, kenlm_bin: Path = DEFAULT_KENLM_BIN,
-                  sample: Path = DEFAULT_BUCKET_SAMPLE, force: bool = False) -> dict:
+                  sample: Path = DEFAULT_BUCKET_SAMPLE, force: bool = False,
+                  include_gutenberg: bool = DEFAULT_INCLUDE_GUTENBERG) -> dict:
     binary, card_path = out.with_name(out.name + ".bin"), out.with_name(out.name + ".json")
     if binary.is_file() and card_path.is_file() and not force:
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        if card.get("normalization") == NORMALIZATION_ID and card.get("bucket_cutoffs"):
+        wanted = [_display(Path(s["path"])) for s in default_sources(include_gutenberg=include_gutenberg)]
+        if (card.get("normalization") == NORMALIZATION_ID and card.get("bucket_cutoffs")
+                and [s["path"] for s in card.get("sources", [])] == wanted
+                and card.get("order") == DEFAULT_ORDER and card.get("pruning") == list(DEFAULT_PRUNE)):
             print(f"train_kenlm: {binary} is up to date")
             return card
-    card = train(default_sources(), out, kenlm_bin=kenlm_bin)
+    card = train(default_sources(include_gutenberg=include_gutenberg), out, kenlm_bin=kenlm_bin)
     compute_buckets(binary, sample, card_path)
     return json.loads(card_path.read_text(encoding="utf-8"))
 
@@ -295,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         p_train.add_argument(f"--{fmt}", type=Path, nargs="+", default=[], metavar="FILE",
                              help=f"{fmt} text files (.gz ok)")
     p_train.add_argument("--order", type=int, default=DEFAULT_ORDER)
-    p_train.add_argument("--prune", type=int, nargs="*", default=list(DEFAULT_PRUNE))
+    p_train.add_argument("--prune", type=int, nargs="*", default=list(DEFAULT_PRUNE),
+                         help="lmplz --prune thresholds per order (e.g. 0 0 1)")
     p_train.add_argument("--kenlm-bin", type=Path, default=DEFAULT_KENLM_BIN)
     p_train.add_argument("--memory", default="1G", help="lmplz -S")
     p_train.add_argument("--keep-arpa", action="store_true")
@@ -311,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     p_default.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p_default.add_argument("--kenlm-bin", type=Path, default=DEFAULT_KENLM_BIN)
     p_default.add_argument("--force", action="store_true")
+    p_default.add_argument("--with-gutenberg", action="store_true",
+                           help="also train on the bundled Gutenberg books (worse on web text)")
 
     args = parser.parse_args(argv)
     if args.command == "train":
@@ -329,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         head, tail = compute_buckets(args.model, args.sample, card_path, args.head, args.tail)
         print(json.dumps({"head": head, "tail": tail}))
     else:
-        card = build_default(args.out, args.kenlm_bin, force=args.force)
+        card = build_default(args.out, args.kenlm_bin, force=args.force,
+                             include_gutenberg=args.with_gutenberg)
         print(f"train_kenlm: {args.out}.bin ready, cut-offs {card['bucket_cutoffs']}")
     return 0
 

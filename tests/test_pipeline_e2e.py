@@ -120,3 +120,33 @@ def test_annotate_mode_removes_nothing_by_rule(tmp_path: Path, monkeypatch_modul
     removed = read_folder(out, "removed")
     assert {r["removed_by"] for r in removed} <= {"extract_empty"}
     assert len(read_folder(out, "signals")) == len(read_folder(out, "documents"))
+
+
+def test_refilter_decides_as_a_fresh_run_would(default_run: Path, tmp_path: Path, monkeypatch_module):
+    from pipeline.cli import main
+
+    strict = ['filters.rules=[{name: long_enough, keep: "rps_doc_word_count >= 300"}]']
+    sets = [a for s in strict for a in ("--set", s)]
+    refiltered = tmp_path / "refiltered"
+    assert main(["refilter", "--from", str(default_run), "--config", str(DEFAULT), "--output", str(refiltered),
+                 *sets]) == 0
+    fresh = tmp_path / "fresh"
+    assert run_pipeline(DEFAULT, fresh, *sets) == 0
+    assert_conservation(refiltered, SAMPLE_DOCS)
+
+    def decisions(out: Path) -> dict:
+        rows = read_folder(out, "documents") + read_folder(out, "removed")
+        return {r["id"]: r.get("removed_by") for r in rows}
+
+    assert decisions(refiltered) == decisions(fresh)
+    assert "long_enough" in set(decisions(fresh).values())
+
+
+def test_report_is_self_contained_html_with_plots(default_run: Path):
+    from pipeline.cli import main
+
+    assert main(["report", str(default_run)]) == 0
+    page = (default_run / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and page.count("<svg") >= 5
+    assert "<script" not in page and "src=" not in page and "href=" not in page, "no external resources"
+    assert "Removed, by rule or stage" in page and "rps_doc_word_count" in page
