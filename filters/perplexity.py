@@ -89,8 +89,23 @@ def perplexity_from_scores(log10_scores: Iterable[float], lengths: Iterable[int]
     return 10.0 ** (-total_score / total_length)
 
 
+def load_bucket_cutoffs(card_path: str | Path) -> tuple[float, float] | None:
+    """The (head, tail) perplexity cut-offs from a model card written by scripts/train_kenlm.py."""
+    import json
+
+    card = json.loads(Path(card_path).read_text(encoding="utf-8"))
+    cutoffs = card.get("bucket_cutoffs")
+    if not cutoffs:
+        return None
+    return float(cutoffs["head"]), float(cutoffs["tail"])
+
+
 class PerplexityModel:
-    """A KenLM model (ARPA or binary) scoring documents as CCNet does."""
+    """A KenLM model (ARPA or binary) scoring documents as CCNet does.
+
+    ``cutoffs`` are the bucket cut-offs of the model card beside the model (``en.bin`` ->
+    ``en.json``), or None when there is no card or it has none.
+    """
 
     def __init__(self, path: str | Path) -> None:
         import kenlm  # imported here so the module's pure functions work without kenlm installed
@@ -100,6 +115,8 @@ class PerplexityModel:
             raise FileNotFoundError(f"KenLM model not found: {self.path}")
         self._model = kenlm.Model(str(self.path))
         self.order: int = self._model.order
+        card = self.path.with_suffix(".json")
+        self.cutoffs = load_bucket_cutoffs(card) if card.is_file() else None
 
     def line_log10(self, prepared: str) -> float:
         """log10 P(line) with sentence boundaries, for an already prepared line."""
@@ -116,6 +133,12 @@ class PerplexityModel:
             (self.line_log10(line) for line in lines),
             (line.count(" ") + 2 for line in lines),  # tokens + </s>
         )
+
+    def bucket(self, ppl: float) -> int:
+        """Bucket of a perplexity with the card's cut-offs."""
+        if self.cutoffs is None:
+            raise ValueError(f"no bucket cut-offs in the model card of {self.path}")
+        return bucket(ppl, self.cutoffs)
 
     def __reduce__(self):  # reload from the path instead of pickling the C++ object
         return (type(self), (str(self.path),))

@@ -17,11 +17,10 @@ and counts as ``p``.
 from __future__ import annotations
 
 import functools
-import logging
 import re
+import threading
 from itertools import chain
 
-logger = logging.getLogger(__name__)
 
 _SENTENCE_BREAK = re.compile(r"i[ix]*p")
 _WHITESPACE_RUN = re.compile(r"\s+")
@@ -33,7 +32,8 @@ ChunkTokens = tuple[tuple[str, ...], str]
 class EnglishWordTokenizer:
     """spaCy's blank English tokenizer with a per-chunk cache (bounded; cleared when full).
 
-    One instance per worker: the cache is the only state and holds nothing document-specific.
+    One instance per worker process (thread-safe): the cache is its only state and holds nothing
+    document-specific, so results never depend on what was tokenized before.
     """
 
     def __init__(self, cache_size: int = 200_000) -> None:
@@ -44,6 +44,7 @@ class EnglishWordTokenizer:
         self._sentence_final = frozenset(Sentencizer.default_punct_chars)
         self._cache: dict[str, ChunkTokens] = {}
         self._cache_size = cache_size
+        self._lock = threading.Lock()  # spaCy's memory zones are not safe to interleave across threads
 
     def chunks(self, chunks: list[str]) -> list[ChunkTokens]:
         """Tokens and classes for each whitespace-free chunk, in order."""
@@ -52,11 +53,12 @@ class EnglishWordTokenizer:
             return [cache[c] for c in chunks]
         except KeyError:
             pass
-        missing = [c for c in set(chunks) if c not in cache]
-        if len(cache) + len(missing) > self._cache_size:
-            cache.clear()
-        self._tokenize_missing(missing)
-        return [cache[c] for c in chunks]
+        with self._lock:
+            missing = [c for c in set(chunks) if c not in cache]
+            if len(cache) + len(missing) > self._cache_size:
+                cache.clear()
+            self._tokenize_missing(missing)
+            return [cache[c] for c in chunks]
 
     def _tokenize_missing(self, missing: list[str]) -> None:
         """Tokenize unseen chunks in one spaCy call (joined by single spaces, which spaCy never keeps)."""
@@ -111,13 +113,20 @@ class EnglishWordTokenizer:
 
 
 def _classes_with_whitespace_tokens(line: str, chunk_tokens: list[ChunkTokens]) -> str:
-    """Token classes of a line, adding the whitespace token spaCy emits for any gap other than one space."""
+    """Token classes of a line with the whitespace tokens spaCy emits: one for every gap other than a
+    single space, one for trailing whitespace other than a single space, and one for leading whitespace
+    (which can never start a sentence, so it is left out). Lines only carry edge whitespace after
+    citation removal, which DataTrove does not follow with a strip.
+    """
     parts: list[str] = []
     gaps = _WHITESPACE_RUN.findall(line.strip())
     for i, (_, classes) in enumerate(chunk_tokens):
         if i and gaps[i - 1] != " ":
             parts.append("p")
         parts.append(classes)
+    stripped = line.rstrip()
+    if len(line) - len(stripped) > 1 or (stripped != line and line[-1] != " "):
+        parts.append("p")
     return "".join(parts)
 
 

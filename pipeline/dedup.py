@@ -5,10 +5,12 @@ Graph (every arrow is a shuffle of small records; no step holds all documents or
 1. Each document becomes a *node*: 8 bytes ranking it under the keep policy, then its id. Nodes sort
    by (rank, id), so the minimum node of any group is the document to keep there.
 2. Buckets -> edges. Exact keys (hash of normalised text, optionally of the normalised URL) and LSH band
-   keys (one per band and threshold) group nodes into buckets. A combiner computes each bucket's
-   (size, minimum node) before the shuffle; a second grouping streams the bucket's members twice
-   (find the minimum's summary, then emit), linking every member to the bucket's minimum node:
-   ``size - 1`` edges per bucket, never all pairs, never a list of members in memory.
+   keys (one per band and threshold; documents without shingles get none) group nodes into buckets.
+   Every member is linked to its bucket's minimum node: ``size - 1`` edges per bucket, never all pairs,
+   never a list of members in memory. For exact keys a combiner computes each bucket's (size, minimum)
+   before the shuffle (hot keys: one boilerplate text in millions of pages) and is joined back to the
+   members; for band keys, mostly singletons, one grouping streams each bucket twice (size and minimum,
+   then edges), which shuffles half as many records.
 3. Connected components by alternating large-star / small-star rounds (Kiveris et al., "Connected
    Components in MapReduce and Beyond", SoCC 2014), unrolled ``max_rounds`` times. Each round groups
    edges by node and streams each neighbourhood twice (minimum, then emit), so a node with millions of
@@ -22,6 +24,7 @@ Results depend only on the input and config: the same on every runner, worker co
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import struct
@@ -35,7 +38,7 @@ from apache_beam.metrics import Metrics
 from filters.dedup_types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupInput, DupRecord
 from filters.exact_dedup import text_hash, url_hash
 from filters.lsh import band_keys, lsh_params
-from filters.minhash import MinHasher, ShingleConfig, estimate_jaccard
+from filters.minhash import MAX_HASH32, MinHasher, ShingleConfig, estimate_jaccard
 
 logger = logging.getLogger(__name__)
 
@@ -291,12 +294,15 @@ class _SignatureBands(beam.DoFn):
     def process(self, batch):
         nodes = [node for node, _ in batch]
         sigs = self._hasher.signatures([text for _, text in batch])
+        no_shingles = (sigs == MAX_HASH32).all(axis=1)
         self._docs.inc(len(nodes))
         verify = self._config.verify_jaccard
         for t_index, params in enumerate(self._params):
-            prefix = struct.pack(">BH", t_index, 0)[:1]
+            prefix = bytes([t_index])
             keys = band_keys(sigs, params)
-            for node, sig, doc_keys in zip(nodes, sigs, keys):
+            for node, sig, doc_keys, empty in zip(nodes, sigs, keys, no_shingles):
+                if empty:  # no shingles (empty text): nothing to compare, exact dedup still applies
+                    continue
                 member = (node, sig.tobytes()) if verify else node
                 for band, key in enumerate(doc_keys):
                     yield pvalue.TaggedOutput(f"t{t_index}", (prefix + struct.pack(">H", band) + key, member))
@@ -457,6 +463,12 @@ class DeduplicateAll(beam.PTransform):
     def expand(self, docs):
         c = self._config
         thresholds = c.all_thresholds()
+        if c.enabled and c.minhash:
+            for params in lsh_params(thresholds, c.num_perm):
+                logger.info(
+                    "dedup: threshold %.2f -> %d bands x %d rows of %d permutations",
+                    params.threshold, params.bands, params.rows, c.num_perm,
+                )
         keyed = docs | "Node" >> beam.Map(lambda d, keep: (node_key(d, keep), d), keep=c.keep)
         nodes = keyed | "Nodes" >> beam.Map(lambda nd: nd[0])
         if not c.enabled or not (c.exact or c.url or c.minhash):
@@ -513,5 +525,5 @@ class Deduplicate(beam.PTransform):
         self._config = config
 
     def expand(self, docs):
-        single = DedupConfig(**{**self._config.__dict__, "thresholds": ()})
+        single = dataclasses.replace(self._config, thresholds=())
         return (docs | "All" >> DeduplicateAll(single))[float(single.threshold)]

@@ -107,7 +107,7 @@ def edge_cases(bases: list[str]) -> list[str]:
 
     rng = random.Random(0)
     out = []
-    for i, base in enumerate(bases[:160]):
+    for i, base in enumerate(bases[:240]):
         lines = base.split("\n")
         kind = i % 12
         if kind == 0:  # edge-case lines inserted at random places
@@ -115,7 +115,7 @@ def edge_cases(bases: list[str]) -> list[str]:
                 lines.insert(rng.randrange(len(lines) + 1), line)
             text = "\n".join(lines)
         elif kind == 1:  # citations, also at line ends after the final mark
-            marks = ["[1]", "[23]", "[]", "[edit]", "[citation needed]", " [4]"]
+            marks = ["[1]", "[23]", "[]", "[edit]", "[citation needed]", " [4]", "  [5]", " [6] [7]", "\t[8]"]
             text = "\n".join(line + rng.choice(marks) if line and rng.random() < 0.5 else line for line in lines)
         elif kind == 2:  # other line breaks and spaces
             sep = rng.choice(["\r\n", "\r", "\u2028", "\x0c", "\n\n", "\n \n"])
@@ -140,10 +140,10 @@ def edge_cases(bases: list[str]) -> list[str]:
             mark = rng.choice(["#", "...", "\u2026", "# ..."])
             text = " ".join(w + (" " + mark if rng.random() < rng.choice([0.05, 0.12, 0.3]) else "") for w in words)
         elif kind == 10:  # list-like lines of three long words (newline-to-word ratio near 0.3)
-            long_words = list(dict.fromkeys(w for w in base.split() if len(w) >= 9 and w.isalpha()))
-            rows = [" ".join(["the", *rng.sample(long_words, 2)]) if len(long_words) >= 2 else "the of and"
+            long_words = list(dict.fromkeys(w for w in base.split() if len(w) >= 10 and w.isalpha())) or ["placeholder"]
+            share = rng.choice([0.1, 0.15, 0.2, 0.3])
+            rows = [f"the of {rng.choice(long_words)}." if rng.random() < share else " ".join(rng.choices(long_words, k=3))
                     for _ in range(rng.randrange(20, 40))]
-            rows = [r + ("." if rng.random() < rng.choice([0.1, 0.15, 0.3]) else "") for r in rows]
             text = "\n".join(rows)
         elif kind == 11:  # several texts concatenated; once, enough of them to pass 100,000 words
             text = "\n\n".join(bases[i : i + (len(bases) if i == 11 else 3)])

@@ -47,7 +47,7 @@ from filters.classifier_text import normalizer  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
 logger = logging.getLogger("train_fasttext")
-_NAN_RETRIES = 3
+_NAN_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -187,10 +187,13 @@ def train_model(
     negative_label: str,
     repeats: Sequence[int] | None = None,
     quantize: bool = False,
+    max_chars: int | None = None,
 ) -> FastTextParams:
     """Write a shuffled fastText training file, train, save to `output`.
 
     The order is a seeded shuffle of the examples in input order, so it is reproducible.
+    `max_chars` truncates each raw text first, exactly as the scorer does with the same value
+    (it also keeps fastText stable: very long lines make this build hit NaN more often).
     Returns the parameters actually used (the seed differs if a NaN retry happened).
     """
     import fasttext
@@ -198,7 +201,7 @@ def train_model(
     norm = normalizer(normalization)
     lines: list[str] = []
     for ex in examples:
-        text = norm(ex.text)
+        text = norm(ex.text[:max_chars] if max_chars else ex.text)
         if not text:
             continue
         label = positive_label if ex.positive else negative_label
@@ -276,8 +279,14 @@ def binary_metrics(labels: Sequence[bool], scores: Sequence[float], threshold: f
     }
 
 
-def score_texts(model_path: str, texts: Sequence[str], positive_label: str, normalization: str) -> list[float]:
-    clf = FastTextClassifier(model_path, positive_label, normalization)
+def score_texts(
+    model_path: str,
+    texts: Sequence[str],
+    positive_label: str,
+    normalization: str,
+    max_chars: int | None = None,
+) -> list[float]:
+    clf = FastTextClassifier(model_path, positive_label, normalization, max_chars=max_chars)
     return clf.score_batch(list(texts))
 
 
@@ -303,6 +312,7 @@ def train_with_card(
     quantize: bool = False,
     name: str | None = None,
     description: str = "",
+    max_chars: int | None = None,
 ) -> TrainResult:
     """Load, split, train, evaluate on the held-out split, and write `<output stem>.card.json`."""
     examples = load_examples(specs)
@@ -310,11 +320,11 @@ def train_with_card(
     held = [e for e in examples if is_holdout(e.text, holdout_fraction, params.seed)]
     used = train_model(
         train, output, params, normalization, positive_label, negative_label,
-        repeats=[s.repeat for s in specs], quantize=quantize,
+        repeats=[s.repeat for s in specs], quantize=quantize, max_chars=max_chars,
     )
     metrics: dict = {}
     if held:
-        scores = score_texts(output, [e.text for e in held], positive_label, normalization)
+        scores = score_texts(output, [e.text for e in held], positive_label, normalization, max_chars)
         metrics["holdout"] = binary_metrics([e.positive for e in held], scores)
         per_source = {}
         for i, spec in enumerate(specs):
@@ -337,6 +347,7 @@ def train_with_card(
         "labels": {"positive": f"__label__{positive_label}", "negative": f"__label__{negative_label}"},
         "score": f"probability of __label__{positive_label} (fastText predict, k=-1)",
         "normalization": normalization,
+        "max_chars": max_chars,
         "quantized": quantize,
         "hyperparameters": asdict(used),
         "split": {
@@ -403,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--negative-label", default="negative")
     ap.add_argument("--normalization", default="fasttext_basic")
     ap.add_argument("--holdout-fraction", type=float, default=0.1)
+    ap.add_argument("--max-chars", type=int, default=None,
+                    help="truncate texts to this many characters (scorers must use the same value)")
     ap.add_argument("--repeat", action="append", default=[], metavar="PATH=N",
                     help="train on N copies of that input's training rows (upweights a small source)")
     ap.add_argument("--license", action="append", default=[], metavar="PATH=LICENSE",
@@ -451,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = train_with_card(
         specs, args.output, params, args.normalization, args.positive_label, args.negative_label,
         holdout_fraction=args.holdout_fraction, quantize=args.quantize, name=args.name,
-        description=args.description,
+        description=args.description, max_chars=args.max_chars,
     )
     print(json.dumps({"model": result.model_path, "card": result.card_path,
                       "sha256": result.card["model_sha256"], "metrics": result.card["metrics"]}, indent=2))

@@ -6,9 +6,11 @@ Subcommands
 ``train``    text files -> ``<out>.arpa`` (lmplz) -> ``<out>.bin`` (build_binary) + ``<out>.json`` card.
 ``buckets``  score a JSONL sample with a model and write the 30th/60th perplexity percentiles
              (CCNet's head/middle/tail cut-offs) into the model card.
-``default``  build the shipped English model ``models/kenlm/en.{bin,json}`` from the bundled prose
-             in ``models/training_data/kenlm_en/`` and its cut-offs from the bundled web sample in
-             ``models/training_data/web_raw/``; skipped when the model exists (``--force`` rebuilds).
+``default``  build the shipped English model ``models/kenlm/en.{bin,json}`` from the bundled
+             Wikipedia text in ``models/training_data/kenlm_en/`` and its cut-offs from the bundled
+             web sample in ``models/training_data/web_raw/``; skipped when the model and its card
+             match the current settings (``--force`` rebuilds); runs ``scripts/build_kenlm.sh``
+             first when a build is needed and the KenLM tools are missing.
 
 Every training line goes through the source's de-tokenisation (undoing WikiText's ``@-@`` and
 spaced punctuation, Gutenberg's spaced punctuation and title lines) and then through
@@ -225,9 +227,9 @@ def train(sources: list[dict], out: Path, order: int = DEFAULT_ORDER,
         "training_tokens": sum(s["tokens"] * s.get("repeat", 1) for s in source_stats),
         "arpa_bytes": arpa.stat().st_size,
         "bin_bytes": binary.stat().st_size,
-        "build_seconds": round(time.time() - started, 1),
         "bucket_cutoffs": None,
     }
+    print(f"train_kenlm: trained {binary} in {time.time() - started:.1f} s", file=sys.stderr)
     if not keep_arpa:
         arpa.unlink()
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -289,6 +291,9 @@ def build_default(out: Path = DEFAULT_OUT, kenlm_bin: Path = DEFAULT_KENLM_BIN,
                 and card.get("order") == DEFAULT_ORDER and card.get("pruning") == list(DEFAULT_PRUNE)):
             print(f"train_kenlm: {binary} is up to date")
             return card
+    if not ((kenlm_bin / "lmplz").is_file() and (kenlm_bin / "build_binary").is_file()):
+        # Only a (re)build needs the KenLM tools: compile them from the kenlm sdist now.
+        subprocess.run(["bash", str(REPO / "scripts" / "build_kenlm.sh"), str(kenlm_bin)], check=True)
     card = train(default_sources(include_gutenberg=include_gutenberg), out, kenlm_bin=kenlm_bin)
     compute_buckets(binary, sample, card_path)
     return json.loads(card_path.read_text(encoding="utf-8"))
@@ -335,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bucket_sample:
             compute_buckets(args.out.with_name(args.out.name + ".bin"), args.bucket_sample,
                             args.out.with_name(args.out.name + ".json"))
-        print(f"train_kenlm: {args.out}.bin ({card['bin_bytes']} bytes, {card['build_seconds']} s)")
+        print(f"train_kenlm: {args.out}.bin ({card['bin_bytes']} bytes)")
     elif args.command == "buckets":
         card_path = args.model.with_suffix(".json")
         head, tail = compute_buckets(args.model, args.sample, card_path, args.head, args.tail)

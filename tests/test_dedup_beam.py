@@ -53,6 +53,8 @@ def test_exact_and_near_duplicates_and_keep_policies(tmp_path):
         DedupInput("d9", OTHER, url="https://www.example.com/story?utm_source=x"),
         DedupInput("d8", "the same page fetched again later shows only a cookie banner", url="http://example.com/story/"),
         DedupInput("solo", "nothing like the others at all, just a lonely little document"),
+        DedupInput("empty2", ""),
+        DedupInput("empty1", " \n"),
     ]
     cfg = DedupConfig(threshold=0.5, url=True, max_rounds=3)
     got = _dedup(docs, cfg, tmp_path / "a")
@@ -62,10 +64,13 @@ def test_exact_and_near_duplicates_and_keep_policies(tmp_path):
     assert got["d2"] == DupRecord("d2", "d1", 3, False, "dedup_minhash")
     assert got["d9"] == DupRecord("d9", "d8", 2, False, "dedup_exact")
     assert got["solo"] == DupRecord("solo", "solo", 1, True, None)
+    assert got["empty2"] == DupRecord("empty2", "empty1", 2, False, "dedup_exact")
 
-    got = _dedup(docs, DedupConfig(threshold=0.5, keep="highest_quality", max_rounds=3), tmp_path / "b")
-    assert got["d1"].keep and got["d2"].cluster_id == "d1" and got["d3"].reason == "dedup_exact"
+    cfg = DedupConfig(threshold=0.5, exact=False, keep="highest_quality", max_rounds=3)
+    got = _dedup(docs, cfg, tmp_path / "b")
+    assert got["d1"].keep and got["d2"].cluster_id == "d1" and got["d3"].reason == "dedup_minhash"
     assert got["d9"].keep and got["d8"].keep  # URL dedup off: different texts stay apart
+    assert got["empty1"].keep and got["empty2"].keep  # no shingles: never MinHash duplicates
 
     got = _dedup(docs, DedupConfig(threshold=0.5, keep="longest_text", max_rounds=3), tmp_path / "c")
     assert got["d2"] == DupRecord("d2", "d2", 3, True, None)
@@ -116,13 +121,16 @@ def test_connected_components_match_union_find(tmp_path):
     got = dict(tuple(r) for r in _run(build, tmp_path))
     assert got == expected
 
-    with pytest.raises(Exception, match="max_rounds"):
-        _run(lambda p: build(p) if False else (
+    def build_path_one_round(p):
+        return (
             p
             | beam.Create([(a.encode(), b.encode()) for a, b in zip(path, path[1:])])
             | beam.MapTuple(lambda a, b: (a, b) if a < b else (b, a))
             | ConnectedComponents(max_rounds=1)
-        ), tmp_path / "fail")
+        )
+
+    with pytest.raises(Exception, match="max_rounds"):  # a long path cannot converge in one round
+        _run(build_path_one_round, tmp_path / "fail")
 
 
 def test_star_steps_stream_twice_not_all_pairs():
