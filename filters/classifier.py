@@ -14,11 +14,15 @@ Two levels:
   The document score is then an aggregation of the paragraph scores: ``length_weighted_mean``
   (each paragraph weighted by its character count, so one short toxic line in a long page
   counts for little) or ``max`` (the worst paragraph decides, as when removing any document
-  that has a toxic paragraph).  A document without a non-blank line scores like an empty one.
+  that has a toxic paragraph).
+
+A text with nothing left after normalisation (empty or blank) scores 0.0 without asking the
+model: with no evidence it is neither toxic nor high quality.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -97,24 +101,46 @@ class FastTextClassifier:
         self.aggregation = aggregation
         self.labels = labels
 
+    @classmethod
+    def from_card(
+        cls,
+        card_path: str | os.PathLike[str],
+        level: str = "document",
+        aggregation: str = "length_weighted_mean",
+    ) -> "FastTextClassifier":
+        """Load the model a card describes (written by scripts/train_fasttext.py next to it),
+        with the positive label, normalisation and max_chars it was trained with."""
+        with open(card_path, encoding="utf-8") as fh:
+            card = json.load(fh)
+        model_path = os.path.join(os.path.dirname(os.fspath(card_path)), card["model_file"])
+        return cls(
+            model_path,
+            card["labels"]["positive"],
+            card["normalization"],
+            level=level,
+            max_chars=card.get("max_chars"),
+            aggregation=aggregation,
+        )
+
     def _prepare(self, text: str) -> str:
         if self.max_chars is not None:
             text = text[: self.max_chars]
         return self._normalize(text)
 
     def _positive_probs(self, units: Sequence[str]) -> list[float]:
-        """P(positive) for already-cut units, in one batched predict over all labels."""
-        if not units:
-            return []
-        labels, probs = self._model.predict([self._prepare(u) for u in units], k=-1)
-        out: list[float] = []
-        for unit_labels, unit_probs in zip(labels, probs):
-            p = 0.0
+        """P(positive) for already-cut units, in one batched predict over all labels;
+        blank units get 0.0."""
+        prepared = [self._prepare(u) for u in units]
+        out = [0.0] * len(prepared)
+        todo = [i for i, t in enumerate(prepared) if t.strip()]
+        if not todo:
+            return out
+        labels, probs = self._model.predict([prepared[i] for i in todo], k=-1)
+        for i, unit_labels, unit_probs in zip(todo, labels, probs):
             for lab, pr in zip(unit_labels, unit_probs):
                 if lab == self.positive_label:
-                    p = float(pr)
+                    out[i] = min(1.0, max(0.0, float(pr)))
                     break
-            out.append(min(1.0, max(0.0, p)))
         return out
 
     def score_batch(self, texts: Sequence[str]) -> list[float]:
@@ -131,17 +157,14 @@ class FastTextClassifier:
 
         per_doc = [paragraph_spans(t) for t in texts]
         units = [t[a:b] for t, spans in zip(texts, per_doc) for a, b in spans]
-        empty = [i for i, spans in enumerate(per_doc) if not spans]
-        # Documents with no paragraph get the model's score of the empty text.
-        unit_scores = self._positive_probs(units + [""] * (1 if empty else 0))
-        empty_score = unit_scores.pop() if empty else 0.0
+        unit_scores = self._positive_probs(units)
         results: list[ScoredDocument] = []
         pos = 0
         for spans in per_doc:
             scores = unit_scores[pos : pos + len(spans)]
             pos += len(spans)
             if not spans:
-                results.append(ScoredDocument(empty_score, []))
+                results.append(ScoredDocument(0.0, []))
                 continue
             scored = [(a, b, s) for (a, b), s in zip(spans, scores)]
             results.append(ScoredDocument(self._aggregate(scored), scored))

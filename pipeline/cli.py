@@ -48,7 +48,13 @@ def _summary(summary) -> str:
     return "\n".join(lines)
 
 
+def _quiet_optional_gcp_warning(record: logging.LogRecord) -> bool:
+    """Beam warns at import that GCP client libraries are absent; they are an optional extra here."""
+    return "apitools not found" not in record.getMessage()
+
+
 def main(argv: list[str] | None = None) -> int:
+    logging.getLogger().addFilter(_quiet_optional_gcp_warning)
     args, beam_args = _parser().parse_known_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apache_beam", "root"):

@@ -69,13 +69,16 @@ class LangIdConfig:
 class SignalsConfig:
     enabled: bool = True
     names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
+    # DSIR models by target name -> rps_doc_{name}_importance and rps_doc_{name}_importance_length_correction
+    importance: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PerplexityConfig:
     enabled: bool = False
     models: dict[str, str] = field(default_factory=dict)  # language -> KenLM binary
-    buckets: dict[str, list[float]] = field(default_factory=dict)  # language -> [p30, p60]
+    # language -> [p30, p60]; when absent, the cut-offs of the model card beside the model (en.bin -> en.json)
+    buckets: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
-# Reasons a document is removed that are stages, not configurable rules: `refilter` leaves them standing.
-STAGE_REMOVALS = frozenset({"extract_empty", "langid", "dedup_exact", "dedup_minhash"})
+# Removals by stages rather than rules: before the signal stages, and by dedup (after the rules).
+EARLY_REMOVALS = frozenset({"extract_empty", "langid"})
+DEDUP_REMOVALS = frozenset({"dedup_exact", "dedup_minhash"})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""The Beam graph, on one screen: read -> extract -> language -> signals -> scores -> dedup -> decide -> write."""
+"""The Beam graph, on one screen: read -> extract -> language -> signals -> scores -> decide -> dedup -> write.
+
+Documents are grouped by input shard only at the end, with the dedup decisions for that shard, so each
+shard's files are written by one worker in input order.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from apache_beam.utils.shared import Shared
 
 from pipeline import stages
 from pipeline.config import Config
+from pipeline.dedup import Deduplicate
 from pipeline.document import ShardSpec
 from pipeline.schema import rule_columns, signal_fields
 from pipeline.writers import WriteShard
@@ -30,16 +35,23 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
                 | "IdentifyLanguage" >> beam.ParDo(stages.IdentifyLanguage(config.langid, config.mode == "filter",
                                                                            models)))
     if config.signals.enabled:
-        docs = docs | "ComputeSignals" >> beam.ParDo(stages.ComputeSignals(config.signals.names))
+        docs = docs | "ComputeSignals" >> beam.ParDo(stages.ComputeSignals(config.signals, models))
     else:
         docs = docs | "ReachSignals" >> beam.Map(stages.mark_reached_signals)
+    if config.perplexity.enabled:
+        docs = docs | "ScorePerplexity" >> beam.ParDo(stages.ScorePerplexity(config.perplexity, models))
     if config.mode == "filter" and config.filters.enabled:
         docs = docs | "ApplyRules" >> beam.ParDo(stages.ApplyRules(config, rule_columns(config)))
 
+    by_shard = {"spec": specs | "KeySpecs" >> beam.Map(lambda s: (s.name, s)),
+                "docs": docs | "KeyByShard" >> beam.Map(lambda d: (d.shard, d))}
+    if config.dedup.enabled:
+        by_shard["dups"] = (docs
+                            | "DedupInputs" >> beam.FlatMap(stages.dedup_input)
+                            | "Deduplicate" >> Deduplicate(config.dedup)
+                            | "DupsByShard" >> beam.Map(stages.dup_by_shard))
     return (
-        {"spec": specs | "KeySpecs" >> beam.Map(lambda s: (s.name, s)),
-         "docs": docs | "KeyByShard" >> beam.Map(lambda d: (d.shard, d))}
+        by_shard
         | "GroupByShard" >> beam.CoGroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShard(config.output.path, digest, signal_fields(config),
-                                                 config.output.compression))
+        | "WriteShards" >> beam.ParDo(WriteShard(config, digest, signal_fields(config)))
     )

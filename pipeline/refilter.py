@@ -2,8 +2,10 @@
 
 Compute once, decide many times (as Dolma's mixer does): each shard of the source run is read back from
 documents/, removed/ and signals/, the rules of the new config decide again for every document that reached
-the signal stages, and the four folders are written under the new output. Removals that are not rules
-(`extract_empty`, `langid`, dedup) stand as they were; errors/ is carried over. One Beam task per shard.
+the signal stages, and the folders are written under the new output. Removals before the signal stages
+(`extract_empty`, `langid`) stand; a dedup removal stands unless a rule now removes the document first. Dedup
+is not recomputed: when new rules remove a cluster's keeper, rerun to choose another. errors/ is carried
+over. One Beam task per shard.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow.parquet as pq
 
 from filters.rules import compile_rule, first_failed
 from pipeline.config import Config, ConfigError
-from pipeline.document import STAGE_REMOVALS, Doc, ShardSpec
+from pipeline.document import DEDUP_REMOVALS, EARLY_REMOVALS, Doc, ShardSpec
 from pipeline.readers import open_path
 from pipeline.run import RunSummary, aggregate_stats, manifest, pipeline_options, prepare_output, write_json
 from pipeline.schema import DOCUMENT_FIELDS, ERROR_SCHEMA, SPANS
@@ -48,7 +50,7 @@ class RefilterShard(beam.DoFn):
         started = time.perf_counter()
         config, name = self._config, marker.name
         tables = {f: _read(posixpath.join(self._source, f, f"{name}.parquet"))
-                  for f in ("documents", "removed", "errors", "signals")}
+                  for f in ("documents", "removed", "errors", "signals", "duplicates")}
         signals_table = tables["signals"]
         signal_fields = [f for f in signals_table.schema if f.name != "id"] if signals_table is not None else []
         signals = {row["id"]: row for row in signals_table.to_pylist()} if signals_table is not None else {}
@@ -71,15 +73,18 @@ class RefilterShard(beam.DoFn):
                 if doc.id in signals:
                     doc.reached_signals = True
                     doc.signals = {k: v for k, v in signals[doc.id].items() if k != "id"}
-                    if doc.removed_by not in STAGE_REMOVALS:
-                        doc.removed_by = first_failed(rules, doc.signals, doc.language) if rules else None
+                    if doc.removed_by not in EARLY_REMOVALS:
+                        # Rules come before dedup, as in a run; a duplicate that passes them stays removed.
+                        failed = first_failed(rules, doc.signals, doc.language) if rules else None
+                        dedup = doc.removed_by if doc.removed_by in DEDUP_REMOVALS else None
+                        doc.removed_by = failed or dedup
                 docs.append(doc)
         # Keep the signal file's order (input order) for documents that reached it.
         order = {doc_id: i for i, doc_id in enumerate(signals)}
         docs.sort(key=lambda d: (order.get(d.id, len(order)), d.row))
         errors = tables["errors"] if tables["errors"] is not None else pa.Table.from_pylist([], schema=ERROR_SCHEMA)
         writer = ShardWriter(config.output.path, signal_fields, config.output.compression)
-        files = writer.write(name, docs, extra, errors=errors)
+        files = writer.write(name, docs, extra, errors=errors, duplicates=tables["duplicates"])
         stats = shard_stats(docs)
         stats["input"] += errors.num_rows
         stages = errors.column("stage").to_pylist()

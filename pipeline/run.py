@@ -55,6 +55,8 @@ def check_models(config: Config) -> None:
             default_model_path()
         except FileNotFoundError as exc:
             raise ConfigError(f"langid.model: {exc}") from None
+    if config.signals.enabled:
+        paths += [(f"signals.importance.{name}", path) for name, path in config.signals.importance.items()]
     if config.perplexity.enabled:
         paths += [(f"perplexity.models.{lang}", path) for lang, path in config.perplexity.models.items()]
     if config.classifiers.enabled:
@@ -115,6 +117,10 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     digest = config.digest()
     prepare_output(output)
     todo, done = split_done(shards, output, digest)
+    if todo and done and config.dedup.enabled:
+        # Clusters span shards: a shard cannot be deduplicated without the others, so all are redone.
+        log.info("dedup is on and %d shard(s) are incomplete: redoing all %d shards", len(todo), len(shards))
+        todo, done = shards, []
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     if todo:

@@ -15,6 +15,8 @@ SPANS = pa.list_(SPAN)
 
 DOCUMENT_FIELDS = [pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("url", pa.string()),
                    pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
+DUPLICATES_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("cluster_id", pa.string()),
+                               pa.field("cluster_size", pa.int64()), pa.field("keep", pa.bool_())])
 ERROR_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("stage", pa.string()),
                           pa.field("error", pa.string()), pa.field("input", pa.string())])
 
@@ -27,6 +29,9 @@ def signal_fields(config: Config) -> list[pa.Field]:
 
         for name in SignalComputer(config.signals.names).names:
             fields.append(pa.field(name, SPANS if SIGNAL_KINDS[name] == "lines" else pa.float64()))
+        for target in config.signals.importance:
+            fields += [pa.field(f"rps_doc_{target}_importance", pa.float64()),
+                       pa.field(f"rps_doc_{target}_importance_length_correction", pa.float64())]
     if config.perplexity.enabled:
         fields += [pa.field("ccnet_perplexity", pa.float64()), pa.field("ccnet_bucket", pa.int64())]
     if config.classifiers.enabled:

@@ -18,7 +18,7 @@ from apache_beam.utils.shared import Shared
 
 from filters.extract import ExtractOptions, InputTooLarge, extract_text
 from filters.rules import compile_rule, first_failed
-from pipeline.config import Config, ExtractConfig, LangIdConfig
+from pipeline.config import Config, ExtractConfig, LangIdConfig, PerplexityConfig, SignalsConfig
 from pipeline.document import Doc, ShardSpec
 from pipeline.models import local_model_path
 from pipeline.readers import read_shard
@@ -31,6 +31,11 @@ class _Loaded:
 
     def __init__(self, value: Any):
         self.value = value
+
+
+def _load_boxed(loader: Any, path: str) -> _Loaded:
+    """Load a model from a local copy of `path` (remote paths are copied once per process)."""
+    return _Loaded(loader(local_model_path(path)))
 
 
 class ReadShard(beam.DoFn):
@@ -123,7 +128,6 @@ class IdentifyLanguage(beam.DoFn):
         from filters.langid import LanguageIdentifier
 
         path = self._config.model
-
         def load() -> _Loaded:
             return _Loaded(LanguageIdentifier(local_model_path(path) if path else None))
 
@@ -150,25 +154,70 @@ class IdentifyLanguage(beam.DoFn):
 
 
 class ComputeSignals(beam.DoFn):
-    """Every configured RedPajama-V2-style signal, from one shared view of the text."""
+    """Every configured RedPajama-V2-style signal, from one shared view of the text, plus DSIR importance."""
 
     STAGE = "signals"
 
-    def __init__(self, names: list[str] | None):
-        self._names = names
+    def __init__(self, config: SignalsConfig, shared: Shared):
+        self._config = config
+        self._shared = shared
         self._computer = None
+        self._importance = {}
 
     def setup(self) -> None:
+        from filters.dsir import DsirModel
         from filters.signals import SignalComputer
 
-        self._computer = SignalComputer(self._names)
+        self._computer = SignalComputer(self._config.names)
+        for target, path in self._config.importance.items():
+            load = partial(_load_boxed, DsirModel.load, path)
+            self._importance[target] = self._shared.acquire(load, tag=f"dsir:{path}").value
 
     def process(self, doc: Doc) -> Iterator[Doc]:
         if doc.active:
             started = time.perf_counter()
             doc.reached_signals = True
             try:
-                doc.signals.update(self._computer.compute(doc.text or "", doc.language or ""))
+                text = doc.text or ""
+                doc.signals.update(self._computer.compute(text, doc.language or ""))
+                for target, model in self._importance.items():
+                    score, corrected = model.importance(text)
+                    doc.signals[f"rps_doc_{target}_importance"] = score
+                    doc.signals[f"rps_doc_{target}_importance_length_correction"] = corrected
+            except Exception as exc:
+                doc.fail(self.STAGE, exc)
+            doc.add_seconds(self.STAGE, time.perf_counter() - started)
+        yield doc
+
+
+class ScorePerplexity(beam.DoFn):
+    """CCNet-style KenLM perplexity and head/middle/tail bucket, with the model of the document's language."""
+
+    STAGE = "perplexity"
+
+    def __init__(self, config: PerplexityConfig, shared: Shared):
+        self._config = config
+        self._shared = shared
+        self._models = {}
+
+    def setup(self) -> None:
+        from filters.perplexity import PerplexityModel
+
+        for lang, path in self._config.models.items():
+            load = partial(_load_boxed, PerplexityModel, path)
+            self._models[lang] = self._shared.acquire(load, tag=f"kenlm:{path}").value
+
+    def process(self, doc: Doc) -> Iterator[Doc]:
+        model = self._models.get(doc.language or "")
+        if doc.active and model is not None:
+            from filters.perplexity import bucket
+
+            started = time.perf_counter()
+            try:
+                ppl = model.perplexity(doc.text or "")
+                cutoffs = self._config.buckets.get(doc.language) or model.cutoffs
+                doc.signals["ccnet_perplexity"] = ppl
+                doc.signals["ccnet_bucket"] = bucket(ppl, cutoffs) if cutoffs else None
             except Exception as exc:
                 doc.fail(self.STAGE, exc)
             doc.add_seconds(self.STAGE, time.perf_counter() - started)
@@ -207,3 +256,27 @@ def mark_reached_signals(doc: Doc) -> Doc:
     if doc.active:
         doc.reached_signals = True
     return doc
+
+
+# -----------------------------------------------------------------------------------------------------------
+# Dedup adapters. User ids may repeat across shards, so dedup sees `id<US>shard<US>row`: unique, and ordered
+# by the user's id first, so "smallest id" still means the user's id.
+
+_SEP = "\x1f"
+
+
+def dedup_input(doc: Doc) -> Iterator[Any]:
+    """Documents still in play go to dedup (in annotate mode that is every document with text)."""
+    from filters.dedup_types import DedupInput
+
+    if doc.active:
+        yield DedupInput(id=f"{doc.id}{_SEP}{doc.shard}{_SEP}{doc.row:012d}", text=doc.text or "", url=doc.url,
+                         quality_score=doc.signals.get("quality_score"))
+
+
+def dup_by_shard(record: Any) -> tuple[str, tuple[int, Any]]:
+    """(shard, (row, record with the user's ids restored)) for the shard writer."""
+    _, shard, row = record.id.rsplit(_SEP, 2)
+    user_id = record.id.rsplit(_SEP, 2)[0]
+    cluster = record.cluster_id.rsplit(_SEP, 2)[0]
+    return shard, (int(row), record._replace(id=user_id, cluster_id=cluster))

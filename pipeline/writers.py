@@ -20,14 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_write
+from pipeline.config import Config
 from pipeline.document import Doc, ShardSpec
 from pipeline.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
-from pipeline.schema import DOCUMENT_FIELDS, ERROR_SCHEMA
+from pipeline.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
 from pipeline.shards import ShardMarker, marker_path
 
 log = logging.getLogger(__name__)
 
-OUTPUT_DIRS = ("documents", "removed", "errors", "signals")
+OUTPUT_DIRS = ("documents", "removed", "errors", "signals", "duplicates")
 
 
 def encode_input(record: dict[str, Any]) -> str:
@@ -70,10 +71,12 @@ class ShardWriter:
         self.signal_schema = pa.schema([pa.field("id", pa.string()), *signal_fields])
         self.compression = None if compression == "none" else compression
 
-    def write(self, name: str, docs: list[Doc], extra: list[pa.Field], errors: pa.Table | None = None) -> list[str]:
+    def write(self, name: str, docs: list[Doc], extra: list[pa.Field], errors: pa.Table | None = None,
+              duplicates: pa.Table | None = None) -> list[str]:
         """Write the shard's four files (rows in the order given); `extra` are the passthrough columns.
 
-        `errors`, when given, is written as errors/ as it is (refilter carries a run's errors over).
+        `errors`, when given, is written as errors/ as it is (refilter carries a run's errors over);
+        `duplicates`, when given, is written as duplicates/.
         """
         doc_schema = pa.schema([*DOCUMENT_FIELDS, *extra])
         removed_schema = doc_schema.append(pa.field("removed_by", pa.string()))
@@ -88,10 +91,9 @@ class ShardWriter:
                  for d in failed], schema=ERROR_SCHEMA),
             "signals": self._signals([d for d in docs if d.reached_signals and d.error is None]),
         }
-        written = []
-        for folder in OUTPUT_DIRS:
-            written.append(self._write_table(tables[folder], folder, name))
-        return written
+        if duplicates is not None:
+            tables["duplicates"] = duplicates
+        return [self._write_table(table, folder, name) for folder, table in tables.items()]
 
     def _documents(self, docs: list[Doc], schema: pa.Schema, extra: list[pa.Field]) -> pa.Table:
         rows = []
@@ -139,14 +141,32 @@ def shard_stats(docs: Iterable[Doc]) -> dict[str, Any]:
     }
 
 
-class WriteShard(beam.DoFn):
-    """(shard name, {'spec': [ShardSpec], 'docs': docs}) -> files written, then the marker; yields the marker."""
+def apply_duplicates(docs: list[Doc], dups: dict[int, Any], filter_mode: bool) -> pa.Table:
+    """Attach dedup results to the shard's documents; in filter mode non-keepers are removed. Returns duplicates/."""
+    records = []
+    for doc in docs:
+        record = dups.get(doc.row)
+        if record is None:
+            continue
+        records.append(record)
+        doc.signals["dup_cluster_id"] = record.cluster_id
+        doc.signals["dup_cluster_size"] = record.cluster_size
+        if filter_mode and not record.keep and doc.active:
+            doc.removed_by = record.reason
+    return pa.Table.from_pylist([{"id": r.id, "cluster_id": r.cluster_id, "cluster_size": r.cluster_size,
+                                  "keep": r.keep} for r in records], schema=DUPLICATES_SCHEMA)
 
-    def __init__(self, output: str, config_digest: str, signal_fields: list[pa.Field], compression: str):
-        self._output = output
+
+class WriteShard(beam.DoFn):
+    """(shard, {'spec': [ShardSpec], 'docs': docs, 'dups': [(row, DupRecord)]}) -> files, then the marker."""
+
+    def __init__(self, config: Config, config_digest: str, signal_fields: list[pa.Field]):
+        self._output = config.output.path
+        self._compression = config.output.compression
+        self._dedup = config.dedup.enabled
+        self._filter_mode = config.mode == "filter"
         self._digest = config_digest
         self._signal_fields = signal_fields
-        self._compression = compression
 
     def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator[ShardMarker]:
         name, grouped = element
@@ -156,8 +176,11 @@ class WriteShard(beam.DoFn):
         spec = specs[0]
         docs = sorted(grouped["docs"], key=lambda d: d.row)
         started = time.perf_counter()
+        duplicates = None
+        if self._dedup:
+            duplicates = apply_duplicates(docs, dict(grouped.get("dups", ())), self._filter_mode)
         writer = ShardWriter(self._output, self._signal_fields, self._compression)
-        files = writer.write(name, docs, _passthrough_schema(spec, docs))
+        files = writer.write(name, docs, _passthrough_schema(spec, docs), duplicates=duplicates)
         stats = shard_stats(docs)
         stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
         yield commit_shard(self._output, ShardMarker(name=name, input=spec.path, config=self._digest, stats=stats,

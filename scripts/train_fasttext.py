@@ -301,6 +301,15 @@ def _fasttext_version() -> str:
     return "unknown"
 
 
+def _display_path(path: str) -> str:
+    """Repository-relative path when inside the repository (cards stay machine-independent)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return path
+
+
 def train_with_card(
     specs: Sequence[InputSpec],
     output: str,
@@ -332,7 +341,7 @@ def train_with_card(
             if idx:
                 ys = [held[k].positive for k in idx]
                 ss = [scores[k] for k in idx]
-                per_source[spec.path] = {
+                per_source[_display_path(spec.path)] = {
                     "n": len(idx),
                     "mean_score": round(float(np.mean(ss)), 6),
                     **({"roc_auc": round(roc_auc(ys, ss), 6)} if 0 < sum(ys) < len(ys) else {}),
@@ -359,7 +368,7 @@ def train_with_card(
         },
         "data": [
             {
-                "path": s.path,
+                "path": _display_path(s.path),
                 "sha256": s.sha256,
                 "license": s.license,
                 "label": s.label or {
@@ -385,6 +394,70 @@ def train_with_card(
     return TrainResult(output, card_path, card)
 
 
+# --- presets: the shipped default models ----------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+_TOX = "models/training_data/toxicity"
+_QUA = "models/training_data/quality"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything that defines a shipped default model besides its output path."""
+
+    specs: tuple[tuple[str, dict], ...]  # (repo-relative path, InputSpec keyword arguments)
+    params: FastTextParams
+    normalization: str
+    positive_label: str
+    negative_label: str
+    max_chars: int | None
+    description: str
+
+    def input_specs(self, root: Path = REPO) -> list[InputSpec]:
+        return [InputSpec(str(root / rel), **kw) for rel, kw in self.specs]
+
+
+PRESETS: dict[str, Preset] = {
+    "toxicity": Preset(
+        specs=((f"{_TOX}/davidson_train.csv.gz", dict(
+            text_column="tweet", label_column="class", positive_values=("0", "1"),
+            negative_values=("2",), license="MIT")),),
+        params=FastTextParams(epoch=10, dim=32, bucket=100_000),
+        normalization="lower_punct_eol",
+        positive_label="toxic",
+        negative_label="clean",
+        max_chars=None,
+        description="Toxic (hate speech or offensive) vs clean; Davidson et al. 2017 tweets.",
+    ),
+    "quality": Preset(
+        specs=(
+            (f"{_QUA}/wikitext_docs.jsonl.gz", dict(label="positive", license="CC-BY-SA-3.0")),
+            (f"{_QUA}/gutenberg_docs.jsonl.gz", dict(label="positive", license="public-domain")),
+            (f"{_QUA}/dclm_human_labels.jsonl.gz", dict(
+                label_column="label", positive_values=("1",), negative_values=("0",),
+                license="MIT")),
+            (f"{_QUA}/web_visible_text.jsonl.gz", dict(
+                label="negative", license="Apache-2.0/MIT test data (pages: their publishers)")),
+        ),
+        params=FastTextParams(epoch=20, dim=64, bucket=100_000),
+        normalization="lower_punct_eol",
+        positive_label="hq",
+        negative_label="lq",
+        max_chars=5000,
+        description="High-quality prose (Wikipedia, books, DCLM human label 1) vs boilerplate-heavy "
+        "whole-page web text and DCLM human label 0.",
+    ),
+}
+
+
+def train_preset(name: str, output: str, holdout_fraction: float = 0.1, root: Path = REPO) -> TrainResult:
+    p = PRESETS[name]
+    return train_with_card(
+        p.input_specs(root), output, replace(p.params), p.normalization, p.positive_label,
+        p.negative_label, holdout_fraction=holdout_fraction, name=name,
+        description=p.description, max_chars=p.max_chars,
+    )
+
+
 # --- command line ----------------------------------------------------------------------------
 def _split_values(s: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in s.split(",") if v.strip()) if s else ()
@@ -403,6 +476,9 @@ def _path_map(items: Iterable[str], what: str) -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--output", required=True, help="model file (.bin, or .ftz with --quantize)")
+    ap.add_argument("--preset", choices=sorted(PRESETS),
+                    help="train a shipped default model from the bundled data (other options ignored "
+                    "except --output and --holdout-fraction)")
     ap.add_argument("--positive", action="append", default=[], metavar="PATH", help="all rows positive")
     ap.add_argument("--negative", action="append", default=[], metavar="PATH", help="all rows negative")
     ap.add_argument("--input", action="append", default=[], metavar="PATH", help="rows labelled by --label-column")
@@ -430,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.preset:
+        result = train_preset(args.preset, args.output, args.holdout_fraction)
+        print(json.dumps({"model": result.model_path, "card": result.card_path,
+                          "sha256": result.card["model_sha256"], "metrics": result.card["metrics"]},
+                         indent=2))
+        return 0
     repeats = {k: int(v) for k, v in _path_map(args.repeat, "repeat").items()}
     licenses = _path_map(args.license, "license")
     specs: list[InputSpec] = []

@@ -37,7 +37,7 @@ def monkeypatch_module():
 
 
 def test_contract_layout(default_run: Path):
-    for folder in ("documents", "removed", "errors", "signals"):
+    for folder in ("documents", "removed", "errors", "signals", "duplicates"):
         names = sorted(p.name for p in (default_run / folder).glob("*.parquet"))
         assert names == sorted(p.name.replace(".warc.gz", ".parquet") for p in (REPO / "sample").glob("*.warc.gz"))
     for name in ("stats.json", "manifest.json"):
@@ -98,12 +98,20 @@ def test_rerun_is_byte_identical_and_skips_complete_shards(default_run: Path, tm
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")}
     assert run_pipeline(DEFAULT, out) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")} == mtimes
-    # Lose one shard's marker (a crash before it finished): only that shard is redone, to the same bytes.
+    # Lose one shard's marker (a crash before it finished). Dedup clusters span shards, so all are redone...
     (out / "_shards" / "wget_2024_dolma_sample-0001.json").unlink()
     assert run_pipeline(DEFAULT, out) == 0
-    changed = [p for p in out.rglob("*.parquet") if p.stat().st_mtime_ns != mtimes[p]]
-    assert changed and all(p.stem == "wget_2024_dolma_sample-0001" for p in changed)
     assert data_file_digests(out) == first
+    # ...while without dedup only that shard is redone, to the same bytes.
+    no_dedup = tmp_path / "no_dedup"
+    assert run_pipeline(DEFAULT, no_dedup, "--set", "dedup.enabled=false") == 0
+    mtimes = {p: p.stat().st_mtime_ns for p in no_dedup.rglob("*.parquet")}
+    digests = data_file_digests(no_dedup)
+    (no_dedup / "_shards" / "wget_2024_dolma_sample-0001.json").unlink()
+    assert run_pipeline(DEFAULT, no_dedup, "--set", "dedup.enabled=false") == 0
+    changed = [p for p in no_dedup.rglob("*.parquet") if p.stat().st_mtime_ns != mtimes[p]]
+    assert changed and all(p.stem == "wget_2024_dolma_sample-0001" for p in changed)
+    assert data_file_digests(no_dedup) == digests
 
 
 @pytest.mark.parametrize("runner", ["multi_processing", "portable"])
