@@ -12,7 +12,8 @@ Each line of ``text.splitlines()`` is stripped and then, in this order:
 8. dropped if it contains a cookie/terms-of-use phrase (``policy``);
 otherwise kept, and its sentences (spaCy's sentencizer, as DataTrove counts them) are added up.
 The output text is the kept lines joined by ``\\n``, stripped. A flagged line (5, 7) is kept in the
-output; the signals say the document must go (DataTrove stops at the first flag; either flag drops it).
+output; the signals say the document must go (DataTrove stops at the first flagged line, so only
+that line's flag is set; "lorem ipsum" wins on a line that has both).
 
 With ``split_paragraph=False`` the units are sentences of the whole text instead of lines, joined by spaces.
 """
@@ -68,7 +69,8 @@ def c4_filter_lines(
 
     Signals: ``c4_lines`` (units seen), ``c4_lines_kept``, one count per line-drop reason
     (``c4_too_long_word`` ...), ``c4_citations`` (citations removed from kept lines), ``c4_lorem_ipsum`` and
-    ``c4_curly_bracket`` (0/1: DataTrove drops the document), ``c4_num_sentences`` (sentences in kept
+    ``c4_curly_bracket`` (0/1: DataTrove drops the document; only the one it meets first is set, so that
+    the removal reason is DataTrove's too), ``c4_num_sentences`` (sentences in kept
     lines; DataTrove drops the document below ``min_num_sentences``, 5 by default).
     ``prefetch=False`` skips tokenizing all of ``text`` up front (when its words were just computed
     with the same ``tokenizer``, every chunk is cached already).
@@ -102,12 +104,12 @@ def c4_filter_lines(
                 reason = "too_few_words"
             else:
                 lowered = line.lower()
-                if filter_lorem_ipsum and "lorem ipsum" in lowered:
+                if filter_lorem_ipsum and "lorem ipsum" in lowered and not (lorem or curly):
                     lorem = 1
                 if filter_javascript and "javascript" in lowered:
                     reason = "javascript"
                 else:
-                    if filter_curly_bracket and "{" in line:
+                    if filter_curly_bracket and "{" in line and not (lorem or curly):
                         curly = 1
                     if filter_policy and any(p in lowered for p in POLICY_SUBSTRINGS):
                         reason = "policy"

@@ -180,6 +180,11 @@ def test_c4_document_flags():
     assert c4_filter_lines("code like f(x) { here }.").signals["c4_curly_bracket"] == 1
     # a javascript line is dropped before the bracket test
     assert c4_filter_lines("javascript code { here }.").signals["c4_curly_bracket"] == 0
+    # only the flag DataTrove meets first is set, so its removal reason can be reproduced
+    both = c4_filter_lines("code like f(x) { here }.\nSome lorem ipsum text.").signals
+    assert (both["c4_curly_bracket"], both["c4_lorem_ipsum"]) == (1, 0)
+    both = c4_filter_lines("Lorem ipsum with { here }.").signals
+    assert (both["c4_curly_bracket"], both["c4_lorem_ipsum"]) == (0, 1)
 
 
 def test_c4_sentence_mode():
