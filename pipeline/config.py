@@ -66,9 +66,23 @@ class LangIdConfig:
 
 
 @dataclass(frozen=True)
+class C4Config:
+    """C4's line filter (DataTrove's C4QualityFilter options); FineWeb sets filter_no_terminal_punct: false."""
+
+    filter_no_terminal_punct: bool = True
+    remove_citations: bool = True
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+
+
+@dataclass(frozen=True)
 class SignalsConfig:
     enabled: bool = True
+    # Any of rpv2, gopher_repetition, gopher_quality, c4, fineweb; computed in that recipe order, and in filter
+    # mode the c4 group's line filter changes the document text (annotate mode records its removals only).
+    groups: list[str] = field(default_factory=lambda: ["rpv2"])
     names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
+    c4: C4Config = field(default_factory=C4Config)
     # DSIR models by target name -> rps_doc_{name}_importance and rps_doc_{name}_importance_length_correction
     importance: dict[str, str] = field(default_factory=dict)
 
@@ -87,8 +101,9 @@ class ClassifierSpec:
     model: str
     output: str  # signal column written, e.g. quality_score, toxicity_score, rps_doc_ml_palm_score
     positive_label: str = "__label__1"
-    normalization: str = "fasttext_basic"
-    level: Literal["document", "paragraph"] = "document"
+    normalization: str = "fasttext_basic"  # see filters.classifier_text: none, fasttext_basic, dclm, dolma_jigsaw, ...
+    level: Literal["document", "paragraph"] = "document"  # paragraph: also `<output>_spans`, Dolma-style
+    max_chars: Optional[int] = None  # score only the first N characters of each unit
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
-# Removals by stages rather than rules: before the signal stages, and by dedup (after the rules).
-EARLY_REMOVALS = frozenset({"extract_empty", "langid"})
+# Removals by stages rather than rules: before or at the signal stages, and by dedup (after the rules).
+EARLY_REMOVALS = frozenset({"extract_empty", "langid", "c4_empty"})
 DEDUP_REMOVALS = frozenset({"dedup_exact", "dedup_minhash"})
 
 

@@ -35,11 +35,16 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
                 | "IdentifyLanguage" >> beam.ParDo(stages.IdentifyLanguage(config.langid, config.mode == "filter",
                                                                            models)))
     if config.signals.enabled:
-        docs = docs | "ComputeSignals" >> beam.ParDo(stages.ComputeSignals(config.signals, models))
+        docs = docs | "ComputeSignals" >> beam.ParDo(stages.ComputeSignals(config, models))
     else:
         docs = docs | "ReachSignals" >> beam.Map(stages.mark_reached_signals)
     if config.perplexity.enabled:
         docs = docs | "ScorePerplexity" >> beam.ParDo(stages.ScorePerplexity(config.perplexity, models))
+    if config.classifiers.enabled and config.classifiers.models:
+        docs = (docs
+                | "BatchForClassifiers" >> beam.BatchElements(min_batch_size=1,
+                                                              max_batch_size=config.classifiers.batch_size)
+                | "Classify" >> beam.ParDo(stages.Classify(config.classifiers, models)))
     if config.mode == "filter" and config.filters.enabled:
         docs = docs | "ApplyRules" >> beam.ParDo(stages.ApplyRules(config, rule_columns(config)))
 

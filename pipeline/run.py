@@ -24,7 +24,7 @@ from pipeline.config import Config, ConfigError
 from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
 from pipeline.models import model_exists
-from pipeline.schema import rule_columns
+from pipeline.schema import quality_signals, rule_columns
 from pipeline.shards import SHARD_MARKERS, plan_shards, read_marker, split_done
 from pipeline.writers import OUTPUT_DIRS
 
@@ -80,12 +80,10 @@ def check_rules(config: Config) -> None:
 def validate(config: Config) -> list[ShardSpec]:
     """All start-time checks; returns the planned shards."""
     if config.signals.enabled:
-        from filters.signals import SignalComputer
-
         try:
-            SignalComputer(config.signals.names)
+            quality_signals(config)
         except ValueError as exc:
-            raise ConfigError(f"signals.names: {exc}") from None
+            raise ConfigError(f"signals: {exc}") from None
     check_models(config)
     check_rules(config)
     return plan_shards(config)

@@ -12,6 +12,7 @@ from pipeline.config import Config
 
 SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
 SPANS = pa.list_(SPAN)
+REMOVED_LINES = pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("reason", pa.string())]))
 
 DOCUMENT_FIELDS = [pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("url", pa.string()),
                    pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
@@ -21,21 +22,36 @@ ERROR_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("stage", pa.stri
                           pa.field("error", pa.string()), pa.field("input", pa.string())])
 
 
+def quality_signals(config: Config):
+    """The configured signal computer (filters.quality_signals.QualitySignals)."""
+    from filters.quality_signals import C4Options, QualitySignals
+
+    c4 = config.signals.c4
+    return QualitySignals(config.signals.groups, config.signals.names,
+                          C4Options(filter_no_terminal_punct=c4.filter_no_terminal_punct,
+                                    remove_citations=c4.remove_citations, min_words_per_line=c4.min_words_per_line,
+                                    max_word_length=c4.max_word_length),
+                          remove_lines=config.mode == "filter")
+
+
 def signal_fields(config: Config) -> list[pa.Field]:
     """Columns of signals/ after `id`, in a fixed order: language, per-stage signals, scores."""
     fields = [pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
     if config.signals.enabled:
-        from filters.signals import SIGNAL_KINDS, SignalComputer
-
-        for name in SignalComputer(config.signals.names).names:
-            fields.append(pa.field(name, SPANS if SIGNAL_KINDS[name] == "lines" else pa.float64()))
+        for name, kind in quality_signals(config).names():
+            fields.append(pa.field(name, SPANS if kind == "lines" else pa.float64()))
+        if "c4" in config.signals.groups:
+            fields.append(pa.field("c4_removed_lines", REMOVED_LINES))
         for target in config.signals.importance:
             fields += [pa.field(f"rps_doc_{target}_importance", pa.float64()),
                        pa.field(f"rps_doc_{target}_importance_length_correction", pa.float64())]
     if config.perplexity.enabled:
         fields += [pa.field("ccnet_perplexity", pa.float64()), pa.field("ccnet_bucket", pa.int64())]
     if config.classifiers.enabled:
-        fields += [pa.field(spec.output, pa.float64()) for spec in config.classifiers.models]
+        for spec in config.classifiers.models:
+            fields.append(pa.field(spec.output, pa.float64()))
+            if spec.level == "paragraph":
+                fields.append(pa.field(f"{spec.output}_spans", SPANS))
     if config.dedup.enabled:
         fields += [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64())]
     return fields
@@ -43,4 +59,4 @@ def signal_fields(config: Config) -> list[pa.Field]:
 
 def rule_columns(config: Config) -> set[str]:
     """Names a rule may use: document-level (numeric or string) signal columns."""
-    return {f.name for f in signal_fields(config) if f.type != SPANS}
+    return {f.name for f in signal_fields(config) if f.type not in (SPANS, REMOVED_LINES)}

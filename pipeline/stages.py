@@ -18,9 +18,11 @@ from apache_beam.utils.shared import Shared
 
 from filters.extract import ExtractOptions, InputTooLarge, extract_text
 from filters.rules import compile_rule, first_failed
-from pipeline.config import Config, ExtractConfig, LangIdConfig, PerplexityConfig, SignalsConfig
+from pipeline.config import (ClassifiersConfig, Config, ExtractConfig, LangIdConfig, PerplexityConfig,
+                             SignalsConfig)
 from pipeline.document import Doc, ShardSpec
 from pipeline.models import local_model_path
+from pipeline.schema import quality_signals
 from pipeline.readers import read_shard
 
 log = logging.getLogger(__name__)
@@ -154,11 +156,15 @@ class IdentifyLanguage(beam.DoFn):
 
 
 class ComputeSignals(beam.DoFn):
-    """Every configured RedPajama-V2-style signal, from one shared view of the text, plus DSIR importance."""
+    """Every configured quality signal from one pass over the text, plus DSIR importance.
+
+    With the c4 group in filter mode, the document's text becomes C4's line-filtered text and the removed
+    lines are recorded (`c4_removed_lines`, spans over the text before removal).
+    """
 
     STAGE = "signals"
 
-    def __init__(self, config: SignalsConfig, shared: Shared):
+    def __init__(self, config: Config, shared: Shared):
         self._config = config
         self._shared = shared
         self._computer = None
@@ -166,10 +172,9 @@ class ComputeSignals(beam.DoFn):
 
     def setup(self) -> None:
         from filters.dsir import DsirModel
-        from filters.signals import SignalComputer
 
-        self._computer = SignalComputer(self._config.names)
-        for target, path in self._config.importance.items():
+        self._computer = quality_signals(self._config)
+        for target, path in self._config.signals.importance.items():
             load = partial(_load_boxed, DsirModel.load, path)
             self._importance[target] = self._shared.acquire(load, tag=f"dsir:{path}").value
 
@@ -178,10 +183,15 @@ class ComputeSignals(beam.DoFn):
             started = time.perf_counter()
             doc.reached_signals = True
             try:
-                text = doc.text or ""
-                doc.signals.update(self._computer.compute(text, doc.language or ""))
+                result = self._computer.compute(doc.text or "", doc.language or "")
+                doc.signals.update(result.signals)
+                if "c4" in self._computer.groups:
+                    doc.signals["c4_removed_lines"] = result.removed_lines
+                doc.text = result.text
+                if not doc.text.strip():
+                    doc.removed_by = "c4_empty"  # C4's line filter removed every line
                 for target, model in self._importance.items():
-                    score, corrected = model.importance(text)
+                    score, corrected = model.importance(doc.text)
                     doc.signals[f"rps_doc_{target}_importance"] = score
                     doc.signals[f"rps_doc_{target}_importance_length_correction"] = corrected
             except Exception as exc:
@@ -222,6 +232,48 @@ class ScorePerplexity(beam.DoFn):
                 doc.fail(self.STAGE, exc)
             doc.add_seconds(self.STAGE, time.perf_counter() - started)
         yield doc
+
+
+class Classify(beam.DoFn):
+    """fastText classifiers on batches: P(positive label) per document (and per paragraph when configured)."""
+
+    STAGE = "classifiers"
+
+    def __init__(self, config: ClassifiersConfig, shared: Shared):
+        self._specs = list(config.models)
+        self._shared = shared
+        self._models = []
+
+    def setup(self) -> None:
+        from filters.classifier import FastTextClassifier
+
+        for spec in self._specs:
+            load = partial(_load_boxed, partial(FastTextClassifier, positive_label=spec.positive_label,
+                                                normalization=spec.normalization, level=spec.level,
+                                                max_chars=spec.max_chars), spec.model)
+            tag = f"fasttext:{spec.model}:{spec.positive_label}:{spec.normalization}:{spec.level}:{spec.max_chars}"
+            self._models.append((spec, self._shared.acquire(load, tag=tag).value))
+
+    def process(self, batch: list[Doc]) -> Iterator[Doc]:
+        todo = [d for d in batch if d.active]
+        started = time.perf_counter()
+        texts = [d.text or "" for d in todo]
+        try:
+            for spec, model in self._models:
+                if spec.level == "paragraph":
+                    for doc, scored in zip(todo, model.score_spans_batch(texts)):
+                        doc.signals[spec.output] = scored.score
+                        doc.signals[f"{spec.output}_spans"] = scored.spans
+                else:
+                    for doc, score in zip(todo, model.score_batch(texts)):
+                        doc.signals[spec.output] = score
+        except Exception as exc:
+            for doc in todo:
+                doc.fail(self.STAGE, exc)
+        share = (time.perf_counter() - started) / max(1, len(todo))
+        for doc in todo:
+            doc.add_seconds(self.STAGE, share)
+        yield from batch
 
 
 class ApplyRules(beam.DoFn):

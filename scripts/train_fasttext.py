@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import gzip
 import hashlib
 import io
@@ -47,7 +48,9 @@ from filters.classifier_text import normalizer  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
 logger = logging.getLogger("train_fasttext")
-_NAN_RETRIES = 10
+_NAN_RETRIES = 3
+_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+_MMAP_THRESHOLD_BYTES = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,25 @@ def is_holdout(text: str, fraction: float, seed: int) -> bool:
     return (h % 1_000_000) < fraction * 1_000_000
 
 
+def _fresh_pages_for_large_allocations() -> None:
+    """Make large C++ allocations come from fresh (zero-filled) mmap pages.
+
+    With thread=1, fastText 0.9.3-era builds (fasttext-numpy2-wheel 0.9.2 included) initialise
+    only the first tenth of the input matrix: the uniform init is split into 10 blocks and one
+    block is done per training thread; the rest of the matrix is never written. When malloc
+    recycles heap memory for it, that part holds leftover bytes: training then stops with
+    "Encountered NaN" or silently depends on what the process did before. glibc's dynamic mmap
+    threshold is what lets large blocks be recycled; fixing it (mallopt) makes every large
+    matrix a fresh anonymous mapping, which the kernel zero-fills, so the untouched rows start at
+    exactly 0 and training is stable and reproducible. No-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        logger.warning("cannot set malloc's mmap threshold; fastText training may be unstable")
+
+
 def train_model(
     examples: Sequence[Example],
     output: str | os.PathLike[str],
@@ -212,6 +234,7 @@ def train_model(
         raise ValueError("no training examples")
     output = os.fspath(output)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
+    _fresh_pages_for_large_allocations()
     with tempfile.TemporaryDirectory() as tmp:
         train_file = os.path.join(tmp, "train.txt")
         with open(train_file, "w", encoding="utf-8") as fh:
@@ -222,9 +245,8 @@ def train_model(
                 model = fasttext.train_supervised(input=train_file, verbose=0, **asdict(params))
                 break
             except RuntimeError as err:
-                # fasttext-numpy2-wheel 0.9.2 sometimes stops with "Encountered NaN" even on easy
-                # data and small learning rates; another seed trains normally. Deterministic:
-                # the same data and seed fail the same way, so the retried seed is reproducible.
+                # Safety net: should the uninitialised-matrix problem above still bite (e.g. off
+                # glibc), another seed usually trains; the card records the seed used.
                 if "NaN" not in str(err) or attempt == _NAN_RETRIES:
                     raise RuntimeError(
                         f"fastText training failed ({err}) with seed {params.seed}; "

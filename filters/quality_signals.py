@@ -1,0 +1,95 @@
+"""All configured quality-signal groups for one document, in the order the published recipes apply them.
+
+FineWeb computes the Gopher signals on the extracted text, then C4's line filter removes lines, and the C4
+document checks and FineWeb's signals read the text that is left. RedPajama-V2's signals are stored as spans
+over the output text, so they too read the text after any line removal. One call does all of it, tokenising
+with each group's own tokenizer once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+GROUPS = ("rpv2", "gopher_repetition", "gopher_quality", "c4", "fineweb")
+_PROBE = "A probe sentence, with words.\nAnd a second line of words here.\n"
+
+
+@dataclass(frozen=True)
+class C4Options:
+    """DataTrove's C4QualityFilter switches (FineWeb turns `filter_no_terminal_punct` off)."""
+
+    filter_no_terminal_punct: bool = True
+    remove_citations: bool = True
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+
+
+@dataclass
+class SignalResult:
+    signals: dict[str, Any]
+    text: str  # the output text: after C4's line removal when that applies, else the input text
+    removed_lines: list[tuple[int, int, str]] = field(default_factory=list)  # spans over the input text
+
+
+class QualitySignals:
+    def __init__(self, groups: Iterable[str] = ("rpv2",), rpv2_names: Iterable[str] | None = None,
+                 c4: C4Options = C4Options(), remove_lines: bool = True):
+        """`remove_lines`: the output text is C4's line-filtered text (filter mode); when False (annotate mode)
+        the text is left whole and only the removals C4 would make are reported."""
+        self.groups = tuple(groups)
+        self._remove_lines = remove_lines
+        unknown = [g for g in self.groups if g not in GROUPS]
+        if unknown:
+            raise ValueError(f"unknown signal group {unknown[0]!r} (known: {', '.join(GROUPS)})")
+        self._c4 = c4
+        self._rpv2 = None
+        if "rpv2" in self.groups:
+            from filters.signals import SignalComputer
+
+            self._rpv2 = SignalComputer(rpv2_names)
+        self._tokenizer = None
+        if set(self.groups) - {"rpv2"}:
+            from filters.word_tokens import default_tokenizer
+
+            self._tokenizer = default_tokenizer()
+
+    def names(self) -> list[tuple[str, str]]:
+        """(name, kind) of every signal produced, kind "doc" or "lines", in a fixed order."""
+        from filters.signals import SIGNAL_KINDS
+
+        result = self.compute(_PROBE, "en")
+        return [(name, SIGNAL_KINDS.get(name, "doc")) for name in result.signals]
+
+    def compute(self, text: str, language: str) -> SignalResult:
+        signals: dict[str, Any] = {}
+        words = self._tokenizer.words(text) if self._tokenizer is not None else None
+        if "gopher_repetition" in self.groups:
+            from filters.gopher_repetition import gopher_repetition_signals
+
+            signals.update(gopher_repetition_signals(text, words=words))
+        if "gopher_quality" in self.groups:
+            from filters.gopher_quality import gopher_quality_signals
+
+            signals.update(gopher_quality_signals(text, words=words))
+        after, removed, word_count = text, [], None
+        if "c4" in self.groups:
+            from filters.c4 import c4_filter_lines
+
+            c4 = c4_filter_lines(text, filter_no_terminal_punct=self._c4.filter_no_terminal_punct,
+                                 remove_citations=self._c4.remove_citations,
+                                 min_words_per_line=self._c4.min_words_per_line,
+                                 max_word_length=self._c4.max_word_length, tokenizer=self._tokenizer,
+                                 prefetch=False)
+            signals.update(c4.signals)
+            after, removed, word_count = c4.text, c4.removed, c4.word_count
+        if "fineweb" in self.groups:
+            from filters.fineweb_quality import fineweb_quality_signals
+
+            if word_count is None:
+                word_count = len(self._tokenizer.words(after))
+            signals.update(fineweb_quality_signals(after, word_count=word_count))
+        out_text = after if self._remove_lines else text
+        if self._rpv2 is not None:
+            signals.update(self._rpv2.compute(out_text, language))
+        return SignalResult(signals=signals, text=out_text, removed_lines=removed)
