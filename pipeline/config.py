@@ -83,6 +83,9 @@ class SignalsConfig:
     groups: list[str] = field(default_factory=lambda: ["rpv2"])
     names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
     c4: C4Config = field(default_factory=C4Config)
+    # UT1-style blocklist folder (<dir>/<category>/domains) -> rps_doc_ut1_blacklist; categories: all found if empty
+    ut1_blocklist: Optional[str] = None
+    ut1_categories: list[str] = field(default_factory=list)
     # DSIR models by target name -> rps_doc_{name}_importance and rps_doc_{name}_importance_length_correction
     importance: dict[str, str] = field(default_factory=dict)
 

@@ -85,6 +85,13 @@ def validate(config: Config) -> list[ShardSpec]:
         except ValueError as exc:
             raise ConfigError(f"signals: {exc}") from None
     check_models(config)
+    if config.signals.enabled and config.signals.ut1_blocklist:
+        from filters.url_blocklist import DomainBlocklist
+
+        try:
+            DomainBlocklist.load(config.signals.ut1_blocklist, config.signals.ut1_categories)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ConfigError(f"signals.ut1_blocklist: {exc}") from None
     check_rules(config)
     return plan_shards(config)
 

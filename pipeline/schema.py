@@ -40,6 +40,8 @@ def signal_fields(config: Config) -> list[pa.Field]:
     if config.signals.enabled:
         for name, kind in quality_signals(config).names():
             fields.append(pa.field(name, SPANS if kind == "lines" else pa.float64()))
+        if config.signals.ut1_blocklist:
+            fields.append(pa.field("rps_doc_ut1_blacklist", pa.float64()))
         if "c4" in config.signals.groups:
             fields.append(pa.field("c4_removed_lines", REMOVED_LINES))
         for target in config.signals.importance:

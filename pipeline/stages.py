@@ -9,6 +9,7 @@ through untouched. Every stage adds its seconds to the document, so stats.json c
 from __future__ import annotations
 
 import logging
+import math
 import time
 from functools import partial
 from typing import Any, Iterable, Iterator
@@ -33,6 +34,10 @@ class _Loaded:
 
     def __init__(self, value: Any):
         self.value = value
+
+    @classmethod
+    def of(cls, loader: Any, *args: Any) -> "_Loaded":
+        return cls(loader(*args))
 
 
 def _load_boxed(loader: Any, path: str) -> _Loaded:
@@ -174,6 +179,13 @@ class ComputeSignals(beam.DoFn):
         from filters.dsir import DsirModel
 
         self._computer = quality_signals(self._config)
+        self._blocklist = None
+        if self._config.signals.ut1_blocklist:
+            from filters.url_blocklist import DomainBlocklist
+
+            load = partial(_Loaded.of, DomainBlocklist.load, self._config.signals.ut1_blocklist,
+                           self._config.signals.ut1_categories)
+            self._blocklist = self._shared.acquire(load, tag=f"ut1:{self._config.signals.ut1_blocklist}").value
         for target, path in self._config.signals.importance.items():
             load = partial(_load_boxed, DsirModel.load, path)
             self._importance[target] = self._shared.acquire(load, tag=f"dsir:{path}").value
@@ -187,6 +199,9 @@ class ComputeSignals(beam.DoFn):
                 doc.signals.update(result.signals)
                 if "c4" in self._computer.groups:
                     doc.signals["c4_removed_lines"] = result.removed_lines
+                if self._blocklist is not None:
+                    category = self._blocklist.category_id(doc.url)
+                    doc.signals["rps_doc_ut1_blacklist"] = float(category) if category is not None else None
                 doc.text = result.text
                 if not doc.text.strip():
                     doc.removed_by = "c4_empty"  # C4's line filter removed every line
@@ -292,7 +307,8 @@ class ApplyRules(beam.DoFn):
     def process(self, doc: Doc) -> Iterator[Doc]:
         if doc.active and self._rules:
             started = time.perf_counter()
-            values = dict(doc.signals)
+            # A missing value (no model for the language, host on no list) is NaN to a rule: test with isnan().
+            values = {k: (math.nan if v is None else v) for k, v in doc.signals.items()}
             values["language"] = doc.language or ""
             values["language_score"] = doc.language_score if doc.language_score is not None else 0.0
             try:

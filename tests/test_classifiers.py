@@ -209,14 +209,14 @@ def test_quality_cross_validated_on_dclm_human_labels(tmp_path):
     dclm = next(i for i, s in enumerate(specs) if "dclm" in s.path)
     folds = 5
     fold = lambda text: int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % folds  # noqa: E731
-    params = replace(preset.params, epoch=5, dim=32)  # faster than the shipped model
+    repeats = [s.repeat for s in specs]  # the shipped recipe upweights the DCLM docs
     labels, scores, lengths = [], [], []
     for f in range(folds):
         train = [e for e in examples if e.source != dclm or fold(e.text) != f]
         test = [e for e in examples if e.source == dclm and fold(e.text) == f]
         model = tmp_path / f"q{f}.bin"
-        T.train_model(train, model, params, preset.normalization, preset.positive_label,
-                      preset.negative_label, max_chars=preset.max_chars)
+        T.train_model(train, model, preset.params, preset.normalization, preset.positive_label,
+                      preset.negative_label, repeats=repeats, max_chars=preset.max_chars)
         clf = FastTextClassifier(model, preset.positive_label, preset.normalization,
                                  max_chars=preset.max_chars)
         scores += clf.score_batch([e.text for e in test])
@@ -228,10 +228,11 @@ def test_quality_cross_validated_on_dclm_human_labels(tmp_path):
     length_only = T.roc_auc(labels, lengths)
     print(f"quality {folds}-fold CV on DCLM majority labels: ROC-AUC {auc:.3f}, "
           f"within-length-quartile {within:.3f} (length alone {length_only:.3f})")
-    # These 218 docs carry majority (non-unanimous) labels; simple features top out near 0.72
-    # here (stop-word fraction), so the floor below is "clearly better than length and chance".
-    assert auc > length_only and auc >= 0.62
-    assert within >= 0.60
+    # These 218 docs carry majority (non-unanimous) labels: length alone gives 0.61 (0.49 within
+    # quartiles) and the best single hand-made feature (stop-word fraction) 0.72. Measured with
+    # the shipped recipe: 0.696 / 0.674.
+    assert auc > length_only and auc >= 0.65
+    assert within >= 0.62
 
 
 def test_prose_scores_above_boilerplate(tmp_path):
@@ -239,7 +240,7 @@ def test_prose_scores_above_boilerplate(tmp_path):
     preset = T.PRESETS["quality"]
     specs = preset.input_specs()
     examples = T.load_examples(specs)
-    params = replace(preset.params, epoch=5, dim=32)
+    params = replace(preset.params, epoch=5)
     train = [e for e in examples if not T.is_holdout(e.text, 0.2, 7)]
     held = [e for e in examples if T.is_holdout(e.text, 0.2, 7)]
     T.train_model(train, tmp_path / "q.bin", params, preset.normalization, "hq", "lq",
