@@ -22,7 +22,8 @@ $(INSTALLED): pyproject.toml
 # Default models, built from the training data bundled under models/training_data (licences there).
 KENLM_MODEL := models/kenlm/en.bin
 DSIR_MODELS := models/dsir/wikipedia.npz models/dsir/books.npz
-MODELS := $(KENLM_MODEL) $(DSIR_MODELS)
+FASTTEXT_MODELS := models/fasttext/toxicity.bin models/fasttext/quality.bin
+MODELS := $(KENLM_MODEL) $(DSIR_MODELS) $(FASTTEXT_MODELS)
 
 models: $(MODELS)
 
@@ -32,6 +33,13 @@ $(KENLM_MODEL): | $(INSTALLED)
 
 $(DSIR_MODELS) &: | $(INSTALLED)
 	$(PY) scripts/train_dsir.py default
+
+# Deterministic (one thread, fixed seed): the same data gives the same model bytes.
+models/fasttext/toxicity.bin: models/training_data/toxicity/davidson_train.csv.gz | $(INSTALLED)
+	$(PY) scripts/train_fasttext.py --preset toxicity --output $@
+
+models/fasttext/quality.bin: $(wildcard models/training_data/quality/*.jsonl.gz) | $(INSTALLED)
+	$(PY) scripts/train_fasttext.py --preset quality --output $@
 
 run: setup
 	$(PY) -m pipeline run --config configs/default.yaml

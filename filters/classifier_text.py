@@ -30,9 +30,9 @@ __all__ = ["NORMALIZATIONS", "normalize", "normalizer", "EOL_TOKEN"]
 EOL_TOKEN = "__eol__"
 
 _WHITESPACE = re.compile(r"\s+")
-_LINE_BREAKS = re.compile(r"[ \t\f\v]*(?:\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029])\s*")
-# A run of word characters, or one non-space, non-word character (punctuation split off).
-_PUNCT_SPLIT = re.compile(r"(\w+|[^\w\s])")
+# One non-space, non-word character: split off as its own token.
+_PUNCT = re.compile(r"[^\w\s]")
+_EOL_SEP = f" {EOL_TOKEN} "
 
 
 def _none(text: str) -> str:
@@ -52,14 +52,12 @@ def _dolma_jigsaw(text: str) -> str:
 
 
 def _lower_punct_eol(text: str) -> str:
-    lines = _LINE_BREAKS.split(text.strip().lower())
-    parts: list[str] = []
-    for line in lines:
-        tokens = _PUNCT_SPLIT.findall(line)
-        if tokens:
-            parts.append(" ".join(tokens))
-            parts.append(EOL_TOKEN)
-    return " ".join(parts)
+    # str.splitlines breaks at \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, \u2028, \u2029
+    lines = [line for line in text.lower().splitlines() if line and not line.isspace()]
+    if not lines:
+        return ""
+    text = _PUNCT.sub(r" \g<0> ", _EOL_SEP.join(lines) + _EOL_SEP)
+    return " ".join(text.split())
 
 
 NORMALIZATIONS: dict[str, Callable[[str], str]] = {

@@ -1,6 +1,7 @@
 """Whole-process benchmark of the pipeline, with a plain single-process loop as the peer.
 
     python scripts/bench.py [--dev-pages DIR] [--runs 3] [--workers 2]
+    python scripts/bench.py signals|fineweb|dedup|classifiers [their options]   # the per-concern benchmarks
 
 Inputs: the bundled sample (sample/*.warc.gz) and, when given, real dev pages (a folder of *.html.gz as in
 extraction_dev, written to one Parquet shard with an `html` column). Each configuration runs in a fresh
@@ -113,7 +114,18 @@ def bench_input(name: str, inputs: list[str], runs: int, runner_args: list[str],
             "speed_vs_peer": round(peer_wall / median_wall, 2)}
 
 
+SUITES = {"signals": "bench_signals.py", "fineweb": "bench_fineweb.py", "dedup": "bench_dedup.py",
+          "classifiers": "bench_classifiers.py"}
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in SUITES:
+        import runpy
+
+        script = Path(__file__).resolve().parent / SUITES[sys.argv[1]]
+        sys.argv = [str(script), *sys.argv[2:]]
+        runpy.run_path(str(script), run_name="__main__")
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev-pages", type=Path, help="folder with *.html.gz pages (e.g. extraction_dev)")
     parser.add_argument("--runs", type=int, default=3)

@@ -2,7 +2,7 @@
 
 Run once by a maintainer (not by set-up) from a directory of the project's shared data:
 
-    python scripts/prepare_classifier_data.py --shared-data ../shared/data --out models/training_data
+    python scripts/prepare_classifier_data.py --shared-data <shared data dir> --out models/training_data
 
 Writes (gzip with a fixed mtime, so re-running gives identical bytes):
   toxicity/davidson_train.csv.gz          Davidson et al. tweets (MIT), unchanged rows
@@ -19,10 +19,8 @@ import argparse
 import csv
 import gzip
 import hashlib
-import io
 import json
 import re
-import shutil
 from pathlib import Path
 
 from lxml import etree, html as lxml_html

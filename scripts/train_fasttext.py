@@ -398,6 +398,8 @@ def train_with_card(
                     "positive_values": list(s.positive_values),
                     "negative_values": list(s.negative_values),
                 },
+                "provenance": _display_path(str(Path(s.path).parent / "README.md"))
+                if (Path(s.path).parent / "README.md").exists() else None,
                 "text_column": s.text_column,
                 "rows_positive": s.rows_positive,
                 "rows_negative": s.rows_negative,
@@ -407,7 +409,12 @@ def train_with_card(
             for s in specs
         ],
         "metrics": metrics,
-        "software": {"fasttext": _fasttext_version(), "python": platform.python_version()},
+        "software": {
+            "fasttext": _fasttext_version(),
+            "python": platform.python_version(),
+            "note": "trained single-threaded; input-matrix rows past the first tenth start at 0 "
+            "(fastText's block-wise init with thread=1, made deterministic by fresh pages)",
+        },
     }
     card_path = str(Path(output).with_suffix(".card.json"))
     with open(card_path, "w", encoding="utf-8") as fh:
