@@ -1,0 +1,90 @@
+"""Shipped configs validate; config errors name the key; --set overrides apply; rules are checked at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from pipeline.config import ConfigError, apply_override, load_config, parse_config
+from pipeline.run import validate
+from pipeline.schema import signal_fields
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_validate(path: Path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = load_config(path)
+    shards = validate(config)
+    assert len(shards) == 5
+
+
+def test_redpajama_v2_config_produces_every_signal_column(monkeypatch):
+    from filters.signals import SIGNAL_KINDS
+
+    monkeypatch.chdir(REPO)
+    config = load_config(REPO / "configs" / "redpajama_v2.yaml")
+    assert config.mode == "annotate"
+    names = {f.name for f in signal_fields(config)}
+    assert set(SIGNAL_KINDS) <= names
+    assert {"language", "language_score", "ccnet_perplexity", "ccnet_bucket", "toxicity_score", "quality_score",
+            "dup_cluster_id", "dup_cluster_size", "rps_doc_wikipedia_importance",
+            "rps_doc_books_importance_length_correction"} <= names
+
+
+def test_fineweb_config_follows_fineweb_order(monkeypatch):
+    from filters.fineweb_chain import rule_expressions
+
+    monkeypatch.chdir(REPO)
+    config = load_config(REPO / "configs" / "fineweb.yaml")
+    assert [r.keep for r in config.filters.rules] == rule_expressions()
+    assert config.langid.keep == ["en"] and config.langid.min_score == 0.65
+    assert config.extract.favor == "precision" and config.extract.timeout_seconds == 1
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"extract": {"timeout": 3}}, "unknown config key: extract.timeout"),
+    ({"extract": {"timeout_seconds": "soon"}}, "extract.timeout_seconds: expected a number"),
+    ({"mode": "delete"}, "mode: must be one of filter, annotate"),
+    ({"langid": {"keep": "en"}}, "langid.keep: expected a list"),
+    ({"dedup": {"keep": "random"}}, "dedup.keep must be one of"),
+    ({"filters": {"rules": [{"name": "x"}]}}, "filters.rules[0]"),
+    ({"bogus": 1}, "unknown config key: bogus"),
+])
+def test_config_errors_name_the_key(raw, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(raw)
+
+
+def test_set_overrides_nested_keys_and_yaml_values():
+    raw = {"dedup": {"threshold": 0.7}}
+    apply_override(raw, "dedup.threshold=0.8")
+    apply_override(raw, "dedup.enabled=false")
+    apply_override(raw, "langid.keep=[en, de]")
+    config = parse_config(raw)
+    assert config.dedup.threshold == 0.8 and config.dedup.enabled is False
+    assert config.langid.keep == ["en", "de"]
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        apply_override(raw, "no-equals-sign")
+
+
+def test_rules_are_checked_before_work_starts(monkeypatch):
+    monkeypatch.chdir(REPO)
+    raw = {"input": {"paths": ["sample/*.warc.gz"]},
+           "filters": {"rules": [{"name": "typo", "keep": "rps_doc_wrd_count > 3"}]}}
+    with pytest.raises(ConfigError, match="unknown signal 'rps_doc_wrd_count'"):
+        validate(parse_config(raw))
+    raw["filters"]["rules"] = [{"name": "unsafe", "keep": "__import__('os').system('true')"}]
+    with pytest.raises(ConfigError, match="only abs, isnan, len, max, min may be called|not allowed"):
+        validate(parse_config(raw))
+
+
+def test_missing_model_fails_at_start(monkeypatch):
+    monkeypatch.chdir(REPO)
+    raw = {"input": {"paths": ["sample/*.warc.gz"]},
+           "perplexity": {"enabled": True, "models": {"en": "models/kenlm/nope.bin"}}}
+    with pytest.raises(ConfigError, match="perplexity.models.en: model file not found: models/kenlm/nope.bin"):
+        validate(parse_config(raw))
