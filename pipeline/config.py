@@ -20,6 +20,8 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from filters.dedup_types import DedupConfig
+from filters.extract import ExtractOptions
+from filters.quality_signals import C4Options
 
 
 class ConfigError(ValueError):
@@ -30,9 +32,11 @@ class ConfigError(ValueError):
 class InputConfig:
     paths: list[str] = field(default_factory=list)
     format: Literal["auto", "parquet", "jsonl", "warc"] = "auto"
-    # Spread a shard's documents over all workers before extraction. Turn off when there are far more shards
-    # than workers: it shuffles raw HTML.
-    redistribute: bool = True
+    # Read each shard as N interleaved slices, each its own task: a shard is extracted by up to N workers and
+    # no raw HTML is shuffled; each slice reads (decompresses) the whole file. 1 when shards outnumber workers.
+    splits: int = 1
+    # Alternatively, spread each shard's documents over all workers after reading (shuffles raw HTML).
+    redistribute: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,18 +46,11 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
-class ExtractConfig:
-    """trafilatura options plus the guards that keep one page from stalling a worker."""
+class ExtractConfig(ExtractOptions):
+    """trafilatura's options (filters.extract.ExtractOptions) plus the guard against a page that hangs it."""
 
     enabled: bool = True
-    favor: Literal["balanced", "precision", "recall"] = "balanced"
-    include_tables: bool = True
-    include_comments: bool = False
-    include_links: bool = False
-    deduplicate: bool = False
-    fast: bool = False
     timeout_seconds: float = 5.0
-    max_input_bytes: int = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -66,23 +63,13 @@ class LangIdConfig:
 
 
 @dataclass(frozen=True)
-class C4Config:
-    """C4's line filter (DataTrove's C4QualityFilter options); FineWeb sets filter_no_terminal_punct: false."""
-
-    filter_no_terminal_punct: bool = True
-    remove_citations: bool = True
-    min_words_per_line: int = 3
-    max_word_length: int = 1000
-
-
-@dataclass(frozen=True)
 class SignalsConfig:
     enabled: bool = True
     # Any of rpv2, gopher_repetition, gopher_quality, c4, fineweb; computed in that recipe order, and in filter
     # mode the c4 group's line filter changes the document text (annotate mode records its removals only).
     groups: list[str] = field(default_factory=lambda: ["rpv2"])
     names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
-    c4: C4Config = field(default_factory=C4Config)
+    c4: C4Options = field(default_factory=C4Options)  # C4's line filter; FineWeb: filter_no_terminal_punct false
     # UT1-style blocklist folder (<dir>/<category>/domains) -> rps_doc_ut1_blacklist; categories: all found if empty
     ut1_blocklist: Optional[str] = None
     ut1_categories: list[str] = field(default_factory=list)
@@ -296,6 +283,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 def _check_semantics(config: Config) -> None:
     """Cross-field checks that types alone cannot express."""
+    if not 1 <= config.input.splits <= 1024:
+        raise ConfigError("input.splits: must lie in [1, 1024]")
     if config.extract.timeout_seconds <= 0:
         raise ConfigError("extract.timeout_seconds: must be > 0")
     if config.extract.max_input_bytes <= 0:

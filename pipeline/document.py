@@ -23,6 +23,8 @@ class ShardSpec:
     path: str
     name: str  # output file stem, unique within a run
     format: str  # parquet | jsonl | warc
+    slice: int = 0  # this task reads rows with row % slices == slice (input.splits)
+    slices: int = 1
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pipeline.config import Config
 from pipeline.dedup import Deduplicate
 from pipeline.document import ShardSpec
 from pipeline.schema import rule_columns, signal_fields
+from pipeline.shards import read_tasks
 from pipeline.writers import WriteShard
 
 
@@ -21,14 +22,16 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
     """Wire the enabled stages; returns the PCollection of per-shard completion markers."""
     models = Shared()  # one copy of each model per worker process
     specs = p | "ListShards" >> beam.Create(shards)
-    docs = specs | "SpreadShards" >> beam.Reshuffle() | "ReadShards" >> beam.ParDo(stages.ReadShard())
+    docs = (p | "ListReadTasks" >> beam.Create(read_tasks(shards, config.input.splits))
+            | "SpreadTasks" >> beam.Reshuffle() | "ReadShards" >> beam.ParDo(stages.ReadShard()))
     if config.input.redistribute:
         docs = docs | "SpreadDocuments" >> beam.Reshuffle()
 
     if config.extract.enabled:
         docs = docs | "ExtractText" >> beam.ParDo(stages.Extract(config.extract))
     else:
-        docs = docs | "RequireText" >> beam.ParDo(stages.RequireText())
+        docs = docs | "RequireText" >> beam.Map(stages.require_text)
+    docs = docs | "DropEmpty" >> beam.Map(stages.drop_if_empty)
     if config.langid.enabled:
         docs = (docs
                 | "BatchForLangId" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.langid.batch_size)

@@ -51,8 +51,11 @@ def detect_format(path: str) -> str:
 
 
 def read_shard(spec: ShardSpec) -> Iterator[Doc]:
+    """The shard's documents in file order; with slices, only this slice's rows (failures included, once)."""
     readers = {"parquet": read_parquet, "jsonl": read_jsonl, "warc": read_warc}
-    yield from readers[spec.format](spec)
+    for doc in readers[spec.format](spec):
+        if doc.row % spec.slices == spec.slice:
+            yield doc
 
 
 def _read_failure(spec: ShardSpec, row: int, where: str, exc: BaseException, record: dict | None = None) -> Doc:

@@ -24,13 +24,9 @@ ERROR_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("stage", pa.stri
 
 def quality_signals(config: Config):
     """The configured signal computer (filters.quality_signals.QualitySignals)."""
-    from filters.quality_signals import C4Options, QualitySignals
+    from filters.quality_signals import QualitySignals
 
-    c4 = config.signals.c4
-    return QualitySignals(config.signals.groups, config.signals.names,
-                          C4Options(filter_no_terminal_punct=c4.filter_no_terminal_punct,
-                                    remove_citations=c4.remove_citations, min_words_per_line=c4.min_words_per_line,
-                                    max_word_length=c4.max_word_length),
+    return QualitySignals(config.signals.groups, config.signals.names, config.signals.c4,
                           remove_lines=config.mode == "filter")
 
 

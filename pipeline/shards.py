@@ -77,6 +77,11 @@ def plan_shards(config: Config) -> list[ShardSpec]:
     return specs
 
 
+def read_tasks(shards: list[ShardSpec], splits: int) -> list[ShardSpec]:
+    """Each shard as `splits` interleaved slices: parallel reading and extraction within a shard, no shuffle."""
+    return [ShardSpec(s.path, s.name, s.format, slice=i, slices=splits) for s in shards for i in range(splits)]
+
+
 @dataclass(frozen=True)
 class ShardMarker:
     """Written last for a shard: its existence with the same config digest means the shard is complete."""

@@ -1,9 +1,10 @@
 """DoFns that apply one `filters` concern each to the documents flowing through the graph.
 
-Each DoFn is a thin adapter: heavy resources are created in `setup` (models through `Shared`, so a worker
-process loads each model once), the per-document logic is a call into `filters`, and any exception becomes a
-per-document error at that stage instead of a failed bundle. Documents already removed or failed pass
-through untouched. Every stage adds its seconds to the document, so stats.json can say where time went.
+Two base classes own the plumbing, so each stage holds only its idea: `DocStage` (one document at a time)
+and `BatchStage` (a list of documents, for models that predict in batches). They skip documents already
+removed or failed, turn an exception into a per-document error at that stage instead of a failed bundle,
+and add the stage's seconds to each document, so stats.json can say where time went. Heavy resources are
+created in `setup`; models go through `Shared`, so a worker process loads each model once.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import logging
 import math
 import time
 from functools import partial
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
-from filters.extract import ExtractOptions, InputTooLarge, extract_text
+from filters.extract import InputTooLarge, extract_text
 from filters.rules import compile_rule, first_failed
-from pipeline.config import (ClassifiersConfig, Config, ExtractConfig, LangIdConfig, PerplexityConfig,
-                             SignalsConfig)
+from pipeline.config import ClassifiersConfig, Config, ExtractConfig, LangIdConfig, PerplexityConfig
 from pipeline.document import Doc, ShardSpec
 from pipeline.models import local_model_path
-from pipeline.schema import quality_signals
 from pipeline.readers import read_shard
+from pipeline.schema import quality_signals
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,58 @@ class _Loaded:
     def __init__(self, value: Any):
         self.value = value
 
-    @classmethod
-    def of(cls, loader: Any, *args: Any) -> "_Loaded":
-        return cls(loader(*args))
+
+def _acquire(shared: Shared, loader: Callable[..., Any], path: str | None, *args: Any) -> Any:
+    """`loader(local copy of path, *args)`, once per worker process for the same arguments."""
+    def load() -> _Loaded:
+        return _Loaded(loader(local_model_path(path) if path else None, *args))
+
+    return shared.acquire(load, tag=f"{getattr(loader, '__qualname__', loader)}:{path}:{args}").value
 
 
-def _load_boxed(loader: Any, path: str) -> _Loaded:
-    """Load a model from a local copy of `path` (remote paths are copied once per process)."""
-    return _Loaded(loader(local_model_path(path)))
+class DocStage(beam.DoFn):
+    """One document at a time; subclasses set STAGE and implement `apply` (and `applies` to narrow it)."""
+
+    STAGE = ""
+
+    def applies(self, doc: Doc) -> bool:
+        return doc.active
+
+    def apply(self, doc: Doc) -> None:
+        raise NotImplementedError
+
+    def process(self, doc: Doc) -> Iterator[Doc]:
+        if self.applies(doc):
+            started = time.perf_counter()
+            try:
+                self.apply(doc)
+            except Exception as exc:
+                doc.fail(self.STAGE, exc)
+            doc.add_seconds(self.STAGE, time.perf_counter() - started)
+        yield doc
+
+
+class BatchStage(beam.DoFn):
+    """A batch of documents (after BatchElements); a failure fails the batch's active documents."""
+
+    STAGE = ""
+
+    def apply_batch(self, docs: list[Doc]) -> None:
+        raise NotImplementedError
+
+    def process(self, batch: list[Doc]) -> Iterator[Doc]:
+        todo = [d for d in batch if d.active]
+        if todo:
+            started = time.perf_counter()
+            try:
+                self.apply_batch(todo)
+            except Exception as exc:
+                for doc in todo:
+                    doc.fail(self.STAGE, exc)
+            share = (time.perf_counter() - started) / len(todo)
+            for doc in todo:
+                doc.add_seconds(self.STAGE, share)
+        yield from batch
 
 
 class ReadShard(beam.DoFn):
@@ -59,68 +103,55 @@ def _warm_trafilatura() -> None:
     import trafilatura  # noqa: F401  - the child pays for imports before the first document's clock starts
 
 
-class Extract(beam.DoFn):
-    """HTML -> main text in a sandboxed child process with a per-document time limit."""
-
-    STAGE = "extract"
-
-    def __init__(self, config: ExtractConfig):
-        self._config = config
-        self._options = ExtractOptions(favor=config.favor, include_tables=config.include_tables,
-                                       include_comments=config.include_comments,
-                                       include_links=config.include_links, deduplicate=config.deduplicate,
-                                       fast=config.fast, max_input_bytes=config.max_input_bytes)
-        self._sandbox = None
-
-    def setup(self) -> None:
-        from pipeline.sandbox import Sandbox
-
-        self._sandbox = Sandbox(partial(extract_text, options=self._options), self._config.timeout_seconds,
-                                warmup=_warm_trafilatura)
-        self._sandbox.start()  # the child's imports are paid here, not by the first document
-        log.info("extraction sandbox started")
-
-    def process(self, doc: Doc) -> Iterator[Doc]:
-        if doc.active and doc.html is not None:
-            started = time.perf_counter()
-            try:
-                if len(doc.html) > self._options.max_input_bytes:
-                    raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds "
-                                        f"extract.max_input_bytes={self._options.max_input_bytes}")
-                text = self._sandbox.call(doc.html, doc.url, declared_charset=doc.charset)
-            except Exception as exc:
-                doc.fail(self.STAGE, exc)
-            else:
-                doc.text = text or ""
-                doc.html = None  # the text is what travels on; only failures keep the HTML to replay
-            doc.add_seconds(self.STAGE, time.perf_counter() - started)
-        yield _drop_if_empty(doc)
-
-    def teardown(self) -> None:
-        if self._sandbox is not None:
-            self._sandbox.close()
-
-
-def _drop_if_empty(doc: Doc) -> Doc:
+def drop_if_empty(doc: Doc) -> Doc:
     """A document with no text (empty input, or nothing extracted) is removed as `extract_empty`, in any mode."""
     if doc.active and not (doc.text or "").strip():
         doc.removed_by = "extract_empty"
     return doc
 
 
-class RequireText(beam.DoFn):
+class Extract(DocStage):
+    """HTML -> main text in a sandboxed child process with a per-document time limit."""
+
+    STAGE = "extract"
+
+    def __init__(self, config: ExtractConfig):
+        self._config = config
+        self._sandbox = None
+
+    def setup(self) -> None:
+        from pipeline.sandbox import Sandbox
+
+        self._sandbox = Sandbox(partial(extract_text, options=self._config), self._config.timeout_seconds,
+                                warmup=_warm_trafilatura)
+        self._sandbox.start()  # the child's imports are paid here, not by the first document
+
+    def applies(self, doc: Doc) -> bool:
+        return doc.active and doc.html is not None
+
+    def apply(self, doc: Doc) -> None:
+        if len(doc.html) > self._config.max_input_bytes:
+            raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds "
+                                f"extract.max_input_bytes={self._config.max_input_bytes}")
+        doc.text = self._sandbox.call(doc.html, doc.url, declared_charset=doc.charset) or ""
+        doc.html = None  # the text is what travels on; only failures keep the HTML to replay
+
+    def teardown(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+
+def require_text(doc: Doc) -> Doc:
     """With extraction disabled, HTML-only documents cannot go on: say so per document."""
-
-    def process(self, doc: Doc) -> Iterator[Doc]:
-        if doc.active and doc.html is not None:
-            if doc.text is None:
-                doc.fail("extract", "extract.enabled is false but the document has only HTML")
-            else:
-                doc.html = None
-        yield _drop_if_empty(doc)
+    if doc.active and doc.html is not None:
+        if doc.text is None:
+            doc.fail("extract", "extract.enabled is false but the document has only HTML")
+        else:
+            doc.html = None
+    return doc
 
 
-class IdentifyLanguage(beam.DoFn):
+class IdentifyLanguage(BatchStage):
     """Batched fastText language ID; in filter mode, removes documents outside `keep` or under `min_score`."""
 
     STAGE = "langid"
@@ -134,34 +165,18 @@ class IdentifyLanguage(beam.DoFn):
     def setup(self) -> None:
         from filters.langid import LanguageIdentifier
 
-        path = self._config.model
-        def load() -> _Loaded:
-            return _Loaded(LanguageIdentifier(local_model_path(path) if path else None))
+        self._model = _acquire(self._shared, LanguageIdentifier, self._config.model)
 
-        self._model = self._shared.acquire(load, tag=f"langid:{path}").value
-
-    def process(self, batch: list[Doc]) -> Iterator[Doc]:
-        todo = [d for d in batch if d.active]
-        started = time.perf_counter()
-        try:
-            predictions = self._model.predict([d.text or "" for d in todo])
-        except Exception as exc:
-            for doc in todo:
-                doc.fail(self.STAGE, exc)
-        else:
-            keep = set(self._config.keep)
-            for doc, (lang, score) in zip(todo, predictions):
-                doc.language, doc.language_score = lang, score
-                if self._filter and ((keep and lang not in keep) or score < self._config.min_score):
-                    doc.removed_by = "langid"
-        share = (time.perf_counter() - started) / max(1, len(todo))
-        for doc in todo:
-            doc.add_seconds(self.STAGE, share)
-        yield from batch
+    def apply_batch(self, docs: list[Doc]) -> None:
+        keep = set(self._config.keep)
+        for doc, (lang, score) in zip(docs, self._model.predict([d.text or "" for d in docs])):
+            doc.language, doc.language_score = lang, score
+            if self._filter and ((keep and lang not in keep) or score < self._config.min_score):
+                doc.removed_by = "langid"
 
 
-class ComputeSignals(beam.DoFn):
-    """Every configured quality signal from one pass over the text, plus DSIR importance.
+class ComputeSignals(DocStage):
+    """Every configured quality signal from one pass over the text, plus URL blocklist and DSIR importance.
 
     With the c4 group in filter mode, the document's text becomes C4's line-filtered text and the removed
     lines are recorded (`c4_removed_lines`, spans over the text before removal).
@@ -173,49 +188,47 @@ class ComputeSignals(beam.DoFn):
         self._config = config
         self._shared = shared
         self._computer = None
+        self._blocklist = None
         self._importance = {}
 
     def setup(self) -> None:
         from filters.dsir import DsirModel
+        from filters.url_blocklist import DomainBlocklist
 
+        signals = self._config.signals
         self._computer = quality_signals(self._config)
-        self._blocklist = None
-        if self._config.signals.ut1_blocklist:
-            from filters.url_blocklist import DomainBlocklist
+        if signals.ut1_blocklist:
+            self._blocklist = _acquire(self._shared, DomainBlocklist.load, signals.ut1_blocklist,
+                                       tuple(signals.ut1_categories))
+        self._importance = {target: _acquire(self._shared, DsirModel.load, path)
+                            for target, path in signals.importance.items()}
 
-            load = partial(_Loaded.of, DomainBlocklist.load, self._config.signals.ut1_blocklist,
-                           self._config.signals.ut1_categories)
-            self._blocklist = self._shared.acquire(load, tag=f"ut1:{self._config.signals.ut1_blocklist}").value
-        for target, path in self._config.signals.importance.items():
-            load = partial(_load_boxed, DsirModel.load, path)
-            self._importance[target] = self._shared.acquire(load, tag=f"dsir:{path}").value
-
-    def process(self, doc: Doc) -> Iterator[Doc]:
-        if doc.active:
-            started = time.perf_counter()
-            doc.reached_signals = True
-            try:
-                result = self._computer.compute(doc.text or "", doc.language or "")
-                doc.signals.update(result.signals)
-                if "c4" in self._computer.groups:
-                    doc.signals["c4_removed_lines"] = result.removed_lines
-                if self._blocklist is not None:
-                    category = self._blocklist.category_id(doc.url)
-                    doc.signals["rps_doc_ut1_blacklist"] = float(category) if category is not None else None
-                doc.text = result.text
-                if not doc.text.strip():
-                    doc.removed_by = "c4_empty"  # C4's line filter removed every line
-                for target, model in self._importance.items():
-                    score, corrected = model.importance(doc.text)
-                    doc.signals[f"rps_doc_{target}_importance"] = score
-                    doc.signals[f"rps_doc_{target}_importance_length_correction"] = corrected
-            except Exception as exc:
-                doc.fail(self.STAGE, exc)
-            doc.add_seconds(self.STAGE, time.perf_counter() - started)
-        yield doc
+    def apply(self, doc: Doc) -> None:
+        doc.reached_signals = True
+        result = self._computer.compute(doc.text or "", doc.language or "")
+        doc.signals.update(result.signals)
+        if "c4" in self._computer.groups:
+            doc.signals["c4_removed_lines"] = result.removed_lines
+        if self._blocklist is not None:
+            category = self._blocklist.category_id(doc.url)
+            doc.signals["rps_doc_ut1_blacklist"] = float(category) if category is not None else None
+        doc.text = result.text
+        if not doc.text.strip():
+            doc.removed_by = "c4_empty"  # C4's line filter removed every line
+        for target, model in self._importance.items():
+            score, corrected = model.importance(doc.text)
+            doc.signals[f"rps_doc_{target}_importance"] = score
+            doc.signals[f"rps_doc_{target}_importance_length_correction"] = corrected
 
 
-class ScorePerplexity(beam.DoFn):
+def mark_reached_signals(doc: Doc) -> Doc:
+    """With the signal stage off, documents that got this far still count as reaching the signal stages."""
+    if doc.active:
+        doc.reached_signals = True
+    return doc
+
+
+class ScorePerplexity(DocStage):
     """CCNet-style KenLM perplexity and head/middle/tail bucket, with the model of the document's language."""
 
     STAGE = "perplexity"
@@ -228,28 +241,23 @@ class ScorePerplexity(beam.DoFn):
     def setup(self) -> None:
         from filters.perplexity import PerplexityModel
 
-        for lang, path in self._config.models.items():
-            load = partial(_load_boxed, PerplexityModel, path)
-            self._models[lang] = self._shared.acquire(load, tag=f"kenlm:{path}").value
+        self._models = {lang: _acquire(self._shared, PerplexityModel, path)
+                        for lang, path in self._config.models.items()}
 
-    def process(self, doc: Doc) -> Iterator[Doc]:
-        model = self._models.get(doc.language or "")
-        if doc.active and model is not None:
-            from filters.perplexity import bucket
+    def applies(self, doc: Doc) -> bool:
+        return doc.active and (doc.language or "") in self._models
 
-            started = time.perf_counter()
-            try:
-                ppl = model.perplexity(doc.text or "")
-                cutoffs = self._config.buckets.get(doc.language) or model.cutoffs
-                doc.signals["ccnet_perplexity"] = ppl
-                doc.signals["ccnet_bucket"] = bucket(ppl, cutoffs) if cutoffs else None
-            except Exception as exc:
-                doc.fail(self.STAGE, exc)
-            doc.add_seconds(self.STAGE, time.perf_counter() - started)
-        yield doc
+    def apply(self, doc: Doc) -> None:
+        from filters.perplexity import bucket
+
+        model = self._models[doc.language]
+        ppl = model.perplexity(doc.text or "")
+        cutoffs = self._config.buckets.get(doc.language) or model.cutoffs
+        doc.signals["ccnet_perplexity"] = ppl
+        doc.signals["ccnet_bucket"] = bucket(ppl, cutoffs) if cutoffs else None
 
 
-class Classify(beam.DoFn):
+class Classify(BatchStage):
     """fastText classifiers on batches: P(positive label) per document (and per paragraph when configured)."""
 
     STAGE = "classifiers"
@@ -262,36 +270,23 @@ class Classify(beam.DoFn):
     def setup(self) -> None:
         from filters.classifier import FastTextClassifier
 
-        for spec in self._specs:
-            load = partial(_load_boxed, partial(FastTextClassifier, positive_label=spec.positive_label,
-                                                normalization=spec.normalization, level=spec.level,
-                                                max_chars=spec.max_chars), spec.model)
-            tag = f"fasttext:{spec.model}:{spec.positive_label}:{spec.normalization}:{spec.level}:{spec.max_chars}"
-            self._models.append((spec, self._shared.acquire(load, tag=tag).value))
+        self._models = [(spec, _acquire(self._shared, FastTextClassifier, spec.model, spec.positive_label,
+                                        spec.normalization, spec.level, spec.max_chars))
+                        for spec in self._specs]
 
-    def process(self, batch: list[Doc]) -> Iterator[Doc]:
-        todo = [d for d in batch if d.active]
-        started = time.perf_counter()
-        texts = [d.text or "" for d in todo]
-        try:
-            for spec, model in self._models:
-                if spec.level == "paragraph":
-                    for doc, scored in zip(todo, model.score_spans_batch(texts)):
-                        doc.signals[spec.output] = scored.score
-                        doc.signals[f"{spec.output}_spans"] = scored.spans
-                else:
-                    for doc, score in zip(todo, model.score_batch(texts)):
-                        doc.signals[spec.output] = score
-        except Exception as exc:
-            for doc in todo:
-                doc.fail(self.STAGE, exc)
-        share = (time.perf_counter() - started) / max(1, len(todo))
-        for doc in todo:
-            doc.add_seconds(self.STAGE, share)
-        yield from batch
+    def apply_batch(self, docs: list[Doc]) -> None:
+        texts = [d.text or "" for d in docs]
+        for spec, model in self._models:
+            if spec.level == "paragraph":
+                for doc, scored in zip(docs, model.score_spans_batch(texts)):
+                    doc.signals[spec.output] = scored.score
+                    doc.signals[f"{spec.output}_spans"] = scored.spans
+            else:
+                for doc, score in zip(docs, model.score_batch(texts)):
+                    doc.signals[spec.output] = score
 
 
-class ApplyRules(beam.DoFn):
+class ApplyRules(DocStage):
     """Filter mode: the first configured rule a document fails becomes its `removed_by`."""
 
     STAGE = "filters"
@@ -299,31 +294,20 @@ class ApplyRules(beam.DoFn):
     def __init__(self, config: Config, available: Iterable[str]):
         self._specs = list(config.filters.rules) if config.filters.enabled else []
         self._available = sorted(available)
-        self._rules = None
+        self._rules = []
 
     def setup(self) -> None:
         self._rules = [compile_rule(s.name, s.keep, s.params, self._available, s.languages) for s in self._specs]
 
-    def process(self, doc: Doc) -> Iterator[Doc]:
-        if doc.active and self._rules:
-            started = time.perf_counter()
-            # A missing value (no model for the language, host on no list) is NaN to a rule: test with isnan().
-            values = {k: (math.nan if v is None else v) for k, v in doc.signals.items()}
-            values["language"] = doc.language or ""
-            values["language_score"] = doc.language_score if doc.language_score is not None else 0.0
-            try:
-                doc.removed_by = first_failed(self._rules, values, doc.language)
-            except Exception as exc:
-                doc.fail(self.STAGE, exc)
-            doc.add_seconds(self.STAGE, time.perf_counter() - started)
-        yield doc
+    def applies(self, doc: Doc) -> bool:
+        return doc.active and bool(self._rules)
 
-
-def mark_reached_signals(doc: Doc) -> Doc:
-    """With the signal stage off, documents that got this far still count as reaching the signal stages."""
-    if doc.active:
-        doc.reached_signals = True
-    return doc
+    def apply(self, doc: Doc) -> None:
+        # A missing value (no model for the language, host on no list) is NaN to a rule: test with isnan().
+        values = {k: (math.nan if v is None else v) for k, v in doc.signals.items()}
+        values["language"] = doc.language or ""
+        values["language_score"] = doc.language_score if doc.language_score is not None else 0.0
+        doc.removed_by = first_failed(self._rules, values, doc.language)
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -344,7 +328,6 @@ def dedup_input(doc: Doc) -> Iterator[Any]:
 
 def dup_by_shard(record: Any) -> tuple[str, tuple[int, Any]]:
     """(shard, (row, record with the user's ids restored)) for the shard writer."""
-    _, shard, row = record.id.rsplit(_SEP, 2)
-    user_id = record.id.rsplit(_SEP, 2)[0]
+    user_id, shard, row = record.id.rsplit(_SEP, 2)
     cluster = record.cluster_id.rsplit(_SEP, 2)[0]
     return shard, (int(row), record._replace(id=user_id, cluster_id=cluster))

@@ -80,24 +80,26 @@ def test_parquet_without_text_or_html_fails_at_start(tmp_path: Path, minimal_con
     assert not (out / "documents").exists(), "nothing may start before the schema check"
 
 
-def test_corrupt_parquet_shard_is_an_error_row(tmp_path: Path, minimal_config: Path):
+@pytest.mark.parametrize("splits", [1, 2])
+def test_corrupt_parquet_shard_is_an_error_row(tmp_path: Path, minimal_config: Path, splits: int):
     good = _write_parquet(tmp_path / "good.parquet", [{"id": "g", "text": "An English sentence about the sea."}])
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_bytes(b"PAR1" + b"\x00garbage" * 100)
     out = tmp_path / "out"
-    assert _run(minimal_config, out, [good, corrupt]) == 0
+    assert _run(minimal_config, out, [good, corrupt], "--set", f"input.splits={splits}") == 0
     errors = read_folder(out, "errors")
     assert len(errors) == 1 and errors[0]["stage"] == "read" and "corrupt" in errors[0]["id"]
     assert_conservation(out, 2)
 
 
-def test_truncated_warc_keeps_what_was_read(tmp_path: Path, minimal_config: Path):
+@pytest.mark.parametrize("splits", [1, 3])
+def test_truncated_warc_keeps_what_was_read(tmp_path: Path, minimal_config: Path, splits: int):
     source = REPO / "sample" / "wget_2024_dolma_sample-0000.warc.gz"
     data = source.read_bytes()
     truncated = tmp_path / "truncated.warc.gz"
     truncated.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
-    assert _run(minimal_config, out, [truncated]) == 0
+    assert _run(minimal_config, out, [truncated], "--set", f"input.splits={splits}") == 0
     kept, removed, errors = (read_folder(out, f) for f in ("documents", "removed", "errors"))
     assert len(kept) + len(removed) >= 5, "records before the cut are read"
     assert len(errors) == 1 and errors[0]["stage"] == "read"

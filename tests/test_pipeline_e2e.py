@@ -121,6 +121,16 @@ def test_runners_give_identical_bytes(default_run: Path, tmp_path: Path, runner:
     assert data_file_digests(out) == data_file_digests(default_run)
 
 
+@pytest.mark.parametrize("layout", [["--set", "input.splits=3"], ["--set", "input.redistribute=true"]],
+                         ids=["splits", "redistribute"])
+def test_spreading_a_shard_over_workers_gives_identical_bytes(default_run: Path, tmp_path: Path, layout,
+                                                               monkeypatch_module):
+    out = tmp_path / "spread"
+    assert run_pipeline(DEFAULT, out, *layout, *RUNNERS["multi_processing"]) == 0
+    assert data_file_digests(out) == data_file_digests(default_run)
+    assert_conservation(out, SAMPLE_DOCS)
+
+
 def test_annotate_mode_removes_nothing_by_rule(tmp_path: Path, monkeypatch_module):
     out = tmp_path / "annotate"
     assert run_pipeline(DEFAULT, out, "--set", "mode=annotate") == 0
