@@ -39,7 +39,7 @@ from train_kenlm import (  # noqa: E402
 )
 
 DATA = REPO / "models" / "training_data"
-DEFAULT_RAW = DATA / "web_raw" / "dclm_human_quality_majority_only.jsonl.gz"
+DEFAULT_RAW = DATA / "quality" / "dclm_human_labels.jsonl.gz"  # the 218 DCLM web documents, labels ignored
 DEFAULT_OUT_DIR = REPO / "models" / "dsir"
 FORMAT_VERSION = 1
 

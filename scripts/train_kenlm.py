@@ -8,7 +8,7 @@ Subcommands
              (CCNet's head/middle/tail cut-offs) into the model card.
 ``default``  build the shipped English model ``models/kenlm/en.{bin,json}`` from the bundled
              Wikipedia text in ``models/training_data/kenlm_en/`` and its cut-offs from the bundled
-             web sample in ``models/training_data/web_raw/``; skipped when the model and its card
+             web sample in ``models/training_data/quality/dclm_human_labels.jsonl.gz``; skipped when the model and its card
              match the current settings (``--force`` rebuilds); runs ``scripts/build_kenlm.sh``
              first when a build is needed and the KenLM tools are missing.
 
@@ -45,7 +45,7 @@ from filters.perplexity import (  # noqa: E402
 
 DEFAULT_KENLM_BIN = REPO / ".cache" / "kenlm-bin"
 DEFAULT_DATA = REPO / "models" / "training_data" / "kenlm_en"
-DEFAULT_BUCKET_SAMPLE = REPO / "models" / "training_data" / "web_raw" / "dclm_human_quality_majority_only.jsonl.gz"
+DEFAULT_BUCKET_SAMPLE = REPO / "models" / "training_data" / "quality" / "dclm_human_labels.jsonl.gz"
 DEFAULT_OUT = REPO / "models" / "kenlm" / "en"
 
 # Default model settings: a 5-gram as CCNet, singleton 3/4/5-grams pruned (4 MB instead of 16 MB,

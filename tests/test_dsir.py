@@ -80,7 +80,7 @@ def test_length_term_far_from_both_lambdas_is_zero():
 
 def test_save_and_load_round_trip(tmp_path):
     target = BUNDLED / "kenlm_en" / "wikitext2_raw_test.txt.gz"
-    raw = BUNDLED / "web_raw" / "dclm_human_quality_majority_only.jsonl.gz"
+    raw = BUNDLED / "quality" / "dclm_human_labels.jsonl.gz"
     if not (target.is_file() and raw.is_file()):
         pytest.skip("bundled DSIR training data missing")
     out = tmp_path / "wiki.npz"
