@@ -218,7 +218,6 @@ def train_model(
     (it also keeps fastText stable: very long lines make this build hit NaN more often).
     Returns the parameters actually used (the seed differs if a NaN retry happened).
     """
-    import fasttext
 
     norm = normalizer(normalization)
     lines: list[str] = []
@@ -234,15 +233,13 @@ def train_model(
         raise ValueError("no training examples")
     output = os.fspath(output)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    _fresh_pages_for_large_allocations()
     with tempfile.TemporaryDirectory() as tmp:
         train_file = os.path.join(tmp, "train.txt")
         with open(train_file, "w", encoding="utf-8") as fh:
             fh.writelines(lines)
-        model = None
         for attempt in range(_NAN_RETRIES + 1):
             try:
-                model = fasttext.train_supervised(input=train_file, verbose=0, **asdict(params))
+                _train_in_fresh_process(train_file, params, output, quantize)
                 break
             except RuntimeError as err:
                 # Safety net: should the uninitialised-matrix problem above still bite (e.g. off
@@ -255,10 +252,30 @@ def train_model(
                 logger.warning("fastText hit NaN with seed %d; retrying with seed %d",
                                params.seed, params.seed + 1)
                 params = replace(params, seed=params.seed + 1)
+    return params
+
+
+def _train_and_save(train_file: str, params: dict, output: str, quantize: bool) -> None:
+    import fasttext
+
+    _fresh_pages_for_large_allocations()
+    model = fasttext.train_supervised(input=train_file, verbose=0, **params)
     if quantize:
         model.quantize(input=None, qnorm=True, retrain=False, cutoff=0)
     model.save_model(output)
-    return params
+
+
+def _train_in_fresh_process(train_file: str, params: FastTextParams, output: str, quantize: bool) -> None:
+    """Train in a new process: its heap holds no leftover bytes for fastText's uninitialised rows.
+
+    In a long-lived process (a test run, a notebook) recycled heap memory made two trainings with the same
+    seed differ; a fresh process (plus the mmap threshold below) gives the same bytes every time.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(_train_and_save, train_file, asdict(params), output, quantize).result()
 
 
 def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import importlib.util
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,15 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def _load_train_module():
-    spec = importlib.util.spec_from_file_location("train_fasttext", REPO / "scripts" / "train_fasttext.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_fasttext"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-T = _load_train_module()
+from scripts import train_fasttext as T  # noqa: E402  (importable by name: training runs in a spawned process)
 
 
 # --- normalisation -----------------------------------------------------------------------------
