@@ -1,4 +1,4 @@
-"""Write one shard's outputs: documents/, removed/, errors/, signals/ and the shard's completion marker.
+"""Write one shard's outputs: documents/, removed/, errors/, signals/, duplicates/ and its completion marker.
 
 Rows are written in input order, one file per output folder named after the input shard, each first under a
 temporary name and then renamed, so a crashed attempt never leaves a half file under a final name and a
