@@ -7,7 +7,7 @@ from inside Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from filters.html_decode import decode_html
@@ -26,6 +26,16 @@ class ExtractOptions:
     deduplicate: bool = False
     fast: bool = False
     max_input_bytes: int = 20_000_000
+
+
+def extract_options(options: ExtractOptions) -> ExtractOptions:
+    """A plain ExtractOptions (a subclass instance, e.g. the pipeline's config, would drag its module along)."""
+    return ExtractOptions(**{f.name: getattr(options, f.name) for f in fields(ExtractOptions)})
+
+
+def warm_up() -> None:
+    """Import trafilatura ahead of the first document (run in the extraction child before its clock starts)."""
+    import trafilatura  # noqa: F401
 
 
 def extract_text(html: bytes | str, url: str | None = None, options: ExtractOptions = ExtractOptions(),

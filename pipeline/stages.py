@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
-from filters.extract import InputTooLarge, extract_text
+from filters.extract import InputTooLarge, extract_options, extract_text, warm_up
 from filters.rules import compile_rule, first_failed
 from pipeline.config import ClassifiersConfig, Config, ExtractConfig, LangIdConfig, PerplexityConfig
 from pipeline.document import Doc, ShardSpec
@@ -101,10 +101,6 @@ class ReadShard(beam.DoFn):
             yield doc
 
 
-def _warm_trafilatura() -> None:
-    import trafilatura  # noqa: F401  - the child pays for imports before the first document's clock starts
-
-
 def drop_if_empty(doc: Doc) -> Doc:
     """A document with no text (empty input, or nothing extracted) is removed as `extract_empty`, in any mode."""
     if doc.active and not (doc.text or "").strip():
@@ -124,8 +120,9 @@ class Extract(DocStage):
     def setup(self) -> None:
         from pipeline.sandbox import Sandbox
 
-        self._sandbox = Sandbox(partial(extract_text, options=self._config), self._config.timeout_seconds,
-                                warmup=_warm_trafilatura)
+        # Everything the child unpickles lives in filters/: it never imports Beam.
+        self._sandbox = Sandbox(partial(extract_text, options=extract_options(self._config)),
+                                self._config.timeout_seconds, warmup=warm_up)
         self._sandbox.start()  # the child's imports are paid here, not by the first document
 
     def applies(self, doc: Doc) -> bool:
