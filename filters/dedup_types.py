@@ -62,6 +62,8 @@ class DedupConfig:
     verify_jaccard: bool = False
     max_rounds: int = 10
     batch_size: int = 512
+    # RedPajama-V2-style minhash/ output: per document, the band signatures for each threshold
+    write_signatures: bool = False
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_POLICIES:

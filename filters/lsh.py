@@ -79,3 +79,8 @@ def band_keys(signatures: np.ndarray, params: LSHParams) -> list[list[bytes]]:
     width = 4 * r
     stride = 4 * num_perm if b * r == num_perm else 4 * b * r
     return [[raw[d * stride + i * width : d * stride + (i + 1) * width] for i in range(b)] for d in range(n)]
+
+
+def signature_column(threshold: float) -> str:
+    """RedPajama-V2's column name for a threshold's band signatures: signature_sim0.7 ... signature_sim1.0."""
+    return f"signature_sim{threshold:.1f}" if round(threshold, 1) == threshold else f"signature_sim{threshold:g}"

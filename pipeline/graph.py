@@ -58,6 +58,10 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
                             | "DedupInputs" >> beam.FlatMap(stages.dedup_input)
                             | "Deduplicate" >> Deduplicate(config.dedup)
                             | "DupsByShard" >> beam.Map(stages.dup_by_shard))
+        if config.dedup.write_signatures:
+            by_shard["minhash"] = (docs
+                                   | "BatchForSignatures" >> beam.BatchElements(max_batch_size=config.dedup.batch_size)
+                                   | "BandSignatures" >> beam.ParDo(stages.BandSignatures(config.dedup)))
     return (
         by_shard
         | "GroupByShard" >> beam.CoGroupByKey()

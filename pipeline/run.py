@@ -26,7 +26,7 @@ from pipeline.graph import build_graph
 from pipeline.models import model_exists
 from pipeline.schema import quality_signals, rule_columns
 from pipeline.shards import SHARD_MARKERS, plan_shards, read_marker, split_done
-from pipeline.writers import OUTPUT_DIRS
+from pipeline.writers import OUTPUT_DIRS, signature_columns
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(defaults + list(beam_args))
 
 
-def prepare_output(output: str) -> None:
+def prepare_output(output: str, extra: tuple[str, ...] = ()) -> None:
     from apache_beam.io.filesystems import FileSystems
 
-    for folder in (*OUTPUT_DIRS, SHARD_MARKERS):
+    for folder in (*OUTPUT_DIRS, SHARD_MARKERS, *extra):
         path = posixpath.join(output, folder)
         if not FileSystems.exists(path):
             FileSystems.mkdirs(path)
@@ -120,7 +120,7 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     shards = validate(config)
     output = config.output.path
     digest = config.digest()
-    prepare_output(output)
+    prepare_output(output, ("minhash",) if signature_columns(config) else ())
     todo, done = split_done(shards, output, digest)
     if todo and done and config.dedup.enabled:
         # Clusters span shards: a shard cannot be deduplicated without the others, so all are redone.

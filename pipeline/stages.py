@@ -330,3 +330,33 @@ def dup_by_shard(record: Any) -> tuple[str, tuple[int, Any]]:
     user_id, shard, row = record.id.rsplit(_SEP, 2)
     cluster = record.cluster_id.rsplit(_SEP, 2)[0]
     return shard, (int(row), record._replace(id=user_id, cluster_id=cluster))
+
+
+class BandSignatures(beam.DoFn):
+    """RedPajama-V2-style minhash/ rows: (shard, (row, id, {signature_simT: band keys})) per active document."""
+
+    def __init__(self, config: Any):
+        self._config = config
+        self._hasher = None
+        self._params = []
+
+    def setup(self) -> None:
+        from filters.lsh import lsh_params
+        from filters.minhash import MinHasher, ShingleConfig
+
+        c = self._config
+        self._hasher = MinHasher(c.num_perm, c.seed, ShingleConfig(ngram=c.ngram, unit=c.ngram_unit,
+                                                                   lowercase=c.lowercase, punctuation=c.punctuation,
+                                                                   unicode_form=c.unicode_form))
+        self._params = lsh_params(c.all_thresholds(), c.num_perm)
+
+    def process(self, batch: list[Doc]) -> Iterator[tuple[str, tuple[int, str, dict[str, list[bytes]]]]]:
+        from filters.lsh import band_keys, signature_column
+
+        docs = [d for d in batch if d.active]
+        if not docs:
+            return
+        signatures = self._hasher.signatures([d.text or "" for d in docs])
+        keys = {signature_column(p.threshold): band_keys(signatures, p) for p in self._params}
+        for i, doc in enumerate(docs):
+            yield doc.shard, (doc.row, doc.id, {column: bands[i] for column, bands in keys.items()})

@@ -95,6 +95,13 @@ class ShardWriter:
             tables["duplicates"] = duplicates
         return [self._write_table(table, folder, name) for folder, table in tables.items()]
 
+    def write_signatures(self, name: str, rows: list[tuple[int, str, dict[str, list[bytes]]]],
+                         columns: list[str]) -> str:
+        """minhash/: `id` and one list<binary> column of band signatures per threshold (rows in input order)."""
+        schema = pa.schema([pa.field("id", pa.string()), *(pa.field(c, pa.list_(pa.binary())) for c in columns)])
+        table = pa.Table.from_pylist([{"id": doc_id, **bands} for _, doc_id, bands in rows], schema=schema)
+        return self._write_table(table, "minhash", name)
+
     def _documents(self, docs: list[Doc], schema: pa.Schema, extra: list[pa.Field]) -> pa.Table:
         rows = []
         for d in docs:
@@ -157,6 +164,15 @@ def apply_duplicates(docs: list[Doc], dups: dict[int, Any], filter_mode: bool) -
                                   "keep": r.keep} for r in records], schema=DUPLICATES_SCHEMA)
 
 
+def signature_columns(config: Config) -> list[str]:
+    """minhash/ columns when the config asks for RedPajama-V2-style band signatures, else none."""
+    from filters.lsh import signature_column
+
+    if not (config.dedup.enabled and config.dedup.write_signatures):
+        return []
+    return [signature_column(t) for t in config.dedup.all_thresholds()]
+
+
 class WriteShard(beam.DoFn):
     """(shard, {'spec': [ShardSpec], 'docs': docs, 'dups': [(row, DupRecord)]}) -> files, then the marker."""
 
@@ -167,6 +183,7 @@ class WriteShard(beam.DoFn):
         self._filter_mode = config.mode == "filter"
         self._digest = config_digest
         self._signal_fields = signal_fields
+        self._signature_columns = signature_columns(config)
 
     def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator[ShardMarker]:
         name, grouped = element
@@ -181,6 +198,9 @@ class WriteShard(beam.DoFn):
             duplicates = apply_duplicates(docs, dict(grouped.get("dups", ())), self._filter_mode)
         writer = ShardWriter(self._output, self._signal_fields, self._compression)
         files = writer.write(name, docs, _passthrough_schema(spec, docs), duplicates=duplicates)
+        if self._signature_columns:
+            files.append(writer.write_signatures(name, sorted(grouped.get("minhash", ())),
+                                                 self._signature_columns))
         stats = shard_stats(docs)
         stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
         yield commit_shard(self._output, ShardMarker(name=name, input=spec.path, config=self._digest, stats=stats,

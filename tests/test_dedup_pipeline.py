@@ -97,3 +97,21 @@ def test_filter_mode_removes_all_but_the_keeper(corpus, tmp_path: Path):
     for d in origin:
         if d.startswith("copy"):
             assert removed[origin[d]] == "dedup_exact", origin[d]
+
+
+def test_redpajama_style_band_signatures(corpus, tmp_path: Path):
+    folder, origin = corpus
+    sets = ["--set", "dedup.write_signatures=true", "--set", "dedup.thresholds=[0.8, 0.9, 1.0]"]
+    out = _run(tmp_path, folder, "signatures", *sets)
+    again = _run(tmp_path, folder, "signatures_mp", *sets, *RUNNERS["multi_processing"])
+    files = sorted(p.name for p in (out / "minhash").glob("*.parquet"))
+    assert files == ["a.parquet", "b.parquet"]
+    for name in files:
+        assert (out / "minhash" / name).read_bytes() == (again / "minhash" / name).read_bytes()
+    rows = {r["id"]: r for r in read_folder(out, "minhash")}
+    assert len(rows) == len(origin)
+    bands = {c: len(v) for c, v in next(iter(rows.values())).items() if c != "id"}
+    assert bands == {"signature_sim0.7": 14, "signature_sim0.8": 9, "signature_sim0.9": 5, "signature_sim1.0": 1}
+    for doc_id, source in origin.items():
+        if doc_id.startswith("copy"):
+            assert rows[doc_id]["signature_sim1.0"] == rows[source]["signature_sim1.0"]
