@@ -23,7 +23,8 @@ from filters.rules import compile_rule, first_failed
 from pipeline.config import Config, ConfigError
 from pipeline.document import DEDUP_REMOVALS, EARLY_REMOVALS, Doc, ShardSpec
 from pipeline.readers import open_path
-from pipeline.run import RunSummary, aggregate_stats, manifest, pipeline_options, prepare_output, write_json
+from pipeline.run import (RunSummary, aggregate_stats, finished_markers, manifest, pipeline_options,
+                          prepare_output, write_json)
 from pipeline.schema import DOCUMENT_FIELDS, ERROR_SCHEMA, SPANS
 from pipeline.shards import ShardMarker, read_marker
 from pipeline.writers import ShardWriter, commit_shard, shard_stats
@@ -114,9 +115,10 @@ def refilter(source: str, config: Config, beam_args: list[str] = ()) -> RunSumma
          | "Refilter" >> beam.ParDo(RefilterShard(source, config, digest)))
     shards = [ShardSpec(path=s["path"], name=s["shard"], format=s["format"]) for s in inputs]
     seconds = time.perf_counter() - started
-    stats = aggregate_stats(output, shards, seconds)
+    finished = finished_markers(output, shards)
+    stats = aggregate_stats(finished, seconds)
     write_json(posixpath.join(output, "stats.json"), stats)
-    built = manifest(config, digest, shards, output)
+    built = manifest(config, digest, shards, finished)
     built["refiltered_from"] = source
     write_json(posixpath.join(output, "manifest.json"), built)
     return RunSummary(output=output, shards=len(shards), skipped=0, stats=stats, seconds=seconds)

@@ -25,7 +25,7 @@ from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
 from pipeline.models import model_exists
 from pipeline.schema import quality_signals, rule_columns
-from pipeline.shards import SHARD_MARKERS, plan_shards, read_marker, split_done
+from pipeline.shards import SHARD_MARKERS, ShardMarker, plan_shards, read_marker, split_done
 from pipeline.writers import OUTPUT_DIRS, signature_columns
 
 log = logging.getLogger(__name__)
@@ -133,18 +133,27 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
         with beam.Pipeline(options=options) as p:
             build_graph(p, config, todo, digest)
     seconds = time.perf_counter() - started
-    stats = aggregate_stats(output, shards, seconds)
+    markers = finished_markers(output, shards)
+    stats = aggregate_stats(markers, seconds)
     write_json(posixpath.join(output, "stats.json"), stats)
-    write_json(posixpath.join(output, "manifest.json"), manifest(config, digest, shards, output))
+    write_json(posixpath.join(output, "manifest.json"), manifest(config, digest, shards, markers))
     return RunSummary(output=output, shards=len(shards), skipped=len(done), stats=stats, seconds=seconds)
 
 
-def aggregate_stats(output: str, shards: list[ShardSpec], seconds: float) -> dict[str, Any]:
-    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": {}}
+def finished_markers(output: str, shards: list[ShardSpec]) -> list[ShardMarker]:
+    """Every shard's completion marker, read once for stats.json and manifest.json."""
+    markers = []
     for spec in shards:
         marker = read_marker(output, spec.name)
         if marker is None:
             raise RuntimeError(f"shard {spec.name} has no completion marker after the run")
+        markers.append(marker)
+    return markers
+
+
+def aggregate_stats(markers: list[ShardMarker], seconds: float) -> dict[str, Any]:
+    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": {}}
+    for marker in markers:
         s = marker.stats
         total["input"] += s["input"]
         total["kept"] += s["kept"]
@@ -157,7 +166,7 @@ def aggregate_stats(output: str, shards: list[ShardSpec], seconds: float) -> dic
             agg["seconds"] = round(agg["seconds"] + v["seconds"], 6)
     total["removed_total"] = sum(total["removed"].values())
     total["errors_total"] = sum(total["errors"].values())
-    total["shards"] = len(shards)
+    total["shards"] = len(markers)
     total["wall_seconds"] = round(seconds, 3)
     return total
 
@@ -172,11 +181,8 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def manifest(config: Config, digest: str, shards: list[ShardSpec], output: str) -> dict[str, Any]:
-    files = []
-    for spec in shards:
-        marker = read_marker(output, spec.name)
-        files += marker.files if marker else []
+def manifest(config: Config, digest: str, shards: list[ShardSpec], markers: list[ShardMarker]) -> dict[str, Any]:
+    files = [path for marker in markers for path in marker.files]
     return {
         "config": config.to_dict(),
         "config_digest": digest,
