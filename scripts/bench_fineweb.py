@@ -6,7 +6,7 @@ DataTrove: GopherRepetitionFilter -> GopherQualityFilter -> C4QualityFilter(filt
 -> FineWebQualityFilter, stopping at the first removal as DataTrove does, run in its own virtualenv.
 Both time only the filtering, not text extraction.
 
-    .venv/bin/python scripts/bench_fineweb.py --datatrove-python /work/venv-datatrove/bin/python
+    .venv/bin/python scripts/bench_fineweb.py --data DIR --datatrove-python VENV/bin/python
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from filters.word_tokens import EnglishWordTokenizer  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datatrove-python", default="/work/venv-datatrove/bin/python")
-    parser.add_argument("--data", type=Path, default=compare_datatrove.DEFAULT_DATA)
+    parser.add_argument("--datatrove-python", required=True, help="python of a virtualenv with datatrove and spacy")
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N documents")
     parser.add_argument("--skip-datatrove", action="store_true")
     args = parser.parse_args(argv)

@@ -1,14 +1,14 @@
 """Time filters.signals.SignalComputer on real documents and print milliseconds per 5 KB.
 
 Documents: the DCLM human-labelled Common Crawl texts, the ScrapingHub article bodies and the
-cc_net sample from ../shared/data (or --data DIR). Two numbers are printed:
+cc_net sample from the shared data folder (--data DIR). Two numbers are printed:
 
 * throughput: total compute time over total characters, scaled to 5,000 characters;
 * slices: every document of at least 5,000 characters cut to exactly 5,000: mean, median, p90.
 
 Times are process CPU time, best of --repeat runs per document.
 
-Usage: python scripts/bench_signals.py [--data DIR] [--repeat 3] [--profile]
+Usage: python scripts/bench_signals.py --data DIR [--repeat 3] [--profile]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the slices")
     args = parser.parse_args()

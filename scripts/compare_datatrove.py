@@ -6,7 +6,7 @@ pass its interpreter with ``--datatrove-python``. This script (run with the proj
 texts, runs DataTrove's GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter
 (``filter_no_terminal_punct=False``) and FineWebQualityFilter in that interpreter (this same file, in
 ``--worker`` mode), compares keep/drop and reasons, and writes the expectations file the tests use
-(document sha1 + DataTrove's decision; the texts are re-derived from ``../shared/data``).
+(document sha1 + DataTrove's decision; the texts are re-derived from the shared data folder given as ``--data``).
 
     .venv/bin/python scripts/compare_datatrove.py --datatrove-python /work/venv-datatrove/bin/python
 """
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
 DEFAULT_EXPECTATIONS = REPO / "tests" / "data" / "fineweb_datatrove_expectations.jsonl"
 
 
@@ -208,7 +207,7 @@ def run_datatrove(python: str, texts: list[str]) -> tuple[list[dict], float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datatrove-python", default="/work/venv-datatrove/bin/python")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--expectations", type=Path, default=DEFAULT_EXPECTATIONS)
     parser.add_argument("--worker", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Extraction quality through the pipeline vs `trafilatura.extract` alone, on pages with gold snippets.
 
-    python scripts/eval_extraction.py --data ../shared/data/extraction_dev [--runner-args ...]
+    python scripts/eval_extraction.py --data DATA_DIR/extraction_dev [--runner-args ...]
 
 Scores the trafilatura-eval pages as trafilatura's own evaluation does: a `with` snippet found in the output
 is a true positive, a `without` snippet found is a false positive; precision, recall and F1 over all snippets.

@@ -1,6 +1,6 @@
 """Language ID through the pipeline vs the raw fastText model, on labelled sentences.
 
-    python scripts/eval_langid.py --data ../shared/data/langid_dev/lingua_sentences_dev.tsv
+    python scripts/eval_langid.py --data DATA_DIR/langid_dev/lingua_sentences_dev.tsv
 
 Only languages the model knows are scored (lid.176 has no label for lg, mi, sn, st, tn, ts, xh, zu); the
 Norwegian Bokmål label `nb` is fastText's `no`.
