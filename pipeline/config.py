@@ -148,7 +148,8 @@ class Config:
         data = self.to_dict()
         data.pop("runner")
         data["output"].pop("path")
-        data["input"].pop("paths")
+        for how in ("paths", "splits", "redistribute"):  # inputs are checked per shard; the others only spread work
+            data["input"].pop(how)
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

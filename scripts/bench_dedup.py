@@ -186,7 +186,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     out = Path(tempfile.mkdtemp(prefix="bench_dedup_"))
     config = DedupConfig(max_rounds=max_rounds)
     shards = (num_docs + SHARD_DOCS - 1) // SHARD_DOCS
-    options = PipelineOptions([f"--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
+    options = PipelineOptions(["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
     gen = CorpusGenerator(num_docs, dup_fraction, boilerplate)
     t0 = time.perf_counter()
     with _RssPoller() as rss:
