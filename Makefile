@@ -34,11 +34,13 @@ $(KENLM_MODEL): | $(INSTALLED)
 $(DSIR_MODELS) &: | $(INSTALLED)
 	$(PY) scripts/train_dsir.py default
 
-# Deterministic (one thread, fixed seed): the same data gives the same model bytes.
-models/fasttext/toxicity.bin: models/training_data/toxicity/davidson_train.csv.gz | $(INSTALLED)
+# Deterministic (one thread, fixed seed): the same data gives the same model bytes. A change to the
+# recipe (presets, normalisations) rebuilds them.
+FASTTEXT_RECIPE := scripts/train_fasttext.py filters/classifier_text.py
+models/fasttext/toxicity.bin: models/training_data/toxicity/davidson_train.csv.gz $(FASTTEXT_RECIPE) | $(INSTALLED)
 	$(PY) scripts/train_fasttext.py --preset toxicity --output $@
 
-models/fasttext/quality.bin: $(wildcard models/training_data/quality/*.jsonl.gz) | $(INSTALLED)
+models/fasttext/quality.bin: $(wildcard models/training_data/quality/*.jsonl.gz) $(FASTTEXT_RECIPE) | $(INSTALLED)
 	$(PY) scripts/train_fasttext.py --preset quality --output $@
 
 run: setup

@@ -18,6 +18,11 @@ Named normalisations:
 - ``lower_punct_eol``: ``fasttext_basic`` plus punctuation split off words (``end.`` -> ``end .``)
   and every line end marked by a ``__eol__`` token, so the model sees how lines finish
   (sentence punctuation vs bare menu items) even though fastText cannot see newlines.
+- ``lower_punct_lines``: lowercase, punctuation split off, digits mapped to ``0``, and after every
+  line two layout tokens: how it ends (``__eol_punct__`` after sentence punctuation or a closing
+  quote, ``__eol_bare__`` otherwise) and its length in words (``__line_w0__`` .. ``__line_w4__``
+  for <3, <8, <20, <50, more).  A bag-of-words model then weighs the share of prose lines against
+  menu, list and table lines directly.  The default quality model uses it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ _WHITESPACE = re.compile(r"\s+")
 # One non-space, non-word character: split off as its own token.
 _PUNCT = re.compile(r"[^\w\s]")
 _EOL_SEP = f" {EOL_TOKEN} "
+_DIGIT = re.compile(r"\d")
+_SENTENCE_END = frozenset('.!?"\'\u201d\u2019)\u2026:')
+_LINE_WORD_BUCKETS = (3, 8, 20, 50)  # __line_w{i}__: fewer words than the i-th bound
 
 
 def _none(text: str) -> str:
@@ -60,12 +68,26 @@ def _lower_punct_eol(text: str) -> str:
     return " ".join(text.split())
 
 
+def _line_tokens(line: str) -> str:
+    ends = "__eol_punct__" if line[-1] in _SENTENCE_END else "__eol_bare__"
+    n_words = len(line.split())
+    bucket = next((i for i, bound in enumerate(_LINE_WORD_BUCKETS) if n_words < bound), len(_LINE_WORD_BUCKETS))
+    words = _DIGIT.sub("0", _PUNCT.sub(r" \g<0> ", line))
+    return f"{words} {ends} __line_w{bucket}__"
+
+
+def _lower_punct_lines(text: str) -> str:
+    lines = (line.strip() for line in text.lower().splitlines())
+    return " ".join(" ".join(_line_tokens(line) for line in lines if line).split())
+
+
 NORMALIZATIONS: dict[str, Callable[[str], str]] = {
     "none": _none,
     "fasttext_basic": _fasttext_basic,
     "dclm": _dclm,
     "dolma_jigsaw": _dolma_jigsaw,
     "lower_punct_eol": _lower_punct_eol,
+    "lower_punct_lines": _lower_punct_lines,
 }
 
 

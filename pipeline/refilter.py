@@ -4,8 +4,8 @@ Compute once, decide many times (as Dolma's mixer does): each shard of the sourc
 documents/, removed/ and signals/, the rules of the new config decide again for every document that reached
 the signal stages, and the folders are written under the new output. Removals before the signal stages
 (`extract_empty`, `langid`) stand; a dedup removal stands unless a rule now removes the document first. Dedup
-is not recomputed: when new rules remove a cluster's keeper, rerun to choose another. errors/ is carried
-over. One Beam task per shard.
+is not recomputed: when new rules remove a cluster's keeper, rerun to choose another. errors/, duplicates/
+and minhash/ are carried over as they are. One Beam task per shard.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class RefilterShard(beam.DoFn):
         started = time.perf_counter()
         config, name = self._config, marker.name
         tables = {f: _read(posixpath.join(self._source, f, f"{name}.parquet"))
-                  for f in ("documents", "removed", "errors", "signals", "duplicates")}
+                  for f in ("documents", "removed", "errors", "signals", "duplicates", "minhash")}
         signals_table = tables["signals"]
         signal_fields = [f for f in signals_table.schema if f.name != "id"] if signals_table is not None else []
         signals = {row["id"]: row for row in signals_table.to_pylist()} if signals_table is not None else {}
@@ -86,6 +86,8 @@ class RefilterShard(beam.DoFn):
         errors = tables["errors"] if tables["errors"] is not None else pa.Table.from_pylist([], schema=ERROR_SCHEMA)
         writer = ShardWriter(config.output.path, signal_fields, config.output.compression)
         files = writer.write(name, docs, extra, errors=errors, duplicates=tables["duplicates"])
+        if tables["minhash"] is not None:
+            files.append(writer.write_table(tables["minhash"], "minhash", name))
         stats = shard_stats(docs)
         stats["input"] += errors.num_rows
         stages = errors.column("stage").to_pylist()
@@ -108,7 +110,7 @@ def refilter(source: str, config: Config, beam_args: list[str] = ()) -> RunSumma
     if any(m is None for m in markers):
         raise ConfigError(f"--from {source}: a shard marker is missing; rerun the source first")
     output = config.output.path
-    prepare_output(output)
+    prepare_output(output, ("minhash",) if FileSystems.exists(posixpath.join(source, "minhash")) else ())
     digest = config.digest()
     with beam.Pipeline(options=pipeline_options(config, list(beam_args))) as p:
         (p | "ListShards" >> beam.Create(markers) | "Spread" >> beam.Reshuffle()

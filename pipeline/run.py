@@ -13,6 +13,7 @@ import posixpath
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -23,7 +24,7 @@ from pipeline.atomic import atomic_write
 from pipeline.config import Config, ConfigError
 from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
-from pipeline.models import model_exists
+from pipeline.models import is_remote, model_exists
 from pipeline.schema import quality_signals, rule_columns
 from pipeline.shards import SHARD_MARKERS, ShardMarker, plan_shards, read_marker, split_done
 from pipeline.writers import OUTPUT_DIRS, signature_columns
@@ -66,6 +67,37 @@ def check_models(config: Config) -> None:
             raise ConfigError(f"{key}: model file not found: {path}")
 
 
+def check_classifier_cards(config: Config) -> None:
+    """A model card beside a local classifier (`x.bin` -> `x.card.json`, written by scripts/train_fasttext.py)
+    records how the model was trained; a config that scores it differently would silently get poor scores."""
+    if not config.classifiers.enabled:
+        return
+    for i, spec in enumerate(config.classifiers.models):
+        if is_remote(spec.model):
+            continue
+        card_path = Path(spec.model.removeprefix("file://")).with_suffix(".card.json")
+        if not card_path.is_file():
+            continue
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        expected = {
+            "normalization": card.get("normalization"),
+            "positive_label": card.get("labels", {}).get("positive"),
+            "max_chars": card.get("max_chars"),
+        }
+        given = {
+            "normalization": spec.normalization,
+            "positive_label": spec.positive_label if spec.positive_label.startswith("__label__")
+            else f"__label__{spec.positive_label}",
+            "max_chars": spec.max_chars,
+        }
+        for key, value in expected.items():
+            if value is not None and value != given[key]:
+                raise ConfigError(
+                    f"classifiers.models[{i}].{key}: {given[key]!r} but the model card {card_path} "
+                    f"says the model was trained with {value!r}"
+                )
+
+
 def check_rules(config: Config) -> None:
     if not (config.filters.enabled and config.mode == "filter"):
         return
@@ -85,6 +117,7 @@ def validate(config: Config) -> list[ShardSpec]:
         except ValueError as exc:
             raise ConfigError(f"signals: {exc}") from None
     check_models(config)
+    check_classifier_cards(config)
     if config.signals.enabled and config.signals.ut1_blocklist:
         from filters.url_blocklist import DomainBlocklist
 

@@ -93,14 +93,14 @@ class ShardWriter:
         }
         if duplicates is not None:
             tables["duplicates"] = duplicates
-        return [self._write_table(table, folder, name) for folder, table in tables.items()]
+        return [self.write_table(table, folder, name) for folder, table in tables.items()]
 
     def write_signatures(self, name: str, rows: list[tuple[int, str, dict[str, list[bytes]]]],
                          columns: list[str]) -> str:
         """minhash/: `id` and one list<binary> column of band signatures per threshold (rows in input order)."""
         schema = pa.schema([pa.field("id", pa.string()), *(pa.field(c, pa.list_(pa.binary())) for c in columns)])
         table = pa.Table.from_pylist([{"id": doc_id, **bands} for _, doc_id, bands in rows], schema=schema)
-        return self._write_table(table, "minhash", name)
+        return self.write_table(table, "minhash", name)
 
     def _documents(self, docs: list[Doc], schema: pa.Schema, extra: list[pa.Field]) -> pa.Table:
         rows = []
@@ -123,7 +123,8 @@ class ShardWriter:
             rows.append(row)
         return pa.Table.from_pylist(rows, schema=self.signal_schema)
 
-    def _write_table(self, table: pa.Table, folder: str, name: str) -> str:
+    def write_table(self, table: pa.Table, folder: str, name: str) -> str:
+        """Write `table` atomically as <folder>/<name>.parquet; returns that path relative to the output."""
         final = posixpath.join(self.output, folder, f"{name}.parquet")
         atomic_write(final, lambda handle: pq.write_table(table, handle, compression=self.compression))
         return posixpath.join(folder, f"{name}.parquet")

@@ -49,6 +49,18 @@ def test_named_normalizations_match_their_references():
         normalize("x", "nope")
 
 
+def test_line_layout_tokens():
+    text = "Home | About\n\n  The cat sat on the mat in 2019.  \n\u201cQuoted,\u201d he said\u2026\nOne two three four five six seven eight nine ten"
+    assert normalize(text, "lower_punct_lines") == (
+        "home | about __eol_bare__ __line_w1__ "
+        "the cat sat on the mat in 0000 . __eol_punct__ __line_w2__ "
+        "\u201c quoted , \u201d he said \u2026 __eol_punct__ __line_w1__ "
+        "one two three four five six seven eight nine ten __eol_bare__ __line_w2__"
+    )
+    assert normalize("", "lower_punct_lines") == normalize(" \n\t\n", "lower_punct_lines") == ""
+    assert normalize(" ".join(["w"] * 50) + ".", "lower_punct_lines").endswith("__eol_punct__ __line_w4__")
+
+
 def test_paragraph_spans_are_dolma_lines():
     text = "one\n\n  \ntwo words\nlast"
     spans = paragraph_spans(text)
@@ -220,9 +232,9 @@ def test_quality_cross_validated_on_dclm_human_labels(tmp_path):
           f"within-length-quartile {within:.3f} (length alone {length_only:.3f})")
     # These 218 docs carry majority (non-unanimous) labels: length alone gives 0.61 (0.49 within
     # quartiles) and the best single hand-made feature (stop-word fraction) 0.72. Measured with
-    # the shipped recipe: 0.696 / 0.674.
-    assert auc > length_only and auc >= 0.65
-    assert within >= 0.62
+    # the shipped recipe: 0.704 / 0.688 (signals in a cross-validated logistic regression: 0.72 / 0.69).
+    assert auc > length_only and auc >= 0.67
+    assert within >= 0.65
 
 
 def test_prose_scores_above_boilerplate(tmp_path):

@@ -88,3 +88,37 @@ def test_missing_model_fails_at_start(monkeypatch):
            "perplexity": {"enabled": True, "models": {"en": "models/kenlm/nope.bin"}}}
     with pytest.raises(ConfigError, match="perplexity.models.en: model file not found: models/kenlm/nope.bin"):
         validate(parse_config(raw))
+
+
+def test_classifier_config_must_match_its_model_card(monkeypatch):
+    """Scoring a model with another normalisation than it was trained with fails at start, naming the key."""
+    monkeypatch.chdir(REPO)
+    spec = {"name": "quality", "model": "models/fasttext/quality.bin", "output": "quality_score",
+            "positive_label": "hq", "normalization": "lower_punct_lines", "max_chars": 5000}
+    raw = {"input": {"paths": ["sample/*.warc.gz"]}, "classifiers": {"enabled": True, "models": [spec]}}
+    validate(parse_config(raw))
+    raw["classifiers"]["models"] = [{**spec, "normalization": "fasttext_basic"}]
+    with pytest.raises(ConfigError, match=r"classifiers.models\[0\].normalization: 'fasttext_basic' but the "
+                                          r"model card .*quality.card.json says .*'lower_punct_lines'"):
+        validate(parse_config(raw))
+    raw["classifiers"]["models"] = [{**spec, "positive_label": "lq"}]
+    with pytest.raises(ConfigError, match=r"classifiers.models\[0\].positive_label"):
+        validate(parse_config(raw))
+
+
+def test_readme_example_for_published_classifiers_parses():
+    """The README's config for DCLM's and Dolma's published fastText models is a valid config."""
+    import re
+
+    import yaml
+
+    from filters.classifier_text import NORMALIZATIONS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "dclm_oh_eli5" in b)
+    raw = yaml.safe_load(block)
+    config = parse_config({"input": {"paths": ["sample/*.warc.gz"]}, **raw})
+    specs = {s.name: s for s in config.classifiers.models}
+    assert set(specs) == {"dclm_oh_eli5", "dolma_hatespeech", "dolma_nsfw"}
+    assert all(s.normalization in NORMALIZATIONS for s in specs.values())
+    assert (specs["dclm_oh_eli5"].normalization, specs["dolma_hatespeech"].normalization) == ("dclm", "dolma_jigsaw")

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import data_file_digests, read_folder, run_pipeline, shared_data
+from pipeline.cli import main as cli_main
 from test_pipeline_e2e import RUNNERS
 
 CONFIG = """
@@ -115,3 +116,11 @@ def test_redpajama_style_band_signatures(corpus, tmp_path: Path):
     for doc_id, source in origin.items():
         if doc_id.startswith("copy"):
             assert rows[doc_id]["signature_sim1.0"] == rows[source]["signature_sim1.0"]
+    # refilter carries the signatures (and clusters) of its source run over unchanged
+    refiltered = tmp_path / "refiltered"
+    config = tmp_path / "signatures.yaml"
+    assert cli_main(["refilter", "--from", str(out), "--config", str(config), "--output", str(refiltered),
+                     *sets]) == 0
+    for folder in ("minhash", "duplicates"):
+        for name in files:
+            assert pq.read_table(refiltered / folder / name).equals(pq.read_table(out / folder / name)), folder
