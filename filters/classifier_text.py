@@ -68,17 +68,18 @@ def _lower_punct_eol(text: str) -> str:
     return " ".join(text.split())
 
 
-def _line_tokens(line: str) -> str:
-    ends = "__eol_punct__" if line[-1] in _SENTENCE_END else "__eol_bare__"
-    n_words = len(line.split())
-    bucket = next((i for i, bound in enumerate(_LINE_WORD_BUCKETS) if n_words < bound), len(_LINE_WORD_BUCKETS))
-    words = _DIGIT.sub("0", _PUNCT.sub(r" \g<0> ", line))
-    return f"{words} {ends} __line_w{bucket}__"
-
-
 def _lower_punct_lines(text: str) -> str:
-    lines = (line.strip() for line in text.lower().splitlines())
-    return " ".join(" ".join(_line_tokens(line) for line in lines if line).split())
+    parts = []
+    for line in _DIGIT.sub("0", text.lower()).splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        n_words = len(line.split())
+        bucket = next((i for i, bound in enumerate(_LINE_WORD_BUCKETS) if n_words < bound), len(_LINE_WORD_BUCKETS))
+        ends = "__eol_punct__" if line[-1] in _SENTENCE_END else "__eol_bare__"
+        parts.append(f"{line} {ends} __line_w{bucket}__")
+    # the layout tokens are word characters only, so splitting punctuation afterwards leaves them whole
+    return " ".join(_PUNCT.sub(r" \g<0> ", " ".join(parts)).split())
 
 
 NORMALIZATIONS: dict[str, Callable[[str], str]] = {
