@@ -19,6 +19,18 @@ class DedupInput(NamedTuple):
     quality_score: Optional[float] = None
 
 
+class DedupKeys(NamedTuple):
+    """Everything clustering needs from one document, computed once: its node (keep rank + id), its
+    exact-match keys and, per threshold, its LSH band keys (none when the text has no shingles).
+    ``signature`` is the MinHash signature's bytes, kept only when candidate pairs are verified.
+    A finished shard's keys are stored so a rerun can cluster against them without its text."""
+
+    node: bytes
+    exact: tuple[bytes, ...]
+    bands: tuple[tuple[bytes, ...], ...]
+    signature: Optional[bytes] = None
+
+
 class DupRecord(NamedTuple):
     """Deduplication result for one input document.
 

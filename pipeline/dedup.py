@@ -35,7 +35,7 @@ import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from filters.dedup_types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupInput, DupRecord
+from filters.dedup_types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupInput, DedupKeys, DupRecord
 from filters.exact_dedup import text_hash, url_hash
 from filters.lsh import band_keys, lsh_params
 from filters.minhash import MAX_HASH32, MinHasher, ShingleConfig, estimate_jaccard
@@ -273,8 +273,8 @@ class LinkBuckets(beam.PTransform):
         )
 
 
-class _SignatureBands(beam.DoFn):
-    """A batch of ``(node, text)`` -> per threshold, ``(band key, member)`` for every band."""
+class _ComputeKeys(beam.DoFn):
+    """A batch of ``(node, DedupInput)`` -> one ``DedupKeys`` per document."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
@@ -292,30 +292,45 @@ class _SignatureBands(beam.DoFn):
         self._docs = Metrics.counter(_METRICS_NAMESPACE, "minhash_docs")
 
     def process(self, batch):
-        nodes = [node for node, _ in batch]
-        sigs = self._hasher.signatures([text for _, text in batch])
+        c = self._config
+        exact = [tuple(_exact_keys(doc, c.exact, c.url)) for _, doc in batch]
+        if not c.minhash:
+            for (node, _), keys in zip(batch, exact):
+                yield DedupKeys(node, keys, ())
+            return
+        sigs = self._hasher.signatures([doc.text or "" for _, doc in batch])
         no_shingles = (sigs == MAX_HASH32).all(axis=1)
-        self._docs.inc(len(nodes))
-        verify = self._config.verify_jaccard
-        for t_index, params in enumerate(self._params):
-            prefix = bytes([t_index])
-            keys = band_keys(sigs, params)
-            for node, sig, doc_keys, empty in zip(nodes, sigs, keys, no_shingles):
-                if empty:  # no shingles (empty text): nothing to compare, exact dedup still applies
-                    continue
-                member = (node, sig.tobytes()) if verify else node
-                for band, key in enumerate(doc_keys):
-                    yield pvalue.TaggedOutput(f"t{t_index}", (prefix + struct.pack(">H", band) + key, member))
+        self._docs.inc(len(batch))
+        per_threshold = [band_keys(sigs, params) for params in self._params]
+        for i, ((node, _), keys) in enumerate(zip(batch, exact)):
+            if no_shingles[i]:  # no shingles (empty text): nothing to compare, exact dedup still applies
+                yield DedupKeys(node, keys, ())
+                continue
+            bands = tuple(tuple(t_keys[i]) for t_keys in per_threshold)
+            yield DedupKeys(node, keys, bands, sigs[i].tobytes() if c.verify_jaccard else None)
 
 
-def _exact_keys(keyed: tuple[bytes, DedupInput], use_text: bool, use_url: bool) -> Iterator[tuple[bytes, bytes]]:
-    node, doc = keyed
+def _exact_keys(doc: DedupInput, use_text: bool, use_url: bool) -> Iterator[bytes]:
     if use_text:
-        yield b"t" + text_hash(doc.text or ""), node
+        yield b"t" + text_hash(doc.text or "")
     if use_url:
         h = url_hash(doc.url)
         if h is not None:
-            yield b"u" + h, node
+            yield b"u" + h
+
+
+def _exact_members(keys: DedupKeys) -> Iterator[tuple[bytes, bytes]]:
+    for key in keys.exact:
+        yield key, keys.node
+
+
+def _band_members(keys: DedupKeys, t_index: int) -> Iterator[tuple[bytes, object]]:
+    if not keys.bands:
+        return
+    prefix = bytes([t_index])
+    member = (keys.node, keys.signature) if keys.signature is not None else keys.node
+    for band, key in enumerate(keys.bands[t_index]):
+        yield prefix + struct.pack(">H", band) + key, member
 
 
 class _CheckedLabel(beam.DoFn):
@@ -450,17 +465,34 @@ class AssignClusters(beam.PTransform):
         )
 
 
-class DeduplicateAll(beam.PTransform):
-    """``DedupInput`` -> ``{threshold: PCollection[DupRecord]}`` for ``config.all_thresholds()``.
-
-    Signatures and exact-duplicate edges are computed once and shared by every threshold.
-    """
+class ComputeDedupKeys(beam.PTransform):
+    """``PCollection[DedupInput]`` -> ``PCollection[DedupKeys]``: the only step that reads text."""
 
     def __init__(self, config: DedupConfig = DedupConfig()):
         super().__init__()
         self._config = config
 
     def expand(self, docs):
+        c = self._config
+        return (
+            docs
+            | "Node" >> beam.Map(lambda d, keep: (node_key(d, keep), d), keep=c.keep)
+            | "Batch" >> beam.BatchElements(min_batch_size=max(1, c.batch_size // 4), max_batch_size=c.batch_size)
+            | "Keys" >> beam.ParDo(_ComputeKeys(c))
+        )
+
+
+class ClusterKeys(beam.PTransform):
+    """``PCollection[DedupKeys]`` -> ``{threshold: PCollection[DupRecord]}`` for ``config.all_thresholds()``.
+
+    Exact-duplicate edges are computed once and shared by every threshold.
+    """
+
+    def __init__(self, config: DedupConfig = DedupConfig()):
+        super().__init__()
+        self._config = config
+
+    def expand(self, keys):
         c = self._config
         thresholds = c.all_thresholds()
         if c.enabled and c.minhash:
@@ -469,8 +501,7 @@ class DeduplicateAll(beam.PTransform):
                     "dedup: threshold %.2f -> %d bands x %d rows of %d permutations",
                     params.threshold, params.bands, params.rows, c.num_perm,
                 )
-        keyed = docs | "Node" >> beam.Map(lambda d, keep: (node_key(d, keep), d), keep=c.keep)
-        nodes = keyed | "Nodes" >> beam.Map(lambda nd: nd[0])
+        nodes = keys | "Nodes" >> beam.Map(lambda k: k.node)
         if not c.enabled or not (c.exact or c.url or c.minhash):
             records = nodes | "Singletons" >> beam.Map(lambda n: DupRecord(node_id(n), node_id(n), 1, True, None))
             return {t: records for t in thresholds}
@@ -479,31 +510,23 @@ class DeduplicateAll(beam.PTransform):
         exact_dups = None
         if c.exact or c.url:
             exact = (
-                keyed
-                | "ExactKeys" >> beam.FlatMap(_exact_keys, c.exact, c.url)
+                keys
+                | "ExactKeys" >> beam.FlatMap(_exact_members)
                 | "CountExactCombine" >> beam.ParDo(_Count("shuffled_exact_combiner_input"))
                 | "ExactLink" >> LinkBuckets(combine=True, emit_non_min=True, label="exact")
             )
             edge_sets.append(exact.edges)
             exact_dups = exact[_LinkToBucketMin.NON_MIN]
 
-        band_outputs = None
-        if c.minhash:
-            band_outputs = (
-                keyed
-                | "Text" >> beam.MapTuple(lambda node, d: (node, d.text or ""))
-                | "Batch" >> beam.BatchElements(min_batch_size=max(1, c.batch_size // 4), max_batch_size=c.batch_size)
-                | "MinHash" >> beam.ParDo(_SignatureBands(c)).with_outputs(*[f"t{i}" for i in range(len(thresholds))])
-            )
-
         results = {}
         for i, t in enumerate(thresholds):
             name = f"T{t:g}"
             sets = list(edge_sets)
-            if band_outputs is not None:
-                bands = band_outputs[f"t{i}"] | f"{name}Link" >> LinkBuckets(
-                    combine=False, verify_threshold=t if c.verify_jaccard else None, label="bands"
-                )
+            if c.minhash:
+                bands = (keys
+                         | f"{name}Bands" >> beam.FlatMap(_band_members, i)
+                         | f"{name}Link" >> LinkBuckets(combine=False, verify_threshold=t if c.verify_jaccard else None,
+                                                        label="bands"))
                 sets.append(bands.edges)
             edges = (
                 sets
@@ -515,6 +538,20 @@ class DeduplicateAll(beam.PTransform):
             labels = edges | f"{name}CC" >> ConnectedComponents(c.max_rounds)
             results[t] = labels | f"{name}Assign" >> AssignClusters(nodes, exact_dups)
         return results
+
+
+class DeduplicateAll(beam.PTransform):
+    """``DedupInput`` -> ``{threshold: PCollection[DupRecord]}`` for ``config.all_thresholds()``.
+
+    Signatures and exact keys are computed once (``ComputeDedupKeys``) and shared by every threshold.
+    """
+
+    def __init__(self, config: DedupConfig = DedupConfig()):
+        super().__init__()
+        self._config = config
+
+    def expand(self, docs):
+        return docs | "Keys" >> ComputeDedupKeys(self._config) | "Cluster" >> ClusterKeys(self._config)
 
 
 class Deduplicate(beam.PTransform):

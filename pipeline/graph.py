@@ -6,20 +6,26 @@ shard's files are written by one worker in input order.
 
 from __future__ import annotations
 
+import dataclasses
+
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from pipeline import stages
 from pipeline.config import Config
-from pipeline.dedup import Deduplicate
+from pipeline.dedup import ClusterKeys, ComputeDedupKeys
 from pipeline.document import ShardSpec
 from pipeline.schema import rule_columns, signal_fields
 from pipeline.shards import read_tasks
 from pipeline.writers import WriteShard
 
 
-def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], digest: str) -> beam.PCollection:
-    """Wire the enabled stages; returns the PCollection of per-shard completion markers."""
+def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], digest: str,
+                finished: list[ShardSpec] = ()) -> beam.PCollection:
+    """Wire the enabled stages for `shards`; returns the PCollection of per-shard completion markers.
+
+    With dedup on, the stored dedup keys of `finished` shards (complete from an earlier run with the same
+    config) join the clustering, so their documents still count as copies without being read again."""
     models = Shared()  # one copy of each model per worker process
     specs = p | "ListShards" >> beam.Create(shards)
     docs = (p | "ListReadTasks" >> beam.Create(read_tasks(shards, config.input.splits))
@@ -54,10 +60,18 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
     by_shard = {"spec": specs | "KeySpecs" >> beam.Map(lambda s: (s.name, s)),
                 "docs": docs | "KeyByShard" >> beam.Map(lambda d: (d.shard, d))}
     if config.dedup.enabled:
-        by_shard["dups"] = (docs
-                            | "DedupInputs" >> beam.FlatMap(stages.dedup_input)
-                            | "Deduplicate" >> Deduplicate(config.dedup)
-                            | "DupsByShard" >> beam.Map(stages.dup_by_shard))
+        dedup = dataclasses.replace(config.dedup, thresholds=())  # cluster at the primary threshold only
+        keys = docs | "DedupInputs" >> beam.FlatMap(stages.dedup_input) | "DedupKeys" >> ComputeDedupKeys(dedup)
+        all_keys = keys
+        if finished:
+            stored = (p | "ListFinished" >> beam.Create(finished) | "SpreadFinished" >> beam.Reshuffle()
+                      | "ReadStoredKeys" >> beam.ParDo(stages.ReadDedupKeys(config.output.path)))
+            all_keys = (keys, stored) | "WithStoredKeys" >> beam.Flatten()
+        todo = {s.name for s in shards}
+        by_shard["dups"] = ((all_keys | "Cluster" >> ClusterKeys(dedup))[float(dedup.threshold)]
+                            | "DupsByShard" >> beam.Map(stages.dup_by_shard)
+                            | "OnlyShardsToWrite" >> beam.Filter(lambda kv, names: kv[0] in names, todo))
+        by_shard["keys"] = keys | "KeysByShard" >> beam.Map(stages.keys_by_shard)
         if config.dedup.write_signatures:
             by_shard["minhash"] = (docs
                                    | "BatchForSignatures" >> beam.BatchElements(max_batch_size=config.dedup.batch_size)

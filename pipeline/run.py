@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.rules import RuleError, compile_rule
@@ -26,7 +27,7 @@ from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
 from pipeline.models import is_remote, model_exists
 from pipeline.schema import quality_signals, rule_columns
-from pipeline.shards import SHARD_MARKERS, ShardMarker, plan_shards, read_marker, split_done
+from pipeline.shards import SHARD_MARKERS, ShardMarker, dedup_keys_path, plan_shards, read_marker, split_done
 from pipeline.writers import OUTPUT_DIRS, signature_columns
 
 log = logging.getLogger(__name__)
@@ -156,15 +157,18 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
     todo, done = split_done(shards, output, digest)
     if todo and done and config.dedup.enabled:
-        # Clusters span shards: a shard cannot be deduplicated without the others, so all are redone.
-        log.info("dedup is on and %d shard(s) are incomplete: redoing all %d shards", len(todo), len(shards))
-        todo, done = shards, []
+        # Clusters span shards: the unfinished shards are clustered against the finished shards' stored keys.
+        missing = [s.name for s in done if not FileSystems.exists(dedup_keys_path(output, s.name))]
+        if missing:
+            log.info("dedup is on and finished shard %s has no stored dedup keys: redoing all %d shards",
+                     missing[0], len(shards))
+            todo, done = shards, []
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     if todo:
         options = pipeline_options(config, list(beam_args))
         with beam.Pipeline(options=options) as p:
-            build_graph(p, config, todo, digest)
+            build_graph(p, config, todo, digest, finished=done if config.dedup.enabled else [])
     seconds = time.perf_counter() - started
     markers = finished_markers(output, shards)
     stats = aggregate_stats(markers, seconds)

@@ -18,6 +18,11 @@ DOCUMENT_FIELDS = [pa.field("id", pa.string()), pa.field("text", pa.string()), p
                    pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
 DUPLICATES_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("cluster_id", pa.string()),
                                pa.field("cluster_size", pa.int64()), pa.field("keep", pa.bool_())])
+# _shards/<shard>.dedup_keys.parquet: a finished shard's dedup keys (filters.dedup_types.DedupKeys), so a
+# rerun clusters the unfinished shards against them without reading the finished shards' text again.
+DEDUP_KEYS_SCHEMA = pa.schema([pa.field("node", pa.binary()), pa.field("exact", pa.list_(pa.binary())),
+                               pa.field("bands", pa.list_(pa.list_(pa.binary()))),
+                               pa.field("signature", pa.binary())])
 ERROR_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("stage", pa.string()),
                           pa.field("error", pa.string()), pa.field("input", pa.string())])
 

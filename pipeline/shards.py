@@ -100,6 +100,10 @@ def marker_path(output: str, name: str) -> str:
     return posixpath.join(output, SHARD_MARKERS, f"{name}.json")
 
 
+def dedup_keys_path(output: str, name: str) -> str:
+    return posixpath.join(output, SHARD_MARKERS, f"{name}.dedup_keys.parquet")
+
+
 def read_marker(output: str, name: str) -> ShardMarker | None:
     from apache_beam.io.filesystems import FileSystems
 

@@ -23,8 +23,8 @@ from pipeline.atomic import atomic_write
 from pipeline.config import Config
 from pipeline.document import Doc, ShardSpec
 from pipeline.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
-from pipeline.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
-from pipeline.shards import ShardMarker, marker_path
+from pipeline.schema import DEDUP_KEYS_SCHEMA, DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
+from pipeline.shards import SHARD_MARKERS, ShardMarker, marker_path
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,13 @@ class ShardWriter:
         if duplicates is not None:
             tables["duplicates"] = duplicates
         return [self.write_table(table, folder, name) for folder, table in tables.items()]
+
+    def write_dedup_keys(self, name: str, keys: Iterable[Any]) -> str:
+        """The shard's dedup keys (sorted by node, so the file is the same on every runner) next to its marker."""
+        rows = [{"node": k.node, "exact": list(k.exact), "bands": [list(b) for b in k.bands],
+                 "signature": k.signature} for k in sorted(keys, key=lambda k: k.node)]
+        return self.write_table(pa.Table.from_pylist(rows, schema=DEDUP_KEYS_SCHEMA), SHARD_MARKERS,
+                                f"{name}.dedup_keys")
 
     def write_signatures(self, name: str, rows: list[tuple[int, str, dict[str, list[bytes]]]],
                          columns: list[str]) -> str:
@@ -175,7 +182,8 @@ def signature_columns(config: Config) -> list[str]:
 
 
 class WriteShard(beam.DoFn):
-    """(shard, {'spec': [ShardSpec], 'docs': docs, 'dups': [(row, DupRecord)]}) -> files, then the marker."""
+    """(shard, {'spec': [ShardSpec], 'docs': docs, 'dups': [(row, DupRecord)], 'keys': [DedupKeys]}) -> files,
+    then the marker."""
 
     def __init__(self, config: Config, config_digest: str, signal_fields: list[pa.Field]):
         self._output = config.output.path
@@ -202,6 +210,8 @@ class WriteShard(beam.DoFn):
         if self._signature_columns:
             files.append(writer.write_signatures(name, sorted(grouped.get("minhash", ())),
                                                  self._signature_columns))
+        if self._dedup:
+            writer.write_dedup_keys(name, grouped.get("keys", ()))
         stats = shard_stats(docs)
         stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
         yield commit_shard(self._output, ShardMarker(name=name, input=spec.path, config=self._digest, stats=stats,

@@ -100,6 +100,24 @@ def test_filter_mode_removes_all_but_the_keeper(corpus, tmp_path: Path):
             assert removed[origin[d]] == "dedup_exact", origin[d]
 
 
+def test_rerun_clusters_an_unfinished_shard_against_the_finished_ones(corpus, tmp_path: Path):
+    """A crash after shard a finished: the rerun redoes only b, whose copies of a's documents are still found."""
+    folder, origin = corpus
+    out = _run(tmp_path, folder, "rerun", mode="filter")
+    digests = data_file_digests(out)
+    removed = {r["id"]: r["removed_by"] for r in read_folder(out, "removed")}
+    b_ids = set(pq.read_table(folder / "b.parquet").column("id").to_pylist())
+    cross = [d for d in b_ids if d in removed and origin[d] not in b_ids]
+    assert cross, "the corpus plants copies in b of documents in a"
+    for path in out.glob("*/b.parquet"):
+        path.unlink()
+    (out / "_shards" / "b.json").unlink()
+    a_mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("a*.parquet")}
+    assert run_pipeline(tmp_path / "rerun.yaml", out, "--input", str(folder / "*.parquet")) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("a*.parquet")} == a_mtimes, "shard a was not rewritten"
+    assert data_file_digests(out) == digests
+
+
 def test_redpajama_style_band_signatures(corpus, tmp_path: Path):
     folder, origin = corpus
     sets = ["--set", "dedup.write_signatures=true", "--set", "dedup.thresholds=[0.8, 0.9, 1.0]"]

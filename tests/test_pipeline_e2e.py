@@ -97,20 +97,24 @@ def test_rerun_is_byte_identical_and_skips_complete_shards(default_run: Path, tm
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")}
     assert run_pipeline(DEFAULT, out) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")} == mtimes
-    # Lose one shard's marker (a crash before it finished). Dedup clusters span shards, so all are redone...
+    # Lose one shard's marker (a crash before it finished): only that shard is redone, to the same bytes, with
+    # dedup on (its documents are clustered against the other shards' stored dedup keys) and off.
+    for name, args in (("dedup", ()), ("no_dedup", ("--set", "dedup.enabled=false"))):
+        target = out if name == "dedup" else tmp_path / name
+        if name != "dedup":
+            assert run_pipeline(DEFAULT, target, *args) == 0
+        mtimes = {p: p.stat().st_mtime_ns for p in target.rglob("*.parquet")}
+        digests = data_file_digests(target)
+        (target / "_shards" / "wget_2024_dolma_sample-0001.json").unlink()
+        assert run_pipeline(DEFAULT, target, *args) == 0
+        changed = [p for p in target.rglob("*.parquet") if p.stat().st_mtime_ns != mtimes[p]]
+        assert changed and all(p.name.startswith("wget_2024_dolma_sample-0001.") for p in changed), name
+        assert data_file_digests(target) == digests, name
+    # A finished shard without stored dedup keys (written by an older version): every shard is redone.
     (out / "_shards" / "wget_2024_dolma_sample-0001.json").unlink()
+    (out / "_shards" / "wget_2024_dolma_sample-0000.dedup_keys.parquet").unlink()
     assert run_pipeline(DEFAULT, out) == 0
     assert data_file_digests(out) == first
-    # ...while without dedup only that shard is redone, to the same bytes.
-    no_dedup = tmp_path / "no_dedup"
-    assert run_pipeline(DEFAULT, no_dedup, "--set", "dedup.enabled=false") == 0
-    mtimes = {p: p.stat().st_mtime_ns for p in no_dedup.rglob("*.parquet")}
-    digests = data_file_digests(no_dedup)
-    (no_dedup / "_shards" / "wget_2024_dolma_sample-0001.json").unlink()
-    assert run_pipeline(DEFAULT, no_dedup, "--set", "dedup.enabled=false") == 0
-    changed = [p for p in no_dedup.rglob("*.parquet") if p.stat().st_mtime_ns != mtimes[p]]
-    assert changed and all(p.stem == "wget_2024_dolma_sample-0001" for p in changed)
-    assert data_file_digests(no_dedup) == digests
 
 
 @pytest.mark.parametrize("runner", ["multi_processing", "portable"])
