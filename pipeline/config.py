@@ -43,6 +43,9 @@ class InputConfig:
 class OutputConfig:
     path: str = "out"
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    # 0: one file per shard in each folder (<shard>.parquet). N > 0: a shard's rows in parts of N input rows
+    # (<shard>-00000.parquet, ...), each written by its own worker, so no worker holds a whole large shard.
+    rows_per_file: int = 0
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,8 @@ def _check_semantics(config: Config) -> None:
     """Cross-field checks that types alone cannot express."""
     if not 1 <= config.input.splits <= 1024:
         raise ConfigError("input.splits: must lie in [1, 1024]")
+    if config.output.rows_per_file < 0:
+        raise ConfigError("output.rows_per_file: must be >= 0 (0: one file per shard)")
     if config.extract.timeout_seconds <= 0:
         raise ConfigError("extract.timeout_seconds: must be > 0")
     if config.extract.max_input_bytes <= 0:

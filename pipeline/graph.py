@@ -1,7 +1,8 @@
 """The Beam graph, on one screen: read -> extract -> language -> signals -> scores -> decide -> dedup -> write.
 
-Documents are grouped by input shard only at the end, with the dedup decisions for that shard, so each
-shard's files are written by one worker in input order.
+Documents are grouped by output part (a shard, or a range of its rows with `output.rows_per_file`) only at
+the end, with the dedup decisions for that part, so each part's files are written by one worker in input
+order; a shard's marker is written once all its parts are.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from pipeline.config import Config
 from pipeline.dedup import ClusterKeys, ComputeDedupKeys
 from pipeline.document import ShardSpec
 from pipeline.schema import rule_columns, signal_fields
-from pipeline.shards import read_tasks
-from pipeline.writers import WriteShard
+from pipeline.shards import part_of, read_tasks
+from pipeline.writers import CommitShard, WritePart
 
 
 def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], digest: str,
-                finished: list[ShardSpec] = ()) -> beam.PCollection:
+                stored_keys: list[str] = ()) -> beam.PCollection:
     """Wire the enabled stages for `shards`; returns the PCollection of per-shard completion markers.
 
-    With dedup on, the stored dedup keys of `finished` shards (complete from an earlier run with the same
-    config) join the clustering, so their documents still count as copies without being read again."""
+    With dedup on, `stored_keys` (the dedup-keys files of shards finished by an earlier run with the same config)
+    join the clustering, so those shards' documents still count as copies without being read again."""
     models = Shared()  # one copy of each model per worker process
-    specs = p | "ListShards" >> beam.Create(shards)
+    rows_per_file = config.output.rows_per_file
     docs = (p | "ListReadTasks" >> beam.Create(read_tasks(shards, config.input.splits))
             | "SpreadTasks" >> beam.Reshuffle() | "ReadShards" >> beam.ParDo(stages.ReadShard()))
     if config.input.redistribute:
@@ -57,27 +58,37 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
     if config.mode == "filter" and config.filters.enabled:
         docs = docs | "ApplyRules" >> beam.ParDo(stages.ApplyRules(config, rule_columns(config)))
 
-    by_shard = {"spec": specs | "KeySpecs" >> beam.Map(lambda s: (s.name, s)),
-                "docs": docs | "KeyByShard" >> beam.Map(lambda d: (d.shard, d))}
+    # Everything below is keyed by output part: (shard, part), where a part is the whole shard unless
+    # output.rows_per_file cuts it into row ranges. Each part is written by one worker.
+    def part(shard: str, row: int) -> tuple[str, int]:
+        return shard, part_of(row, rows_per_file)
+
+    by_part = {"spec": p | "ListShards" >> beam.Create([((s.name, 0), s.name) for s in shards]),
+               "docs": docs | "KeyByPart" >> beam.Map(lambda d: (part(d.shard, d.row), d))}
     if config.dedup.enabled:
         dedup = dataclasses.replace(config.dedup, thresholds=())  # cluster at the primary threshold only
         keys = docs | "DedupInputs" >> beam.FlatMap(stages.dedup_input) | "DedupKeys" >> ComputeDedupKeys(dedup)
         all_keys = keys
-        if finished:
-            stored = (p | "ListFinished" >> beam.Create(finished) | "SpreadFinished" >> beam.Reshuffle()
+        if stored_keys:
+            stored = (p | "ListStoredKeys" >> beam.Create(list(stored_keys)) | "SpreadStoredKeys" >> beam.Reshuffle()
                       | "ReadStoredKeys" >> beam.ParDo(stages.ReadDedupKeys(config.output.path)))
             all_keys = (keys, stored) | "WithStoredKeys" >> beam.Flatten()
         todo = {s.name for s in shards}
-        by_shard["dups"] = ((all_keys | "Cluster" >> ClusterKeys(dedup))[float(dedup.threshold)]
-                            | "DupsByShard" >> beam.Map(stages.dup_by_shard)
-                            | "OnlyShardsToWrite" >> beam.Filter(lambda kv, names: kv[0] in names, todo))
-        by_shard["keys"] = keys | "KeysByShard" >> beam.Map(stages.keys_by_shard)
+        by_part["dups"] = ((all_keys | "Cluster" >> ClusterKeys(dedup))[float(dedup.threshold)]
+                           | "DupsByShard" >> beam.Map(stages.dup_by_shard)
+                           | "OnlyShardsToWrite" >> beam.Filter(lambda kv, names: kv[0] in names, todo)
+                           | "DupsByPart" >> beam.MapTuple(lambda shard, dup: (part(shard, dup[0]), dup)))
+        by_part["keys"] = keys | "KeysByPart" >> beam.Map(
+            lambda k: (part(*stages.dedup_node_shard_row(k.node)), k))
         if config.dedup.write_signatures:
-            by_shard["minhash"] = (docs
-                                   | "BatchForSignatures" >> beam.BatchElements(max_batch_size=config.dedup.batch_size)
-                                   | "BandSignatures" >> beam.ParDo(stages.BandSignatures(config.dedup)))
+            by_part["minhash"] = (docs
+                                  | "BatchForSignatures" >> beam.BatchElements(max_batch_size=config.dedup.batch_size)
+                                  | "BandSignatures" >> beam.ParDo(stages.BandSignatures(config.dedup))
+                                  | "SignaturesByPart" >> beam.MapTuple(lambda shard, sig: (part(shard, sig[0]), sig)))
     return (
-        by_shard
-        | "GroupByShard" >> beam.CoGroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShard(config, digest, signal_fields(config)))
+        by_part
+        | "GroupByPart" >> beam.CoGroupByKey()
+        | "WriteParts" >> beam.ParDo(WritePart(config, digest, signal_fields(config), shards))
+        | "GroupPartsByShard" >> beam.GroupByKey()
+        | "CommitShards" >> beam.ParDo(CommitShard(digest, config.output.path, shards))
     )

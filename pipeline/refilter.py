@@ -27,7 +27,7 @@ from pipeline.run import (RunSummary, aggregate_stats, finished_markers, manifes
                           prepare_output, write_json)
 from pipeline.schema import DOCUMENT_FIELDS, ERROR_SCHEMA, SPANS
 from pipeline.shards import ShardMarker, read_marker
-from pipeline.writers import ShardWriter, commit_shard, shard_stats
+from pipeline.writers import ShardWriter, commit_shard, shard_stats, sum_stats
 
 SOURCE_COLUMNS = {f.name for f in DOCUMENT_FIELDS} | {"removed_by"}
 
@@ -48,8 +48,17 @@ class RefilterShard(beam.DoFn):
         self._digest = digest
 
     def process(self, marker: ShardMarker) -> Iterator[ShardMarker]:
+        # A shard written in parts (output.rows_per_file) is refiltered part by part, into parts of the same names.
+        parts = sorted({posixpath.basename(f)[: -len(".parquet")] for f in marker.files
+                        if f.startswith("documents/")})
+        written = [self._part(part) for part in parts]
+        yield commit_shard(self._config.output.path, ShardMarker(
+            name=marker.name, input=marker.input, config=self._digest,
+            stats=sum_stats(stats for _, stats in written), files=[f for files, _ in written for f in files]))
+
+    def _part(self, name: str) -> tuple[list[str], dict]:
         started = time.perf_counter()
-        config, name = self._config, marker.name
+        config = self._config
         tables = {f: _read(posixpath.join(self._source, f, f"{name}.parquet"))
                   for f in ("documents", "removed", "errors", "signals", "duplicates", "minhash")}
         signals_table = tables["signals"]
@@ -93,8 +102,7 @@ class RefilterShard(beam.DoFn):
         stages = errors.column("stage").to_pylist()
         stats["errors"] = {stage: stages.count(stage) for stage in sorted(set(stages))}
         stats["stages"] = {"refilter": {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}}
-        yield commit_shard(config.output.path, ShardMarker(name=name, input=marker.input, config=self._digest,
-                                                           stats=stats, files=files))
+        return files, stats
 
 
 def refilter(source: str, config: Config, beam_args: list[str] = ()) -> RunSummary:

@@ -27,8 +27,8 @@ from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
 from pipeline.models import is_remote, model_exists
 from pipeline.schema import quality_signals, rule_columns
-from pipeline.shards import SHARD_MARKERS, ShardMarker, dedup_keys_path, plan_shards, read_marker, split_done
-from pipeline.writers import OUTPUT_DIRS, signature_columns
+from pipeline.shards import SHARD_MARKERS, ShardMarker, plan_shards, read_marker, split_done
+from pipeline.writers import OUTPUT_DIRS, signature_columns, sum_stats
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +156,24 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     digest = config.digest()
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
     todo, done = split_done(shards, output, digest)
+    stored_keys: list[str] = []
     if todo and done and config.dedup.enabled:
         # Clusters span shards: the unfinished shards are clustered against the finished shards' stored keys.
-        missing = [s.name for s in done if not FileSystems.exists(dedup_keys_path(output, s.name))]
+        stored = [read_marker(output, s.name).dedup_keys for s in done]
+        missing = [s.name for s, files in zip(done, stored)
+                   if not files or not all(FileSystems.exists(posixpath.join(output, f)) for f in files)]
         if missing:
             log.info("dedup is on and finished shard %s has no stored dedup keys: redoing all %d shards",
                      missing[0], len(shards))
             todo, done = shards, []
+        else:
+            stored_keys = [f for files in stored for f in files]
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     if todo:
         options = pipeline_options(config, list(beam_args))
         with beam.Pipeline(options=options) as p:
-            build_graph(p, config, todo, digest, finished=done if config.dedup.enabled else [])
+            build_graph(p, config, todo, digest, stored_keys=stored_keys)
     seconds = time.perf_counter() - started
     markers = finished_markers(output, shards)
     stats = aggregate_stats(markers, seconds)
@@ -189,18 +194,7 @@ def finished_markers(output: str, shards: list[ShardSpec]) -> list[ShardMarker]:
 
 
 def aggregate_stats(markers: list[ShardMarker], seconds: float) -> dict[str, Any]:
-    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": {}}
-    for marker in markers:
-        s = marker.stats
-        total["input"] += s["input"]
-        total["kept"] += s["kept"]
-        for key in ("removed", "errors"):
-            for reason, n in s[key].items():
-                total[key][reason] = total[key].get(reason, 0) + n
-        for stage, v in s["stages"].items():
-            agg = total["stages"].setdefault(stage, {"documents": 0, "seconds": 0.0})
-            agg["documents"] += v["documents"]
-            agg["seconds"] = round(agg["seconds"] + v["seconds"], 6)
+    total = sum_stats(marker.stats for marker in markers)
     total["removed_total"] = sum(total["removed"].values())
     total["errors_total"] = sum(total["errors"].values())
     total["shards"] = len(markers)

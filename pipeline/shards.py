@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import Config, ConfigError
@@ -91,6 +91,7 @@ class ShardMarker:
     config: str
     stats: dict[str, Any]
     files: list[str]
+    dedup_keys: list[str] = field(default_factory=list)  # _shards/ files holding the shard's dedup keys
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, indent=1)
@@ -100,8 +101,14 @@ def marker_path(output: str, name: str) -> str:
     return posixpath.join(output, SHARD_MARKERS, f"{name}.json")
 
 
-def dedup_keys_path(output: str, name: str) -> str:
-    return posixpath.join(output, SHARD_MARKERS, f"{name}.dedup_keys.parquet")
+def part_of(row: int, rows_per_file: int) -> int:
+    """The output part holding input row `row` (always 0 when shards are written whole)."""
+    return row // rows_per_file if rows_per_file > 0 else 0
+
+
+def part_name(shard: str, part: int, rows_per_file: int) -> str:
+    """File stem of a shard's part: the shard's name when shards are written whole."""
+    return f"{shard}-{part:05d}" if rows_per_file > 0 else shard
 
 
 def read_marker(output: str, name: str) -> ShardMarker | None:

@@ -332,27 +332,30 @@ def dup_by_shard(record: Any) -> tuple[str, tuple[int, Any]]:
     return shard, (int(row), record._replace(id=user_id, cluster_id=cluster))
 
 
-def keys_by_shard(keys: Any) -> tuple[str, Any]:
-    """(shard, DedupKeys): a document's keys go to its shard's writer, which stores them for reruns."""
+def dedup_node_shard_row(node: bytes) -> tuple[str, int]:
+    """(shard, row) of the document a dedup node stands for."""
     from pipeline.dedup import node_id
 
-    return node_id(keys.node).rsplit(_SEP, 2)[1], keys
+    _, shard, row = node_id(node).rsplit(_SEP, 2)
+    return shard, int(row)
 
 
 class ReadDedupKeys(beam.DoFn):
-    """A finished shard -> its stored DedupKeys, which take part in clustering as its documents would."""
+    """A stored dedup-keys file of a finished shard -> its DedupKeys, which join the clustering as its
+    documents would."""
 
     def __init__(self, output: str):
         self._output = output
 
-    def process(self, spec: ShardSpec) -> Iterator[Any]:
+    def process(self, path: str) -> Iterator[Any]:
+        import posixpath
+
         import pyarrow.parquet as pq
 
         from filters.dedup_types import DedupKeys
         from pipeline.readers import open_path
-        from pipeline.shards import dedup_keys_path
 
-        with open_path(dedup_keys_path(self._output, spec.name)) as handle:
+        with open_path(posixpath.join(self._output, path)) as handle:
             table = pq.read_table(handle)
         for row in table.to_pylist():
             yield DedupKeys(row["node"], tuple(row["exact"]), tuple(tuple(b) for b in row["bands"]), row["signature"])

@@ -13,7 +13,7 @@ import logging
 import posixpath
 import time
 from collections import Counter
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -24,7 +24,7 @@ from pipeline.config import Config
 from pipeline.document import Doc, ShardSpec
 from pipeline.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
 from pipeline.schema import DEDUP_KEYS_SCHEMA, DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
-from pipeline.shards import SHARD_MARKERS, ShardMarker, marker_path
+from pipeline.shards import SHARD_MARKERS, ShardMarker, marker_path, part_name
 
 log = logging.getLogger(__name__)
 
@@ -181,25 +181,30 @@ def signature_columns(config: Config) -> list[str]:
     return [signature_column(t) for t in config.dedup.all_thresholds()]
 
 
-class WriteShard(beam.DoFn):
-    """(shard, {'spec': [ShardSpec], 'docs': docs, 'dups': [(row, DupRecord)], 'keys': [DedupKeys]}) -> files,
-    then the marker."""
+class WritePart(beam.DoFn):
+    """((shard, part), {'spec': [ShardSpec], 'docs': docs, 'dups': [(row, DupRecord)], 'keys': [DedupKeys],
+    'minhash': [...]}) -> that part's files; yields (shard, PartWritten) for `CommitShard`.
 
-    def __init__(self, config: Config, config_digest: str, signal_fields: list[pa.Field]):
+    A part is a whole shard unless `output.rows_per_file` cuts shards into row ranges. Part 0 of every shard
+    is always written (its spec is keyed there), so a shard without documents still gets its (empty) files.
+    """
+
+    def __init__(self, config: Config, config_digest: str, signal_fields: list[pa.Field], shards: list[ShardSpec]):
         self._output = config.output.path
         self._compression = config.output.compression
+        self._rows_per_file = config.output.rows_per_file
         self._dedup = config.dedup.enabled
         self._filter_mode = config.mode == "filter"
-        self._digest = config_digest
         self._signal_fields = signal_fields
         self._signature_columns = signature_columns(config)
+        self._specs = {s.name: s for s in shards}
 
-    def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator[ShardMarker]:
-        name, grouped = element
-        specs = list(grouped["spec"])
-        if not specs:
-            raise RuntimeError(f"documents for unknown shard {name}")
-        spec = specs[0]
+    def process(self, element: tuple[tuple[str, int], dict[str, Iterable]]) -> Iterator[tuple[str, PartWritten]]:
+        (shard, part), grouped = element
+        spec = self._specs.get(shard)
+        if spec is None:
+            raise RuntimeError(f"documents for unknown shard {shard}")
+        name = part_name(shard, part, self._rows_per_file)
         docs = sorted(grouped["docs"], key=lambda d: d.row)
         started = time.perf_counter()
         duplicates = None
@@ -210,12 +215,53 @@ class WriteShard(beam.DoFn):
         if self._signature_columns:
             files.append(writer.write_signatures(name, sorted(grouped.get("minhash", ())),
                                                  self._signature_columns))
-        if self._dedup:
-            writer.write_dedup_keys(name, grouped.get("keys", ()))
+        keys = [writer.write_dedup_keys(name, grouped.get("keys", ()))] if self._dedup else []
         stats = shard_stats(docs)
         stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
-        yield commit_shard(self._output, ShardMarker(name=name, input=spec.path, config=self._digest, stats=stats,
-                                                     files=files))
+        yield shard, PartWritten(part, files, keys, stats)
+
+
+class PartWritten(NamedTuple):
+    part: int
+    files: list[str]
+    dedup_keys: list[str]
+    stats: dict[str, Any]
+
+
+class CommitShard(beam.DoFn):
+    """(shard, [PartWritten]) -> the shard's marker, written once every part of it is on disk."""
+
+    def __init__(self, config_digest: str, output: str, shards: list[ShardSpec]):
+        self._digest = config_digest
+        self._output = output
+        self._inputs = {s.name: s.path for s in shards}
+
+    def process(self, element: tuple[str, Iterable[PartWritten]]) -> Iterator[ShardMarker]:
+        shard, parts = element
+        parts = sorted(parts)
+        marker = ShardMarker(name=shard, input=self._inputs[shard], config=self._digest,
+                             stats=sum_stats([p.stats for p in parts]),
+                             files=[f for p in parts for f in p.files],
+                             dedup_keys=[f for p in parts for f in p.dedup_keys])
+        yield commit_shard(self._output, marker)
+
+
+def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts and stage seconds of several parts or shards (as `shard_stats` gives them), added up."""
+    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": {}}
+    for s in stats:
+        total["input"] += s["input"]
+        total["kept"] += s["kept"]
+        for key in ("removed", "errors"):
+            for reason, n in s[key].items():
+                total[key][reason] = total[key].get(reason, 0) + n
+        for stage, v in s["stages"].items():
+            agg = total["stages"].setdefault(stage, {"documents": 0, "seconds": 0.0})
+            agg["documents"] += v["documents"]
+            agg["seconds"] = round(agg["seconds"] + v["seconds"], 6)
+    for key in ("removed", "errors", "stages"):
+        total[key] = dict(sorted(total[key].items()))
+    return total
 
 
 def commit_shard(output: str, marker: ShardMarker) -> ShardMarker:

@@ -53,6 +53,7 @@ def test_fineweb_config_follows_fineweb_order(monkeypatch):
     ({"dedup": {"keep": "random"}}, "dedup.keep must be one of"),
     ({"filters": {"rules": [{"name": "x"}]}}, "filters.rules[0]"),
     ({"bogus": 1}, "unknown config key: bogus"),
+    ({"output": {"rows_per_file": -1}}, "output.rows_per_file: must be >= 0"),
 ])
 def test_config_errors_name_the_key(raw, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
