@@ -153,6 +153,8 @@ class Config:
         data["output"].pop("path")
         for how in ("paths", "splits", "redistribute"):  # inputs are checked per shard; the others only spread work
             data["input"].pop(how)
+        if not data["output"]["rows_per_file"]:  # whole shards, as before the option existed: same digests
+            data["output"].pop("rows_per_file")
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -22,11 +22,12 @@ from pipeline.writers import CommitShard, WritePart
 
 
 def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], digest: str,
-                stored_keys: list[str] = ()) -> beam.PCollection:
+                stored_keys: list[str] = (), scope: str = "") -> beam.PCollection:
     """Wire the enabled stages for `shards`; returns the PCollection of per-shard completion markers.
 
     With dedup on, `stored_keys` (the dedup-keys files of shards finished by an earlier run with the same config)
-    join the clustering, so those shards' documents still count as copies without being read again."""
+    join the clustering, so those shards' documents still count as copies without being read again. `scope`
+    (pipeline.shards.dedup_scope of the run's whole shard set) goes into the markers."""
     models = Shared()  # one copy of each model per worker process
     rows_per_file = config.output.rows_per_file
     docs = (p | "ListReadTasks" >> beam.Create(read_tasks(shards, config.input.splits))
@@ -90,5 +91,5 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
         | "GroupByPart" >> beam.CoGroupByKey()
         | "WriteParts" >> beam.ParDo(WritePart(config, digest, signal_fields(config), shards))
         | "GroupPartsByShard" >> beam.GroupByKey()
-        | "CommitShards" >> beam.ParDo(CommitShard(digest, config.output.path, shards))
+        | "CommitShards" >> beam.ParDo(CommitShard(digest, config.output.path, shards, scope))
     )

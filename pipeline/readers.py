@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import logging
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,8 +52,12 @@ def detect_format(path: str) -> str:
 
 
 def read_shard(spec: ShardSpec) -> Iterator[Doc]:
-    """The shard's documents in file order; with slices, only this slice's rows (failures included, once)."""
-    readers = {"parquet": read_parquet, "jsonl": read_jsonl, "warc": read_warc}
+    """The shard's documents in file order; with slices, only this slice's rows (failures included, once).
+    Parquet slices itself (by row group where it can); the other formats are read whole and filtered by row."""
+    if spec.format == "parquet":  # slices itself, by row group where it can
+        yield from read_parquet(spec)
+        return
+    readers = {"jsonl": read_jsonl, "warc": read_warc}
     for doc in readers[spec.format](spec):
         if doc.row % spec.slices == spec.slice:
             yield doc
@@ -95,39 +100,68 @@ def passthrough_fields(schema: pa.Schema) -> list[pa.Field]:
 
 
 def read_parquet(spec: ShardSpec) -> Iterator[Doc]:
-    row = 0
+    """Rows in file order, read row group by row group.
+
+    With slices, a file with at least as many row groups as slices is split by row group (slice k decodes only
+    groups k, k + slices, ...); otherwise every slice decodes the file and keeps the rows r with
+    r % slices == k, converting only those to Python objects. A row group that cannot be decoded becomes one
+    read error at its first unread row and reading goes on with the next group, so one bad page loses one
+    group, and the same rows whatever the number of slices.
+    """
+    handle = None
     try:
         handle = open_path(spec.path)
         parquet = pq.ParquetFile(handle)
         names = parquet.schema_arrow.names
-        batches = parquet.iter_batches(batch_size=BATCH_ROWS)
-    except Exception as exc:  # corrupt footer or unreadable file: one error for the shard
-        yield _read_failure(spec, 0, "file", exc)
+        sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+    except Exception as exc:  # corrupt footer or unreadable file: one error for the shard (from its first slice)
+        if handle is not None:
+            handle.close()
+        if spec.slice == 0:
+            yield _read_failure(spec, 0, "file", exc)
         return
     extra = [n for n in names if n not in PARQUET_RESERVED]
+    by_group = spec.slices > 1 and len(sizes) >= spec.slices
+    starts = [0, *itertools.accumulate(sizes)][:-1]
     try:
-        for batch in batches:
-            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-            for i in range(batch.num_rows):
-                raw_id = columns["id"][i] if "id" in columns else None
-                doc = Doc(shard=spec.name, row=row,
-                          id=str(raw_id) if raw_id is not None else f"{spec.name}/{row}",
-                          url=columns["url"][i] if "url" in columns else None,
-                          passthrough={n: columns[n][i] for n in extra})
-                if "html" in columns and columns["html"][i] is not None:
-                    doc.html = columns["html"][i]
-                    if "text" in columns:
-                        doc.text = columns["text"][i]
-                else:
-                    doc.text = columns["text"][i] if "text" in columns else None
-                    if doc.text is None:
-                        doc.text = ""
-                yield doc
-                row += 1
-    except Exception as exc:  # a corrupt page or row group: the rest of the shard cannot be trusted
-        yield _read_failure(spec, row, f"row{row}", exc)
+        for group, start in enumerate(starts):
+            if by_group and group % spec.slices != spec.slice:
+                continue
+            row = start
+            try:
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
+                    n = batch.num_rows
+                    if spec.slices > 1 and not by_group:
+                        keep = [i for i in range(n) if (row + i) % spec.slices == spec.slice]
+                        rows = [row + i for i in keep]
+                        batch = batch.take(keep)
+                    else:
+                        rows = range(row, row + n)
+                    yield from _parquet_docs(spec, batch, rows, extra)
+                    row += n
+            except Exception as exc:  # a corrupt page: the rest of this row group cannot be trusted
+                if by_group or row % spec.slices == spec.slice:
+                    yield _read_failure(spec, row, f"row{row}", exc)
     finally:
         handle.close()
+
+
+def _parquet_docs(spec: ShardSpec, batch: pa.RecordBatch, rows: Iterable[int], extra: list[str]) -> Iterator[Doc]:
+    columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+    for i, row in enumerate(rows):
+        raw_id = columns["id"][i] if "id" in columns else None
+        doc = Doc(shard=spec.name, row=row, id=str(raw_id) if raw_id is not None else f"{spec.name}/{row}",
+                  url=columns["url"][i] if "url" in columns else None,
+                  passthrough={n: columns[n][i] for n in extra})
+        if "html" in columns and columns["html"][i] is not None:
+            doc.html = columns["html"][i]
+            if "text" in columns:
+                doc.text = columns["text"][i]
+        else:
+            doc.text = columns["text"][i] if "text" in columns else None
+            if doc.text is None:
+                doc.text = ""
+        yield doc
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -113,7 +113,12 @@ def refilter(source: str, config: Config, beam_args: list[str] = ()) -> RunSumma
     if not FileSystems.exists(manifest_path):
         raise ConfigError(f"--from {source}: not a finished run (no manifest.json)")
     with open_path(manifest_path) as handle:
-        inputs = json.loads(handle.read())["inputs"]
+        source_manifest = json.loads(handle.read())
+    inputs = source_manifest["inputs"]
+    source_rows = source_manifest.get("config", {}).get("output", {}).get("rows_per_file", 0)
+    if source_rows != config.output.rows_per_file:
+        raise ConfigError(f"output.rows_per_file: {config.output.rows_per_file} but {source} was written with "
+                          f"{source_rows}; refilter keeps the source's files, so set the same value")
     markers = [read_marker(source, s["shard"]) for s in inputs]
     if any(m is None for m in markers):
         raise ConfigError(f"--from {source}: a shard marker is missing; rerun the source first")

@@ -27,7 +27,7 @@ from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
 from pipeline.models import is_remote, model_exists
 from pipeline.schema import quality_signals, rule_columns
-from pipeline.shards import SHARD_MARKERS, ShardMarker, plan_shards, read_marker, split_done
+from pipeline.shards import SHARD_MARKERS, ShardMarker, dedup_scope, plan_shards, read_marker, split_done
 from pipeline.writers import OUTPUT_DIRS, signature_columns, sum_stats
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,27 @@ def prepare_output(output: str, extra: tuple[str, ...] = ()) -> None:
             FileSystems.mkdirs(path)
 
 
+def reuse_dedup(output: str, shards: list[ShardSpec], todo: list[ShardSpec],
+                done: list[ShardSpec]) -> tuple[list[ShardSpec], list[ShardSpec], list[str]]:
+    """(to do, done, stored dedup-key files) when dedup is on.
+
+    Clusters span shards, so finished shards stand only if they were deduplicated with this very shard set and
+    stored their keys; the unfinished shards are then clustered against those keys. Otherwise (a file added or
+    removed, or output from before keys were stored) every shard is redone.
+    """
+    if not done:
+        return todo, done, []
+    scope = dedup_scope(shards)
+    markers = [read_marker(output, s.name) for s in done]
+    stale = [m.name for m in markers if m.dedup_scope != scope or not m.dedup_keys
+             or not all(FileSystems.exists(posixpath.join(output, f)) for f in m.dedup_keys)]
+    if stale:
+        log.info("dedup is on and finished shard %s was deduplicated with another shard set (or stored no keys): "
+                 "redoing all %d shards", stale[0], len(shards))
+        return shards, [], []
+    return todo, done, ([f for m in markers for f in m.dedup_keys] if todo else [])
+
+
 def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     started = time.perf_counter()
     shards = validate(config)
@@ -157,23 +178,14 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
     todo, done = split_done(shards, output, digest)
     stored_keys: list[str] = []
-    if todo and done and config.dedup.enabled:
-        # Clusters span shards: the unfinished shards are clustered against the finished shards' stored keys.
-        stored = [read_marker(output, s.name).dedup_keys for s in done]
-        missing = [s.name for s, files in zip(done, stored)
-                   if not files or not all(FileSystems.exists(posixpath.join(output, f)) for f in files)]
-        if missing:
-            log.info("dedup is on and finished shard %s has no stored dedup keys: redoing all %d shards",
-                     missing[0], len(shards))
-            todo, done = shards, []
-        else:
-            stored_keys = [f for files in stored for f in files]
+    if config.dedup.enabled:
+        todo, done, stored_keys = reuse_dedup(output, shards, todo, done)
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     if todo:
         options = pipeline_options(config, list(beam_args))
         with beam.Pipeline(options=options) as p:
-            build_graph(p, config, todo, digest, stored_keys=stored_keys)
+            build_graph(p, config, todo, digest, stored_keys=stored_keys, scope=dedup_scope(shards))
     seconds = time.perf_counter() - started
     markers = finished_markers(output, shards)
     stats = aggregate_stats(markers, seconds)

@@ -78,7 +78,8 @@ def plan_shards(config: Config) -> list[ShardSpec]:
 
 
 def read_tasks(shards: list[ShardSpec], splits: int) -> list[ShardSpec]:
-    """Each shard as `splits` interleaved slices: parallel reading and extraction within a shard, no shuffle."""
+    """Each shard as `splits` slices (by row group for Parquet where it can, else by row): parallel reading and
+    extraction within a shard, no shuffle."""
     return [ShardSpec(s.path, s.name, s.format, slice=i, slices=splits) for s in shards for i in range(splits)]
 
 
@@ -92,6 +93,7 @@ class ShardMarker:
     stats: dict[str, Any]
     files: list[str]
     dedup_keys: list[str] = field(default_factory=list)  # _shards/ files holding the shard's dedup keys
+    dedup_scope: str = ""  # the shard set it was deduplicated with (see `dedup_scope`)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, indent=1)
@@ -99,6 +101,12 @@ class ShardMarker:
 
 def marker_path(output: str, name: str) -> str:
     return posixpath.join(output, SHARD_MARKERS, f"{name}.json")
+
+
+def dedup_scope(shards: list[ShardSpec]) -> str:
+    """Hash of the run's shard set: dedup decisions hold only among the same shards."""
+    blob = json.dumps(sorted((s.name, s.path) for s in shards)).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def part_of(row: int, rows_per_file: int) -> int:

@@ -8,6 +8,7 @@ rerun produces the same bytes. The marker goes last: its presence means the shar
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import posixpath
@@ -24,7 +25,7 @@ from pipeline.config import Config
 from pipeline.document import Doc, ShardSpec
 from pipeline.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
 from pipeline.schema import DEDUP_KEYS_SCHEMA, DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
-from pipeline.shards import SHARD_MARKERS, ShardMarker, marker_path, part_name
+from pipeline.shards import SHARD_MARKERS, ShardMarker, marker_path, part_name, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,18 @@ def decode_input(blob: str) -> dict[str, Any]:
     return json.loads(blob, object_hook=hook)
 
 
+@functools.lru_cache(maxsize=64)
+def _parquet_passthrough(path: str) -> tuple[pa.Field, ...]:
+    """The input file's passthrough columns; its footer is read once per worker process, not once per part."""
+    try:
+        return tuple(passthrough_fields(parquet_schema(path)))
+    except Exception:  # unreadable footer: the shard produced only errors
+        return ()
+
+
 def _passthrough_schema(spec: ShardSpec, docs: list[Doc]) -> list[pa.Field]:
     if spec.format == "parquet":
-        try:
-            return passthrough_fields(parquet_schema(spec.path))
-        except Exception:  # unreadable footer: the shard produced only errors
-            return []
+        return list(_parquet_passthrough(spec.path))
     if spec.format == "warc":
         return [pa.field(name, pa.string()) for name in WARC_PASSTHROUGH]
     names = sorted({key for doc in docs if doc.raw_input is None for key in doc.passthrough})
@@ -231,10 +238,11 @@ class PartWritten(NamedTuple):
 class CommitShard(beam.DoFn):
     """(shard, [PartWritten]) -> the shard's marker, written once every part of it is on disk."""
 
-    def __init__(self, config_digest: str, output: str, shards: list[ShardSpec]):
+    def __init__(self, config_digest: str, output: str, shards: list[ShardSpec], scope: str = ""):
         self._digest = config_digest
         self._output = output
         self._inputs = {s.name: s.path for s in shards}
+        self._scope = scope
 
     def process(self, element: tuple[str, Iterable[PartWritten]]) -> Iterator[ShardMarker]:
         shard, parts = element
@@ -242,7 +250,8 @@ class CommitShard(beam.DoFn):
         marker = ShardMarker(name=shard, input=self._inputs[shard], config=self._digest,
                              stats=sum_stats([p.stats for p in parts]),
                              files=[f for p in parts for f in p.files],
-                             dedup_keys=[f for p in parts for f in p.dedup_keys])
+                             dedup_keys=[f for p in parts for f in p.dedup_keys],
+                             dedup_scope=self._scope if any(p.dedup_keys for p in parts) else "")
         yield commit_shard(self._output, marker)
 
 
@@ -265,7 +274,18 @@ def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def commit_shard(output: str, marker: ShardMarker) -> ShardMarker:
-    """Write the shard's completion marker (atomically): the last act of finishing a shard."""
+    """Write the shard's completion marker (atomically): the last act of finishing a shard.
+
+    Files an earlier marker of the shard listed that this one does not (another `output.rows_per_file`
+    layout) are deleted first, so each folder holds exactly the current files of every shard."""
+    from apache_beam.io.filesystems import FileSystems
+
+    previous = read_marker(output, marker.name)
+    if previous is not None:
+        stale = set(previous.files + previous.dedup_keys) - set(marker.files + marker.dedup_keys)
+        paths = [p for p in (posixpath.join(output, f) for f in sorted(stale)) if FileSystems.exists(p)]
+        if paths:
+            FileSystems.delete(paths)
     atomic_write(marker_path(output, marker.name), lambda handle: handle.write(marker.to_json().encode()))
     log.info("shard %s: %d in, %d kept", marker.name, marker.stats["input"], marker.stats["kept"])
     return marker

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, assert_conservation, read_folder, run_pipeline
+from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline
 from pipeline.writers import decode_input
 
 ARTICLE = ("<html><head><title>A page</title></head><body><article>"
@@ -89,6 +89,30 @@ def test_corrupt_parquet_shard_is_an_error_row(tmp_path: Path, minimal_config: P
     errors = read_folder(out, "errors")
     assert len(errors) == 1 and errors[0]["stage"] == "read" and "corrupt" in errors[0]["id"]
     assert_conservation(out, 2)
+
+
+def test_a_corrupt_row_group_loses_only_that_group_whatever_the_splits(tmp_path: Path, minimal_config: Path):
+    """20 rows in 4 row groups, the second one's page header overwritten: its 5 rows become one read error, the
+    other 15 are read. Splits read by row group (2, 4) or by row (1, 5), with the same bytes out."""
+    rows = [{"id": f"d{i:02d}", "text": f"Document {i} is an English sentence about rivers and the sea. " * 3}
+            for i in range(20)]
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=5, compression="zstd")
+    header = pq.ParquetFile(path).metadata.row_group(1).column(1).dictionary_page_offset
+    data = bytearray(path.read_bytes())
+    data[header:header + 24] = b"\xff" * 24
+    path.write_bytes(bytes(data))
+    digests = {}
+    for splits in (1, 2, 4, 5):
+        out = tmp_path / f"out{splits}"
+        assert _run(minimal_config, out, [path], "--set", f"input.splits={splits}") == 0
+        assert_conservation(out, 16)
+        (error,) = read_folder(out, "errors")
+        assert error["stage"] == "read" and error["id"] == "groups/row5"
+        read = {r["id"] for r in read_folder(out, "documents") + read_folder(out, "removed")}
+        assert read == {f"d{i:02d}" for i in range(20) if not 5 <= i < 10}
+        digests[splits] = data_file_digests(out)
+    assert digests[1] == digests[2] == digests[4] == digests[5]
 
 
 @pytest.mark.parametrize("splits", [1, 3])

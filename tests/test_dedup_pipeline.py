@@ -118,6 +118,18 @@ def test_rerun_clusters_an_unfinished_shard_against_the_finished_ones(corpus, tm
     assert data_file_digests(out) == digests
 
 
+def test_a_new_input_file_redoes_every_shard(corpus, tmp_path: Path):
+    """Shard a finished alone, then b joins: a's dedup decisions were made without b, so all is redone."""
+    folder, _ = corpus
+    out = _run(tmp_path, folder, "grown", mode="filter")  # a and b: the reference
+    reference = data_file_digests(out)
+    grown = tmp_path / "grown_later"
+    config = tmp_path / "grown.yaml"
+    assert run_pipeline(config, grown, "--input", str(folder / "a.parquet")) == 0
+    assert run_pipeline(config, grown, "--input", str(folder / "*.parquet")) == 0
+    assert data_file_digests(grown) == reference
+
+
 def test_redpajama_style_band_signatures(corpus, tmp_path: Path):
     folder, origin = corpus
     sets = ["--set", "dedup.write_signatures=true", "--set", "dedup.thresholds=[0.8, 0.9, 1.0]"]

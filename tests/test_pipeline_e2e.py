@@ -206,3 +206,11 @@ def test_shards_written_in_parts_hold_the_same_rows(default_run: Path, tmp_path:
     assert main(["refilter", "--from", str(out), "--config", str(DEFAULT), "--output", str(refiltered), *parts]) == 0
     assert_conservation(refiltered, SAMPLE_DOCS)
     assert sorted(p.name for p in (refiltered / "documents").glob("*.parquet")) == names
+    # refilter keeps the source's layout: another rows_per_file is refused at start
+    assert main(["refilter", "--from", str(out), "--config", str(DEFAULT), "--output", str(tmp_path / "r2")]) == 2
+    # Switching layout in place leaves only the new layout's files.
+    relaid = tmp_path / "relaid"
+    assert run_pipeline(DEFAULT, relaid) == 0
+    assert run_pipeline(DEFAULT, relaid, *parts) == 0
+    assert sorted(p.name for p in (relaid / "documents").glob("*.parquet")) == names
+    assert_conservation(relaid, SAMPLE_DOCS)
