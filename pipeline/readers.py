@@ -119,6 +119,10 @@ def read_parquet(spec: ShardSpec) -> Iterator[Doc]:
             handle.close()
         if spec.slice == 0:
             yield _read_failure(spec, 0, "file", exc)
+        elif isinstance(exc, OSError):
+            # The other slices stay silent about a corrupt file (slice 0 reports it), but an I/O error here may
+            # be this slice's alone (a storage hiccup): fail the bundle so the runner retries it, never drop rows.
+            raise
         return
     extra = [n for n in names if n not in PARQUET_RESERVED]
     by_group = spec.slices > 1 and len(sizes) >= spec.slices
