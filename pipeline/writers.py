@@ -189,11 +189,12 @@ def signature_columns(config: Config) -> list[str]:
 
 
 class WritePart(beam.DoFn):
-    """((shard, part), {'spec': [ShardSpec], 'docs': docs, 'dups': [(row, DupRecord)], 'keys': [DedupKeys],
+    """((shard, part), {'spec': [shard name], 'docs': docs, 'dups': [(row, DupRecord)], 'keys': [DedupKeys],
     'minhash': [...]}) -> that part's files; yields (shard, PartWritten) for `CommitShard`.
 
     A part is a whole shard unless `output.rows_per_file` cuts shards into row ranges. Part 0 of every shard
-    is always written (its spec is keyed there), so a shard without documents still gets its (empty) files.
+    is always written (the shard's name is keyed there), so a shard without documents still gets its (empty)
+    files and its marker.
     """
 
     def __init__(self, config: Config, config_digest: str, signal_fields: list[pa.Field], shards: list[ShardSpec]):
