@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pipeline.atomic import atomic_write
 from pipeline.config import Config
 from pipeline.document import Doc, ShardSpec
-from pipeline.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
+from pipeline.readers import DOLMA_FIELDS, WARC_PASSTHROUGH, parquet_schema, passthrough_fields
 from pipeline.schema import DEDUP_KEYS_SCHEMA, DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
 from pipeline.shards import SHARD_MARKERS, ShardMarker, marker_path, part_name, read_marker
 
@@ -66,7 +66,9 @@ def _passthrough_schema(spec: ShardSpec, docs: list[Doc]) -> list[pa.Field]:
         return list(_parquet_passthrough(spec.path))
     if spec.format == "warc":
         return [pa.field(name, pa.string()) for name in WARC_PASSTHROUGH]
-    names = sorted({key for doc in docs if doc.raw_input is None for key in doc.passthrough})
+    # Dolma JSONL: the format's own fields always, so every shard and part of a dataset has them as columns
+    # (null where a record lacks one), plus whatever other keys these records carry.
+    names = sorted(set(DOLMA_FIELDS) | {key for doc in docs if doc.raw_input is None for key in doc.passthrough})
     return [pa.field(name, pa.string()) for name in names]
 
 

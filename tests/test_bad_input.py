@@ -153,6 +153,12 @@ def test_dolma_jsonl_gz_and_zst_with_a_bad_line(tmp_path: Path, minimal_config: 
     assert json.loads(kept[0]["metadata"])["url"].startswith("http://a/")
     errors = read_folder(out, "errors")
     assert len(errors) == 2 and all(decode_input(e["input"])["line"].startswith("{not json") for e in errors)
+    # Dolma's fields are columns even where records lack them; other keys pass through too
+    sparse = tmp_path / "c.jsonl"
+    sparse.write_text(json.dumps({"id": "c0", "text": docs_for("c")[0]["text"], "version": "v1"}) + "\n")
+    assert _run(minimal_config, tmp_path / "sparse", [sparse]) == 0
+    schema = pq.read_schema(tmp_path / "sparse" / "documents" / "c.parquet")
+    assert {"source", "added", "created", "metadata", "version"} <= set(schema.names)
 
 
 def test_parquet_passthrough_and_derived_ids(tmp_path: Path, minimal_config: Path):
