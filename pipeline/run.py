@@ -43,6 +43,7 @@ class RunSummary:
     skipped: int
     stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)  # this run's Beam counters (pipeline.stages.COUNTERS)
 
 
 def check_models(config: Config) -> None:
@@ -170,6 +171,19 @@ def reuse_dedup(output: str, shards: list[ShardSpec], todo: list[ShardSpec],
     return todo, done, ([f for m in markers for f in m.dedup_keys] if todo else [])
 
 
+def beam_counters(result: Any) -> dict[str, int]:
+    """The run's `curation` counters by name (committed values where the runner reports them)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from pipeline.stages import COUNTERS
+
+    totals: dict[str, int] = {}
+    for counter in result.metrics().query(MetricsFilter().with_namespace(COUNTERS))["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
+    return dict(sorted(totals.items()))
+
+
 def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     started = time.perf_counter()
     shards = validate(config)
@@ -182,16 +196,19 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
         todo, done, stored_keys = reuse_dedup(output, shards, todo, done)
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
+    counters: dict[str, int] = {}
     if todo:
         options = pipeline_options(config, list(beam_args))
         with beam.Pipeline(options=options) as p:
             build_graph(p, config, todo, digest, stored_keys=stored_keys, scope=dedup_scope(shards))
+        counters = beam_counters(p.result)
     seconds = time.perf_counter() - started
     markers = finished_markers(output, shards)
     stats = aggregate_stats(markers, seconds)
     write_json(posixpath.join(output, "stats.json"), stats)
     write_json(posixpath.join(output, "manifest.json"), manifest(config, digest, shards, markers))
-    return RunSummary(output=output, shards=len(shards), skipped=len(done), stats=stats, seconds=seconds)
+    return RunSummary(output=output, shards=len(shards), skipped=len(done), stats=stats, seconds=seconds,
+                      counters=counters)
 
 
 def finished_markers(output: str, shards: list[ShardSpec]) -> list[ShardMarker]:

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any, Callable, Iterable, Iterator
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from filters.extract import InputTooLarge, extract_options, extract_text, warm_up
@@ -44,6 +45,23 @@ def _acquire(shared: Shared, loader: Callable[..., Any], path: str | None, *args
     return shared.acquire(load, tag=f"{getattr(loader, '__qualname__', loader)}:{path}:{args}").value
 
 
+COUNTERS = "curation"  # Beam metrics namespace: live in Dataflow's and Flink's UIs, and in RunSummary.counters
+
+
+def count(name: str, n: int = 1) -> None:
+    """Add to the Beam counter `curation:<name>` (works inside any DoFn or Map)."""
+    Metrics.counter(COUNTERS, name).inc(n)
+
+
+def count_outcome(stage: str, doc: Doc) -> None:
+    """Count a document a stage processed, and its removal or failure if that stage caused it."""
+    count(f"{stage}_documents")
+    if doc.error is not None and doc.error_stage == stage:
+        count(f"{stage}_errors")
+    elif doc.removed_by is not None and doc.error is None:
+        count(f"{stage}_removed_{doc.removed_by}")
+
+
 class DocStage(beam.DoFn):
     """One document at a time; subclasses set STAGE and implement `apply` (and `applies` to narrow it)."""
 
@@ -63,6 +81,7 @@ class DocStage(beam.DoFn):
             except Exception as exc:
                 doc.fail(self.STAGE, exc)
             doc.add_seconds(self.STAGE, time.perf_counter() - started)
+            count_outcome(self.STAGE, doc)
         yield doc
 
 
@@ -86,6 +105,7 @@ class BatchStage(beam.DoFn):
             share = (time.perf_counter() - started) / len(todo)
             for doc in todo:
                 doc.add_seconds(self.STAGE, share)
+                count_outcome(self.STAGE, doc)
         yield from batch
 
 
@@ -98,6 +118,7 @@ class ReadShard(beam.DoFn):
             if doc is None:
                 return
             doc.add_seconds("read", time.perf_counter() - started)
+            count_outcome("read", doc)
             yield doc
 
 
@@ -105,6 +126,7 @@ def drop_if_empty(doc: Doc) -> Doc:
     """A document with no text (empty input, or nothing extracted) is removed as `extract_empty`, in any mode."""
     if doc.active and not (doc.text or "").strip():
         doc.removed_by = "extract_empty"
+        count("extract_removed_extract_empty")
     return doc
 
 

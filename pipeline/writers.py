@@ -228,7 +228,21 @@ class WritePart(beam.DoFn):
         keys = [writer.write_dedup_keys(name, grouped.get("keys", ()))] if self._dedup else []
         stats = shard_stats(docs)
         stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
+        _count_written(stats)
         yield shard, PartWritten(part, files, keys, stats)
+
+
+def _count_written(stats: dict[str, Any]) -> None:
+    """Beam counters of what a part wrote: output_documents, output_kept, output_removed_<reason>,
+    output_errors_<stage>; over a run they add up to stats.json."""
+    from pipeline.stages import count
+
+    count("output_documents", stats["input"])
+    count("output_kept", stats["kept"])
+    for reason, n in stats["removed"].items():
+        count(f"output_removed_{reason}", n)
+    for stage, n in stats["errors"].items():
+        count(f"output_errors_{stage}", n)
 
 
 class PartWritten(NamedTuple):

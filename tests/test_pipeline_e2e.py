@@ -214,3 +214,19 @@ def test_shards_written_in_parts_hold_the_same_rows(default_run: Path, tmp_path:
     assert run_pipeline(DEFAULT, relaid, *parts) == 0
     assert sorted(p.name for p in (relaid / "documents").glob("*.parquet")) == names
     assert_conservation(relaid, SAMPLE_DOCS)
+
+
+def test_beam_counters_match_stats(tmp_path: Path, monkeypatch_module):
+    """The `curation` Beam counters (live on Dataflow/Flink) add up to what stats.json reports."""
+    from pipeline.config import load_config
+    from pipeline.run import run
+
+    summary = run(load_config(DEFAULT, output_path=str(tmp_path / "out")), RUNNERS["multi_processing"])
+    c, s = summary.counters, summary.stats
+    assert c["output_documents"] == s["input"] == SAMPLE_DOCS and c["output_kept"] == s["kept"]
+    assert {k[len("output_removed_"):]: v for k, v in c.items() if k.startswith("output_removed_")} == s["removed"]
+    assert c["read_documents"] == SAMPLE_DOCS and c["extract_documents"] == SAMPLE_DOCS
+    # each stage counts what it removed: langid and the rules here, dedup at write time
+    assert c.get("langid_removed_langid", 0) == s["removed"].get("langid", 0)
+    rules = {k[len("filters_removed_"):]: v for k, v in c.items() if k.startswith("filters_removed_")}
+    assert rules and all(s["removed"][name] == n for name, n in rules.items())
