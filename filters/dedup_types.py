@@ -21,7 +21,8 @@ class DedupInput(NamedTuple):
 
 class DedupKeys(NamedTuple):
     """Everything clustering needs from one document, computed once: its node (keep rank + id), its
-    exact-match keys and, per threshold, its LSH band keys (none when the text has no shingles).
+    exact-match keys and, per threshold, its LSH band keys. A text without shingles (``shingled`` False) still
+    has band keys, those of the empty signature, for the minhash/ output, but takes part in no LSH bucket.
     ``signature`` is the MinHash signature's bytes, kept only when candidate pairs are verified.
     A finished shard's keys are stored so a rerun can cluster against them without its text."""
 
@@ -29,6 +30,7 @@ class DedupKeys(NamedTuple):
     exact: tuple[bytes, ...]
     bands: tuple[tuple[bytes, ...], ...]
     signature: Optional[bytes] = None
+    shingled: bool = True
 
 
 class DupRecord(NamedTuple):
@@ -87,6 +89,8 @@ class DedupConfig:
         for t in (self.threshold, *self.thresholds):
             if not 0.0 < float(t) <= 1.0:
                 raise ValueError(f"dedup thresholds must be in (0, 1], got {t}")
+        if self.write_signatures and not self.minhash:
+            raise ValueError("dedup.write_signatures needs dedup.minhash: the signatures are MinHash band keys")
         if self.num_perm < 2:
             raise ValueError(f"dedup.num_perm must be >= 2, got {self.num_perm}")
         if self.ngram < 1:

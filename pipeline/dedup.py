@@ -296,18 +296,17 @@ class _ComputeKeys(beam.DoFn):
         exact = [tuple(_exact_keys(doc, c.exact, c.url)) for _, doc in batch]
         if not c.minhash:
             for (node, _), keys in zip(batch, exact):
-                yield DedupKeys(node, keys, ())
+                yield DedupKeys(node, keys, (), shingled=False)
             return
         sigs = self._hasher.signatures([doc.text or "" for _, doc in batch])
         no_shingles = (sigs == MAX_HASH32).all(axis=1)
         self._docs.inc(len(batch))
         per_threshold = [band_keys(sigs, params) for params in self._params]
         for i, ((node, _), keys) in enumerate(zip(batch, exact)):
-            if no_shingles[i]:  # no shingles (empty text): nothing to compare, exact dedup still applies
-                yield DedupKeys(node, keys, ())
-                continue
             bands = tuple(tuple(t_keys[i]) for t_keys in per_threshold)
-            yield DedupKeys(node, keys, bands, sigs[i].tobytes() if c.verify_jaccard else None)
+            # no shingles (empty text): nothing to compare by MinHash, exact dedup still applies
+            yield DedupKeys(node, keys, bands, sigs[i].tobytes() if c.verify_jaccard else None,
+                            shingled=not no_shingles[i])
 
 
 def _exact_keys(doc: DedupInput, use_text: bool, use_url: bool) -> Iterator[bytes]:
@@ -325,7 +324,7 @@ def _exact_members(keys: DedupKeys) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _band_members(keys: DedupKeys, t_index: int) -> Iterator[tuple[bytes, object]]:
-    if not keys.bands:
+    if not (keys.shingled and keys.bands):
         return
     prefix = bytes([t_index])
     member = (keys.node, keys.signature) if keys.signature is not None else keys.node

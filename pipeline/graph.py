@@ -18,7 +18,7 @@ from pipeline.dedup import ClusterKeys, ComputeDedupKeys
 from pipeline.document import ShardSpec
 from pipeline.schema import rule_columns, signal_fields
 from pipeline.shards import part_of, read_tasks
-from pipeline.writers import CommitShard, WritePart
+from pipeline.writers import CommitShard, WritePart, signature_columns
 
 
 def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], digest: str,
@@ -68,7 +68,9 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
                "docs": docs | "KeyByPart" >> beam.Map(lambda d: (part(d.shard, d.row), d))}
     if config.dedup.enabled:
         dedup = dataclasses.replace(config.dedup, thresholds=())  # cluster at the primary threshold only
-        keys = docs | "DedupInputs" >> beam.FlatMap(stages.dedup_input) | "DedupKeys" >> ComputeDedupKeys(dedup)
+        # keys for every threshold when minhash/ wants their band signatures (the primary comes first)
+        keys = (docs | "DedupInputs" >> beam.FlatMap(stages.dedup_input)
+                | "DedupKeys" >> ComputeDedupKeys(config.dedup if config.dedup.write_signatures else dedup))
         all_keys = keys
         if stored_keys:
             stored = (p | "ListStoredKeys" >> beam.Create(list(stored_keys)) | "SpreadStoredKeys" >> beam.Reshuffle()
@@ -82,9 +84,8 @@ def build_graph(p: beam.Pipeline, config: Config, shards: list[ShardSpec], diges
         by_part["keys"] = keys | "KeysByPart" >> beam.Map(
             lambda k: (part(*stages.dedup_node_shard_row(k.node)), k))
         if config.dedup.write_signatures:
-            by_part["minhash"] = (docs
-                                  | "BatchForSignatures" >> beam.BatchElements(max_batch_size=config.dedup.batch_size)
-                                  | "BandSignatures" >> beam.ParDo(stages.BandSignatures(config.dedup))
+            by_part["minhash"] = (keys
+                                  | "SignatureRows" >> beam.Map(stages.signature_row, signature_columns(config))
                                   | "SignaturesByPart" >> beam.MapTuple(lambda shard, sig: (part(shard, sig[0]), sig)))
     return (
         by_part

@@ -22,7 +22,7 @@ DUPLICATES_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("cluster_id
 # rerun clusters the unfinished shards against them without reading the finished shards' text again.
 DEDUP_KEYS_SCHEMA = pa.schema([pa.field("node", pa.binary()), pa.field("exact", pa.list_(pa.binary())),
                                pa.field("bands", pa.list_(pa.list_(pa.binary()))),
-                               pa.field("signature", pa.binary())])
+                               pa.field("signature", pa.binary()), pa.field("shingled", pa.bool_())])
 ERROR_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("stage", pa.string()),
                           pa.field("error", pa.string()), pa.field("input", pa.string())])
 

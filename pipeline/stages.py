@@ -380,34 +380,13 @@ class ReadDedupKeys(beam.DoFn):
         with open_path(posixpath.join(self._output, path)) as handle:
             table = pq.read_table(handle)
         for row in table.to_pylist():
-            yield DedupKeys(row["node"], tuple(row["exact"]), tuple(tuple(b) for b in row["bands"]), row["signature"])
+            yield DedupKeys(row["node"], tuple(row["exact"]), tuple(tuple(b) for b in row["bands"]), row["signature"],
+                            row.get("shingled", True))
 
 
-class BandSignatures(beam.DoFn):
-    """RedPajama-V2-style minhash/ rows: (shard, (row, id, {signature_simT: band keys})) per active document."""
+def signature_row(keys: Any, columns: list[str]) -> tuple[str, tuple[int, str, dict[str, list[bytes]]]]:
+    """RedPajama-V2-style minhash/ row from a document's dedup keys: (shard, (row, id, {column: band keys}))."""
+    from pipeline.dedup import node_id
 
-    def __init__(self, config: Any):
-        self._config = config
-        self._hasher = None
-        self._params = []
-
-    def setup(self) -> None:
-        from filters.lsh import lsh_params
-        from filters.minhash import MinHasher, ShingleConfig
-
-        c = self._config
-        self._hasher = MinHasher(c.num_perm, c.seed, ShingleConfig(ngram=c.ngram, unit=c.ngram_unit,
-                                                                   lowercase=c.lowercase, punctuation=c.punctuation,
-                                                                   unicode_form=c.unicode_form))
-        self._params = lsh_params(c.all_thresholds(), c.num_perm)
-
-    def process(self, batch: list[Doc]) -> Iterator[tuple[str, tuple[int, str, dict[str, list[bytes]]]]]:
-        from filters.lsh import band_keys, signature_column
-
-        docs = [d for d in batch if d.active]
-        if not docs:
-            return
-        signatures = self._hasher.signatures([d.text or "" for d in docs])
-        keys = {signature_column(p.threshold): band_keys(signatures, p) for p in self._params}
-        for i, doc in enumerate(docs):
-            yield doc.shard, (doc.row, doc.id, {column: bands[i] for column, bands in keys.items()})
+    user_id, shard, row = node_id(keys.node).rsplit(_SEP, 2)
+    return shard, (int(row), user_id, {column: list(bands) for column, bands in zip(columns, keys.bands)})

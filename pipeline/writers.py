@@ -107,7 +107,7 @@ class ShardWriter:
     def write_dedup_keys(self, name: str, keys: Iterable[Any]) -> str:
         """The shard's dedup keys (sorted by node, so the file is the same on every runner) next to its marker."""
         rows = [{"node": k.node, "exact": list(k.exact), "bands": [list(b) for b in k.bands],
-                 "signature": k.signature} for k in sorted(keys, key=lambda k: k.node)]
+                 "signature": k.signature, "shingled": k.shingled} for k in sorted(keys, key=lambda k: k.node)]
         return self.write_table(pa.Table.from_pylist(rows, schema=DEDUP_KEYS_SCHEMA), SHARD_MARKERS,
                                 f"{name}.dedup_keys")
 
