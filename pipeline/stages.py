@@ -349,17 +349,23 @@ def dedup_input(doc: Doc) -> Iterator[Any]:
 
 def dup_by_shard(record: Any) -> tuple[str, tuple[int, Any]]:
     """(shard, (row, record with the user's ids restored)) for the shard writer."""
-    user_id, shard, row = record.id.rsplit(_SEP, 2)
-    cluster = record.cluster_id.rsplit(_SEP, 2)[0]
-    return shard, (int(row), record._replace(id=user_id, cluster_id=cluster))
+    user_id, shard, row = _split_dedup_id(record.id)
+    cluster = _split_dedup_id(record.cluster_id)[0]
+    return shard, (row, record._replace(id=user_id, cluster_id=cluster))
+
+
+def _split_dedup_id(dedup_id: str) -> tuple[str, str, int]:
+    """(user id, shard, row) from the id `dedup_input` gave a document."""
+    user_id, shard, row = dedup_id.rsplit(_SEP, 2)
+    return user_id, shard, int(row)
 
 
 def dedup_node_shard_row(node: bytes) -> tuple[str, int]:
     """(shard, row) of the document a dedup node stands for."""
     from pipeline.dedup import node_id
 
-    _, shard, row = node_id(node).rsplit(_SEP, 2)
-    return shard, int(row)
+    _, shard, row = _split_dedup_id(node_id(node))
+    return shard, row
 
 
 class ReadDedupKeys(beam.DoFn):
@@ -388,5 +394,5 @@ def signature_row(keys: Any, columns: list[str]) -> tuple[str, tuple[int, str, d
     """RedPajama-V2-style minhash/ row from a document's dedup keys: (shard, (row, id, {column: band keys}))."""
     from pipeline.dedup import node_id
 
-    user_id, shard, row = node_id(keys.node).rsplit(_SEP, 2)
-    return shard, (int(row), user_id, {column: list(bands) for column, bands in zip(columns, keys.bands)})
+    user_id, shard, row = _split_dedup_id(node_id(keys.node))
+    return shard, (row, user_id, {column: list(bands) for column, bands in zip(columns, keys.bands)})
