@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -19,18 +20,34 @@ class DedupInput(NamedTuple):
     quality_score: Optional[float] = None
 
 
-class DedupKeys(NamedTuple):
-    """Everything clustering needs from one document, computed once: its node (keep rank + id), its
-    exact-match keys and, per threshold, its LSH band keys. A text without shingles (``shingled`` False) still
-    has band keys, those of the empty signature, for the minhash/ output, but takes part in no LSH bucket.
-    ``signature`` is the MinHash signature's bytes, kept only when candidate pairs are verified.
-    A finished shard's keys are stored so a rerun can cluster against them without its text."""
+class DedupDoc(NamedTuple):
+    """Everything clustering needs from one document, and nothing more (no text).
 
-    node: bytes
+    ``node`` is a compact integer unique within the run (the pipeline uses ``shard index << 40 | row``), so the
+    records that meet in buckets and component rounds are a few bytes each; ``id`` and ``rank`` travel once,
+    to choose each cluster's keeper: the member with the smallest ``(rank, id, node)``. ``exact`` are the
+    exact-match keys (normalised text hash, normalised URL hash), ``bands`` per threshold the fixed-width LSH
+    bucket keys; a text without shingles (``shingled`` False) takes part in no LSH bucket. ``signature`` is the
+    MinHash signature's bytes, carried only when candidate pairs are verified."""
+
+    node: int
+    id: str
+    rank: float
     exact: tuple[bytes, ...]
     bands: tuple[tuple[bytes, ...], ...]
     signature: Optional[bytes] = None
     shingled: bool = True
+
+
+def keep_rank(keep: str, text_chars: int, quality_score: Optional[float]) -> float:
+    """Lower is better: what the keep policy sorts cluster members by, before their id."""
+    if keep == "longest_text":
+        return -float(text_chars)
+    if keep == "highest_quality":
+        if quality_score is None or math.isnan(quality_score):
+            return math.inf
+        return -float(quality_score)
+    return 0.0
 
 
 class DupRecord(NamedTuple):

@@ -84,3 +84,19 @@ def band_keys(signatures: np.ndarray, params: LSHParams) -> list[list[bytes]]:
 def signature_column(threshold: float) -> str:
     """RedPajama-V2's column name for a threshold's band signatures: signature_sim0.7 ... signature_sim1.0."""
     return f"signature_sim{threshold:.1f}" if round(threshold, 1) == threshold else f"signature_sim{threshold:g}"
+
+
+BUCKET_BYTES = 12  # 96-bit bucket keys: a chance collision links two documents ~1e-9 times at 1e10 band keys
+
+
+def bucket_keys(signatures: np.ndarray, params: LSHParams, threshold_index: int = 0) -> list[tuple[bytes, ...]]:
+    """Per document, one fixed-width bucket key per band: a hash of (threshold index, band index, band key).
+
+    Two documents share a bucket exactly when they share that band's datasketch key (barring a 2^-96 chance),
+    and the key is 12 bytes whatever the number of rows, which is what clustering shuffles."""
+    from hashlib import blake2b
+
+    prefix = bytes([threshold_index])
+    return [tuple(blake2b(prefix + band.to_bytes(2, "big") + key, digest_size=BUCKET_BYTES).digest()
+                  for band, key in enumerate(doc))
+            for doc in band_keys(signatures, params)]

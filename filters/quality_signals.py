@@ -20,6 +20,9 @@ class C4Options:
     """DataTrove's C4QualityFilter switches (FineWeb turns `filter_no_terminal_punct` off)."""
 
     filter_no_terminal_punct: bool = True
+    # The line filter refines the text that every later stage reads and that documents/ holds, in either mode
+    # (so annotations serve both); false: the text is left whole and only the removals are recorded.
+    remove_lines: bool = True
     remove_citations: bool = True
     min_words_per_line: int = 3
     max_word_length: int = 1000
@@ -34,11 +37,11 @@ class SignalResult:
 
 class QualitySignals:
     def __init__(self, groups: Iterable[str] = ("rpv2",), rpv2_names: Iterable[str] | None = None,
-                 c4: C4Options = C4Options(), remove_lines: bool = True):
-        """`remove_lines`: the output text is C4's line-filtered text (filter mode); when False (annotate mode)
-        the text is left whole and only the removals C4 would make are reported."""
+                 c4: C4Options = C4Options()):
+        """With `c4.remove_lines` the output text is C4's line-filtered text; otherwise the text is left whole
+        and only the removals C4 would make are reported."""
         self.groups = tuple(groups)
-        self._remove_lines = remove_lines
+        self._remove_lines = c4.remove_lines
         unknown = [g for g in self.groups if g not in GROUPS]
         if unknown:
             raise ValueError(f"unknown signal group {unknown[0]!r} (known: {', '.join(GROUPS)})")

@@ -32,11 +32,9 @@ class ConfigError(ValueError):
 class InputConfig:
     paths: list[str] = field(default_factory=list)
     format: Literal["auto", "parquet", "jsonl", "warc"] = "auto"
-    # Read each shard as N interleaved slices, each its own task: a shard is extracted by up to N workers and
-    # no raw HTML is shuffled; each slice reads (decompresses) the whole file. 1 when shards outnumber workers.
+    # Read each shard as N slices, each its own annotation task: a shard is extracted by up to N workers and no
+    # raw HTML is shuffled. 1 when shards outnumber workers.
     splits: int = 1
-    # Alternatively, spread each shard's documents over all workers after reading (shuffles raw HTML).
-    redistribute: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +125,9 @@ class RunnerConfig:
     """Beam pipeline options used when the command line gives none of the same name."""
 
     options: dict[str, Any] = field(default_factory=lambda: {"runner": "FnApiRunner"})
+    # Count the encoded bytes of every record that reaches a grouping (Beam counters shuffled_bytes_*): what
+    # `scripts/bench.py shuffle` reports. Costs a few microseconds a record, so off by default.
+    measure_shuffle: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,12 +152,44 @@ class Config:
         data = self.to_dict()
         data.pop("runner")
         data["output"].pop("path")
-        for how in ("paths", "splits", "redistribute"):  # inputs are checked per shard; the others only spread work
+        for how in ("paths", "splits"):  # inputs are checked per shard; splits only spread the work
             data["input"].pop(how)
         if not data["output"]["rows_per_file"]:  # whole shards, as before the option existed: same digests
             data["output"].pop("rows_per_file")
-        blob = json.dumps(data, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return _hash(data)
+
+    def annotation_digest(self) -> str:
+        """Hash of what shapes a task's annotations: everything before the decisions. Rules, the language
+        keep-list and threshold, mode, dedup thresholds and keep policy and the output layout are decided
+        later from stored annotations, so changing them reuses the annotations."""
+        data = self.to_dict()
+        langid = data["langid"]
+        dedup = data["dedup"]
+        signature = None
+        if dedup["enabled"]:  # what the stored signature and exact hash depend on
+            signature = {k: dedup[k] for k in ("minhash", "num_perm", "ngram", "ngram_unit", "lowercase",
+                                               "punctuation", "unicode_form", "seed")}
+        for key in ("batch_size",):
+            data["classifiers"].pop(key)
+        return _hash({
+            "version": ANNOTATION_VERSION,
+            "format": data["input"]["format"],
+            "extract": data["extract"],
+            "langid": {k: langid[k] for k in ("enabled", "model")},
+            "signals": data["signals"],
+            "perplexity": data["perplexity"],
+            "classifiers": data["classifiers"],
+            "dedup": signature,
+        })
+
+
+# Bumped whenever the annotation files' layout or meaning changes, so older annotations are recomputed.
+ANNOTATION_VERSION = 1
+
+
+def _hash(data: Any) -> str:
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------------------

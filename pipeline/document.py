@@ -1,8 +1,8 @@
-"""The record that flows through the graph, and the input-shard descriptor.
+"""The record an annotation task works on, and the input-shard / task descriptor.
 
 A `Doc` carries its shard name and row so that each shard's outputs can be written in input order (the key
 to byte-identical files on any runner), the original fields needed to replay it, and what each stage added.
-Once a document is removed or has failed, later stages pass it through untouched.
+Once a document is removed by a stage or has failed, later stages pass it through untouched.
 """
 
 from __future__ import annotations
@@ -11,20 +11,33 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
-# Removals by stages rather than rules: before or at the signal stages, and by dedup (after the rules).
-EARLY_REMOVALS = frozenset({"extract_empty", "langid", "c4_empty"})
-DEDUP_REMOVALS = frozenset({"dedup_exact", "dedup_minhash"})
+# Removals by annotation stages rather than rules: a document left without text. Everything else (the
+# language keep-list, rules, dedup) is decided later from the stored annotations.
+STAGE_REMOVALS = frozenset({"extract_empty", "c4_empty"})
+
+
+def reached_signals(removed_by: Optional[str], error: Optional[str]) -> bool:
+    """A document went through the signal stages (and has a signals/ row): it had text and did not fail."""
+    return error is None and removed_by != "extract_empty"
 
 
 @dataclass(frozen=True)
 class ShardSpec:
-    """One input file: read by one worker, written back as one file per output folder."""
+    """One input file, or one slice of it (an annotation task): read by one worker, written back as one file
+    (or one file per part) in each output folder."""
 
     path: str
     name: str  # output file stem, unique within a run
     format: str  # parquet | jsonl | warc
-    slice: int = 0  # this task reads rows with row % slices == slice (input.splits)
+    slice: int = 0  # this task reads its slice of the rows (input.splits)
     slices: int = 1
+    index: int = 0  # position in the run's sorted shard list: the high bits of its documents' dedup nodes
+    write: bool = True  # this run writes the shard's outputs (False: they are complete, only its keys are needed)
+
+    @property
+    def task(self) -> str:
+        """The annotation task's name: the shard's, or the shard's and its slice's."""
+        return self.name if self.slices == 1 else f"{self.name}.slice{self.slice:04d}of{self.slices:04d}"
 
 
 @dataclass
@@ -44,7 +57,7 @@ class Doc:
     removed_by: Optional[str] = None
     error_stage: Optional[str] = None
     error: Optional[str] = None
-    reached_signals: bool = False
+    dedup: Optional[tuple] = None  # (exact-text hash, signature bytes or None, has shingles) when dedup is on
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property

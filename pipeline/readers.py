@@ -124,6 +124,11 @@ def read_parquet(spec: ShardSpec) -> Iterator[Doc]:
             # be this slice's alone (a storage hiccup): fail the bundle so the runner retries it, never drop rows.
             raise
         return
+    if "text" not in names and "html" not in names:  # not every file's footer is checked at start
+        handle.close()
+        if spec.slice == 0:
+            yield _read_failure(spec, 0, "file", SchemaError(f"{spec.path}: no 'text' or 'html' column"))
+        return
     extra = [n for n in names if n not in PARQUET_RESERVED]
     by_group = spec.slices > 1 and len(sizes) >= spec.slices
     starts = [0, *itertools.accumulate(sizes)][:-1]

@@ -1,12 +1,15 @@
-"""Driver side of a run: check everything that can be checked, run the graph, then write stats and manifest.
+"""Driver side of a run: check everything that can be checked, plan, run the graph, then write stats and manifest.
 
 Order matters for reliability: config, models, input globs and schemas are checked before any worker starts;
-shards whose completion marker matches this config are skipped; stats.json is aggregated from the shard
+files of shards that are not inputs of this run are removed (an output folder holds one run); shards whose
+completion marker matches this config are skipped; tasks already annotated with this config are read back, not
+recomputed (that happens on the workers, from the task markers); stats.json is aggregated from the shard
 markers and manifest.json is written last, as the marker that the whole run finished.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import posixpath
@@ -21,14 +24,18 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.rules import RuleError, compile_rule
+from pipeline.annotations import ANNOTATIONS
 from pipeline.atomic import atomic_write
 from pipeline.config import Config, ConfigError
+from pipeline.decide import LANGUAGE_RULE, rule_specs
 from pipeline.document import ShardSpec
-from pipeline.graph import build_graph
+from pipeline.graph import RunPlan, build_graph
+from pipeline.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
-from pipeline.schema import quality_signals, rule_columns
-from pipeline.shards import SHARD_MARKERS, ShardMarker, dedup_scope, plan_shards, read_marker, split_done
-from pipeline.writers import OUTPUT_DIRS, signature_columns, sum_stats
+from pipeline.schema import quality_signals, rule_columns, signature_columns
+from pipeline.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_shards,
+                             read_marker, read_tasks, split_done, write_plan)
+from pipeline.writers import OUTPUT_DIRS, sum_stats
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ class RunSummary:
     skipped: int
     stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    counters: dict[str, int] = field(default_factory=dict)  # this run's Beam counters (pipeline.stages.COUNTERS)
+    counters: dict[str, int] = field(default_factory=dict)  # this run's Beam counters (pipeline.metrics)
 
 
 def check_models(config: Config) -> None:
@@ -101,18 +108,19 @@ def check_classifier_cards(config: Config) -> None:
 
 
 def check_rules(config: Config) -> None:
-    if not (config.filters.enabled and config.mode == "filter"):
-        return
+    if any(r.name == LANGUAGE_RULE for r in config.filters.rules):
+        raise ConfigError(f"filters.rules: the rule name {LANGUAGE_RULE!r} is reserved for langid.keep / "
+                          "langid.min_score")
     available = rule_columns(config)
-    for spec in config.filters.rules:
+    for spec in rule_specs(config):
         try:
             compile_rule(spec.name, spec.keep, spec.params, available, spec.languages)
         except RuleError as exc:
             raise ConfigError(f"filters.rules: {exc}") from None
 
 
-def validate(config: Config) -> list[ShardSpec]:
-    """All start-time checks; returns the planned shards."""
+def check_stages(config: Config) -> None:
+    """Start-time checks of the annotation stages (config, models, resources)."""
     if config.signals.enabled:
         try:
             quality_signals(config)
@@ -128,6 +136,11 @@ def validate(config: Config) -> list[ShardSpec]:
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise ConfigError(f"signals.ut1_blocklist: {exc}") from None
     check_rules(config)
+
+
+def validate(config: Config) -> list[ShardSpec]:
+    """All start-time checks; returns the planned shards."""
+    check_stages(config)
     return plan_shards(config)
 
 
@@ -142,71 +155,76 @@ def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
 
 
 def prepare_output(output: str, extra: tuple[str, ...] = ()) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    for folder in (*OUTPUT_DIRS, SHARD_MARKERS, *extra):
+    for folder in (*OUTPUT_DIRS, SHARD_MARKERS, ANNOTATIONS, PLAN, *extra):
         path = posixpath.join(output, folder)
         if not FileSystems.exists(path):
             FileSystems.mkdirs(path)
 
 
-def reuse_dedup(output: str, shards: list[ShardSpec], todo: list[ShardSpec],
-                done: list[ShardSpec]) -> tuple[list[ShardSpec], list[ShardSpec], list[str]]:
-    """(to do, done, stored dedup-key files) when dedup is on.
+def _belongs(stem: str, names: set[str]) -> bool:
+    """A data file stem is a current shard's (whole, or a part `<shard>-NNNNN`)."""
+    if stem in names:
+        return True
+    shard, _, part = stem.rpartition("-")
+    return len(part) == 5 and part.isdigit() and shard in names
 
-    Clusters span shards, so finished shards stand only if they were deduplicated with this very shard set and
-    stored their keys; the unfinished shards are then clustered against those keys. Otherwise (a file added or
-    removed, or output from before keys were stored) every shard is redone.
-    """
-    if not done:
-        return todo, done, []
-    scope = dedup_scope(shards)
-    markers = [read_marker(output, s.name) for s in done]
-    stale = [m.name for m in markers if m.dedup_scope != scope or not m.dedup_keys
-             or not all(FileSystems.exists(posixpath.join(output, f)) for f in m.dedup_keys)]
+
+def remove_other_runs(output: str, shards: list[ShardSpec]) -> None:
+    """An output folder holds one run: data files and markers of shards that are not inputs of this run are
+    deleted (their annotations stay in _annotations/, so bringing those inputs back does not extract again)."""
+    names = {s.name for s in shards}
+    stale = [posixpath.join(output, SHARD_MARKERS, f"{n}.json") for n in sorted(existing_markers(output) - names)]
+    for folder in (*OUTPUT_DIRS, "minhash"):
+        try:
+            found = FileSystems.match([posixpath.join(output, folder, "*.parquet")])[0].metadata_list
+        except Exception:  # noqa: BLE001 - no such folder
+            continue
+        stale += [m.path for m in found if not _belongs(posixpath.basename(m.path)[: -len(".parquet")], names)]
     if stale:
-        log.info("dedup is on and finished shard %s was deduplicated with another shard set (or stored no keys): "
-                 "redoing all %d shards", stale[0], len(shards))
-        return shards, [], []
-    return todo, done, ([f for m in markers for f in m.dedup_keys] if todo else [])
+        log.warning("%s held files of another run's inputs: removing %d file(s) (e.g. %s)", output, len(stale),
+                    posixpath.basename(stale[0]))
+        FileSystems.delete(stale)
 
 
-def beam_counters(result: Any) -> dict[str, int]:
-    """The run's `curation` counters by name (committed values where the runner reports them)."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    from pipeline.stages import COUNTERS
-
-    totals: dict[str, int] = {}
-    for counter in result.metrics().query(MetricsFilter().with_namespace(COUNTERS))["counters"]:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
-    return dict(sorted(totals.items()))
-
-
-def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
+def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | None = None,
+        shards: list[ShardSpec] | None = None, splits: int | None = None) -> RunSummary:
+    """Run `config`. `annotations_from` (with its `shards` and `splits`) decides from another run's
+    annotations instead of annotating: that is `refilter`."""
     started = time.perf_counter()
-    shards = validate(config)
+    if shards is None:
+        shards = validate(config)
     output = config.output.path
     digest = config.digest()
+    scope = dedup_scope(shards)
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
-    todo, done = split_done(shards, output, digest)
-    stored_keys: list[str] = []
-    if config.dedup.enabled:
-        todo, done, stored_keys = reuse_dedup(output, shards, todo, done)
+    remove_other_runs(output, shards)
+    todo, done = split_done(shards, output, digest, scope if config.dedup.enabled else None)
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     counters: dict[str, int] = {}
     if todo:
+        pending = {s.name for s in todo}
+        # With dedup on every shard's documents take part in clustering; complete shards are only not rewritten.
+        planned = [dataclasses.replace(s, write=s.name in pending) for s in shards] if config.dedup.enabled else todo
+        plan = RunPlan(tasks_file=write_plan(output, read_tasks(planned, splits or config.input.splits)),
+                       annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
+                       annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
+                       compute=annotations_from is None)
         options = pipeline_options(config, list(beam_args))
         with beam.Pipeline(options=options) as p:
-            build_graph(p, config, todo, digest, stored_keys=stored_keys, scope=dedup_scope(shards))
+            build_graph(p, config, plan)
         counters = beam_counters(p.result)
     seconds = time.perf_counter() - started
     markers = finished_markers(output, shards)
     stats = aggregate_stats(markers, seconds)
+    if counters:
+        stats["this_run"] = {k: counters.get(k, 0) for k in ("tasks_annotated", "tasks_reused", "read_documents",
+                                                             "extract_documents")}
     write_json(posixpath.join(output, "stats.json"), stats)
-    write_json(posixpath.join(output, "manifest.json"), manifest(config, digest, shards, markers))
+    built = manifest(config, digest, shards, markers)
+    if annotations_from:
+        built["refiltered_from"] = posixpath.dirname(annotations_from.rstrip("/"))
+    write_json(posixpath.join(output, "manifest.json"), built)
     return RunSummary(output=output, shards=len(shards), skipped=len(done), stats=stats, seconds=seconds,
                       counters=counters)
 
@@ -246,6 +264,7 @@ def manifest(config: Config, digest: str, shards: list[ShardSpec], markers: list
     return {
         "config": config.to_dict(),
         "config_digest": digest,
+        "annotation_digest": config.annotation_digest(),
         "packages": package_versions(),
         "inputs": [{"path": s.path, "shard": s.name, "format": s.format} for s in shards],
         "outputs": sorted(files) + ["stats.json"],

@@ -1,7 +1,9 @@
 """Driver-side planning: which files are input shards, what each is called, which are already done.
 
 Runs before the graph is built, so that a glob matching nothing or a Parquet shard without a text column
-fails at once with the path in the message, and a rerun skips the shards whose outputs are complete.
+fails at once with the path in the message, and a rerun skips the shards whose outputs are complete. The task
+list reaches the workers as a file under the output (`_plan/tasks.jsonl`), never inside the graph, so the
+job graph is the same size for 10 shards or 100,000; planning is linear in the number of files.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import hashlib
 import json
 import logging
 import posixpath
-from dataclasses import dataclass, field
-from typing import Any
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
 
 from pipeline.config import Config, ConfigError
 from pipeline.document import ShardSpec
@@ -20,6 +23,10 @@ from pipeline.readers import SchemaError, check_parquet_schema, detect_format, p
 log = logging.getLogger(__name__)
 
 SHARD_MARKERS = "_shards"
+PLAN = "_plan"
+# Parquet footers checked at start (a missing text/html column fails the run before any work); beyond this
+# many files the rest are checked by the worker that reads them (a read error naming the file).
+SCHEMA_CHECKS = 1000
 _EXTENSIONS = (".warc.gz", ".arc.gz", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".parquet", ".warc",
                ".jsonl", ".json")
 
@@ -55,14 +62,15 @@ def plan_shards(config: Config) -> list[ShardSpec]:
     """Match the input globs and describe each shard; fail early on what no worker could read."""
     paths = match_inputs(config.input.paths)
     stems = [shard_stem(p) for p in paths]
+    repeated = {stem for stem, n in Counter(stems).items() if n > 1}
     specs = []
-    for path, stem in zip(paths, stems):
-        name = stem if stems.count(stem) == 1 else f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+    for index, (path, stem) in enumerate(zip(paths, stems)):
+        name = f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}" if stem in repeated else stem
         try:
             fmt = config.input.format if config.input.format != "auto" else detect_format(path)
         except SchemaError as exc:
             raise ConfigError(f"input.format: {exc}") from None
-        if fmt == "parquet":
+        if fmt == "parquet" and index < SCHEMA_CHECKS:
             try:
                 schema = parquet_schema(path)
             except Exception as exc:  # corrupt: left to the worker, which records it in errors/
@@ -73,14 +81,35 @@ def plan_shards(config: Config) -> list[ShardSpec]:
                     check_parquet_schema(path, schema)
                 except SchemaError as exc:
                     raise ConfigError(f"input: {exc}") from None
-        specs.append(ShardSpec(path=path, name=name, format=fmt))
+        specs.append(ShardSpec(path=path, name=name, format=fmt, index=index))
     return specs
 
 
 def read_tasks(shards: list[ShardSpec], splits: int) -> list[ShardSpec]:
     """Each shard as `splits` slices (by row group for Parquet where it can, else by row): parallel reading and
     extraction within a shard, no shuffle."""
-    return [ShardSpec(s.path, s.name, s.format, slice=i, slices=splits) for s in shards for i in range(splits)]
+    return [ShardSpec(s.path, s.name, s.format, slice=i, slices=splits, index=s.index, write=s.write)
+            for s in shards for i in range(splits)]
+
+
+def write_plan(output: str, tasks: list[ShardSpec]) -> str:
+    """The run's task list as a file the workers read (one JSON object a line); returns its path."""
+    from pipeline.atomic import atomic_write
+
+    path = posixpath.join(output, PLAN, "tasks.jsonl")
+    blob = "".join(json.dumps(asdict(t), sort_keys=True) + "\n" for t in tasks).encode()
+    atomic_write(path, lambda handle: handle.write(blob))
+    return path
+
+
+def read_plan(path: str) -> Iterator[ShardSpec]:
+    """The tasks of a plan file (on a worker)."""
+    from pipeline.readers import open_path
+
+    with open_path(path) as handle:
+        for line in handle:
+            if line.strip():
+                yield ShardSpec(**json.loads(line))
 
 
 @dataclass(frozen=True)
@@ -92,7 +121,6 @@ class ShardMarker:
     config: str
     stats: dict[str, Any]
     files: list[str]
-    dedup_keys: list[str] = field(default_factory=list)  # _shards/ files holding the shard's dedup keys
     dedup_scope: str = ""  # the shard set it was deduplicated with (see `dedup_scope`)
 
     def to_json(self) -> str:
@@ -132,11 +160,26 @@ def read_marker(output: str, name: str) -> ShardMarker | None:
         return None
 
 
-def split_done(specs: list[ShardSpec], output: str, digest: str) -> tuple[list[ShardSpec], list[ShardSpec]]:
-    """(to do, already complete with this config)."""
+def existing_markers(output: str) -> set[str]:
+    """Names of the shards that have a marker under `output`, from one listing (no per-shard lookups)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        found = FileSystems.match([posixpath.join(output, SHARD_MARKERS, "*.json")])[0].metadata_list
+    except Exception:  # noqa: BLE001 - nothing there yet
+        return set()
+    return {posixpath.basename(m.path)[: -len(".json")] for m in found}
+
+
+def split_done(specs: list[ShardSpec], output: str, digest: str, scope: str | None = None
+               ) -> tuple[list[ShardSpec], list[ShardSpec]]:
+    """(to do, already complete with this config); with dedup on (`scope` given) a complete shard must also
+    have been deduplicated with this very shard set."""
+    present = existing_markers(output)
     todo, done = [], []
     for spec in specs:
-        marker = read_marker(output, spec.name)
-        complete = marker is not None and marker.config == digest and marker.input == spec.path
+        marker = read_marker(output, spec.name) if spec.name in present else None
+        complete = (marker is not None and marker.config == digest and marker.input == spec.path
+                    and (scope is None or marker.dedup_scope == scope))
         (done if complete else todo).append(spec)
     return todo, done

@@ -1,33 +1,36 @@
-"""DoFns that apply one `filters` concern each to the documents flowing through the graph.
+"""The annotation stages: each applies one `filters` concern to a batch of documents inside an annotation task.
 
-Two base classes own the plumbing, so each stage holds only its idea: `DocStage` (one document at a time)
-and `BatchStage` (a list of documents, for models that predict in batches). They skip documents already
-removed or failed, turn an exception into a per-document error at that stage instead of a failed bundle,
-and add the stage's seconds to each document, so stats.json can say where time went. Heavy resources are
-created in `setup`; models go through `Shared`, so a worker process loads each model once.
+A stage declares the signal columns it writes (`columns`, next to its code; pipeline.schema concatenates them
+in stage order) and implements `apply` (one document) or `apply_batch` (models that predict in batches). The
+base class owns the plumbing: it skips documents already removed or failed, turns an exception into a
+per-document error at that stage instead of a failed task, times the stage per document (stats.json says
+where time went) and counts what it did. Models are loaded once per worker process through `Shared`.
+
+Stages annotate; they decide nothing but "this document has no text left" (`extract_empty`, `c4_empty`). The
+language keep-list, rules and dedup are decided later from the stored annotations (pipeline.decide).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
+import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from filters.extract import InputTooLarge, extract_options, extract_text, warm_up
-from filters.rules import compile_rule, first_failed
-from pipeline.config import ClassifiersConfig, Config, ExtractConfig, LangIdConfig, PerplexityConfig
-from pipeline.document import Doc, ShardSpec
+from pipeline.config import Config
+from pipeline.document import Doc
+from pipeline.metrics import count, count_outcome
 from pipeline.models import local_model_path
-from pipeline.readers import read_shard
-from pipeline.schema import quality_signals
 
 log = logging.getLogger(__name__)
+
+SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
+SPANS = pa.list_(SPAN)
+REMOVED_LINES = pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("reason", pa.string())]))
 
 
 class _Loaded:
@@ -45,27 +48,29 @@ def _acquire(shared: Shared, loader: Callable[..., Any], path: str | None, *args
     return shared.acquire(load, tag=f"{getattr(loader, '__qualname__', loader)}:{path}:{args}").value
 
 
-COUNTERS = "curation"  # Beam metrics namespace: live in Dataflow's and Flink's UIs, and in RunSummary.counters
-
-
-def count(name: str, n: int = 1) -> None:
-    """Add to the Beam counter `curation:<name>` (works inside any DoFn or Map)."""
-    Metrics.counter(COUNTERS, name).inc(n)
-
-
-def count_outcome(stage: str, doc: Doc) -> None:
-    """Count a document a stage processed, and its removal or failure if that stage caused it."""
-    count(f"{stage}_documents")
-    if doc.error is not None and doc.error_stage == stage:
-        count(f"{stage}_errors")
-    elif doc.removed_by is not None and doc.error is None:
-        count(f"{stage}_removed_{doc.removed_by}")
-
-
-class DocStage(beam.DoFn):
-    """One document at a time; subclasses set STAGE and implement `apply` (and `applies` to narrow it)."""
+class Stage:
+    """One concern over a list of documents; subclasses set STAGE and implement `apply` or `apply_batch`."""
 
     STAGE = ""
+
+    def __init__(self, config: Config, shared: Shared):
+        self.config = config
+        self.shared = shared
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return True
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        """Signal columns this stage writes (signals/ and rules see them)."""
+        return []
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
 
     def applies(self, doc: Doc) -> bool:
         return doc.active
@@ -73,29 +78,23 @@ class DocStage(beam.DoFn):
     def apply(self, doc: Doc) -> None:
         raise NotImplementedError
 
-    def process(self, doc: Doc) -> Iterator[Doc]:
-        if self.applies(doc):
+    def apply_batch(self, docs: list[Doc]) -> None:
+        """Default: one document at a time, each failing on its own."""
+        for doc in docs:
             started = time.perf_counter()
             try:
                 self.apply(doc)
             except Exception as exc:
                 doc.fail(self.STAGE, exc)
             doc.add_seconds(self.STAGE, time.perf_counter() - started)
-            count_outcome(self.STAGE, doc)
-        yield doc
 
-
-class BatchStage(beam.DoFn):
-    """A batch of documents (after BatchElements); a failure fails the batch's active documents."""
-
-    STAGE = ""
-
-    def apply_batch(self, docs: list[Doc]) -> None:
-        raise NotImplementedError
-
-    def process(self, batch: list[Doc]) -> Iterator[Doc]:
-        todo = [d for d in batch if d.active]
-        if todo:
+    def run(self, docs: list[Doc]) -> None:
+        todo = [d for d in docs if self.applies(d)]
+        if not todo:
+            return
+        if type(self).apply_batch is Stage.apply_batch:
+            self.apply_batch(todo)
+        else:  # a batched model: one call, its time shared out; a failure fails the batch's documents
             started = time.perf_counter()
             try:
                 self.apply_batch(todo)
@@ -105,127 +104,127 @@ class BatchStage(beam.DoFn):
             share = (time.perf_counter() - started) / len(todo)
             for doc in todo:
                 doc.add_seconds(self.STAGE, share)
-                count_outcome(self.STAGE, doc)
-        yield from batch
+        for doc in todo:
+            count_outcome(self.STAGE, doc)
 
 
-class ReadShard(beam.DoFn):
-    def process(self, spec: ShardSpec) -> Iterator[Doc]:
-        docs = read_shard(spec)
-        while True:
-            started = time.perf_counter()  # time the reader only, not the fused stages run on each yield
-            doc = next(docs, None)
-            if doc is None:
-                return
-            doc.add_seconds("read", time.perf_counter() - started)
-            count_outcome("read", doc)
-            yield doc
-
-
-def drop_if_empty(doc: Doc) -> Doc:
-    """A document with no text (empty input, or nothing extracted) is removed as `extract_empty`, in any mode."""
-    if doc.active and not (doc.text or "").strip():
-        doc.removed_by = "extract_empty"
-        count("extract_removed_extract_empty")
-    return doc
-
-
-class Extract(DocStage):
-    """HTML -> main text in a sandboxed child process with a per-document time limit."""
+class Extract(Stage):
+    """HTML -> main text in a sandboxed child process with a per-document time limit. With extraction off,
+    an HTML-only document cannot go on (an error); a document with text is taken as it is."""
 
     STAGE = "extract"
 
-    def __init__(self, config: ExtractConfig):
-        self._config = config
+    def __init__(self, config: Config, shared: Shared):
+        super().__init__(config, shared)
         self._sandbox = None
 
     def setup(self) -> None:
+        if not self.config.extract.enabled:
+            return
         from pipeline.sandbox import Sandbox
 
+        options = self.config.extract
         # Everything the child unpickles lives in filters/: it never imports Beam.
-        self._sandbox = Sandbox(partial(extract_text, options=extract_options(self._config)),
-                                self._config.timeout_seconds, warmup=warm_up)
+        self._sandbox = Sandbox(partial(extract_text, options=extract_options(options)), options.timeout_seconds,
+                                warmup=warm_up)
         self._sandbox.start()  # the child's imports are paid here, not by the first document
 
     def applies(self, doc: Doc) -> bool:
         return doc.active and doc.html is not None
 
     def apply(self, doc: Doc) -> None:
-        if len(doc.html) > self._config.max_input_bytes:
-            raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds "
-                                f"extract.max_input_bytes={self._config.max_input_bytes}")
+        if not self.config.extract.enabled:
+            if doc.text is None:
+                raise ValueError("extract.enabled is false but the document has only HTML")
+            doc.html = None
+            return
+        limit = self.config.extract.max_input_bytes
+        if len(doc.html) > limit:
+            raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds extract.max_input_bytes={limit}")
         doc.text = self._sandbox.call(doc.html, doc.url, declared_charset=doc.charset) or ""
         doc.html = None  # the text is what travels on; only failures keep the HTML to replay
+
+    def run(self, docs: list[Doc]) -> None:
+        super().run(docs)
+        for doc in docs:  # empty input, or nothing extracted: removed in any mode
+            if doc.active and not (doc.text or "").strip():
+                doc.removed_by = "extract_empty"
+                count("extract_removed_extract_empty")
 
     def teardown(self) -> None:
         if self._sandbox is not None:
             self._sandbox.close()
 
 
-def require_text(doc: Doc) -> Doc:
-    """With extraction disabled, HTML-only documents cannot go on: say so per document."""
-    if doc.active and doc.html is not None:
-        if doc.text is None:
-            doc.fail("extract", "extract.enabled is false but the document has only HTML")
-        else:
-            doc.html = None
-    return doc
-
-
-class IdentifyLanguage(BatchStage):
-    """Batched fastText language ID; in filter mode, removes documents outside `keep` or under `min_score`."""
+class IdentifyLanguage(Stage):
+    """Batched fastText language ID. Keeping only some languages is a rule (pipeline.decide)."""
 
     STAGE = "langid"
 
-    def __init__(self, config: LangIdConfig, filter_mode: bool, shared: Shared):
-        self._config = config
-        self._filter = filter_mode and (bool(config.keep) or config.min_score > 0)
-        self._shared = shared
-        self._model = None
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.langid.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        return [pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
 
     def setup(self) -> None:
         from filters.langid import LanguageIdentifier
 
-        self._model = _acquire(self._shared, LanguageIdentifier, self._config.model)
+        self._model = _acquire(self.shared, LanguageIdentifier, self.config.langid.model)
 
     def apply_batch(self, docs: list[Doc]) -> None:
-        keep = set(self._config.keep)
-        for doc, (lang, score) in zip(docs, self._model.predict([d.text or "" for d in docs])):
-            doc.language, doc.language_score = lang, score
-            if self._filter and ((keep and lang not in keep) or score < self._config.min_score):
-                doc.removed_by = "langid"
+        batch = self.config.langid.batch_size
+        for start in range(0, len(docs), batch):
+            chunk = docs[start:start + batch]
+            for doc, (lang, score) in zip(chunk, self._model.predict([d.text or "" for d in chunk])):
+                doc.language, doc.language_score = lang, score
 
 
-class ComputeSignals(DocStage):
+class ComputeSignals(Stage):
     """Every configured quality signal from one pass over the text, plus URL blocklist and DSIR importance.
 
-    With the c4 group in filter mode, the document's text becomes C4's line-filtered text and the removed
-    lines are recorded (`c4_removed_lines`, spans over the text before removal).
-    """
+    With the c4 group, the document's text becomes C4's line-filtered text (`signals.c4.remove_lines`) and the
+    removed lines are recorded (`c4_removed_lines`, spans over the text before removal)."""
 
     STAGE = "signals"
 
-    def __init__(self, config: Config, shared: Shared):
-        self._config = config
-        self._shared = shared
-        self._computer = None
-        self._blocklist = None
-        self._importance = {}
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.signals.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        from pipeline.schema import quality_signals
+
+        signals = config.signals
+        fields = [pa.field(name, SPANS if kind == "lines" else pa.float64())
+                  for name, kind in quality_signals(config).names()]
+        if signals.ut1_blocklist:
+            fields.append(pa.field("rps_doc_ut1_blacklist", pa.float64()))
+        if "c4" in signals.groups:
+            fields.append(pa.field("c4_removed_lines", REMOVED_LINES))
+        for target in signals.importance:
+            fields += [pa.field(f"rps_doc_{target}_importance", pa.float64()),
+                       pa.field(f"rps_doc_{target}_importance_length_correction", pa.float64())]
+        return fields
 
     def setup(self) -> None:
         from filters.dsir import DsirModel
         from filters.url_blocklist import DomainBlocklist
+        from pipeline.schema import quality_signals
 
-        signals = self._config.signals
-        self._computer = quality_signals(self._config)
+        signals = self.config.signals
+        self._computer = quality_signals(self.config)
+        self._blocklist = None
         if signals.ut1_blocklist:
-            self._blocklist = _acquire(self._shared, DomainBlocklist.load, signals.ut1_blocklist,
+            self._blocklist = _acquire(self.shared, DomainBlocklist.load, signals.ut1_blocklist,
                                        tuple(signals.ut1_categories))
-        self._importance = {target: _acquire(self._shared, DsirModel.load, path)
+        self._importance = {target: _acquire(self.shared, DsirModel.load, path)
                             for target, path in signals.importance.items()}
 
     def apply(self, doc: Doc) -> None:
-        doc.reached_signals = True
         result = self._computer.compute(doc.text or "", doc.language or "")
         doc.signals.update(result.signals)
         if "c4" in self._computer.groups:
@@ -242,28 +241,24 @@ class ComputeSignals(DocStage):
             doc.signals[f"rps_doc_{target}_importance_length_correction"] = corrected
 
 
-def mark_reached_signals(doc: Doc) -> Doc:
-    """With the signal stage off, documents that got this far still count as reaching the signal stages."""
-    if doc.active:
-        doc.reached_signals = True
-    return doc
-
-
-class ScorePerplexity(DocStage):
+class ScorePerplexity(Stage):
     """CCNet-style KenLM perplexity and head/middle/tail bucket, with the model of the document's language."""
 
     STAGE = "perplexity"
 
-    def __init__(self, config: PerplexityConfig, shared: Shared):
-        self._config = config
-        self._shared = shared
-        self._models = {}
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.perplexity.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        return [pa.field("ccnet_perplexity", pa.float64()), pa.field("ccnet_bucket", pa.int64())]
 
     def setup(self) -> None:
         from filters.perplexity import PerplexityModel
 
-        self._models = {lang: _acquire(self._shared, PerplexityModel, path)
-                        for lang, path in self._config.models.items()}
+        self._models = {lang: _acquire(self.shared, PerplexityModel, path)
+                        for lang, path in self.config.perplexity.models.items()}
 
     def applies(self, doc: Doc) -> bool:
         return doc.active and (doc.language or "") in self._models
@@ -273,126 +268,75 @@ class ScorePerplexity(DocStage):
 
         model = self._models[doc.language]
         ppl = model.perplexity(doc.text or "")
-        cutoffs = self._config.buckets.get(doc.language) or model.cutoffs
+        cutoffs = self.config.perplexity.buckets.get(doc.language) or model.cutoffs
         doc.signals["ccnet_perplexity"] = ppl
         doc.signals["ccnet_bucket"] = bucket(ppl, cutoffs) if cutoffs else None
 
 
-class Classify(BatchStage):
+class Classify(Stage):
     """fastText classifiers on batches: P(positive label) per document (and per paragraph when configured)."""
 
     STAGE = "classifiers"
 
-    def __init__(self, config: ClassifiersConfig, shared: Shared):
-        self._specs = list(config.models)
-        self._shared = shared
-        self._models = []
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.classifiers.enabled and bool(config.classifiers.models)
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        fields = []
+        for spec in config.classifiers.models:
+            fields.append(pa.field(spec.output, pa.float64()))
+            if spec.level == "paragraph":
+                fields.append(pa.field(f"{spec.output}_spans", SPANS))
+        return fields
 
     def setup(self) -> None:
         from filters.classifier import FastTextClassifier
 
-        self._models = [(spec, _acquire(self._shared, FastTextClassifier, spec.model, spec.positive_label,
+        self._models = [(spec, _acquire(self.shared, FastTextClassifier, spec.model, spec.positive_label,
                                         spec.normalization, spec.level, spec.max_chars))
-                        for spec in self._specs]
+                        for spec in self.config.classifiers.models]
 
     def apply_batch(self, docs: list[Doc]) -> None:
-        texts = [d.text or "" for d in docs]
-        for spec, model in self._models:
-            if spec.level == "paragraph":
-                for doc, scored in zip(docs, model.score_spans_batch(texts)):
-                    doc.signals[spec.output] = scored.score
-                    doc.signals[f"{spec.output}_spans"] = scored.spans
-            else:
-                for doc, score in zip(docs, model.score_batch(texts)):
-                    doc.signals[spec.output] = score
+        batch = self.config.classifiers.batch_size
+        for start in range(0, len(docs), batch):
+            chunk = docs[start:start + batch]
+            texts = [d.text or "" for d in chunk]
+            for spec, model in self._models:
+                if spec.level == "paragraph":
+                    for doc, scored in zip(chunk, model.score_spans_batch(texts)):
+                        doc.signals[spec.output] = scored.score
+                        doc.signals[f"{spec.output}_spans"] = scored.spans
+                else:
+                    for doc, score in zip(chunk, model.score_batch(texts)):
+                        doc.signals[spec.output] = score
 
 
-class ApplyRules(DocStage):
-    """Filter mode: the first configured rule a document fails becomes its `removed_by`."""
+class DedupAnnotations(Stage):
+    """What dedup needs from the text, computed once: the MinHash signature and the exact-text hash. Buckets,
+    thresholds and keepers are decided from them later (pipeline.decide), without the text."""
 
-    STAGE = "filters"
+    STAGE = "dedup_keys"
 
-    def __init__(self, config: Config, available: Iterable[str]):
-        self._specs = list(config.filters.rules) if config.filters.enabled else []
-        self._available = sorted(available)
-        self._rules = []
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.dedup.enabled
 
     def setup(self) -> None:
-        self._rules = [compile_rule(s.name, s.keep, s.params, self._available, s.languages) for s in self._specs]
+        from filters.dedup_keys import DedupKeyer
 
-    def applies(self, doc: Doc) -> bool:
-        return doc.active and bool(self._rules)
+        self._keyer = DedupKeyer(self.config.dedup)
 
-    def apply(self, doc: Doc) -> None:
-        # A missing value (no model for the language, host on no list) is NaN to a rule: test with isnan().
-        values = {k: (math.nan if v is None else v) for k, v in doc.signals.items()}
-        values["language"] = doc.language or ""
-        values["language_score"] = doc.language_score if doc.language_score is not None else 0.0
-        doc.removed_by = first_failed(self._rules, values, doc.language)
+    def apply_batch(self, docs: list[Doc]) -> None:
+        for doc, keys in zip(docs, self._keyer.annotate(d.text or "" for d in docs)):
+            doc.dedup = keys
 
 
-# -----------------------------------------------------------------------------------------------------------
-# Dedup adapters. User ids may repeat across shards, so dedup sees `id<US>shard<US>row`: unique, and ordered
-# by the user's id first, so "smallest id" still means the user's id.
-
-_SEP = "\x1f"
+# In the order they run; a new stage is a class above plus its place here.
+STAGES: tuple[type[Stage], ...] = (Extract, IdentifyLanguage, ComputeSignals, ScorePerplexity, Classify,
+                                   DedupAnnotations)
 
 
-def dedup_input(doc: Doc) -> Iterator[Any]:
-    """Documents still in play go to dedup (in annotate mode that is every document with text)."""
-    from filters.dedup_types import DedupInput
-
-    if doc.active:
-        yield DedupInput(id=f"{doc.id}{_SEP}{doc.shard}{_SEP}{doc.row:012d}", text=doc.text or "", url=doc.url,
-                         quality_score=doc.signals.get("quality_score"))
-
-
-def dup_by_shard(record: Any) -> tuple[str, tuple[int, Any]]:
-    """(shard, (row, record with the user's ids restored)) for the shard writer."""
-    user_id, shard, row = _split_dedup_id(record.id)
-    cluster = _split_dedup_id(record.cluster_id)[0]
-    return shard, (row, record._replace(id=user_id, cluster_id=cluster))
-
-
-def _split_dedup_id(dedup_id: str) -> tuple[str, str, int]:
-    """(user id, shard, row) from the id `dedup_input` gave a document."""
-    user_id, shard, row = dedup_id.rsplit(_SEP, 2)
-    return user_id, shard, int(row)
-
-
-def dedup_node_shard_row(node: bytes) -> tuple[str, int]:
-    """(shard, row) of the document a dedup node stands for."""
-    from pipeline.dedup import node_id
-
-    _, shard, row = _split_dedup_id(node_id(node))
-    return shard, row
-
-
-class ReadDedupKeys(beam.DoFn):
-    """A stored dedup-keys file of a finished shard -> its DedupKeys, which join the clustering as its
-    documents would."""
-
-    def __init__(self, output: str):
-        self._output = output
-
-    def process(self, path: str) -> Iterator[Any]:
-        import posixpath
-
-        import pyarrow.parquet as pq
-
-        from filters.dedup_types import DedupKeys
-        from pipeline.readers import open_path
-
-        with open_path(posixpath.join(self._output, path)) as handle:
-            table = pq.read_table(handle)
-        for row in table.to_pylist():
-            yield DedupKeys(row["node"], tuple(row["exact"]), tuple(tuple(b) for b in row["bands"]), row["signature"],
-                            row.get("shingled", True))
-
-
-def signature_row(keys: Any, columns: list[str]) -> tuple[str, tuple[int, str, dict[str, list[bytes]]]]:
-    """RedPajama-V2-style minhash/ row from a document's dedup keys: (shard, (row, id, {column: band keys}))."""
-    from pipeline.dedup import node_id
-
-    user_id, shard, row = _split_dedup_id(node_id(keys.node))
-    return shard, (row, user_id, {column: list(bands) for column, bands in zip(columns, keys.bands)})
+def enabled_stages(config: Config) -> list[type[Stage]]:
+    return [stage for stage in STAGES if stage.enabled(config)]

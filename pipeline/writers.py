@@ -1,31 +1,25 @@
-"""Write one shard's outputs: documents/, removed/, errors/, signals/, duplicates/ and its completion marker.
+"""Write one output part's files: documents/, removed/, errors/, signals/, duplicates/, minhash/.
 
-Rows are written in input order, one file per output folder named after the input shard, each first under a
-temporary name and then renamed, so a crashed attempt never leaves a half file under a final name and a
-rerun produces the same bytes. The marker goes last: its presence means the shard is complete.
+Rows arrive in input order with their decision already made (pipeline.materialize) and are streamed into
+each folder's file in row groups, first under a temporary name, then renamed, so a crashed attempt never
+leaves a half file under a final name, memory does not grow with the part, and a rerun writes the same bytes.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 import posixpath
-import time
-from collections import Counter
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Optional
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
 from pipeline.atomic import atomic_write
-from pipeline.config import Config
-from pipeline.document import Doc, ShardSpec
-from pipeline.readers import DOLMA_FIELDS, WARC_PASSTHROUGH, parquet_schema, passthrough_fields
-from pipeline.schema import DEDUP_KEYS_SCHEMA, DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
-from pipeline.shards import SHARD_MARKERS, ShardMarker, marker_path, part_name, read_marker
+from pipeline.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
+from pipeline.shards import ShardMarker, marker_path, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -52,228 +46,109 @@ def decode_input(blob: str) -> dict[str, Any]:
     return json.loads(blob, object_hook=hook)
 
 
-@functools.lru_cache(maxsize=64)
-def _parquet_passthrough(path: str) -> tuple[pa.Field, ...]:
-    """The input file's passthrough columns; its footer is read once per worker process, not once per part."""
-    try:
-        return tuple(passthrough_fields(parquet_schema(path)))
-    except Exception:  # unreadable footer: the shard produced only errors
-        return ()
+class _StreamedTable:
+    """One output file written in row groups under a temporary name; `close` moves it into place."""
+
+    def __init__(self, path: str, schema: pa.Schema, compression: Optional[str]):
+        from apache_beam.io.filesystems import FileSystems
+
+        self.path = path
+        self._temp = f"{path}.inprogress"
+        self._schema = schema
+        self._rows: list[dict[str, Any]] = []
+        self._handle = FileSystems.create(self._temp, mime_type="application/octet-stream",
+                                          compression_type="uncompressed")
+        self._writer = pq.ParquetWriter(self._handle, schema, compression=compression)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+        self._rows = []
+
+    def close(self) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        if self._rows:
+            self._flush()
+        self._writer.close()
+        self._handle.close()
+        if FileSystems.exists(self.path):
+            FileSystems.delete([self.path])
+        FileSystems.rename([self._temp], [self.path])
 
 
-def _passthrough_schema(spec: ShardSpec, docs: list[Doc]) -> list[pa.Field]:
-    if spec.format == "parquet":
-        return list(_parquet_passthrough(spec.path))
-    if spec.format == "warc":
-        return [pa.field(name, pa.string()) for name in WARC_PASSTHROUGH]
-    # Dolma JSONL: the format's own fields always, so every shard and part of a dataset has them as columns
-    # (null where a record lacks one), plus whatever other keys these records carry.
-    names = sorted(set(DOLMA_FIELDS) | {key for doc in docs if doc.raw_input is None for key in doc.passthrough})
-    return [pa.field(name, pa.string()) for name in names]
+class PartWriter:
+    """The files of one part. `document`, `error` and `signatures` take annotation rows (pipeline.annotations)."""
 
+    def __init__(self, output: str, name: str, signal_fields: list[pa.Field], annotation_schema: pa.Schema,
+                 jsonl_keys: Iterable[str], compression: str, dedup: bool, signature_columns: list[str]):
+        from pipeline.readers import DOLMA_FIELDS
 
-class ShardWriter:
-    """Builds and writes the Arrow tables of one shard."""
+        compression = None if compression == "none" else compression
+        self._passthrough = [pa.field(f.name[len(PASSTHROUGH_PREFIX):], f.type) for f in annotation_schema
+                             if f.name.startswith(PASSTHROUGH_PREFIX)]
+        self._json = PASSTHROUGH_JSON in annotation_schema.names
+        if self._json:  # Dolma's fields always, so every shard has them; then the other keys its records carry
+            self._passthrough += [pa.field(k, pa.string()) for k in sorted(set(DOLMA_FIELDS) | set(jsonl_keys))]
+        self._signal_names = [f.name for f in signal_fields]
+        documents = pa.schema([*DOCUMENT_FIELDS, *self._passthrough])
+        schemas = {"documents": documents, "removed": documents.append(pa.field("removed_by", pa.string())),
+                   "errors": ERROR_SCHEMA, "signals": pa.schema([pa.field("id", pa.string()), *signal_fields])}
+        if dedup:
+            schemas["duplicates"] = DUPLICATES_SCHEMA
+        if signature_columns:
+            schemas["minhash"] = pa.schema([pa.field("id", pa.string()),
+                                            *(pa.field(c, pa.list_(pa.binary())) for c in signature_columns)])
+        self._signature_columns = signature_columns
+        self._tables = {folder: _StreamedTable(posixpath.join(output, folder, f"{name}.parquet"), schema,
+                                               compression)
+                        for folder, schema in schemas.items()}
+        self._name = name
 
-    def __init__(self, output: str, signal_fields: list[pa.Field], compression: str):
-        self.output = output
-        self.signal_schema = pa.schema([pa.field("id", pa.string()), *signal_fields])
-        self.compression = None if compression == "none" else compression
+    def document(self, row: dict[str, Any], removed_by: Optional[str], dup: Any,
+                 reached_signals: bool) -> None:
+        """A document that did not fail: to documents/ or removed/, and to signals/ and duplicates/."""
+        out = {"id": row["id"], "text": row["text"] or "", "url": row["url"], "language": row["language"],
+               "language_score": row["language_score"]}
+        passthrough = json.loads(row[PASSTHROUGH_JSON] or "{}") if self._json else None
+        for f in self._passthrough:
+            out[f.name] = passthrough.get(f.name) if self._json else row.get(PASSTHROUGH_PREFIX + f.name)
+        if removed_by is None:
+            self._tables["documents"].add(out)
+        else:
+            out["removed_by"] = removed_by
+            self._tables["removed"].add(out)
+        if reached_signals:
+            signals = {name: row.get(name) for name in self._signal_names}
+            signals["id"] = row["id"]
+            if dup is not None:
+                signals["dup_cluster_id"], signals["dup_cluster_size"] = dup.cluster_id, dup.cluster_size
+            self._tables["signals"].add(signals)
+        if dup is not None:
+            self._tables["duplicates"].add({"id": row["id"], "cluster_id": dup.cluster_id,
+                                            "cluster_size": dup.cluster_size, "keep": dup.keep})
 
-    def write(self, name: str, docs: list[Doc], extra: list[pa.Field], errors: pa.Table | None = None,
-              duplicates: pa.Table | None = None) -> list[str]:
-        """Write the shard's four files (rows in the order given); `extra` are the passthrough columns.
+    def error(self, row: dict[str, Any]) -> None:
+        self._tables["errors"].add({"id": row["id"], "stage": row["_error_stage"], "error": row["_error"],
+                                    "input": row["_input"]})
 
-        `errors`, when given, is written as errors/ as it is (refilter carries a run's errors over);
-        `duplicates`, when given, is written as duplicates/.
-        """
-        doc_schema = pa.schema([*DOCUMENT_FIELDS, *extra])
-        removed_schema = doc_schema.append(pa.field("removed_by", pa.string()))
-        kept = [d for d in docs if d.error is None and d.removed_by is None]
-        removed = [d for d in docs if d.error is None and d.removed_by is not None]
-        failed = [d for d in docs if d.error is not None]
-        tables = {
-            "documents": self._documents(kept, doc_schema, extra),
-            "removed": self._documents(removed, removed_schema, extra),
-            "errors": errors if errors is not None else pa.Table.from_pylist(
-                [{"id": d.id, "stage": d.error_stage, "error": d.error, "input": encode_input(d.original_record())}
-                 for d in failed], schema=ERROR_SCHEMA),
-            "signals": self._signals([d for d in docs if d.reached_signals and d.error is None]),
-        }
-        if duplicates is not None:
-            tables["duplicates"] = duplicates
-        return [self.write_table(table, folder, name) for folder, table in tables.items()]
+    def signatures(self, doc_id: str, bands: list[list[bytes]]) -> None:
+        """minhash/: RedPajama-V2's band signatures of one document, one list per threshold."""
+        self._tables["minhash"].add({"id": doc_id, **dict(zip(self._signature_columns, bands))})
 
-    def write_dedup_keys(self, name: str, keys: Iterable[Any]) -> str:
-        """The shard's dedup keys (sorted by node, so the file is the same on every runner) next to its marker."""
-        rows = [{"node": k.node, "exact": list(k.exact), "bands": [list(b) for b in k.bands],
-                 "signature": k.signature, "shingled": k.shingled} for k in sorted(keys, key=lambda k: k.node)]
-        return self.write_table(pa.Table.from_pylist(rows, schema=DEDUP_KEYS_SCHEMA), SHARD_MARKERS,
-                                f"{name}.dedup_keys")
-
-    def write_signatures(self, name: str, rows: list[tuple[int, str, dict[str, list[bytes]]]],
-                         columns: list[str]) -> str:
-        """minhash/: `id` and one list<binary> column of band signatures per threshold (rows in input order)."""
-        schema = pa.schema([pa.field("id", pa.string()), *(pa.field(c, pa.list_(pa.binary())) for c in columns)])
-        table = pa.Table.from_pylist([{"id": doc_id, **bands} for _, doc_id, bands in rows], schema=schema)
-        return self.write_table(table, "minhash", name)
-
-    def _documents(self, docs: list[Doc], schema: pa.Schema, extra: list[pa.Field]) -> pa.Table:
-        rows = []
-        for d in docs:
-            row = {"id": d.id, "text": d.text or "", "url": d.url, "language": d.language,
-                   "language_score": d.language_score}
-            for f in extra:
-                row[f.name] = d.passthrough.get(f.name)
-            if d.removed_by is not None:
-                row["removed_by"] = d.removed_by
-            rows.append(row)
-        return pa.Table.from_pylist(rows, schema=schema)
-
-    def _signals(self, docs: list[Doc]) -> pa.Table:
-        names = self.signal_schema.names
-        rows = []
-        for d in docs:
-            row = {name: d.signals.get(name) for name in names}
-            row["id"], row["language"], row["language_score"] = d.id, d.language, d.language_score
-            rows.append(row)
-        return pa.Table.from_pylist(rows, schema=self.signal_schema)
-
-    def write_table(self, table: pa.Table, folder: str, name: str) -> str:
-        """Write `table` atomically as <folder>/<name>.parquet; returns that path relative to the output."""
-        final = posixpath.join(self.output, folder, f"{name}.parquet")
-        atomic_write(final, lambda handle: pq.write_table(table, handle, compression=self.compression))
-        return posixpath.join(folder, f"{name}.parquet")
-
-
-def shard_stats(docs: Iterable[Doc]) -> dict[str, Any]:
-    docs = list(docs)
-    removed = Counter(d.removed_by for d in docs if d.error is None and d.removed_by is not None)
-    errors = Counter(d.error_stage for d in docs if d.error is not None)
-    counts: Counter = Counter()
-    seconds: Counter = Counter()
-    for d in docs:
-        for stage, value in d.seconds.items():
-            counts[stage] += 1
-            seconds[stage] += value
-    return {
-        "input": len(docs),
-        "kept": sum(1 for d in docs if d.error is None and d.removed_by is None),
-        "removed": dict(sorted(removed.items())),
-        "errors": dict(sorted(errors.items())),
-        "stages": {s: {"documents": counts[s], "seconds": round(seconds[s], 6)} for s in sorted(counts)},
-    }
-
-
-def apply_duplicates(docs: list[Doc], dups: dict[int, Any], filter_mode: bool) -> pa.Table:
-    """Attach dedup results to the shard's documents; in filter mode non-keepers are removed. Returns duplicates/."""
-    records = []
-    for doc in docs:
-        record = dups.get(doc.row)
-        if record is None:
-            continue
-        records.append(record)
-        doc.signals["dup_cluster_id"] = record.cluster_id
-        doc.signals["dup_cluster_size"] = record.cluster_size
-        if filter_mode and not record.keep and doc.active:
-            doc.removed_by = record.reason
-    return pa.Table.from_pylist([{"id": r.id, "cluster_id": r.cluster_id, "cluster_size": r.cluster_size,
-                                  "keep": r.keep} for r in records], schema=DUPLICATES_SCHEMA)
-
-
-def signature_columns(config: Config) -> list[str]:
-    """minhash/ columns when the config asks for RedPajama-V2-style band signatures, else none."""
-    from filters.lsh import signature_column
-
-    if not (config.dedup.enabled and config.dedup.write_signatures):
-        return []
-    return [signature_column(t) for t in config.dedup.all_thresholds()]
-
-
-class WritePart(beam.DoFn):
-    """((shard, part), {'spec': [shard name], 'docs': docs, 'dups': [(row, DupRecord)], 'keys': [DedupKeys],
-    'minhash': [...]}) -> that part's files; yields (shard, PartWritten) for `CommitShard`.
-
-    A part is a whole shard unless `output.rows_per_file` cuts shards into row ranges. Part 0 of every shard
-    is always written (the shard's name is keyed there), so a shard without documents still gets its (empty)
-    files and its marker.
-    """
-
-    def __init__(self, config: Config, config_digest: str, signal_fields: list[pa.Field], shards: list[ShardSpec]):
-        self._output = config.output.path
-        self._compression = config.output.compression
-        self._rows_per_file = config.output.rows_per_file
-        self._dedup = config.dedup.enabled
-        self._filter_mode = config.mode == "filter"
-        self._signal_fields = signal_fields
-        self._signature_columns = signature_columns(config)
-        self._specs = {s.name: s for s in shards}
-
-    def process(self, element: tuple[tuple[str, int], dict[str, Iterable]]) -> Iterator[tuple[str, PartWritten]]:
-        (shard, part), grouped = element
-        spec = self._specs.get(shard)
-        if spec is None:
-            raise RuntimeError(f"documents for unknown shard {shard}")
-        name = part_name(shard, part, self._rows_per_file)
-        docs = sorted(grouped["docs"], key=lambda d: d.row)
-        started = time.perf_counter()
-        duplicates = None
-        if self._dedup:
-            duplicates = apply_duplicates(docs, dict(grouped.get("dups", ())), self._filter_mode)
-        writer = ShardWriter(self._output, self._signal_fields, self._compression)
-        files = writer.write(name, docs, _passthrough_schema(spec, docs), duplicates=duplicates)
-        if self._signature_columns:
-            files.append(writer.write_signatures(name, sorted(grouped.get("minhash", ())),
-                                                 self._signature_columns))
-        keys = [writer.write_dedup_keys(name, grouped.get("keys", ()))] if self._dedup else []
-        stats = shard_stats(docs)
-        stats["stages"]["write"] = {"documents": len(docs), "seconds": round(time.perf_counter() - started, 6)}
-        _count_written(stats)
-        yield shard, PartWritten(part, files, keys, stats)
-
-
-def _count_written(stats: dict[str, Any]) -> None:
-    """Beam counters of what a part wrote: output_documents, output_kept, output_removed_<reason>,
-    output_errors_<stage>; over a run they add up to stats.json."""
-    from pipeline.stages import count
-
-    count("output_documents", stats["input"])
-    count("output_kept", stats["kept"])
-    for reason, n in stats["removed"].items():
-        count(f"output_removed_{reason}", n)
-    for stage, n in stats["errors"].items():
-        count(f"output_errors_{stage}", n)
-
-
-class PartWritten(NamedTuple):
-    part: int
-    files: list[str]
-    dedup_keys: list[str]
-    stats: dict[str, Any]
-
-
-class CommitShard(beam.DoFn):
-    """(shard, [PartWritten]) -> the shard's marker, written once every part of it is on disk."""
-
-    def __init__(self, config_digest: str, output: str, shards: list[ShardSpec], scope: str = ""):
-        self._digest = config_digest
-        self._output = output
-        self._inputs = {s.name: s.path for s in shards}
-        self._scope = scope
-
-    def process(self, element: tuple[str, Iterable[PartWritten]]) -> Iterator[ShardMarker]:
-        shard, parts = element
-        parts = sorted(parts)
-        marker = ShardMarker(name=shard, input=self._inputs[shard], config=self._digest,
-                             stats=sum_stats([p.stats for p in parts]),
-                             files=[f for p in parts for f in p.files],
-                             dedup_keys=[f for p in parts for f in p.dedup_keys],
-                             dedup_scope=self._scope if any(p.dedup_keys for p in parts) else "")
-        yield commit_shard(self._output, marker)
+    def close(self) -> list[str]:
+        """Put every file in place; their paths relative to the output."""
+        for table in self._tables.values():
+            table.close()
+        return [posixpath.join(folder, f"{self._name}.parquet") for folder in self._tables]
 
 
 def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts and stage seconds of several parts or shards (as `shard_stats` gives them), added up."""
+    """Counts and stage seconds of several parts or shards, added up."""
     total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": {}}
     for s in stats:
         total["input"] += s["input"]
@@ -299,7 +174,7 @@ def commit_shard(output: str, marker: ShardMarker) -> ShardMarker:
 
     previous = read_marker(output, marker.name)
     if previous is not None:
-        stale = set(previous.files + previous.dedup_keys) - set(marker.files + marker.dedup_keys)
+        stale = set(previous.files) - set(marker.files)
         paths = [p for p in (posixpath.join(output, f) for f in sorted(stale)) if FileSystems.exists(p)]
         if paths:
             FileSystems.delete(paths)
