@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _summary(summary) -> str:
+    if summary.dry_run:
+        return (f"dry run: {summary.shards} shard(s) planned, the job graph translated"
+                f"{f' ({summary.staged_graph_bytes:,} bytes staged)' if summary.staged_graph_bytes else ''}; "
+                "nothing ran and nothing was written but the plan")
     s = summary.stats
     lines = [f"output: {summary.output}  ({summary.shards} shard(s), {summary.skipped} skipped as complete)",
              f"documents in: {s['input']}", f"kept: {s['kept']}", f"removed: {s['removed_total']}"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from filters.rules import RuleError, compile_rule
 from pipeline.annotations import ANNOTATIONS
@@ -51,6 +51,8 @@ class RunSummary:
     stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)  # this run's Beam counters (pipeline.metrics)
+    dry_run: bool = False  # the job graph was translated (DataflowRunner --dry_run) but nothing ran
+    staged_graph_bytes: int | None = None  # size of the pipeline proto the runner would stage, when it says
 
 
 def check_models(config: Config) -> None:
@@ -196,8 +198,11 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     output = config.output.path
     digest = config.digest()
     scope = dedup_scope(shards)
+    options = pipeline_options(config, list(beam_args))
+    dry_run = options.view_as(TestOptions).dry_run
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
-    remove_other_runs(output, shards)
+    if not dry_run:
+        remove_other_runs(output, shards)
     todo, done = split_done(shards, output, digest, scope if config.dedup.enabled else None)
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
@@ -210,9 +215,14 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
                        annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
                        annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
                        compute=annotations_from is None)
-        options = pipeline_options(config, list(beam_args))
         with beam.Pipeline(options=options) as p:
             build_graph(p, config, plan)
+        job = getattr(p.result, "job", None)
+        staged = len(job.proto_pipeline.SerializeToString()) if hasattr(job, "proto_pipeline") else None
+        if dry_run:
+            log.info("dry run: the job graph was translated (%s bytes staged) and nothing ran", staged)
+            return RunSummary(output=output, shards=len(shards), skipped=len(done), dry_run=True,
+                              staged_graph_bytes=staged, seconds=time.perf_counter() - started)
         counters = beam_counters(p.result)
     seconds = time.perf_counter() - started
     markers = finished_markers(output, shards)

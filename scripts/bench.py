@@ -2,6 +2,7 @@
 
     python scripts/bench.py [--dev-pages DIR] [--dev-copies N] [--runs 3] [--workers 2] [--signals]
     python scripts/bench.py signals|fineweb|dedup|classifiers [their options]   # the per-concern benchmarks
+    python scripts/bench.py shuffle|memory|rerun|plan [their options]          # the two-phase graph's
 
 Inputs: the bundled sample (sample/*.warc.gz) and, when given, real dev pages (a folder of *.html.gz as in
 extraction_dev, written to one Parquet shard with an `html` column). Each configuration runs in a fresh
@@ -125,9 +126,17 @@ def bench_input(name: str, inputs: list[str], runs: int, runner_args: list[str],
 
 SUITES = {"signals": "bench_signals.py", "fineweb": "bench_fineweb.py", "dedup": "bench_dedup.py",
           "classifiers": "bench_classifiers.py"}
+TWO_PHASE = ("shuffle", "memory", "rerun", "plan")  # scripts/bench_two_phase.py
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in TWO_PHASE:
+        import runpy
+
+        script = Path(__file__).resolve().parent / "bench_two_phase.py"
+        sys.argv = [str(script), *sys.argv[1:]]
+        runpy.run_path(str(script), run_name="__main__")
+        return
     if len(sys.argv) > 1 and sys.argv[1] in SUITES:
         import runpy
 

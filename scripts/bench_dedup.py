@@ -208,7 +208,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     counters = {}
     try:
         for c in result.metrics().query()["counters"]:
-            if c.key.metric.namespace == "dedup":
+            if c.key.metric.namespace == "curation":
                 counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
     except Exception as e:  # noqa: BLE001 - metrics are best-effort on some runners
         print("metrics unavailable:", e)
@@ -239,7 +239,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
             rows.append((f"worker pid {pid} peak RSS (MB)", f"{kb / 1024:.0f}"))
     for name in sorted(counters):
         rows.append((f"records shuffled: {name}", f"{counters[name]}"))
-    shuffled = sum(v for k, v in counters.items() if k.startswith("shuffled"))
+    shuffled = sum(v for k, v in counters.items() if k.startswith("shuffled_records_"))
     rows.append(("records shuffled: total (counted)", f"{shuffled}  ({shuffled / num_docs:.1f} per doc)"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:

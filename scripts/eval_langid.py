@@ -42,7 +42,7 @@ def pipeline_predictions(rows: list[tuple[str, str]], workdir: Path, runner_args
     shard = workdir / "sentences.parquet"
     pq.write_table(pa.table({"id": [f"s{i:06d}" for i in range(len(rows))], "text": [t for _, t in rows]}), shard)
     config = workdir / "langid_only.yaml"
-    config.write_text("mode: annotate\ninput: {redistribute: false}\nextract: {enabled: false}\n"
+    config.write_text("mode: annotate\nextract: {enabled: false}\n"
                       "langid: {enabled: true}\nsignals: {enabled: false}\ndedup: {enabled: false}\n"
                       "filters: {enabled: false}\n")
     out = workdir / "out"

@@ -35,9 +35,15 @@ def read_folder(output: Path, folder: str):
 
 
 def data_file_digests(output: Path) -> dict[str, str]:
-    """sha256 of every data file (parquet) under an output directory, by relative path."""
+    """sha256 of every data file (parquet) under an output directory, by relative path (internal ones too)."""
     return {str(p.relative_to(output)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(output.rglob("*.parquet"))}
+
+
+def user_file_digests(output: Path) -> dict[str, str]:
+    """Digests of the data files users read, not those of the internal `_` folders (whose layout follows the
+    task layout, e.g. input.splits)."""
+    return {k: v for k, v in data_file_digests(output).items() if not k.startswith("_")}
 
 
 def assert_conservation(output: Path, expected_input: int) -> None:

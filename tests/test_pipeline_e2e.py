@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline
+from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline, user_file_digests
 
 DEFAULT = REPO / "configs" / "default.yaml"
 SAMPLE_DOCS = 55  # HTML responses in sample/*.warc.gz (see sample/README.md)
@@ -80,12 +80,14 @@ def test_manifest_records_config_inputs_outputs(default_run: Path):
         assert (default_run / rel).is_file()
 
 
-def test_signals_rows_are_documents_that_reached_signals(default_run: Path):
-    signals = read_folder(default_run, "signals")
+def test_signals_rows_are_every_document_with_text(default_run: Path):
+    """Annotation comes before any decision: documents the language rule removed have signals too."""
+    signals = {r["id"] for r in read_folder(default_run, "signals")}
     removed = read_folder(default_run, "removed")
-    early = {r["id"] for r in removed if r["removed_by"] in ("extract_empty", "langid")}
-    assert early.isdisjoint({r["id"] for r in signals})
-    assert len(signals) == SAMPLE_DOCS - len(early) - len(read_folder(default_run, "errors"))
+    empty = {r["id"] for r in removed if r["removed_by"] == "extract_empty"}
+    assert empty.isdisjoint(signals)
+    assert {r["id"] for r in removed if r["removed_by"] == "langid"} <= signals
+    assert len(signals) == SAMPLE_DOCS - len(empty) - len(read_folder(default_run, "errors"))
 
 
 def test_rerun_is_byte_identical_and_skips_complete_shards(default_run: Path, tmp_path: Path, monkeypatch_module):
@@ -110,10 +112,12 @@ def test_rerun_is_byte_identical_and_skips_complete_shards(default_run: Path, tm
         changed = [p for p in target.rglob("*.parquet") if p.stat().st_mtime_ns != mtimes[p]]
         assert changed and all(p.name.startswith("wget_2024_dolma_sample-0001.") for p in changed), name
         assert data_file_digests(target) == digests, name
-    # A finished shard without stored dedup keys (written by an older version): every shard is redone.
+    # Lose a task's annotations too: only that task is read and extracted again, to the same bytes.
     (out / "_shards" / "wget_2024_dolma_sample-0001.json").unlink()
-    (out / "_shards" / "wget_2024_dolma_sample-0000.dedup_keys.parquet").unlink()
+    (out / "_annotations" / "wget_2024_dolma_sample-0001.json").unlink()
     assert run_pipeline(DEFAULT, out) == 0
+    this_run = json.loads((out / "stats.json").read_text())["this_run"]
+    assert this_run["tasks_annotated"] == 1 and this_run["tasks_reused"] == 4
     assert data_file_digests(out) == first
 
 
@@ -124,13 +128,11 @@ def test_runners_give_identical_bytes(default_run: Path, tmp_path: Path, runner:
     assert data_file_digests(out) == data_file_digests(default_run)
 
 
-@pytest.mark.parametrize("layout", [["--set", "input.splits=3"], ["--set", "input.redistribute=true"]],
-                         ids=["splits", "redistribute"])
-def test_spreading_a_shard_over_workers_gives_identical_bytes(default_run: Path, tmp_path: Path, layout,
-                                                               monkeypatch_module):
+def test_spreading_a_shard_over_workers_gives_identical_bytes(default_run: Path, tmp_path: Path, monkeypatch_module):
     out = tmp_path / "spread"
-    assert run_pipeline(DEFAULT, out, *layout, *RUNNERS["multi_processing"]) == 0
-    assert data_file_digests(out) == data_file_digests(default_run)
+    assert run_pipeline(DEFAULT, out, "--set", "input.splits=3", *RUNNERS["multi_processing"]) == 0
+    assert user_file_digests(out) == user_file_digests(default_run)
+    assert len(list((out / "_annotations").glob("*.parquet"))) == 15, "one annotation file per slice"
     assert_conservation(out, SAMPLE_DOCS)
 
 
@@ -206,8 +208,10 @@ def test_shards_written_in_parts_hold_the_same_rows(default_run: Path, tmp_path:
     assert main(["refilter", "--from", str(out), "--config", str(DEFAULT), "--output", str(refiltered), *parts]) == 0
     assert_conservation(refiltered, SAMPLE_DOCS)
     assert sorted(p.name for p in (refiltered / "documents").glob("*.parquet")) == names
-    # refilter keeps the source's layout: another rows_per_file is refused at start
-    assert main(["refilter", "--from", str(out), "--config", str(DEFAULT), "--output", str(tmp_path / "r2")]) == 2
+    # refilter decides from annotations, so it may write another layout: here whole shards, as a fresh run does
+    whole = tmp_path / "r2"
+    assert main(["refilter", "--from", str(out), "--config", str(DEFAULT), "--output", str(whole)]) == 0
+    assert user_file_digests(whole) == user_file_digests(default_run)
     # Switching layout in place leaves only the new layout's files.
     relaid = tmp_path / "relaid"
     assert run_pipeline(DEFAULT, relaid) == 0
@@ -226,7 +230,10 @@ def test_beam_counters_match_stats(tmp_path: Path, monkeypatch_module):
     assert c["output_documents"] == s["input"] == SAMPLE_DOCS and c["output_kept"] == s["kept"]
     assert {k[len("output_removed_"):]: v for k, v in c.items() if k.startswith("output_removed_")} == s["removed"]
     assert c["read_documents"] == SAMPLE_DOCS and c["extract_documents"] == SAMPLE_DOCS
-    # each stage counts what it removed: langid and the rules here, dedup at write time
-    assert c.get("langid_removed_langid", 0) == s["removed"].get("langid", 0)
+    # decisions are counted where they are applied: rules (the language rule first) and dedup
     rules = {k[len("filters_removed_"):]: v for k, v in c.items() if k.startswith("filters_removed_")}
+    assert rules.get("langid", 0) == s["removed"].get("langid", 0) > 0
     assert rules and all(s["removed"][name] == n for name, n in rules.items())
+    dedup = {k[len("dedup_removed_"):]: v for k, v in c.items() if k.startswith("dedup_removed_")}
+    assert dedup == {k: v for k, v in s["removed"].items() if k.startswith("dedup_")}
+    assert c["tasks_annotated"] == 5 and c.get("tasks_reused", 0) == 0
