@@ -25,6 +25,23 @@ from dataclasses import dataclass, field
 
 from filters.word_tokens import EnglishWordTokenizer, default_tokenizer
 
+# The signals this group computes, in the order it returns them (declared so that a run's columns are
+# known without tokenising anything; tests/test_configs.py checks them against the computed ones).
+SIGNAL_NAMES = (
+    "c4_lines",
+    "c4_lines_kept",
+    "c4_too_long_word",
+    "c4_no_terminal_punct",
+    "c4_too_few_words",
+    "c4_javascript",
+    "c4_policy",
+    "c4_citations",
+    "c4_lorem_ipsum",
+    "c4_curly_bracket",
+    "c4_num_sentences",
+)
+
+
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 END_PUNCTUATION = (".", "?", "!", '"', "'")
 ELLIPSIS = "..."

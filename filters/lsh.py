@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
-from scipy.integrate import quad
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,14 @@ class LSHParams:
 
 
 def _false_positive_probability(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad  # imported when banding is first chosen, not with the module
+
     return quad(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)[0]
 
 
 def _false_negative_probability(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad
+
     return quad(lambda s: 1 - (1 - (1 - s ** float(r)) ** float(b)), threshold, 1.0)[0]
 
 

@@ -9,10 +9,10 @@ with each group's own tokenizer once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 GROUPS = ("rpv2", "gopher_repetition", "gopher_quality", "c4", "fineweb")
-_PROBE = "A probe sentence, with words.\nAnd a second line of words here.\n"
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,29 @@ class QualitySignals:
             from filters.signals import SignalComputer
 
             self._rpv2 = SignalComputer(rpv2_names)
-        self._tokenizer = None
-        if set(self.groups) - {"rpv2"}:
+        self._words = None  # DataTrove's English tokenizer, loaded on first use (spaCy takes a second)
+
+    @property
+    def _tokenizer(self):
+        if self._words is None and set(self.groups) - {"rpv2"}:
             from filters.word_tokens import default_tokenizer
 
-            self._tokenizer = default_tokenizer()
+            self._words = default_tokenizer()
+        return self._words
 
     def names(self) -> list[tuple[str, str]]:
-        """(name, kind) of every signal produced, kind "doc" or "lines", in a fixed order."""
+        """(name, kind) of every signal `compute` returns, kind "doc" or "lines", in its order (each group
+        declares its names; nothing is tokenised)."""
+        from filters import c4, fineweb_quality, gopher_quality, gopher_repetition
         from filters.signals import SIGNAL_KINDS
 
-        result = self.compute(_PROBE, "en")
-        return [(name, SIGNAL_KINDS.get(name, "doc")) for name in result.signals]
+        declared = {"gopher_repetition": gopher_repetition.SIGNAL_NAMES, "gopher_quality": gopher_quality.SIGNAL_NAMES,
+                    "c4": c4.SIGNAL_NAMES, "fineweb": fineweb_quality.SIGNAL_NAMES}
+        names = [n for group in GROUPS[1:] if group in self.groups for n in declared[group]]
+        if self._rpv2 is not None:
+            names += self._rpv2.names
+        return [(name, SIGNAL_KINDS.get(name, "doc")) for name in names]
+
 
     def compute(self, text: str, language: str) -> SignalResult:
         signals: dict[str, Any] = {}
@@ -96,3 +107,10 @@ class QualitySignals:
         if self._rpv2 is not None:
             signals.update(self._rpv2.compute(out_text, language))
         return SignalResult(signals=signals, text=out_text, removed_lines=removed)
+
+
+@lru_cache(maxsize=32)
+def signal_names(groups: tuple[str, ...], rpv2_names: tuple[str, ...] | None, c4: C4Options
+                 ) -> tuple[tuple[str, str], ...]:
+    """`QualitySignals(groups, rpv2_names, c4).names()`, once per process for the same arguments."""
+    return tuple(QualitySignals(groups, rpv2_names, c4).names())

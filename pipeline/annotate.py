@@ -50,12 +50,14 @@ class AnnotateTask(beam.DoFn):
         self._stages = None
         self._fields = annotation_fields(config)
 
-    def setup(self) -> None:
-        if not self._compute:
-            return
-        self._stages = [stage(self._config, self._shared) for stage in enabled_stages(self._config)]
-        for stage in self._stages:
-            stage.setup()
+    def _ready_stages(self) -> list:
+        """The stages, set up on the first task that needs annotating (a rerun that reuses every task never
+        starts the extraction sandbox or loads a model)."""
+        if self._stages is None:
+            self._stages = [stage(self._config, self._shared) for stage in enabled_stages(self._config)]
+            for stage in self._stages:
+                stage.setup()
+        return self._stages
 
     def teardown(self) -> None:
         for stage in self._stages or ():
@@ -81,18 +83,19 @@ class AnnotateTask(beam.DoFn):
         name = f"{task.task}.parquet"
         compression = None if self._config.output.compression == "none" else self._config.output.compression
         out = AnnotationFile(posixpath.join(self._folder, name), schema, compression)
-        stages: dict[str, dict[str, float]] = {}
+        timing: dict[str, dict[str, float]] = {}
         rows = documents = 0
         keys: set[str] = set()
         try:
             docs = self._read(task)
+            stages = self._ready_stages()
             while batch := list(itertools.islice(docs, ROW_GROUP)):
-                for stage in self._stages:
+                for stage in stages:
                     stage.run(batch)
                 table = out.write(batch)
                 for doc in batch:
-                    for stage, seconds in doc.seconds.items():
-                        agg = stages.setdefault(stage, {"documents": 0, "seconds": 0.0})
+                    for stage_name, seconds in doc.seconds.items():
+                        agg = timing.setdefault(stage_name, {"documents": 0, "seconds": 0.0})
                         agg["documents"] += 1
                         agg["seconds"] += seconds
                     if doc.raw_input is None and task.format == "jsonl":
@@ -109,7 +112,7 @@ class AnnotateTask(beam.DoFn):
         marker = TaskMarker(task=task.task, shard=task.name, input=task.path, digest=self._digest, rows=rows,
                             documents=documents,
                             stages={s: {"documents": v["documents"], "seconds": round(v["seconds"], 6)}
-                                    for s, v in sorted(stages.items())},
+                                    for s, v in sorted(timing.items())},
                             file=name, passthrough_keys=sorted(keys))
         write_task_marker(self._folder, marker)
         count("tasks_annotated")

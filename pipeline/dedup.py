@@ -34,9 +34,9 @@ import numpy as np
 from apache_beam import pvalue
 
 from filters.dedup_keys import DedupKeyer
-from filters.dedup_types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupDoc, DedupInput, DupRecord
+from filters.dedup_types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupDoc, DupRecord
 from filters.minhash import estimate_jaccard
-from pipeline.metrics import CountShuffled
+from pipeline.metrics import measured
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +147,7 @@ class LinkBuckets(beam.PTransform):
 
     def expand(self, members):
         return (
-            members
-            | "Count" >> beam.ParDo(CountShuffled(self._label, self._measure))
+            measured(members, "Count", self._label, self._measure)
             | "Group" >> beam.GroupByKey()
             | "Link" >> beam.ParDo(_LinkToBucketMin(self._verify))
         )
@@ -198,27 +197,20 @@ class ConnectedComponents(beam.PTransform):
         self._measure = measure
 
     def expand(self, edges):
-        count = lambda: beam.ParDo(CountShuffled("components", self._measure))  # noqa: E731
+        m = self._measure
         e = edges
         for i in range(self._max_rounds):
-            e = (
-                e
-                | f"LargeStar{i}Out" >> beam.FlatMap(lambda ab: ((ab[0], ab[1]), (ab[1], ab[0])))
-                | f"LargeStar{i}Count" >> count()
-                | f"LargeStar{i}Group" >> beam.GroupByKey()
-                | f"LargeStar{i}" >> beam.FlatMapTuple(large_star)
-            )
-            e = (
-                e
-                | f"SmallStar{i}Orient" >> beam.MapTuple(lambda a, b: (b, a))  # key: the larger end
-                | f"SmallStar{i}Count" >> count()
-                | f"SmallStar{i}Group" >> beam.GroupByKey()
-                | f"SmallStar{i}" >> beam.FlatMapTuple(small_star)
-            )
+            out = e | f"LargeStar{i}Out" >> beam.FlatMap(lambda ab: ((ab[0], ab[1]), (ab[1], ab[0])))
+            e = (measured(out, f"LargeStar{i}Count", "components", m)
+                 | f"LargeStar{i}Group" >> beam.GroupByKey()
+                 | f"LargeStar{i}" >> beam.FlatMapTuple(large_star))
+            out = e | f"SmallStar{i}Orient" >> beam.MapTuple(lambda a, b: (b, a))  # key: the larger end
+            e = (measured(out, f"SmallStar{i}Count", "components", m)
+                 | f"SmallStar{i}Group" >> beam.GroupByKey()
+                 | f"SmallStar{i}" >> beam.FlatMapTuple(small_star))
+        tags = e | "LabelTags" >> beam.FlatMap(lambda ab: ((ab[1], ("L", ab[0])), (ab[0], ("S", None))))
         checked = (
-            e
-            | "LabelTags" >> beam.FlatMap(lambda ab: ((ab[1], ("L", ab[0])), (ab[0], ("S", None))))
-            | "LabelCount" >> count()
+            measured(tags, "LabelCount", "components", m)
             | "LabelGroup" >> beam.GroupByKey()
             | "Label" >> beam.ParDo(_CheckedLabel()).with_outputs(_CheckedLabel.BAD, main="labels")
         )
@@ -295,22 +287,17 @@ class AssignClusters(beam.PTransform):
 
     def expand(self, labels):
         info = self._docs | "Info" >> beam.Map(lambda d: (d.node, ("i", (d.rank, d.id, d.exact))))
-        chosen = (
-            (labels | "TagLabel" >> beam.MapTuple(lambda node, label: (node, ("l", label))), info)
-            | "JoinInfo" >> beam.Flatten()
-            | "CountInfo" >> beam.ParDo(CountShuffled("assign", self._measure))
-            | "GroupNode" >> beam.GroupByKey()
-            | "Labelled" >> beam.FlatMap(_labelled_member)
-            | "CountMembers" >> beam.ParDo(CountShuffled("assign", self._measure))
-            | "GroupCluster" >> beam.GroupByKey()
-            | "Keeper" >> beam.ParDo(_ChooseKeeper()).with_outputs(_ChooseKeeper.BY_KEY, main="members")
-        )
-        exact = (
-            chosen[_ChooseKeeper.BY_KEY]
-            | "CountByKey" >> beam.ParDo(CountShuffled("assign", self._measure))
-            | "GroupByKey" >> beam.GroupByKey()
-            | "ExactCopies" >> beam.FlatMap(_exact_copies)
-        )
+        m = self._measure
+        joined = (labels | "TagLabel" >> beam.MapTuple(lambda node, label: (node, ("l", label))), info) | "JoinInfo" >> beam.Flatten()
+        labelled = (measured(joined, "CountInfo", "assign", m)
+                    | "GroupNode" >> beam.GroupByKey()
+                    | "Labelled" >> beam.FlatMap(_labelled_member))
+        chosen = (measured(labelled, "CountMembers", "assign", m)
+                  | "GroupCluster" >> beam.GroupByKey()
+                  | "Keeper" >> beam.ParDo(_ChooseKeeper()).with_outputs(_ChooseKeeper.BY_KEY, main="members"))
+        exact = (measured(chosen[_ChooseKeeper.BY_KEY], "CountByKey", "assign", m)
+                 | "GroupByKey" >> beam.GroupByKey()
+                 | "ExactCopies" >> beam.FlatMap(_exact_copies))
         return {"members": chosen.members, "exact": exact}
 
 
@@ -352,13 +339,8 @@ class ClusterDocs(beam.PTransform):
                             | f"{name}Link" >> LinkBuckets(t if c.verify_jaccard else None, "bands", self._measure))
             if not sets:
                 sets.append(docs | f"{name}NoKeys" >> beam.FlatMap(lambda d: ()))
-            edges = (
-                sets
-                | f"{name}Edges" >> beam.Flatten()
-                | f"{name}Canonical" >> beam.MapTuple(_edge)
-                | f"{name}CountEdges" >> beam.ParDo(CountShuffled("edges", self._measure))
-                | f"{name}Distinct" >> beam.Distinct()
-            )
+            canonical = sets | f"{name}Edges" >> beam.Flatten() | f"{name}Canonical" >> beam.MapTuple(_edge)
+            edges = measured(canonical, f"{name}CountEdges", "edges", self._measure) | f"{name}Distinct" >> beam.Distinct()
             labels = edges | f"{name}CC" >> ConnectedComponents(c.max_rounds, self._measure)
             results[t] = labels | f"{name}Assign" >> AssignClusters(docs, self._measure)
         return results
@@ -405,9 +387,10 @@ class DeduplicateAll(beam.PTransform):
     Standalone use (tests, benchmarks, other pipelines); the curation pipeline feeds ``ClusterDocs`` from
     stored annotations instead."""
 
-    def __init__(self, config: DedupConfig = DedupConfig()):
+    def __init__(self, config: DedupConfig = DedupConfig(), measure: bool = False):
         super().__init__()
         self._config = config
+        self._measure = measure  # count the records (and bytes) of every grouping
 
     def expand(self, inputs):
         c = self._config
@@ -419,7 +402,7 @@ class DeduplicateAll(beam.PTransform):
             records = docs | "Singletons" >> beam.Map(lambda d: dup_record(d.id, None, False))
             return {t: records for t in c.all_thresholds()}
         out = {}
-        for t, clusters in (docs | "Cluster" >> ClusterDocs(c)).items():
+        for t, clusters in (docs | "Cluster" >> ClusterDocs(c, self._measure)).items():
             name = f"T{t:g}"
             members = clusters["members"] | f"{name}TagMember" >> beam.MapTuple(lambda n, m: (n, ("m", m)))
             exact = clusters["exact"] | f"{name}TagExact" >> beam.Map(lambda n: (n, ("x", None)))
@@ -431,10 +414,11 @@ class DeduplicateAll(beam.PTransform):
 class Deduplicate(beam.PTransform):
     """``PCollection[DedupInput]`` -> ``PCollection[DupRecord]`` (one per input) at ``config.threshold``."""
 
-    def __init__(self, config: DedupConfig = DedupConfig()):
+    def __init__(self, config: DedupConfig = DedupConfig(), measure: bool = False):
         super().__init__()
         self._config = config
+        self._measure = measure
 
     def expand(self, docs):
         single = dataclasses.replace(self._config, thresholds=())
-        return (docs | "All" >> DeduplicateAll(single))[float(single.threshold)]
+        return (docs | "All" >> DeduplicateAll(single, self._measure))[float(single.threshold)]

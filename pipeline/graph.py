@@ -28,7 +28,7 @@ from pipeline.config import Config
 from pipeline.decide import Decider, DedupDocs, decision_columns, exact_by_part, members_by_part
 from pipeline.dedup import ClusterDocs
 from pipeline.materialize import CommitShard, WritePart, expand_parts
-from pipeline.metrics import CountShuffled
+from pipeline.metrics import measured
 from pipeline.schema import rule_columns, signal_fields, signature_columns
 from pipeline.shards import read_plan
 
@@ -51,23 +51,18 @@ def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollec
     rows_per_file = config.output.rows_per_file
     available = rule_columns(config)
     columns = decision_columns(config, Decider(config, available)) if config.dedup.enabled else None
+    tasks = p | "Plan" >> beam.Create([plan.tasks_file]) | "ReadPlan" >> beam.FlatMap(read_plan)
     annotated = (
-        p
-        | "Plan" >> beam.Create([plan.tasks_file])
-        | "ReadPlan" >> beam.FlatMap(read_plan)
-        | "CountTasks" >> beam.ParDo(CountShuffled("tasks", measure))
+        measured(tasks, "CountTasks", "tasks", measure)
         | "SpreadTasks" >> beam.Reshuffle()
         | "Annotate" >> beam.ParDo(AnnotateTask(config, plan.annotations, plan.annotation_digest, Shared(),
                                                 columns, plan.compute))
         .with_outputs(AnnotateTask.DECISIONS, main="tasks")
     )
-    grouped = {
-        "spec": (annotated.tasks
-                 | "KeyByShard" >> beam.Map(lambda done: (done.task.index, done))
-                 | "CountMarkers" >> beam.ParDo(CountShuffled("markers", measure))
-                 | "GroupTasksByShard" >> beam.GroupByKey()
-                 | "Parts" >> beam.FlatMap(expand_parts, plan.annotations, rows_per_file)),
-    }
+    by_shard = annotated.tasks | "KeyByShard" >> beam.Map(lambda done: (done.task.index, done))
+    grouped = {"spec": (measured(by_shard, "CountMarkers", "markers", measure)
+                        | "GroupTasksByShard" >> beam.GroupByKey()
+                        | "Parts" >> beam.FlatMap(expand_parts, plan.annotations, rows_per_file))}
     if config.dedup.enabled:
         primary = dataclasses.replace(config.dedup, thresholds=())  # cluster at the primary threshold only
         clusters = (annotated[AnnotateTask.DECISIONS]
@@ -75,13 +70,13 @@ def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollec
                     | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
         grouped["members"] = clusters["members"] | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
         grouped["exact"] = clusters["exact"] | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
-    counted = {tag: pc | f"Count{tag.title()}" >> beam.ParDo(CountShuffled("parts", measure))
-               for tag, pc in grouped.items()}
+    counted = {tag: measured(pc, f"Count{tag.title()}", "parts", measure) for tag, pc in grouped.items()}
+    written = (counted
+               | "GroupByPart" >> beam.CoGroupByKey()
+               | "WriteParts" >> beam.ParDo(WritePart(config, signal_fields(config), available,
+                                                      signature_columns(config))))
     return (
-        counted
-        | "GroupByPart" >> beam.CoGroupByKey()
-        | "WriteParts" >> beam.ParDo(WritePart(config, signal_fields(config), available, signature_columns(config)))
-        | "CountWritten" >> beam.ParDo(CountShuffled("commits", measure))
+        measured(written, "CountWritten", "commits", measure)
         | "GroupPartsByShard" >> beam.GroupByKey()
         | "CommitShards" >> beam.ParDo(CommitShard(plan.digest, config.output.path, plan.scope))
     )

@@ -2,9 +2,9 @@
 
 Counters live in the `curation` namespace (Dataflow's and Flink's job pages show them as progress; a run
 returns them as `RunSummary.counters`): `<stage>_documents`, `<stage>_removed_<reason>`, `<stage>_errors`,
-`output_*` tallies that add up to stats.json, `tasks_annotated` / `tasks_reused`, and, before every
-grouping, `shuffled_records_<label>` plus (when measuring) `shuffled_bytes_<label>`: the encoded size of
-what the runner must move, which is how `scripts/bench.py shuffle` checks that only keys and decisions travel.
+`output_*` tallies that add up to stats.json, `tasks_annotated` / `tasks_reused`, and, when measuring, before
+every grouping `shuffled_records_<label>` and `shuffled_bytes_<label>`: the encoded size of what the runner
+must move, which is how `scripts/bench.py shuffle` checks that only keys and decisions travel.
 """
 
 from __future__ import annotations
@@ -45,28 +45,31 @@ def count_written(stats: dict[str, Any]) -> None:
 
 
 class CountShuffled(beam.DoFn):
-    """Passes elements through, counting them (and their encoded bytes when `measure_bytes`) before a grouping.
+    """Passes elements through, counting them and their encoded bytes, before a grouping (see `measured`).
 
     The bytes are those of Beam's default coder for untyped elements (FastPrimitivesCoder), which is what the
-    runner encodes for these PCollections; encoding twice costs a few microseconds a record, so it is off
-    unless a benchmark asks for it (`runner.measure_shuffle`)."""
+    runner encodes for these PCollections."""
 
-    def __init__(self, label: str, measure_bytes: bool = False):
+    def __init__(self, label: str):
         self._label = label
-        self._measure = measure_bytes
         self._records = self._bytes = self._coder = None
 
     def setup(self) -> None:
         self._records = Metrics.counter(NAMESPACE, f"shuffled_records_{self._label}")
-        if self._measure:
-            self._bytes = Metrics.counter(NAMESPACE, f"shuffled_bytes_{self._label}")
-            self._coder = beam.coders.FastPrimitivesCoder()
+        self._bytes = Metrics.counter(NAMESPACE, f"shuffled_bytes_{self._label}")
+        self._coder = beam.coders.FastPrimitivesCoder()
 
     def process(self, element):
         self._records.inc()
-        if self._measure:
-            self._bytes.inc(len(self._coder.encode(element)))
+        self._bytes.inc(len(self._coder.encode(element)))
         yield element
+
+
+def measured(pcoll: Any, step: str, label: str, measure: bool) -> Any:
+    """`pcoll` through a `CountShuffled(label)` step when measuring (`runner.measure_shuffle`), else `pcoll`
+    itself: encoding every record twice costs microseconds each, and a step per grouping costs set-up time on
+    local runners, so it is only there when asked for."""
+    return pcoll | step >> beam.ParDo(CountShuffled(label)) if measure else pcoll
 
 
 def beam_counters(result: Any) -> dict[str, int]:

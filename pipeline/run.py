@@ -32,7 +32,7 @@ from pipeline.document import ShardSpec
 from pipeline.graph import RunPlan, build_graph
 from pipeline.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
-from pipeline.schema import quality_signals, rule_columns, signature_columns
+from pipeline.schema import annotation_fields, rule_columns, signature_columns
 from pipeline.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_shards,
                              read_marker, read_tasks, split_done, write_plan)
 from pipeline.writers import OUTPUT_DIRS, sum_stats
@@ -125,7 +125,7 @@ def check_stages(config: Config) -> None:
     """Start-time checks of the annotation stages (config, models, resources)."""
     if config.signals.enabled:
         try:
-            quality_signals(config)
+            annotation_fields(config)  # builds the signal computer once (cached): unknown groups or names fail here
         except ValueError as exc:
             raise ConfigError(f"signals: {exc}") from None
     check_models(config)

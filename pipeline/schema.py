@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipeline.config import Config
-from pipeline.stages import REMOVED_LINES, SPAN, SPANS, enabled_stages  # noqa: F401 (SPAN re-exported)
+from pipeline.stages import REMOVED_LINES, SPANS, enabled_stages
 
 DOCUMENT_FIELDS = [pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("url", pa.string()),
                    pa.field("language", pa.string()), pa.field("language_score", pa.float64())]

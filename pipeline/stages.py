@@ -20,7 +20,6 @@ from typing import Any, Callable
 import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
-from filters.extract import InputTooLarge, extract_options, extract_text, warm_up
 from pipeline.config import Config
 from pipeline.document import Doc
 from pipeline.metrics import count, count_outcome
@@ -121,6 +120,7 @@ class Extract(Stage):
     def setup(self) -> None:
         if not self.config.extract.enabled:
             return
+        from filters.extract import extract_options, extract_text, warm_up  # trafilatura: only where it runs
         from pipeline.sandbox import Sandbox
 
         options = self.config.extract
@@ -138,6 +138,8 @@ class Extract(Stage):
                 raise ValueError("extract.enabled is false but the document has only HTML")
             doc.html = None
             return
+        from filters.extract import InputTooLarge
+
         limit = self.config.extract.max_input_bytes
         if len(doc.html) > limit:
             raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds extract.max_input_bytes={limit}")
@@ -196,11 +198,12 @@ class ComputeSignals(Stage):
 
     @staticmethod
     def columns(config: Config) -> list[pa.Field]:
-        from pipeline.schema import quality_signals
+        from filters.quality_signals import signal_names
 
         signals = config.signals
+        names = tuple(signals.names) if signals.names is not None else None
         fields = [pa.field(name, SPANS if kind == "lines" else pa.float64())
-                  for name, kind in quality_signals(config).names()]
+                  for name, kind in signal_names(tuple(signals.groups), names, signals.c4)]
         if signals.ut1_blocklist:
             fields.append(pa.field("rps_doc_ut1_blacklist", pa.float64()))
         if "c4" in signals.groups:

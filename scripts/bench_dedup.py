@@ -197,7 +197,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
             | "Reshard" >> beam.Reshuffle()
             | "Generate" >> beam.FlatMap(gen.shard)
             | "Input" >> beam.MapTuple(lambda i, text, _c: DedupInput(i, text))
-            | "Dedup" >> Deduplicate(config)
+            | "Dedup" >> Deduplicate(config, measure=True)
             | "Json" >> beam.Map(lambda r: json.dumps(list(r)))
             | "Write" >> beam.io.WriteToText(str(out / "records"))
         )

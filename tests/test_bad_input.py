@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline, user_file_digests
+from conftest import REPO, assert_conservation, read_folder, run_pipeline, user_file_digests
 from pipeline.writers import decode_input
 
 ARTICLE = ("<html><head><title>A page</title></head><body><article>"

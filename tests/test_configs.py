@@ -123,3 +123,14 @@ def test_readme_example_for_published_classifiers_parses():
     assert set(specs) == {"dclm_oh_eli5", "dolma_hatespeech", "dolma_nsfw"}
     assert all(s.normalization in NORMALIZATIONS for s in specs.values())
     assert (specs["dclm_oh_eli5"].normalization, specs["dolma_hatespeech"].normalization) == ("dclm", "dolma_jigsaw")
+
+
+@pytest.mark.parametrize("groups", [["rpv2"], ["gopher_repetition", "gopher_quality", "c4", "fineweb"],
+                                    ["rpv2", "gopher_quality", "c4"], ["fineweb"]])
+def test_declared_signal_names_are_the_computed_ones(groups):
+    """Columns are planned from each group's declared names; computing on real text gives exactly those."""
+    from filters.quality_signals import QualitySignals
+
+    computer = QualitySignals(groups)
+    text = "The committee met on Tuesday.\nIt discussed the budget for the library, and parks.\n" * 3
+    assert [n for n, _ in computer.names()] == list(computer.compute(text, "en").signals)
