@@ -142,25 +142,36 @@ def _ips(text: str, public_only: bool) -> Iterable[Span]:
 # A run that could hold a phone number: optional + or 00 prefix, digits with spaces, dots, hyphens, slashes
 # and parentheses, at least 6 digits, not glued to a word on either side. libphonenumber decides.
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+@.\-/])(?:\+|\b00)?\(?\d(?:[ \t\u00a0().\-/]{0,3}\d){5,19}\)?(?![\w@]|[.\-/]\d)"
+    r"(?<![\w+@.\-/])(?:\+|\(?\b00)?\(?\d(?:[ \t\u00a0().\-/]{0,3}\d){5,19}\)?(?![\w@]|[.\-/]\d)"
 )
 _SEPARATOR = re.compile(r"[ \t\u00a0().\-/]")
+# The groups of an IBAN written in fours, right before a candidate: its digits are the IBAN's, not a number.
+_IBAN_GROUPS_BEFORE = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4})* $")
+
+
+def _inside_iban(text: str, start: int) -> bool:
+    return start > 5 and text[start - 1] == " " and _IBAN_GROUPS_BEFORE.search(text, max(0, start - 40), start) is not None
 
 
 def _phones(text: str, regions: Sequence[str]) -> Iterable[Span]:
     for cand in _PHONE_CANDIDATE.finditer(text):
         raw = cand.group()
         offset = cand.start()
-        if raw.startswith("00"):
+        if _inside_iban(text, offset):
+            continue
+        idd = 1 if raw.startswith("(00") else 0 if raw.startswith("00") else -1
+        if idd >= 0:
             # "0044 20 ..." as libphonenumber reads it from any region: " +44 20 ..." (same length).
-            raw = " +" + raw[2:]
+            raw = raw[:idd] + " +" + raw[idd + 2:]
         found: list[Span] = []
         for region in regions or ("ZZ",):
             for match in PhoneNumberMatcher(raw, region, leniency=Leniency.STRICT_GROUPING):
                 number = match.raw_string
                 if not number.startswith("+") and not _SEPARATOR.search(number.strip("()")):
                     continue  # a bare national digit run is more often an order or reference number
-                start = 0 if match.start == 1 and raw.startswith(" +") else match.start  # "00" belongs to it
+                start = match.start - 1 if idd >= 0 and match.start == idd + 1 else match.start  # "00" is its
+                if number.startswith("(") and number.count("(") > number.count(")"):
+                    start += 1  # an opening parenthesis the number does not close is the sentence's
                 found.append(Span(offset + start, offset + match.end, "phone"))
             if found:
                 break
@@ -169,7 +180,9 @@ def _phones(text: str, regions: Sequence[str]) -> Iterable[Span]:
 
 # --- payment cards --------------------------------------------------------------------------------------
 
-_CARD_CANDIDATE = re.compile(r"(?<![\w\-])\d(?:[ \-]?\d){12,18}(?![\w]|-\d)")
+# Not part of a longer run of digit groups (an IBAN's, an account's): no digit group right before it, no group
+# of 4 digits right after it.
+_CARD_CANDIDATE = re.compile(r"(?<![\w\-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![\w]|-\d|[ \-]\d{4})")
 _CARD_PREFIX = re.compile(
     r"^(?:4\d{12}(?:\d{3}){0,2}"  # Visa
     r"|(?:5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)\d{12}"  # Mastercard
@@ -196,6 +209,8 @@ def luhn_valid(digits: str) -> bool:
 def _cards(text: str) -> Iterable[Span]:
     for m in _CARD_CANDIDATE.finditer(text):
         raw = m.group()
+        if _inside_iban(text, m.start()):
+            continue
         seps = set(re.findall(r"[ \-]", raw))
         if len(seps) > 1:
             continue
