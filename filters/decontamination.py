@@ -42,7 +42,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DEFAULT_NGRAM = 13
-_NORMALIZE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase, string.punctuation)
+# The same mapping on UTF-8 bytes (ASCII bytes never occur inside a multi-byte sequence), which
+# bytes.translate applies at C speed.
+_NORMALIZE_BYTES = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
+_PUNCTUATION_BYTES = string.punctuation.encode()
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the polynomial
 _M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
@@ -52,7 +55,8 @@ _WORD_CACHE_MAX = 2_000_000
 
 def normalize(text: str) -> str:
     """lm-eval-harness's ``Janitor.normalize_string``: ASCII lower-case, ``string.punctuation`` deleted."""
-    return text.translate(_NORMALIZE)
+    data = text.encode("utf-8", "surrogatepass").translate(_NORMALIZE_BYTES, _PUNCTUATION_BYTES)
+    return data.decode("utf-8", "surrogatepass")
 
 
 def normalized_words(text: str) -> list[str]:
@@ -83,7 +87,10 @@ def ngram_hashes(text: str, n: int = DEFAULT_NGRAM) -> np.ndarray:
     count = len(words) - n + 1
     if count <= 0:
         return np.empty(0, dtype=np.uint64)
-    wh = np.fromiter(map(_word_hash, words), dtype=np.uint64, count=len(words))
+    cached = list(map(_WORD_CACHE.get, words))
+    if None in cached:
+        cached = [h if h is not None else _word_hash(w) for h, w in zip(cached, words)]
+    wh = np.array(cached, dtype=np.uint64)
     h = np.zeros(count, dtype=np.uint64)
     for j in range(n):
         h = h * _P + wh[j:j + count]
