@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.tokenize import RegexpTokenizer, WordPunctTokenizer
 
-from filters.word_punct import fast_path_unsafe, tokenize, word_and_punct_tokens
+from filters.word_punct import AGREE, PATTERN, SHORTCUT_SAFE, UNSAFE, char_classes, tokenize, word_and_punct_tokens
 from multilingual_text import INDONESIAN_WITH_ARABIC, SCRIPTS, langid_documents
 
 NLTK = WordPunctTokenizer()
@@ -63,12 +63,19 @@ def test_hand_checked_differences():
     assert tokenize("a\x1fb c") == ["a", "\x1f", "b", "c"]
 
 
-def test_fast_path_table():
-    unsafe = fast_path_unsafe()
-    assert unsafe[ord("¼")] and unsafe[ord("²")] and unsafe[0x1F] and unsafe[0x1C]
-    assert not unsafe[ord("a")] and not unsafe[ord(" ")] and not unsafe[ord("\n")] and not unsafe[ord("日")]
-    assert not unsafe[0x0650]  # Arabic kasra: a word character for regex, not alnum for Python: safe
-    assert unsafe.sum() < 2000  # a few hundred "other numbers" and four separators
+def test_char_classes():
+    classes = char_classes()
+    assert all(classes[ord(c)] == UNSAFE for c in "¼²①\x1c\x1d\x1e\x1f")
+    assert all(classes[ord(c)] == SHORTCUT_SAFE for c in "\u0650\u093e\u0e31\u0301\u200d\u203f\U0001e030")
+    assert all(classes[ord(c)] == AGREE for c in "aZ09_ \n\t!?.日한٣ⅷ\u00a0\u2028")
+    assert (classes == UNSAFE).sum() < 2000  # a few hundred "other numbers" and four separators
+    # the classes rest on re's \w being str.isalnum() or "_" and its \s being str.split()'s whitespace
+    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    assert re.findall(r"\w", every) == [c for c in every if c.isalnum() or c == "_"]
+    assert re.findall(r"\s", every) == [c for c in every if c.isspace()]
+    # lone surrogates (kept by the readers' surrogatepass) are punctuation for both engines
+    surrogates = "".join(map(chr, range(0xD800, 0xE000)))
+    assert re.findall(PATTERN, surrogates) == tokenize(surrogates) == [surrogates]
 
 
 _ALPHABET = st.sampled_from(
