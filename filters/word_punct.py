@@ -18,9 +18,10 @@ nltk's output by construction (``tests/test_word_punct.py`` checks it against nl
 Most signals need only the multiset of tokens, which :func:`word_and_punct_tokens` gets ~3x faster than
 the regex: a whitespace-separated chunk made only of letters and digits is one word token, and only the
 other chunks go through a regex (Python's ``re`` when the document has no character on which ``re`` and
-``regex`` disagree). The shortcut relies on ``str.isalnum`` / ``str.isspace`` agreeing with ``regex``'s
-classes; a document holding a character where that fails (:func:`char_classes`, computed from the
-installed Python and ``regex`` at first use) is tokenised by the regex alone.
+``regex`` disagree). :func:`char_classes` (computed from the installed Python and ``regex`` at first use)
+says where ``str.isalnum`` / ``str.isspace`` and ``regex``'s classes disagree; a chunk holding an
+alphanumeric non-word character (``m²``) goes through the regex, and a document holding U+001C..U+001F
+is tokenised by the regex alone.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from operator import not_
 import numpy as np
 import regex
 
-__all__ = ["AGREE", "PATTERN", "SHORTCUT_SAFE", "UNSAFE", "char_classes", "tokenize", "word_and_punct_tokens"]
+__all__ = [
+    "AGREE", "ALNUM_NOT_WORD", "PATTERN", "REGEX_WORD_ONLY", "SPACE_MISMATCH", "char_classes", "tokenize",
+    "word_and_punct_tokens",
+]
 
 PATTERN = r"\w+|[^\w\s]+"
 # nltk's RegexpTokenizer compiles with these flags (they change nothing for this pattern; kept identical).
@@ -53,8 +57,8 @@ def tokenize(text: str) -> list[str]:
     return _WORD_PUNCT.findall(text)
 
 
-AGREE, SHORTCUT_SAFE, UNSAFE = 0, 1, 2
-"""Per-character classes of :func:`char_classes`."""
+AGREE, REGEX_WORD_ONLY, ALNUM_NOT_WORD, SPACE_MISMATCH = 0, 1, 2, 3
+"""Per-character classes of :func:`char_classes`, in order of the care they need."""
 
 
 @functools.cache
@@ -64,10 +68,12 @@ def char_classes() -> np.ndarray:
 
     * ``AGREE``: ``re`` and ``regex`` agree on it (all of ASCII but U+001C..U+001F, all letters and
       decimal digits Python knows);
-    * ``SHORTCUT_SAFE``: they disagree, but the chunk shortcut stays exact (a word character for
-      ``regex`` only, such as a combining mark: such a chunk is not ``isalnum`` and goes through ``regex``);
-    * ``UNSAFE``: Python calls it alphanumeric and ``regex`` does not (``¼``), or it is whitespace for one
-      of them only (U+001C..U+001F): only the whole-text regex is exact.
+    * ``REGEX_WORD_ONLY``: a word character for ``regex`` only, such as a combining mark (a chunk holding
+      one is not ``isalnum``, so it goes through ``regex``);
+    * ``ALNUM_NOT_WORD``: Python calls it alphanumeric and ``regex`` does not (``²``, ``¼``): chunks holding
+      one go through ``regex`` too;
+    * ``SPACE_MISMATCH``: whitespace for one of them only (U+001C..U+001F): only the whole-text regex is
+      exact.
     """
     every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, _CODE_POINTS)))
     cps = np.concatenate([np.arange(0xD800), np.arange(0xE000, _CODE_POINTS)])
@@ -81,8 +87,9 @@ def char_classes() -> np.ndarray:
     python_word, python_space = matches(re.compile(r"\w")), matches(re.compile(r"\s"))
     python_alnum = python_word & (cps != ord("_"))  # re's \w is str.isalnum() or "_", its \s str.isspace()
     classes = np.zeros(_CODE_POINTS, dtype=np.uint8)
-    classes[cps[python_word != regex_word]] = SHORTCUT_SAFE
-    classes[cps[(python_alnum & ~regex_word) | (python_space != regex_space)]] = UNSAFE
+    classes[cps[python_word != regex_word]] = REGEX_WORD_ONLY
+    classes[cps[python_alnum & ~regex_word]] = ALNUM_NOT_WORD
+    classes[cps[python_space != regex_space]] = SPACE_MISMATCH
     return classes
 
 
@@ -100,17 +107,22 @@ def word_and_punct_tokens(text: str, codepoints: np.ndarray | None = None) -> tu
     already has them.
     """
     cps = _codepoints(text) if codepoints is None else codepoints
-    kind = int(np.take(char_classes(), cps).max()) if len(cps) else AGREE
-    if kind == UNSAFE:
+    kinds = np.take(char_classes(), cps)
+    kind = int(kinds.max()) if len(cps) else AGREE
+    if kind == SPACE_MISMATCH:
         tokens = _WORD_PUNCT.findall(text)
         words = [t for t in tokens if _WORD_RUN.match(t)]
         return words, len(tokens) - len(words)
-    # Where every character is AGREE, Python's re gives regex's matches, ~1.4x faster.
-    word_run, punct_run = (_RE_WORD_RUN, _RE_PUNCT_RUN) if kind == AGREE else (_WORD_RUN, _PUNCT_RUN)
     chunks = text.split()
-    alnum = list(map(str.isalnum, chunks))
+    if kind == ALNUM_NOT_WORD:
+        not_word = frozenset(map(chr, np.unique(cps[kinds == ALNUM_NOT_WORD]).tolist()))
+        alnum = [chunk.isalnum() and not_word.isdisjoint(chunk) for chunk in chunks]
+    else:
+        alnum = list(map(str.isalnum, chunks))
     words = list(compress(chunks, alnum))
     rest = " ".join(compress(chunks, map(not_, alnum)))
+    # Where every character is AGREE, Python's re gives regex's matches, ~1.4x faster.
+    word_run, punct_run = (_RE_WORD_RUN, _RE_PUNCT_RUN) if kind == AGREE else (_WORD_RUN, _PUNCT_RUN)
     punct_runs = 0
     if rest:
         words.extend(word_run.findall(rest))

@@ -105,7 +105,10 @@ def _number(value: Any) -> str:
 
 
 def _per_language(configs: dict[str, dict[str, Any]], get) -> str:
-    return "{" + ", ".join(f"{_key(code)}: {_number(get(cfg))}" for code, cfg in configs.items()) + "}"
+    """A flow mapping language -> value, 10 languages a line."""
+    items = [f"{_key(code)}: {_number(get(cfg))}" for code, cfg in configs.items()]
+    rows = [", ".join(items[i : i + 10]) for i in range(0, len(items), 10)]
+    return "{" + ",\n          ".join(rows) + "}"
 
 
 def _key(code: str) -> str:

@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.tokenize import RegexpTokenizer, WordPunctTokenizer
 
-from filters.word_punct import AGREE, PATTERN, SHORTCUT_SAFE, UNSAFE, char_classes, tokenize, word_and_punct_tokens
+from filters.word_punct import (
+    AGREE, ALNUM_NOT_WORD, PATTERN, REGEX_WORD_ONLY, SPACE_MISMATCH, char_classes, tokenize, word_and_punct_tokens,
+)
 from multilingual_text import INDONESIAN_WITH_ARABIC, SCRIPTS, langid_documents
 
 NLTK = WordPunctTokenizer()
@@ -60,15 +62,17 @@ def test_hand_checked_differences():
     assert tokenize("بِسْمِ") == ["بِسْمِ"]
     assert re.findall(r"\w+|[^\w\s]+", "بِسْمِ") == ["ب", "\u0650", "س", "\u0652", "م", "\u0650"]
     assert tokenize("3½ cups") == ["3", "½", "cups"]
+    assert word_and_punct_tokens("120 m² and 3½ cups") == (["120", "and", "cups", "m", "3"], 2)
     assert tokenize("a\x1fb c") == ["a", "\x1f", "b", "c"]
 
 
 def test_char_classes():
     classes = char_classes()
-    assert all(classes[ord(c)] == UNSAFE for c in "¼²①\x1c\x1d\x1e\x1f")
-    assert all(classes[ord(c)] == SHORTCUT_SAFE for c in "\u0650\u093e\u0e31\u0301\u200d\u203f\U0001e030")
+    assert all(classes[ord(c)] == ALNUM_NOT_WORD for c in "¼²①₂")
+    assert all(classes[ord(c)] == SPACE_MISMATCH for c in "\x1c\x1d\x1e\x1f")
+    assert all(classes[ord(c)] == REGEX_WORD_ONLY for c in "\u0650\u093e\u0e31\u0301\u200d\u203f\U0001e030")
     assert all(classes[ord(c)] == AGREE for c in "aZ09_ \n\t!?.日한٣ⅷ\u00a0\u2028")
-    assert (classes == UNSAFE).sum() < 2000  # a few hundred "other numbers" and four separators
+    assert (classes == SPACE_MISMATCH).sum() == 4 and (classes == ALNUM_NOT_WORD).sum() < 2000
     # the classes rest on re's \w being str.isalnum() or "_" and its \s being str.split()'s whitespace
     every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
     assert re.findall(r"\w", every) == [c for c in every if c.isalnum() or c == "_"]
