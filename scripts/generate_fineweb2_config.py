@@ -62,8 +62,9 @@ HEADER = """\
 # Languages ({count}, lid.176 codes; FineWeb-2 subset in brackets):
 {languages}
 #
-# Words are split per language as DataTrove does (filters/word_tokenizers.py) and the stop-word rule
-# counts FineWeb-2's per-language stop words (filters/resources/stopwords_fineweb2.json).
+# The rules read FineWeb-2's signals (filters/fineweb2.py): words split per language as DataTrove splits
+# them (filters/word_tokenizers.py) and FineWeb-2's stop words (filters/resources/stopwords_fineweb2.json);
+# scripts/compare_fineweb2.py checks the decisions against DataTrove 0.10.1 set up as FineWeb-2.
 # fineweb2_language_score: FineWeb-2 set these floors on GlotLID's scores; lid.176's scores are on another
 # scale, so treat them as a starting point (or derive floors from a run with `pipeline thresholds`).
 """
