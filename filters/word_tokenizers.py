@@ -24,7 +24,7 @@ hi bn ta ur mr gu pa te kn ml  Indic NLP Library ``trivial_tokenize``           
 ============================  ==================================================  ===================
 
 Transitive dependencies: pyvi needs sklearn-crfsuite and python-crfsuite (MIT) and scikit-learn (BSD-3);
-Indic NLP needs Morfessor (BSD-2) and pandas (BSD-3); SudachiPy and Kiwi carry their dictionaries and
+Indic NLP needs Morfessor (BSD) and pandas (BSD-3); SudachiPy and Kiwi carry their dictionaries and
 models in their wheels (``sudachidict_core``, ``kiwipiepy_model``, same licences as above).
 
 DataTrove's Stanza (models downloaded at run time), botok (Tibetan; downloads its dialect pack) and the
