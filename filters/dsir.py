@@ -23,22 +23,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from filters import word_punct
+
 DEFAULT_BUCKETS = 10_000
 EPSILON = 1e-8  # added to probabilities before the log, as RedPajama-V2 does
 HASH_ID = "blake2b64_utf8_mod"  # recorded in model files; a model only fits features hashed this way
 
-_RAW_WORD_RE = re.compile(r"\w+|[^\w\s]+")
-
 
 def raw_words(text: str) -> list[str]:
     """nltk WordPunctTokenizer tokens of the raw text (RedPajama-V2's 'raw words')."""
-    return _RAW_WORD_RE.findall(text)
+    return word_punct.tokenize(text)
 
 
 def feature_bucket(feature: str, buckets: int = DEFAULT_BUCKETS) -> int:

@@ -9,7 +9,8 @@ Documents below the 30th percentile of perplexity are "head", below the 60th "mi
 the rest "tail".
 
 CCNet's SentencePiece models cannot be fetched offline, so ``tokenize_line`` replaces them with
-a word/punctuation split (``\\w+|[^\\w\\s]+``, the same split as nltk's WordPunctTokenizer).
+a word/punctuation split: Python ``re``'s ``\\w+|[^\\w\\s]+`` (not nltk's WordPunctTokenizer, which
+uses the ``regex`` module and keeps spacing combining marks inside words; models are versioned by it).
 Training (``scripts/train_kenlm.py``) and scoring both go through :func:`prepare_line`, so a
 model only ever sees text prepared the same way; the preparation is versioned by
 ``NORMALIZATION_ID`` and recorded in each model card.

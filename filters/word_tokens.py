@@ -1,7 +1,8 @@
-"""English words and sentence breaks exactly as DataTrove's FineWeb filters see them.
+"""English (and other space-separated) words and sentence breaks exactly as DataTrove's filters see them.
 
 DataTrove (>= 0.3) splits English text with spaCy's blank English tokenizer and counts sentences with
-spaCy's rule-based sentencizer. spaCy tokenizes every whitespace-free chunk of the text independently,
+spaCy's rule-based sentencizer; for most other languages it uses that language's blank spaCy tokenizer
+(see ``filters.word_tokenizers``), which works the same way. spaCy tokenizes every whitespace-free chunk of the text independently,
 so this module tokenizes each distinct chunk once (one spaCy call per batch of unseen chunks) and caches
 the result; a document's words are then the concatenation of its chunks' tokens. That is what makes
 the FineWeb chain here several times faster than calling spaCy per filter and per line, while giving
@@ -29,18 +30,24 @@ ChunkTokens = tuple[tuple[str, ...], str]
 """The tokens of one whitespace-free chunk and their classes (one of ``i``/``x``/``p`` per token)."""
 
 
-class EnglishWordTokenizer:
-    """spaCy's blank English tokenizer with a per-chunk cache (bounded; cleared when full).
+class SpacyWordTokenizer:
+    """A blank spaCy tokenizer with a per-chunk cache (bounded; cleared when full).
 
-    One instance per worker process (thread-safe): the cache is its only state and holds nothing
-    document-specific, so results never depend on what was tokenized before.
+    Only for languages whose blank pipeline uses spaCy's rule-based ``Tokenizer`` (not Chinese,
+    Japanese, Korean, Thai or Vietnamese, whose segmenters look across chunks). One instance per worker
+    process (thread-safe): the cache is its only state and holds nothing document-specific, so results
+    never depend on what was tokenized before.
     """
 
-    def __init__(self, cache_size: int = 200_000) -> None:
+    def __init__(self, language: str = "en", cache_size: int = 200_000) -> None:
         import spacy
         from spacy.pipeline import Sentencizer
+        from spacy.tokenizer import Tokenizer
 
-        self._nlp = spacy.blank("en")
+        self.language = language
+        self._nlp = spacy.blank(language)
+        if type(self._nlp.tokenizer) is not Tokenizer:
+            raise ValueError(f"spaCy's {language!r} tokenizer is not rule-based: chunks are not independent")
         self._sentence_final = frozenset(Sentencizer.default_punct_chars)
         self._cache: dict[str, ChunkTokens] = {}
         self._cache_size = cache_size
@@ -88,7 +95,7 @@ class EnglishWordTokenizer:
                 cache[rest] = ((), "")
 
     def words(self, text: str) -> list[str]:
-        """DataTrove's ``split_into_words(text, "eng")``: every non-whitespace token, in order."""
+        """DataTrove's ``split_into_words(text, language)``: every non-whitespace token, in order."""
         return list(chain.from_iterable(tokens for tokens, _ in self.chunks(text.split())))
 
     def line_stats(self, line: str, chunks: list[str] | None = None) -> tuple[int, int]:
@@ -110,6 +117,13 @@ class EnglishWordTokenizer:
     def count_sentences(self, line: str) -> int:
         """Number of sentences spaCy's sentencizer finds in a stripped, non-empty line."""
         return self.line_stats(line)[0]
+
+
+class EnglishWordTokenizer(SpacyWordTokenizer):
+    """spaCy's blank English tokenizer (DataTrove's English words), cached per chunk."""
+
+    def __init__(self, cache_size: int = 200_000) -> None:
+        super().__init__("en", cache_size)
 
 
 def _classes_with_whitespace_tokens(line: str, chunk_tokens: list[ChunkTokens]) -> str:

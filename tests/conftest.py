@@ -79,3 +79,11 @@ def minimal_config(tmp_path: Path) -> Path:
 
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture(scope="session")
+def multilingual_pages() -> dict[str, str]:
+    """Real page texts in 16 languages (extraction_dev and Common Crawl WARC pages), extracted once."""
+    from multilingual_text import extracted_pages
+
+    return extracted_pages()

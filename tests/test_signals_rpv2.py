@@ -1,8 +1,9 @@
 """RedPajama-V2 quality signals: hand-checked values, edge cases, and a slow reference.
 
 The reference below transcribes each RPv2 definition as plainly as possible (per-signal
-tokenisation, Counter, tuple n-grams); the fast implementation must agree with it on hand-made
-edge cases, on real documents and on hypothesis-generated text.
+tokenisation, Counter, tuple n-grams), with nltk's WordPunctTokenizer itself for the raw words as RPv2
+uses it; the fast implementation must agree with it on hand-made edge cases, on real documents in
+many scripts and on hypothesis-generated text.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nltk.tokenize import WordPunctTokenizer
 
 from filters.signals import SIGNAL_KINDS, DocumentView, SignalComputer
 from filters.signals.document import normalize
 from filters.signals.ldnoobw import load_ldnoobw
 from filters.signals.natural_language import load_stop_words
+from multilingual_text import SCRIPTS, langid_documents
 
+WORD_PUNCT = WordPunctTokenizer()
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 RPV2_NAMES = {
@@ -66,7 +71,7 @@ def reference(text: str, language: str, stop_words, ldnoobw) -> dict:
     r8 = lambda x: round(x, 8)  # noqa: E731
     norm = ref_normalize(text)
     words = norm.split()
-    raw = re.findall(r"\w+|[^\w\s]+", text)
+    raw = WORD_PUNCT.tokenize(text)
     spans = [m.span() for m in re.finditer(r"[^\n]*\n|[^\n]+$", text)]
     lines = [text[a:b] for a, b in spans]
     nlines = [ref_normalize(x) for x in lines]
@@ -190,7 +195,7 @@ def test_resources_bundled():
     assert set(stop) == {"bg", "de", "en", "es", "fi", "fr", "it"}
     assert "the" in stop["en"] and "The" not in stop["en"]
     # The fast stop-word count only looks at \w+ tokens: no entry may be a punctuation token.
-    assert not [w for ws in stop.values() for w in ws if re.fullmatch(r"[^\w\s]+", w)]
+    assert not [w for ws in stop.values() for w in ws if regex.fullmatch(r"[^\w\s]+", w)]
     lists = load_ldnoobw()
     assert len(lists) == 28 and {"en", "de", "fr", "es", "it"} <= set(lists)
     assert ("2", "girls", "1", "cup") in lists["en"].multi["2"]
@@ -381,6 +386,45 @@ def test_real_multilingual_documents_match_reference(sc, ref_resources):
     assert 0.2 < de["rps_doc_stop_word_fraction"] < 0.8
 
 
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_scripts_match_reference(sc, ref_resources, name):
+    """Arabic with harakat, Devanagari, Thai, Korean, CJK, fractions, emoji, ...: raw-word signals as nltk's."""
+    for language in ("en", "fr", "bg"):
+        assert_matches_reference(sc, SCRIPTS[name], language, ref_resources)
+
+
+def test_real_multilingual_pages_match_reference(sc, ref_resources, multilingual_pages):
+    """Extracted pages in 16 languages (dev pages and Common Crawl WARC pages)."""
+    for text in multilingual_pages.values():
+        assert_matches_reference(sc, text, "fr", ref_resources)
+
+
+def _word_signals(raw: list[str], text: str, stop_words: frozenset[str]) -> dict[str, float]:
+    """The four raw-word signals from a given token list (RPv2's definitions)."""
+    n = len(raw)
+    return {
+        "rps_doc_frac_all_caps_words": round(sum(w.isupper() for w in raw) / n, 8),
+        "rps_doc_frac_no_alph_words": round(1 - sum(re.search("[a-zA-Z]", w) is not None for w in raw) / n, 8),
+        "rps_doc_symbol_to_word_ratio": round((text.count("#") + text.count("...") + text.count("…")) / n, 8),
+        "rps_doc_stop_word_fraction": round(sum(w in stop_words for w in raw) / n, 8),
+    }
+
+
+def test_raw_word_signals_follow_nltk_not_python_re(sc):
+    """French prose with Arabic quotations (real sentences of both): the four raw-word signals equal the
+    values computed from nltk's tokens, and differ from what Python's re tokens would give."""
+    docs = langid_documents()
+    fr, ar = docs["fr"].split("\n"), docs["ar"].split("\n")
+    text = "\n".join(f"{a} « {b} » ..." for a, b in zip(fr, ar))
+    got = sc.compute(text, "fr")
+    stop = load_stop_words()["fr"]
+    want = _word_signals(WORD_PUNCT.tokenize(text), text, stop)
+    assert {k: got[k] for k in want} == want
+    with_re = _word_signals(re.findall(r"\w+|[^\w\s]+", text), text, stop)
+    assert all(with_re[k] != want[k] for k in want if k != "rps_doc_frac_all_caps_words")
+    assert want["rps_doc_stop_word_fraction"] > 0.1
+
+
 def test_real_offensive_tweets_match_reference(sc, ref_resources):
     """LDNOOBW counts on text that actually contains list entries (Davidson et al. tweets)."""
     path = DATA / "toxicity_train" / "davidson_train.csv"
@@ -421,7 +465,7 @@ def test_hypothesis_document_view_line_stats(text):
     assert doc.normalized_line_numeric_counts == [sum(map(str.isnumeric, x)) for x in lines]
     assert doc.line_uppercase_counts == [sum(map(str.isupper, x)) for x in doc.lines]
     assert doc.normalized_words == ref_normalize(text).split()
-    assert sorted(doc.raw_word_tokens) == sorted(w for w in doc.raw_words if re.fullmatch(r"\w+", w))
+    assert sorted(doc.raw_word_tokens) == sorted(w for w in doc.raw_words if regex.fullmatch(r"\w+", w))
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

@@ -11,23 +11,24 @@ How RPv2 reads text (reproduced here, see the module functions):
 * normalised text: delete ASCII ``string.punctuation``, lowercase, strip, collapse runs of
   whitespace to one space, Unicode NFD — in this order;
 * normalised words: the normalised text split on whitespace;
-* raw words: the tokens of ``\\w+|[^\\w\\s]+`` (nltk's WordPunctTokenizer) on the raw text;
+* raw words: nltk's WordPunctTokenizer on the raw text (``\\w+|[^\\w\\s]+`` compiled with the
+  ``regex`` module, as nltk does: see :mod:`filters.word_punct`);
 * lines: the matches of ``[^\\n]*\\n|[^\\n]+$``; empty lines are kept, each keeps its ``\\n``, and
   the spans tile the text exactly.
 """
 
 from __future__ import annotations
 
-import re
 import string
 import unicodedata
 from collections.abc import Callable
 from functools import cache, cached_property
-from itertools import compress, count
-from operator import not_
+from itertools import count
 from typing import Any, TypeVar
 
 import numpy as np
+
+from filters import word_punct
 
 __all__ = ["DocumentView", "char_flags", "char_values", "codepoints", "normalize"]
 
@@ -36,10 +37,6 @@ _T = TypeVar("_T")
 # ASCII punctuation is deleted from the UTF-8 bytes: those bytes never occur inside the encoding
 # of another character, and bytes.translate is ~10x faster than str.translate or re.sub.
 _ASCII_PUNCTUATION_BYTES = string.punctuation.encode("ascii")
-# nltk's WordPunctTokenizer pattern.
-_WORD_PUNCT_RE = re.compile(r"\w+|[^\w\s]+")
-_WORD_RUN_RE = re.compile(r"\w+")
-_PUNCT_RUN_RE = re.compile(r"[^\w\s]+")
 
 
 def normalize(text: str) -> str:
@@ -214,24 +211,18 @@ class DocumentView:
     # --- raw word-punct tokens ---------------------------------------------------------------
 
     @cached_property
+    def codepoints(self) -> np.ndarray:
+        """``codepoints(text)``: uint8 for ASCII text, else uint32."""
+        return codepoints(self.text)
+
+    @cached_property
     def raw_words(self) -> list[str]:
         """The WordPunct tokens of the raw text, in order (not used by the built-in signals)."""
-        return _WORD_PUNCT_RE.findall(self.text)
+        return word_punct.tokenize(self.text)
 
     @cached_property
     def _raw_token_split(self) -> tuple[list[str], int]:
-        # Fast path to the multiset of raw tokens: a whitespace token made only of alphanumerics
-        # is exactly one \w+ token (re's \w is str.isalnum() plus "_"); only the rest needs the
-        # regex, which is ~3x slower than str.split on typical prose.
-        chunks = self.text.split()
-        alnum = list(map(str.isalnum, chunks))
-        words = list(compress(chunks, alnum))
-        rest = " ".join(compress(chunks, map(not_, alnum)))
-        punct_runs = 0
-        if rest:
-            words.extend(_WORD_RUN_RE.findall(rest))
-            punct_runs = len(_PUNCT_RUN_RE.findall(rest))
-        return words, punct_runs
+        return word_punct.word_and_punct_tokens(self.text, self.codepoints)
 
     @property
     def raw_word_tokens(self) -> list[str]:
@@ -352,4 +343,4 @@ class DocumentView:
     def line_uppercase_counts(self) -> list[int]:
         """Characters with ``str.isupper()`` in each raw line."""
         starts, ends = self._line_bounds
-        return _span_totals(char_flags(self.text, str.isupper), starts, ends).tolist()
+        return _span_totals(char_values(self.codepoints, str.isupper), starts, ends).tolist()
