@@ -77,6 +77,9 @@ class DedupConfig:
     """
 
     enabled: bool = True
+    # FineWeb-2: each language is deduplicated on its own. The document's language is folded into every
+    # exact and band bucket key at decision time, so documents of two languages never share a bucket.
+    per_language: bool = False
     exact: bool = True
     url: bool = False
     minhash: bool = True

@@ -66,7 +66,8 @@ class LangIdConfig:
 @dataclass(frozen=True)
 class SignalsConfig:
     enabled: bool = True
-    # Any of rpv2, gopher_repetition, gopher_quality, c4, fineweb; computed in that recipe order, and in filter
+    # Any of rpv2, gopher_repetition, gopher_quality, c4, fineweb (or fineweb2: FineWeb-2's per-language versions of
+    # the gopher and fineweb groups, instead of them); computed in that recipe order, and in filter
     # mode the c4 group's line filter changes the document text (annotate mode records its removals only).
     groups: list[str] = field(default_factory=lambda: ["rpv2"])
     names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
