@@ -12,12 +12,14 @@ REASON_MINHASH = "dedup_minhash"
 
 
 class DedupInput(NamedTuple):
-    """One document as deduplication sees it. ``id`` must be unique within the input."""
+    """One document as deduplication sees it. ``id`` must be unique within the input; ``language`` matters
+    only with ``per_language``."""
 
     id: str
     text: str
     url: Optional[str] = None
     quality_score: Optional[float] = None
+    language: Optional[str] = None
 
 
 class DedupDoc(NamedTuple):

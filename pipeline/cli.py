@@ -48,6 +48,9 @@ def _summary(summary) -> str:
     lines += [f"  {reason}: {n}" for reason, n in sorted(s["removed"].items(), key=lambda kv: -kv[1])]
     lines.append(f"errors: {s['errors_total']}")
     lines += [f"  {stage}: {n}" for stage, n in sorted(s["errors"].items())]
+    if s.get("not_scored"):
+        lines.append("not scored (the model is not for the document's language):")
+        lines += [f"  {column}: {n}" for column, n in sorted(s["not_scored"].items())]
     lines.append(f"seconds: {summary.seconds:.1f}")
     return "\n".join(lines)
 

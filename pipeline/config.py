@@ -96,6 +96,9 @@ class ClassifierSpec:
     normalization: str = "fasttext_basic"  # see filters.classifier_text: none, fasttext_basic, dclm, dolma_jigsaw, ...
     level: Literal["document", "paragraph"] = "document"  # paragraph: also `<output>_spans`, Dolma-style
     max_chars: Optional[int] = None  # score only the first N characters of each unit
+    # The languages the model is for (lid.176 codes); documents in others get a null score, not a misleading
+    # number, and stats.json counts them under `not_scored`. Empty: every language.
+    languages: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
