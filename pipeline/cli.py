@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                             help="approximate mode's rank error bound, as a fraction of a language's documents")
     thresholds.add_argument("--min-documents", type=int, default=10,
                             help="leave out languages with fewer documents holding the signal (10)")
+    thresholds.add_argument("--work", help="folder for the job's per-language results (default: FROM/_thresholds)")
     return parser
 
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
             specs = th.load_specs(args.signals, args.spec, args.low, args.high)
             found = th.thresholds(args.source, specs, args.output, exact=args.exact, epsilon=args.epsilon,
-                                  min_documents=args.min_documents, beam_args=beam_args)
+                                  min_documents=args.min_documents, beam_args=beam_args, work=args.work)
             print(th.summary(found, args.output, args.min_documents))
         else:
             from pipeline.report import write_report

@@ -149,8 +149,9 @@ def read_results(results: str) -> list[LanguageThreshold]:
 
 
 def compute(source: str, specs: list[ThresholdSpec], *, exact: bool = False, epsilon: float = DEFAULT_EPSILON,
-            beam_args: list[str] = ()) -> list[LanguageThreshold]:
-    """Run the job over `source` (a finished run's folder) and return every (signal, language) threshold."""
+            beam_args: list[str] = (), work: Optional[str] = None) -> list[LanguageThreshold]:
+    """Run the job over `source` (a finished run's folder) and return every (signal, language) threshold;
+    the job's results go to `work` (default `<source>/_thresholds`) and are read back from there."""
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -158,7 +159,7 @@ def compute(source: str, specs: list[ThresholdSpec], *, exact: bool = False, eps
         raise ConfigError(f"--epsilon: must lie in (0, 1), got {epsilon}")
     pattern, internal = source_files(source)
     check_columns(pattern, specs)
-    results = posixpath.join(source, RESULTS)
+    results = work or posixpath.join(source, RESULTS)
     if FileSystems.exists(results):
         FileSystems.delete([results])
     given = {a.split("=", 1)[0] for a in beam_args}
@@ -202,12 +203,12 @@ def write(path: str, text: str) -> None:
 
 
 def thresholds(source: str, specs: list[ThresholdSpec], output: str, *, exact: bool = False,
-               epsilon: float = DEFAULT_EPSILON, min_documents: int = 10,
-               beam_args: list[str] = ()) -> list[LanguageThreshold]:
+               epsilon: float = DEFAULT_EPSILON, min_documents: int = 10, beam_args: list[str] = (),
+               work: Optional[str] = None) -> list[LanguageThreshold]:
     """`python -m pipeline thresholds`: compute, then write the rules file to `output`."""
     if min_documents < 1:
         raise ConfigError(f"--min-documents: must be >= 1, got {min_documents}")
-    found = compute(source, specs, exact=exact, epsilon=epsilon, beam_args=beam_args)
+    found = compute(source, specs, exact=exact, epsilon=epsilon, beam_args=beam_args, work=work)
     write(output, render(specs, found, source=source, exact=exact, epsilon=epsilon, min_documents=min_documents))
     return found
 

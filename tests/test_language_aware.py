@@ -152,7 +152,8 @@ def test_approximate_thresholds_are_within_the_stated_rank_error(tmp_path):
     pq.write_table(table.slice(0, half), out / "signals" / "a.parquet")
     pq.write_table(table.slice(half), out / "signals" / "b.parquet")
     epsilon = 0.01
-    rules = _thresholds(out, tmp_path / "rules.yaml", "--epsilon", str(epsilon))
+    rules = _thresholds(out, tmp_path / "rules.yaml", "--epsilon", str(epsilon), "--work", str(tmp_path / "work"))
+    assert not (out / "_thresholds").exists() and list((tmp_path / "work").glob("part*.jsonl"))
     rows = table.to_pylist()
     for name, (_, percentile) in SPECS.items():
         found = rules[f"threshold_{name}"]["params"]["threshold"]
