@@ -17,17 +17,6 @@ from filters.gopher_repetition import duplicates
 from filters.punctuation import TERMINAL_PUNCTUATION_TUPLE
 from filters.word_tokens import split_into_words
 
-# The signals this group computes, in the order it returns them (declared so that a run's columns are
-# known without tokenising anything; tests/test_configs.py checks them against the computed ones).
-SIGNAL_NAMES = (
-    "fineweb_line_count",
-    "fineweb_line_punct_ratio",
-    "fineweb_short_line_frac",
-    "fineweb_dup_line_char_frac",
-    "fineweb_newline_to_word_ratio",
-)
-
-
 SHORT_LINE_LENGTH = 30
 
 SIGNAL_NAMES: tuple[str, ...] = (

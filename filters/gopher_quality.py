@@ -34,21 +34,6 @@ SIGNAL_NAMES: tuple[str, ...] = (
 )
 
 
-# The signals this group computes, in the order it returns them (declared so that a run's columns are
-# known without tokenising anything; tests/test_configs.py checks them against the computed ones).
-SIGNAL_NAMES = (
-    "gopher_word_count",
-    "gopher_all_word_count",
-    "gopher_mean_word_length",
-    "gopher_hash_to_word_ratio",
-    "gopher_ellipsis_to_word_ratio",
-    "gopher_bullet_lines_frac",
-    "gopher_ellipsis_lines_frac",
-    "gopher_alpha_words_frac",
-    "gopher_stop_word_count",
-)
-
-
 def gopher_quality_signals(
     text: str, *, words: list[str] | None = None, stop_words: frozenset[str] = GOPHER_STOP_WORDS
 ) -> dict[str, float]:

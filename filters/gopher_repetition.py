@@ -20,25 +20,6 @@ import numpy as np
 
 from filters.word_tokens import split_into_words
 
-# The signals this group computes, in the order it returns them (declared so that a run's columns are
-# known without tokenising anything; tests/test_configs.py checks them against the computed ones).
-SIGNAL_NAMES = (
-    "gopher_dup_para_frac",
-    "gopher_dup_para_char_frac",
-    "gopher_dup_line_frac",
-    "gopher_dup_line_char_frac",
-    "gopher_top_2gram_char_frac",
-    "gopher_top_3gram_char_frac",
-    "gopher_top_4gram_char_frac",
-    "gopher_dup_5gram_char_frac",
-    "gopher_dup_6gram_char_frac",
-    "gopher_dup_7gram_char_frac",
-    "gopher_dup_8gram_char_frac",
-    "gopher_dup_9gram_char_frac",
-    "gopher_dup_10gram_char_frac",
-)
-
-
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 _LINE_SPLIT = re.compile(r"\n+")
 TOP_NGRAM_SIZES = (2, 3, 4)

@@ -13,7 +13,7 @@ import json
 import logging
 import posixpath
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
 from pipeline.config import Config, ConfigError
@@ -97,7 +97,8 @@ def write_plan(output: str, tasks: list[ShardSpec]) -> str:
     from pipeline.atomic import atomic_write
 
     path = posixpath.join(output, PLAN, "tasks.jsonl")
-    blob = "".join(json.dumps(asdict(t), sort_keys=True) + "\n" for t in tasks).encode()
+    names = [f.name for f in fields(ShardSpec)]
+    blob = "".join(json.dumps({n: getattr(t, n) for n in names}, sort_keys=True) + "\n" for t in tasks).encode()
     atomic_write(path, lambda handle: handle.write(blob))
     return path
 

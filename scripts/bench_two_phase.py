@@ -2,7 +2,7 @@
 a decision-only rerun, and planning at Common Crawl scale.
 
     python scripts/bench.py shuffle [--docs 2000]            # bytes grouped per document, 2 KB vs 50 KB documents
-    python scripts/bench.py memory [--small 10000 --large 100000]   # worker peak RSS, one shard of each size
+    python scripts/bench.py memory [--small 10000 --large 100000] [--dedup]   # worker peak RSS, one shard of each size
     python scripts/bench.py rerun --dev-pages DIR [--copies 4 --runs 3]   # full FineWeb run vs rules-only rerun
     python scripts/bench.py plan [--files 90000]             # planning a Common Crawl dump's worth of paths
 
@@ -44,10 +44,28 @@ input: {{paths: ["{input}"]}}
 mode: filter
 extract: {{enabled: false}}
 langid: {{enabled: true}}
-signals: {{enabled: true}}
-dedup: {{enabled: true}}
+signals: {{enabled: true, names: [rps_doc_word_count, rps_doc_mean_word_length, rps_doc_frac_unique_words]}}
+dedup: {{enabled: {dedup}}}
 output: {{rows_per_file: 0}}
 filters: {{enabled: true, rules: [{{name: min_words, keep: "rps_doc_word_count >= 50"}}]}}
+"""
+
+# The same shape of work in plain Beam: one element whose DoFn emits `records` small (key, value) pairs into a
+# GroupByKey. On the local multi_processing runner the worker's peak grows with the records one bundle sends to
+# a grouping, whatever the DoFn does; this measures that baseline.
+RUNNER_BASELINE = r"""
+import os, sys
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+n = int(sys.argv[1])
+def emit(_):
+    for i in range(n):
+        yield (os.urandom(12), i)
+p = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(["--direct_running_mode=multi_processing",
+                                                                 "--direct_num_workers=1"]))
+p | beam.Create([0]) | beam.FlatMap(emit) | beam.GroupByKey() | beam.Map(lambda kv: None)
+p.run().wait_until_finish()
 """
 
 
@@ -144,10 +162,20 @@ def bench_shuffle(args) -> None:
           f"ratio {ratio:.3f}")
 
 
-def bench_memory(args) -> None:
-    """Peak RSS of the worker processes for one shard of `--small` and of `--large` documents."""
+def _worker_peak(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """(wall s, peak RSS in MB of the Beam worker processes) of one command."""
     from bench_dedup import _RssPoller
 
+    started = time.perf_counter()
+    with _RssPoller(interval=0.2) as rss:
+        subprocess.run(cmd, cwd=REPO, env=env or dict(os.environ, PYTHONPATH=str(REPO)), check=True,
+                       capture_output=True)
+    workers = [kb for cmd_, kb in rss.peak.values() if "sdk_worker" in cmd_]
+    return time.perf_counter() - started, (max(workers) / 1024 if workers else float("nan"))
+
+
+def bench_memory(args) -> None:
+    """Peak RSS of the worker process for one shard of `--small` and of `--large` documents (1 worker)."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -155,20 +183,17 @@ def bench_memory(args) -> None:
             shard = work / f"shard{n}.parquet"
             write_shard(shard, make_documents(n, args.chars, seed=n))
             config = work / f"memory{n}.yaml"
-            config.write_text(MEMORY_CONFIG.format(input=shard))
-            peaks, walls = [], []
-            for i in range(args.runs):
-                with _RssPoller(interval=0.2) as rss:
-                    wall, _ = run_cli(config, work / f"out{n}-{i}", "--direct_running_mode=multi_processing",
-                                      "--direct_num_workers=1")
-                workers = [kb for cmd, kb in rss.peak.values() if "sdk_worker" in cmd or "worker_main" in cmd]
-                runner = [kb for cmd, kb in rss.peak.values() if "pipeline run" in cmd]
-                peaks.append((max(workers) / 1024 if workers else float("nan"),
-                              max(runner) / 1024 if runner else float("nan")))
-                walls.append(wall)
-            results[n] = {"documents": n, "wall_s": round(statistics.median(walls), 1),
-                          "worker_peak_mb": round(statistics.median(p[0] for p in peaks)),
-                          "runner_peak_mb": round(statistics.median(p[1] for p in peaks))}
+            config.write_text(MEMORY_CONFIG.format(input=shard, dedup=str(args.dedup).lower()))
+            runs = [_worker_peak([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--output",
+                                  str(work / f"out{n}-{i}"), "--log-level", "WARNING",
+                                  "--direct_running_mode=multi_processing", "--direct_num_workers=1"])
+                    for i in range(args.runs)]
+            results[n] = {"documents": n, "dedup": args.dedup, "wall_s": round(statistics.median(r[0] for r in runs), 1),
+                          "worker_peak_mb": round(statistics.median(r[1] for r in runs))}
+            if args.dedup:  # what the local runner itself costs for as many grouped records as dedup sends
+                records = round(n * args.records_per_doc)
+                _, baseline = _worker_peak([sys.executable, "-c", RUNNER_BASELINE, str(records)])
+                results[n]["plain_beam_worker_peak_mb_for_the_same_records"] = round(baseline)
             print(json.dumps(results[n]), flush=True)
     small, large = results[args.small], results[args.large]
     print(f"\nworker peak: {small['worker_peak_mb']} MB ({args.small} docs) vs {large['worker_peak_mb']} MB "
@@ -227,6 +252,8 @@ def main() -> None:
     p.add_argument("--large", type=int, default=100_000)
     p.add_argument("--chars", type=int, default=2_000)
     p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--dedup", action="store_true", help="with dedup on (and the plain-Beam baseline beside it)")
+    p.add_argument("--records-per-doc", type=float, default=21.0, help="grouped records a document (bench shuffle)")
     p = sub.add_parser("rerun")
     p.add_argument("--dev-pages", type=Path, required=True, help="folder with *.html.gz pages (extraction_dev)")
     p.add_argument("--copies", type=int, default=4)
