@@ -2,11 +2,13 @@
 
 Annotation keeps what only the text can give: the MinHash signature and the exact-text hash. Everything that
 depends on dedup settings that users change between reruns (thresholds and so bands, exact/URL keys, the keep
-policy) is derived from those stored values at decision time, so changing them never reads the text again.
+policy, per-language buckets) is derived from those stored values at decision time, so changing them never
+reads the text again.
 """
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Iterable, Optional
 
 import numpy as np
@@ -43,8 +45,10 @@ class DedupKeyer:
         return [(h, sigs[i].tobytes(), bool(shingled[i])) for i, h in enumerate(hashes)]
 
     def doc(self, node: int, doc_id: str, text_chars: int, quality_score: Optional[float], exact_hash: bytes,
-            url: Optional[str], signature: Optional[bytes], shingled: bool) -> DedupDoc:
-        """The clustering record of one document from its stored annotations."""
+            url: Optional[str], signature: Optional[bytes], shingled: bool, language: Optional[str] = None
+            ) -> DedupDoc:
+        """The clustering record of one document from its stored annotations; with `per_language`, every key
+        is made the language's own (a missing language is a language of its own, the empty one)."""
         c = self._config
         exact = []
         if c.exact:
@@ -57,6 +61,9 @@ class DedupKeyer:
         if c.minhash and signature is not None:
             sig = np.frombuffer(signature, dtype=np.uint32)[None, :]
             bands = tuple(bucket_keys(sig, params, i)[0] for i, params in enumerate(self._params))
+        if c.per_language:
+            exact = [key[:1] + language_key(key[1:], language) for key in exact]  # kind byte kept
+            bands = tuple(tuple(language_key(key, language) for key in keys) for keys in bands)
         return DedupDoc(node, doc_id, keep_rank(c.keep, text_chars, quality_score), tuple(exact), bands,
                         signature if c.verify_jaccard else None, shingled and bool(bands))
 
@@ -66,3 +73,9 @@ class DedupKeyer:
 
         sig = np.frombuffer(signature, dtype=np.uint32)[None, :]
         return [band_keys(sig, params)[0] for params in self._params]
+
+
+def language_key(key: bytes, language: Optional[str]) -> bytes:
+    """`key` made specific to `language`, with the same width: two documents share the new key exactly when
+    they shared `key` and have the same language (barring a 2^-96 chance for 12-byte keys)."""
+    return blake2b((language or "").encode("utf-8") + b"\0" + key, digest_size=len(key)).digest()

@@ -12,12 +12,14 @@ REASON_MINHASH = "dedup_minhash"
 
 
 class DedupInput(NamedTuple):
-    """One document as deduplication sees it. ``id`` must be unique within the input."""
+    """One document as deduplication sees it. ``id`` must be unique within the input; ``language`` matters
+    only with ``per_language``."""
 
     id: str
     text: str
     url: Optional[str] = None
     quality_score: Optional[float] = None
+    language: Optional[str] = None
 
 
 class DedupDoc(NamedTuple):
@@ -77,6 +79,9 @@ class DedupConfig:
     """
 
     enabled: bool = True
+    # FineWeb-2: each language is deduplicated on its own. The document's language is folded into every
+    # exact and band bucket key at decision time, so documents of two languages never share a bucket.
+    per_language: bool = False
     exact: bool = True
     url: bool = False
     minhash: bool = True

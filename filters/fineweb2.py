@@ -15,12 +15,19 @@ from collections.abc import Mapping
 from importlib import resources
 from types import MappingProxyType
 
+from filters import fineweb_quality, gopher_quality, gopher_repetition
 from filters.fineweb_quality import fineweb_quality_signals
 from filters.gopher_quality import gopher_quality_signals
 from filters.gopher_repetition import gopher_repetition_signals
 from filters.word_tokenizers import word_tokenizer
 
-__all__ = ["fineweb2_signals", "load_stop_words"]
+__all__ = ["SIGNAL_NAMES", "fineweb2_signals", "load_stop_words"]
+
+# What `fineweb2_signals` returns, in its order: FineWeb-2's filter order (Gopher repetition, FineWeb
+# quality, Gopher quality), declared so that a run's columns are known without loading a tokeniser.
+SIGNAL_NAMES: tuple[str, ...] = (
+    *gopher_repetition.SIGNAL_NAMES, *fineweb_quality.SIGNAL_NAMES, *gopher_quality.SIGNAL_NAMES,
+)
 
 
 @functools.cache

@@ -4,6 +4,10 @@ FineWeb computes the Gopher signals on the extracted text, then C4's line filter
 document checks and FineWeb's signals read the text that is left. RedPajama-V2's signals are stored as spans
 over the output text, so they too read the text after any line removal. One call does all of it, tokenising
 with each group's own tokenizer once.
+
+The `fineweb2` group is FineWeb-2's version of the same three DataTrove filters (no C4): words split by the
+document language's own tokeniser and counted against that language's stop words (filters.fineweb2). It
+writes the same column names as `gopher_repetition`, `fineweb` and `gopher_quality`, so it replaces them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
-GROUPS = ("rpv2", "gopher_repetition", "gopher_quality", "c4", "fineweb")
+GROUPS = ("rpv2", "gopher_repetition", "gopher_quality", "c4", "fineweb", "fineweb2")
+ENGLISH_WORD_GROUPS = frozenset({"gopher_repetition", "gopher_quality", "c4", "fineweb"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class QualitySignals:
         unknown = [g for g in self.groups if g not in GROUPS]
         if unknown:
             raise ValueError(f"unknown signal group {unknown[0]!r} (known: {', '.join(GROUPS)})")
+        clash = sorted(ENGLISH_WORD_GROUPS.intersection(self.groups))
+        if "fineweb2" in self.groups and clash:
+            raise ValueError(f"signal group fineweb2 computes FineWeb-2's versions of the gopher and fineweb "
+                             f"columns per language and has no C4 step: use it instead of {', '.join(clash)}")
         self._c4 = c4
         self._rpv2 = None
         if "rpv2" in self.groups:
@@ -55,7 +64,7 @@ class QualitySignals:
 
     @property
     def _tokenizer(self):
-        if self._words is None and set(self.groups) - {"rpv2"}:
+        if self._words is None and ENGLISH_WORD_GROUPS.intersection(self.groups):
             from filters.word_tokens import default_tokenizer
 
             self._words = default_tokenizer()
@@ -64,11 +73,12 @@ class QualitySignals:
     def names(self) -> list[tuple[str, str]]:
         """(name, kind) of every signal `compute` returns, kind "doc" or "lines", in its order (each group
         declares its names; nothing is tokenised)."""
-        from filters import c4, fineweb_quality, gopher_quality, gopher_repetition
+        from filters import c4, fineweb2, fineweb_quality, gopher_quality, gopher_repetition
         from filters.signals import SIGNAL_KINDS
 
         declared = {"gopher_repetition": gopher_repetition.SIGNAL_NAMES, "gopher_quality": gopher_quality.SIGNAL_NAMES,
-                    "c4": c4.SIGNAL_NAMES, "fineweb": fineweb_quality.SIGNAL_NAMES}
+                    "c4": c4.SIGNAL_NAMES, "fineweb": fineweb_quality.SIGNAL_NAMES,
+                    "fineweb2": fineweb2.SIGNAL_NAMES}
         names = [n for group in GROUPS[1:] if group in self.groups for n in declared[group]]
         if self._rpv2 is not None:
             names += self._rpv2.names
@@ -103,6 +113,10 @@ class QualitySignals:
             if word_count is None:
                 word_count = len(self._tokenizer.words(after))
             signals.update(fineweb_quality_signals(after, word_count=word_count))
+        if "fineweb2" in self.groups:  # per language: the language's words and stop words
+            from filters.fineweb2 import fineweb2_signals
+
+            signals.update(fineweb2_signals(text, language))
         out_text = after if self._remove_lines else text
         if self._rpv2 is not None:
             signals.update(self._rpv2.compute(out_text, language))

@@ -38,11 +38,11 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from filters.word_tokens import SpacyWordTokenizer
 
-__all__ = ["ASSIGNMENTS", "WordTokenizer", "word_tokenizer"]
+__all__ = ["ASSIGNMENTS", "WordTokenizer", "missing_libraries", "word_tokenizer"]
 
 
 class WordTokenizer(Protocol):
@@ -67,6 +67,31 @@ ASSIGNMENTS: dict[str, tuple[str, str]] = {
     **{code: ("indic", code) for code in "hi bn ta ur mr gu pa te kn ml or as ne sa si".split()},
 }
 FALLBACK = ("spacy", "xx")  # DataTrove's WhitespaceTokenizer: spaCy's multi-language tokenizer
+
+# The modules each kind needs beyond spaCy, and the extra that installs them.
+_LIBRARIES: dict[str, tuple[tuple[str, ...], str]] = {
+    "spacy_zh": (("jieba",), "multilingual"),
+    "spacy_ja": (("sudachipy", "sudachidict_core"), "multilingual"),
+    "spacy_whole": (("pyvi",), "multilingual"),
+    "thai": (("pythainlp",), "multilingual"),
+    "indic": (("indicnlp",), "multilingual"),
+    "kiwi": (("kiwipiepy",), "korean"),
+}
+
+
+def missing_libraries(languages: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """language -> (missing module, the extra that installs it), for the given languages' segmenters; found
+    without importing anything (a driver checks this before a run starts)."""
+    from importlib.util import find_spec
+
+    missing = {}
+    for language in languages:
+        modules, extra = _LIBRARIES.get(ASSIGNMENTS.get(language, FALLBACK)[0], ((), ""))
+        for module in modules:
+            if find_spec(module) is None:
+                missing[language] = (module, extra)
+                break
+    return missing
 
 
 def _strip(tokens) -> list[str]:

@@ -1,4 +1,4 @@
-"""`python -m pipeline run | refilter | report`.
+"""`python -m pipeline run | refilter | report | thresholds`.
 
 Known arguments are ours; everything else is handed to Beam as pipeline options, as in Beam's own examples,
 so `--runner DataflowRunner --project ...` works unchanged. Exit code 0 only when the run finished.
@@ -34,6 +34,24 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write OUT/report.html")
     report.add_argument("output")
+
+    thresholds = sub.add_parser(
+        "thresholds", help="per-language rule thresholds at percentiles of a finished run's signals (a Beam job; "
+                           "unknown arguments are Beam pipeline options)")
+    thresholds.add_argument("--from", dest="source", required=True, help="a finished run's output folder")
+    thresholds.add_argument("--output", required=True, help="the rules file to write (YAML, filters.rules)")
+    thresholds.add_argument("--signals", nargs="+", action="extend", default=[], metavar="NAME:higher|lower[:P]",
+                            help="which way is better per signal, and optionally its percentile")
+    thresholds.add_argument("--spec", help="YAML: low_percentile, high_percentile, signals: {name: higher|lower}")
+    thresholds.add_argument("--low", type=float, default=10.0, help="percentile where higher is better (10)")
+    thresholds.add_argument("--high", type=float, default=90.0, help="percentile where lower is better (90)")
+    thresholds.add_argument("--exact", action="store_true",
+                            help="exact percentiles (numpy's): every value of a language in one worker; small runs")
+    thresholds.add_argument("--epsilon", type=float, default=0.001,
+                            help="approximate mode's rank error bound, as a fraction of a language's documents")
+    thresholds.add_argument("--min-documents", type=int, default=10,
+                            help="leave out languages with fewer documents holding the signal (10)")
+    thresholds.add_argument("--work", help="folder for the job's per-language results (default: FROM/_thresholds)")
     return parser
 
 
@@ -48,6 +66,9 @@ def _summary(summary) -> str:
     lines += [f"  {reason}: {n}" for reason, n in sorted(s["removed"].items(), key=lambda kv: -kv[1])]
     lines.append(f"errors: {s['errors_total']}")
     lines += [f"  {stage}: {n}" for stage, n in sorted(s["errors"].items())]
+    if s.get("not_scored"):
+        lines.append("not scored (the model is not for the document's language):")
+        lines += [f"  {column}: {n}" for column, n in sorted(s["not_scored"].items())]
     lines.append(f"seconds: {summary.seconds:.1f}")
     return "\n".join(lines)
 
@@ -77,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
 
             config = load_config(args.config, args.overrides, output_path=args.output)
             print(_summary(refilter(args.source, config, beam_args)))
+        elif args.command == "thresholds":
+            from pipeline import thresholds as th
+
+            specs = th.load_specs(args.signals, args.spec, args.low, args.high)
+            found = th.thresholds(args.source, specs, args.output, exact=args.exact, epsilon=args.epsilon,
+                                  min_documents=args.min_documents, beam_args=beam_args, work=args.work)
+            print(th.summary(found, args.output, args.min_documents))
         else:
             from pipeline.report import write_report
 

@@ -66,7 +66,8 @@ class LangIdConfig:
 @dataclass(frozen=True)
 class SignalsConfig:
     enabled: bool = True
-    # Any of rpv2, gopher_repetition, gopher_quality, c4, fineweb; computed in that recipe order, and in filter
+    # Any of rpv2, gopher_repetition, gopher_quality, c4, fineweb (or fineweb2: FineWeb-2's per-language versions of
+    # the gopher and fineweb groups, instead of them); computed in that recipe order, and in filter
     # mode the c4 group's line filter changes the document text (annotate mode records its removals only).
     groups: list[str] = field(default_factory=lambda: ["rpv2"])
     names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
@@ -95,6 +96,9 @@ class ClassifierSpec:
     normalization: str = "fasttext_basic"  # see filters.classifier_text: none, fasttext_basic, dclm, dolma_jigsaw, ...
     level: Literal["document", "paragraph"] = "document"  # paragraph: also `<output>_spans`, Dolma-style
     max_chars: Optional[int] = None  # score only the first N characters of each unit
+    # The languages the model is for (lid.176 codes); documents in others get a null score, not a misleading
+    # number, and stats.json counts them under `not_scored`. Empty: every language.
+    languages: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -208,11 +212,39 @@ def load_config(path: str | Path, overrides: list[str] = (), *, input_paths: lis
         raise ConfigError(f"config file {path} must hold a mapping of sections")
     for item in overrides:
         apply_override(raw, item)
+    include_rules(raw)
     if input_paths:
         raw.setdefault("input", {})["paths"] = list(input_paths)
     if output_path:
         raw.setdefault("output", {})["path"] = output_path
     return parse_config(raw)
+
+
+def include_rules(raw: dict[str, Any]) -> None:
+    """`filters.include`: rules files (a YAML with `filters.rules`, as `python -m pipeline thresholds` writes)
+    whose rules are appended, in order, after the config's own; read once here, so the config (its digest,
+    the manifest) holds the rules themselves. Relative paths are read from the working directory."""
+    filters = raw.get("filters")
+    if not isinstance(filters, dict) or "include" not in filters:
+        return
+    paths = filters.pop("include")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise ConfigError(f"filters.include: expected a list of rules files, got {paths!r}")
+    rules = list(filters.get("rules") or [])
+    for path in paths:
+        try:
+            included = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"filters.include: rules file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"filters.include: {path} is not valid YAML: {exc}") from None
+        if (not isinstance(included, dict) or set(included) != {"filters"} or not isinstance(included["filters"], dict)
+                or set(included["filters"]) != {"rules"} or not isinstance(included["filters"]["rules"], list)):
+            raise ConfigError(f"filters.include: {path} must hold only filters.rules (a list of rules)")
+        rules += included["filters"]["rules"]
+    filters["rules"] = rules
 
 
 def parse_config(raw: dict[str, Any]) -> Config:

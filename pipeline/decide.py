@@ -139,7 +139,7 @@ class DedupDocs(beam.DoFn):
                 continue
             yield self._keyer.doc(node_of(shard_index, row["_row"]), row["id"], row["_text_chars"],
                                   row.get("quality_score"), row["_text_hash"], row["url"], row["_minhash"],
-                                  bool(row["_shingled"]))
+                                  bool(row["_shingled"]), row.get("language"))
 
 
 def members_by_part(element: tuple[int, ClusterMember], rows_per_file: int) -> tuple[tuple[int, int], tuple]:

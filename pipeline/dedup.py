@@ -365,7 +365,7 @@ class _StandaloneDocs(beam.DoFn):
     def process(self, batch):
         for d, (exact, signature, shingled) in zip(batch, self._keyer.annotate(d.text or "" for d in batch)):
             yield self._keyer.doc(_text_node(d.id), d.id, len(d.text or ""), d.quality_score, exact, d.url,
-                                  signature, shingled)
+                                  signature, shingled, d.language)
 
 
 def _record_per_input(element) -> DupRecord:

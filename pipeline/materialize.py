@@ -73,7 +73,10 @@ class WritePart(beam.DoFn):
         self._decider = self._keyer = None
 
     def setup(self) -> None:
+        from pipeline.stages import model_languages
+
         self._decider = Decider(self._config, self._available)
+        self._model_languages = model_languages(self._config)
         if self._signature_columns:
             from filters.dedup_keys import DedupKeyer
 
@@ -98,13 +101,17 @@ class WritePart(beam.DoFn):
         writer = PartWriter(config.output.path, part_name(spec.shard, part, per_file), self._signal_fields,
                             file_schema(spec.files[0]), spec.jsonl_keys, config.output.compression,
                             config.dedup.enabled, self._signature_columns)
-        removed, errors, n = Counter(), Counter(), 0
+        removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
         for row in _chain(first, rows):
             n += 1
             if row["_error"] is not None:
                 errors[row["_error_stage"]] += 1
                 writer.error(row)
                 continue
+            if row["_removed_by"] is None:  # it reached the models: was each one for its language?
+                for column, languages in self._model_languages.items():
+                    if row["language"] not in languages:
+                        skipped[column] += 1
             removed_by, dup = self._decider.outcome(row, dups.get(row["_row"]))
             if removed_by is not None:
                 removed[removed_by] += 1
@@ -114,7 +121,7 @@ class WritePart(beam.DoFn):
             if self._signature_columns and row.get("_minhash") is not None:
                 writer.signatures(row["id"], self._keyer.band_signatures(row["_minhash"]))
         files = writer.close()
-        stats = _stats(removed, errors, n, spec.stages)
+        stats = _stats(removed, errors, n, spec.stages, skipped)
         stats["stages"]["write"] = {"documents": n, "seconds": round(time.perf_counter() - started, 6)}
         count_written(stats)
         yield index, PartWritten(spec.shard, spec.input, part, files, stats)
@@ -126,10 +133,11 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
         yield from rest
 
 
-def _stats(removed: Counter, errors: Counter, n: int, stages: dict[str, Any]) -> dict[str, Any]:
+def _stats(removed: Counter, errors: Counter, n: int, stages: dict[str, Any],
+           skipped: Counter = Counter()) -> dict[str, Any]:
     return {"input": n, "kept": n - sum(removed.values()) - sum(errors.values()),
             "removed": dict(sorted(removed.items())), "errors": dict(sorted(errors.items())),
-            "stages": {s: dict(v) for s, v in stages.items()}}
+            "not_scored": dict(sorted(skipped.items())), "stages": {s: dict(v) for s, v in stages.items()}}
 
 
 class CommitShard(beam.DoFn):

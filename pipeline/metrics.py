@@ -35,13 +35,16 @@ def count_outcome(stage: str, doc: Any) -> None:
 
 
 def count_written(stats: dict[str, Any]) -> None:
-    """What a part wrote: output_documents, output_kept, output_removed_<reason>, output_errors_<stage>."""
+    """What a part wrote: output_documents, output_kept, output_removed_<reason>, output_errors_<stage>,
+    output_not_scored_<column> (documents a model was not for)."""
     count("output_documents", stats["input"])
     count("output_kept", stats["kept"])
     for reason, n in stats["removed"].items():
         count(f"output_removed_{reason}", n)
     for stage, n in stats["errors"].items():
         count(f"output_errors_{stage}", n)
+    for column, n in stats.get("not_scored", {}).items():
+        count(f"output_not_scored_{column}", n)
 
 
 class CountShuffled(beam.DoFn):

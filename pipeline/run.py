@@ -109,6 +109,26 @@ def check_classifier_cards(config: Config) -> None:
                 )
 
 
+def check_word_segmenters(config: Config) -> None:
+    """The `fineweb2` group splits words with each language's segmenter: one that is not installed fails the
+    run at start for the languages the run keeps, except Korean's (Kiwi is LGPL-3.0 and optional: Korean
+    documents then fail one by one, in errors/, with the install hint)."""
+    if not (config.signals.enabled and "fineweb2" in config.signals.groups):
+        return
+    from filters.word_tokenizers import ASSIGNMENTS, missing_libraries
+
+    missing = missing_libraries(config.langid.keep or sorted(ASSIGNMENTS))
+    optional = {lang: m for lang, m in missing.items() if m[1] == "korean"}
+    required = {lang: m for lang, m in missing.items() if m[1] != "korean"}
+    if required:
+        languages = ", ".join(f"{lang} ({module})" for lang, (module, _) in sorted(required.items()))
+        raise ConfigError(f"signals.groups: fineweb2 needs the word segmenters of {languages}: "
+                          "pip install 'beam-curation[multilingual]', or leave those languages out of langid.keep")
+    if optional:
+        log.warning("kiwipiepy is not installed: Korean documents will fail the signal stage (errors/); "
+                    "pip install 'beam-curation[korean]' (LGPL-3.0) or leave ko out of langid.keep")
+
+
 def check_rules(config: Config) -> None:
     if any(r.name == LANGUAGE_RULE for r in config.filters.rules):
         raise ConfigError(f"filters.rules: the rule name {LANGUAGE_RULE!r} is reserved for langid.keep / "
@@ -130,6 +150,7 @@ def check_stages(config: Config) -> None:
             raise ConfigError(f"signals: {exc}") from None
     check_models(config)
     check_classifier_cards(config)
+    check_word_segmenters(config)
     if config.signals.enabled and config.signals.ut1_blocklist:
         from filters.url_blocklist import DomainBlocklist
 

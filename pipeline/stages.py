@@ -304,9 +304,13 @@ class Classify(Stage):
     def apply_batch(self, docs: list[Doc]) -> None:
         batch = self.config.classifiers.batch_size
         for start in range(0, len(docs), batch):
-            chunk = docs[start:start + batch]
-            texts = [d.text or "" for d in chunk]
+            every = docs[start:start + batch]
             for spec, model in self._models:
+                # A model scores only the languages it is for; the others keep a null score.
+                chunk = [d for d in every if d.language in spec.languages] if spec.languages else every
+                texts = [d.text or "" for d in chunk]
+                if not chunk:
+                    continue
                 if spec.level == "paragraph":
                     for doc, scored in zip(chunk, model.score_spans_batch(texts)):
                         doc.signals[spec.output] = scored.score
@@ -334,6 +338,18 @@ class DedupAnnotations(Stage):
     def apply_batch(self, docs: list[Doc]) -> None:
         for doc, keys in zip(docs, self._keyer.annotate(d.text or "" for d in docs)):
             doc.dedup = keys
+
+
+def model_languages(config: Config) -> dict[str, frozenset[str]]:
+    """Output column -> the languages its model is for, for every enabled model limited to some languages
+    (KenLM: one model per language; classifiers with `languages`). Documents in other languages are left
+    unscored, and the writer counts them (stats.json `not_scored`)."""
+    out: dict[str, frozenset[str]] = {}
+    if ScorePerplexity.enabled(config):
+        out["ccnet_perplexity"] = frozenset(config.perplexity.models)
+    if Classify.enabled(config):
+        out.update({spec.output: frozenset(spec.languages) for spec in config.classifiers.models if spec.languages})
+    return out
 
 
 # In the order they run; a new stage is a class above plus its place here.

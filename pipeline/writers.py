@@ -148,19 +148,20 @@ class PartWriter:
 
 
 def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts and stage seconds of several parts or shards, added up."""
-    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": {}}
+    """Counts and stage seconds of several parts or shards, added up. `not_scored`: documents a model left
+    unscored because it is not for their language, by output column."""
+    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "not_scored": {}, "stages": {}}
     for s in stats:
         total["input"] += s["input"]
         total["kept"] += s["kept"]
-        for key in ("removed", "errors"):
-            for reason, n in s[key].items():
+        for key in ("removed", "errors", "not_scored"):
+            for reason, n in s.get(key, {}).items():
                 total[key][reason] = total[key].get(reason, 0) + n
         for stage, v in s["stages"].items():
             agg = total["stages"].setdefault(stage, {"documents": 0, "seconds": 0.0})
             agg["documents"] += v["documents"]
             agg["seconds"] = round(agg["seconds"] + v["seconds"], 6)
-    for key in ("removed", "errors", "stages"):
+    for key in ("removed", "errors", "not_scored", "stages"):
         total[key] = dict(sorted(total[key].items()))
     return total
 

@@ -218,6 +218,35 @@ REASONS = {
 }
 
 
+def pipeline_decisions(corpus: list[tuple[str, str]], config: Path) -> list[tuple[str, bool, str | None]]:
+    """(language, kept, removed_by) of each text after `python -m pipeline run` with ``config`` (its GlotLID
+    floor left out), extraction and dedup off: language ID, the signal stage and the rules as a user runs them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    from pipeline.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shard = Path(tmp) / "texts.parquet"
+        pq.write_table(pa.table({"id": [f"d{i:06d}" for i in range(len(corpus))], "text": [t for _, t in corpus]}),
+                       shard)
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+        raw["filters"]["rules"] = [r for r in raw["filters"]["rules"] if r["name"] != "fineweb2_language_score"]
+        config_path = Path(tmp) / "config.yaml"
+        config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        out = Path(tmp) / "out"
+        code = cli(["--log-level", "WARNING", "run", "--config", str(config_path), "--input", str(shard),
+                    "--output", str(out), "--set", "extract.enabled=false", "--set", "dedup.enabled=false"])
+        if code:
+            raise SystemExit(f"the pipeline failed (exit {code})")
+        decided = {}
+        for folder, kept in (("documents", True), ("removed", False)):
+            for row in pq.read_table(out / folder).to_pylist():
+                decided[row["id"]] = (row["language"], kept, row.get("removed_by"))
+    return [decided[f"d{i:06d}"] for i in range(len(corpus))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
@@ -227,6 +256,9 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "fineweb2.yaml")
     parser.add_argument("--no-pages", action="store_true", help="sentence documents only (no extraction)")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite the expectation files")
+    parser.add_argument("--through-pipeline", action="store_true",
+                        help="decide with `python -m pipeline run` (its language ID included) instead of the filters "
+                             "alone; DataTrove judges each document in the language the pipeline gave it")
     args = parser.parse_args()
     if args.worker:
         _datatrove_worker(*args.worker)
@@ -245,6 +277,9 @@ def main() -> None:
     samples = word_samples(args.data, languages)
     print(f"{len(corpus)} documents in {len({lang for lang, _ in corpus})} languages", file=sys.stderr)
 
+    if args.through_pipeline:
+        compare_through_pipeline(args, corpus, subsets, languages)
+        return
     result = run_datatrove(args.datatrove_python, args.fineweb2_configs,
                            [{"subset": subsets[lang], "text": text} for lang, text in corpus],
                            [{"subset": subsets[lang], "text": text} for lang, text in samples])
@@ -293,6 +328,44 @@ def main() -> None:
             for (lang, text), words in zip(samples, result["words"]):
                 f.write(json.dumps({"language": lang, "subset": subsets[lang], "lines": WORD_SAMPLE_LINES,
                                     "words": len(words), "sha1": sha1("\n".join(words))}) + "\n")
+
+
+def compare_through_pipeline(args, corpus, subsets, languages) -> None:
+    start = time.perf_counter()
+    decided = pipeline_decisions(corpus, args.config)
+    seconds = time.perf_counter() - start
+    judged = [(i, lang) for i, (lang, _, removed_by) in enumerate(decided) if lang in languages]
+    result = run_datatrove(args.datatrove_python, args.fineweb2_configs,
+                           [{"subset": subsets[lang], "text": corpus[i][1]} for i, lang in judged], [])
+    per_lang: dict[str, Counter] = defaultdict(Counter)
+    mismatches = []
+    for (i, lang), theirs in zip(judged, result["results"]):
+        _, keep, removed_by = decided[i]
+        c = per_lang[lang]
+        c["docs"] += 1
+        c["same_label"] += lang == corpus[i][0]
+        if theirs["keep"] is None:
+            c["dt_error"] += 1
+            continue
+        c["dt_kept"] += theirs["keep"]
+        c["keep_agree"] += keep == theirs["keep"]
+        c["reason_agree"] += (keep and theirs["keep"]) or REASONS.get(removed_by, removed_by) == theirs["reason"]
+        if keep != theirs["keep"]:
+            mismatches.append((lang, removed_by, theirs["reason"], corpus[i][1][:120]))
+    total = Counter()
+    for lang in sorted(per_lang):
+        c = per_lang[lang]
+        total.update(c)
+        print(f"{lang} [{subsets[lang]}]: {c['docs']} docs ({c['same_label']} with the corpus label), DataTrove keeps "
+              f"{c['dt_kept']}, keep/drop agree {c['keep_agree']}/{c['docs'] - c['dt_error']}, reason agree "
+              f"{c['reason_agree']}" + (f", DataTrove errors {c['dt_error']}" if c["dt_error"] else ""))
+    judged_n = total["docs"] - total["dt_error"]
+    print(f"THROUGH THE PIPELINE: {len(corpus)} texts, {total['docs']} in {len(per_lang)} covered languages by lid.176 "
+          f"({len(corpus) - total['docs']} removed as other languages, not compared); keep/drop agreement "
+          f"{total['keep_agree'] / judged_n:.4f} ({total['keep_agree']}/{judged_n}); reason agreement "
+          f"{total['reason_agree'] / judged_n:.4f}; pipeline {seconds:.1f} s, DataTrove {result['seconds']:.1f} s")
+    for m in mismatches[:20]:
+        print("MISMATCH", m)
 
 
 if __name__ == "__main__":

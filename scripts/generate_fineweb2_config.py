@@ -62,11 +62,14 @@ HEADER = """\
 # Languages ({count}, lid.176 codes; FineWeb-2 subset in brackets):
 {languages}
 #
-# The rules read FineWeb-2's signals (filters/fineweb2.py): words split per language as DataTrove splits
-# them (filters/word_tokenizers.py) and FineWeb-2's stop words (filters/resources/stopwords_fineweb2.json);
+# The rules read the `fineweb2` signal group (filters/fineweb2.py): words split per language as DataTrove
+# splits them (filters/word_tokenizers.py) and FineWeb-2's stop words (filters/resources/stopwords_fineweb2.json);
 # scripts/compare_fineweb2.py checks the decisions against DataTrove 0.10.1 set up as FineWeb-2.
-# fineweb2_language_score: FineWeb-2 set these floors on GlotLID's scores; lid.176's scores are on another
-# scale, so treat them as a starting point (or derive floors from a run with `pipeline thresholds`).
+#
+# NOT EQUAL TO FINEWEB-2 HERE: fineweb2_language_score. FineWeb-2 identifies languages with GlotLID and set
+# these floors on GlotLID's scores; this pipeline's language_score is fastText lid.176's, another model on
+# another scale, so the same number does not keep the same documents. The floors are kept as FineWeb-2
+# published them, as a starting point; `python -m pipeline thresholds` derives floors from a run's own scores.
 """
 
 
@@ -171,7 +174,7 @@ def render(configs: dict[str, dict[str, Any]], languages: dict[str, str], source
         "extract:\n  enabled: true\n  favor: precision      # FineWeb: trafilatura, favour precision\n"
         "  timeout_seconds: 1\n\n"
         "langid:\n  enabled: true\n  keep: [" + ", ".join(_key(c) for c in codes) + "]\n\n"
-        "signals:\n  enabled: true\n  groups: [gopher_repetition, gopher_quality, fineweb]   # no C4 in FineWeb-2\n\n"
+        "signals:\n  enabled: true\n  groups: [fineweb2]   # per-language words and stop words; no C4 in FineWeb-2\n\n"
         "filters:\n  enabled: true\n  rules:\n"
     )
     for name, keep, params in rules(configs):
@@ -179,8 +182,10 @@ def render(configs: dict[str, dict[str, Any]], languages: dict[str, str], source
         if params:
             lines.append(f"      params: {params}\n")
     lines.append(
-        "\n# FineWeb-2 deduplicates each language on its own (MinHash, word 5-grams, 14 bands x 8 hashes).\n"
-        "dedup:\n  enabled: true\n  exact: false\n  minhash: true\n  ngram: 5\n  num_perm: 112\n"
+        "\n# FineWeb-2 deduplicates each language on its own (MinHash, word 5-grams, 14 bands x 8 hashes): with\n"
+        "# per_language the language is part of every dedup key, so documents of two languages never cluster.\n"
+        "# (FineWeb-2 deduplicates before these filters; this pipeline applies the rules first.)\n"
+        "dedup:\n  enabled: true\n  per_language: true\n  exact: false\n  minhash: true\n  ngram: 5\n  num_perm: 112\n"
         "  threshold: 0.67       # 14 x 8 at 112 permutations, as FineWeb\n"
     )
     return "".join(lines)

@@ -126,7 +126,8 @@ def test_readme_example_for_published_classifiers_parses():
 
 
 @pytest.mark.parametrize("groups", [["rpv2"], ["gopher_repetition", "gopher_quality", "c4", "fineweb"],
-                                    ["rpv2", "gopher_quality", "c4"], ["fineweb"]])
+                                    ["rpv2", "gopher_quality", "c4"], ["fineweb"], ["fineweb2"],
+                                    ["rpv2", "fineweb2"]])
 def test_declared_signal_names_are_the_computed_ones(groups):
     """Columns are planned from each group's declared names; computing on real text gives exactly those."""
     from filters.quality_signals import QualitySignals
@@ -134,3 +135,12 @@ def test_declared_signal_names_are_the_computed_ones(groups):
     computer = QualitySignals(groups)
     text = "The committee met on Tuesday.\nIt discussed the budget for the library, and parks.\n" * 3
     assert [n for n, _ in computer.names()] == list(computer.compute(text, "en").signals)
+
+
+def test_fineweb2_group_replaces_the_english_word_groups():
+    """fineweb2 writes the gopher_* / fineweb_* columns per language: with the English groups it is refused."""
+    from filters.quality_signals import QualitySignals
+
+    for other in ("gopher_quality", "gopher_repetition", "fineweb", "c4"):
+        with pytest.raises(ValueError, match="fineweb2"):
+            QualitySignals(["fineweb2", other])

@@ -35,7 +35,7 @@ def test_shipped_config_loads_and_covers_20_languages():
     assert len(config.langid.keep) >= 20 and "no" in config.langid.keep
     names = [r.name for r in config.filters.rules]
     assert names[0] == "fineweb2_language_score" and "gopher_enough_stop_words" in names
-    assert config.signals.groups == ["gopher_repetition", "gopher_quality", "fineweb"]
+    assert config.signals.groups == ["fineweb2"] and config.dedup.per_language
     stop = json.loads((REPO / "filters" / "resources" / "stopwords_fineweb2.json").read_text(encoding="utf-8"))
     assert set(stop) == set(config.langid.keep)
 
