@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from filters.rules import RuleError, compile_rule
 from pipeline.atomic import atomic_write
 from pipeline.config import Config, ConfigError
+from pipeline.dask_runner import runner_for
 from pipeline.document import ShardSpec
 from pipeline.graph import build_graph
 from pipeline.models import is_remote, model_exists
@@ -199,7 +200,7 @@ def run(config: Config, beam_args: list[str] = ()) -> RunSummary:
     counters: dict[str, int] = {}
     if todo:
         options = pipeline_options(config, list(beam_args))
-        with beam.Pipeline(options=options) as p:
+        with beam.Pipeline(runner=runner_for(options), options=options) as p:
             build_graph(p, config, todo, digest, stored_keys=stored_keys, scope=dedup_scope(shards))
         counters = beam_counters(p.result)
     seconds = time.perf_counter() - started
