@@ -20,7 +20,8 @@ tests/test_dask_runner.py has a small pipeline per defect that fails on Beam's r
    transforms ran twice (side effects twice: two workers writing one file). Here the graph is not optimised.
 
 Also: a DoFn instance is set up once per worker thread and reused across bundles (as Beam's other runners
-do), instead of being set up and torn down for every partition; instances are torn down when the run ends.
+do), instead of being set up and torn down for every partition; a worker tears down the idle instances of a
+run when it starts a bundle of the next one.
 A Flatten keeps the partition count of its largest input instead of their sum.
 
 Not fixed, documented: daemonic workers cannot start child processes, and the extraction stage runs
@@ -63,7 +64,8 @@ _ALL = "__dask_runner_all__"  # input_tag of a ParDo whose input is not a ParDo'
 
 @dataclasses.dataclass(frozen=True)
 class _ParDoSpec:
-    key: str  # unique per ParDo and run: instances are pooled under it
+    run_id: str
+    key: str  # run_id/label: instances are pooled under it
     label: str
     fn_blob: bytes
     window_fn: t.Any
@@ -157,33 +159,34 @@ class _Instance:
 
 _IDLE: dict[str, list[_Instance]] = {}  # this worker process's set-up instances not running a bundle, by spec key
 _IDLE_LOCK = threading.Lock()
+_RUN = [""]  # the run this worker process last ran a bundle for
 
 
 def _run_bundle(partition, spec: _ParDoSpec, *side_values) -> list:
-    """One Dask partition as one Beam bundle of an idle (or new) instance of the ParDo's DoFn."""
+    """One Dask partition as one Beam bundle of an idle (or new) instance of the ParDo's DoFn.
+
+    A worker keeps its set-up instances for the run it works for; the first bundle of another run tears down
+    the idle instances of the previous ones (Beam calls teardown best-effort: a worker that stops skips it)."""
     items = partition if spec.input_tag == _ALL else _select(partition, spec.input_tag)
+    stale: list[_Instance] = []
     with _IDLE_LOCK:
+        if _RUN[0] != spec.run_id:
+            _RUN[0] = spec.run_id
+            for key in [key for key in _IDLE if not key.startswith(spec.run_id + "/")]:
+                stale += _IDLE.pop(key)
         idle = _IDLE.get(spec.key)
         instance = idle.pop() if idle else None
+    for old in stale:
+        try:
+            old.invoker.invoke_teardown()
+        except Exception:  # best effort, as in Beam
+            log.warning("teardown of a DoFn of an earlier run failed", exc_info=True)
     if instance is None:
         instance = _Instance(spec, side_values)
     out = instance.bundle(items, spec)
     with _IDLE_LOCK:
         _IDLE.setdefault(spec.key, []).append(instance)
     return out
-
-
-def _release(run_id: str) -> int:
-    """Tear down this worker's instances of a finished run (run on every worker at the end)."""
-    with _IDLE_LOCK:
-        keys = [key for key in _IDLE if key.startswith(run_id + "/")]
-        instances = [instance for key in keys for instance in _IDLE.pop(key)]
-    for instance in instances:
-        try:
-            instance.invoker.invoke_teardown()
-        except Exception:  # teardown is best effort in Beam
-            log.warning("teardown failed", exc_info=True)
-    return len(instances)
 
 
 def _select(partition, tag) -> list:
@@ -260,7 +263,7 @@ class _Visitor(PipelineVisitor):
         transform = t.cast(beam.ParDo, node.transform)
         bag, tagged = self._raw(main_input)
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
-        spec = _ParDoSpec(key=f"{self.run_id}/{node.full_label}", label=node.full_label,
+        spec = _ParDoSpec(run_id=self.run_id, key=f"{self.run_id}/{node.full_label}", label=node.full_label,
                           fn_blob=cloudpickle.dumps(transform.fn), window_fn=window_fn,
                           args=tuple(transform.args), kwargs=dict(transform.kwargs),
                           side_specs=tuple((type(si), si._view_options()) for si in node.side_inputs),
@@ -299,11 +302,10 @@ class _Visitor(PipelineVisitor):
 class DaskRunnerResult(upstream.DaskRunnerResult):
     """Waits for every leaf; metrics() holds the updates the bundles sent back (fix 3)."""
 
-    def __init__(self, client, futures, metric_futures, run_id: str):
+    def __init__(self, client, futures, metric_futures):
         super().__init__(client, futures)
         self._metric_futures = metric_futures
         self._metrics = DirectMetrics()
-        self._run_id = run_id
 
     def wait_until_finish(self, duration=None) -> str:
         import dask.distributed as ddist
@@ -324,15 +326,8 @@ class DaskRunnerResult(upstream.DaskRunnerResult):
             raise
         finally:
             if self._state != PipelineState.RUNNING:
-                self._close()
+                self.client.close()
         return self._state
-
-    def _close(self) -> None:
-        try:
-            self.client.run(_release, self._run_id)
-        except Exception:  # a worker gone: its instances went with it
-            log.warning("could not tear down the DoFns of run %s on every worker", self._run_id, exc_info=True)
-        self.client.close()
 
     def metrics(self) -> DirectMetrics:
         return self._metrics
@@ -344,7 +339,7 @@ class DaskRunner(upstream.DaskRunner):
     def run_pipeline(self, pipeline, options: PipelineOptions) -> DaskRunnerResult:
         import dask.distributed as ddist
 
-        dask_options = options.view_as(upstream.DaskOptions).get_all_options(drop_default=True, current_only=True)
+        dask_options = _dask_options(options)
         bag_kwargs = upstream.DaskOptions._extract_bag_kwargs(dask_options)
         client = ddist.Client(**dask_options)
         warn_if_daemonic(client)
@@ -354,7 +349,18 @@ class DaskRunner(upstream.DaskRunner):
         pipeline.visit(visitor)
         leaves, metric_bags = visitor.leaves(), visitor.metric_bags()
         futures = client.compute([*leaves, *metric_bags], optimize_graph=False)  # fix 7
-        return DaskRunnerResult(client, futures[:len(leaves)], futures[len(leaves):], run_id)
+        return DaskRunnerResult(client, futures[:len(leaves)], futures[len(leaves):])
+
+
+def _dask_options(options: PipelineOptions) -> dict:
+    """The non-default DaskOptions only, by dest (Beam 2.63 has no get_all_options(current_only=...))."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    upstream.DaskOptions._add_argparse_args(parser)
+    dests = {action.dest for action in parser._actions}
+    given = options.view_as(upstream.DaskOptions).get_all_options(drop_default=True)
+    return {key: value for key, value in given.items() if key in dests}
 
 
 def warn_if_daemonic(client) -> bool:
