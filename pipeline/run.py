@@ -27,6 +27,7 @@ from filters.rules import RuleError, compile_rule
 from pipeline.annotations import ANNOTATIONS
 from pipeline.atomic import atomic_write
 from pipeline.config import Config, ConfigError
+from pipeline.dask_runner import runner_for
 from pipeline.decide import LANGUAGE_RULE, rule_specs
 from pipeline.document import ShardSpec
 from pipeline.graph import RunPlan, build_graph
@@ -236,7 +237,7 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
                        annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
                        annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
                        compute=annotations_from is None)
-        with beam.Pipeline(options=options) as p:
+        with beam.Pipeline(runner=runner_for(options), options=options) as p:
             build_graph(p, config, plan)
         job = getattr(p.result, "job", None)
         staged = len(job.proto_pipeline.SerializeToString()) if hasattr(job, "proto_pipeline") else None
