@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     refilter.add_argument("--output", required=True)
     refilter.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
-    report = sub.add_parser("report", help="write OUT/report.html")
+    report = sub.add_parser("report", help="write OUT/report.html and OUT/README.md (the dataset card)")
     report.add_argument("output")
     return parser
 
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config, args.overrides, output_path=args.output)
             print(_summary(refilter(args.source, config, beam_args)))
         else:
-            from pipeline.report import write_report
+            from pipeline.report import write_report_and_card
 
-            print(write_report(args.output))
+            print("\n".join(write_report_and_card(args.output)))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
