@@ -425,7 +425,8 @@ def train_with_card(
     )
     metrics: dict = {}
     if held and labels:
-        metrics = multilabel_metrics(output, held, labels, normalization, max_chars)
+        none = {s.none_label for s in specs if s.label_columns and s.none_label}
+        metrics = multilabel_metrics(output, held, labels, normalization, max_chars, none)
     elif held:
         scores = score_texts(output, [e.text for e in held], positive_label, normalization, max_chars)
         metrics["holdout"] = binary_metrics([e.positive for e in held], scores)
@@ -499,9 +500,9 @@ def train_with_card(
 
 
 def multilabel_metrics(model_path: str, held: Sequence[Example], labels: Sequence[str], normalization: str,
-                       max_chars: int | None = None) -> dict:
+                       max_chars: int | None = None, none_labels: Iterable[str] = ()) -> dict:
     """Per label, the held-out split scored as a binary task (the label vs every other row), and the
-    macro average of ROC-AUC and F1 over the labels that occur on both sides."""
+    macro average of ROC-AUC and F1 over the labels (not the none-label) that occur on both sides."""
     clf = FastTextClassifier(model_path, None, normalization, max_chars=max_chars)
     probs = np.asarray(clf.label_probabilities([e.text for e in held], list(labels)))
     per_label = {}
@@ -511,7 +512,8 @@ def multilabel_metrics(model_path: str, held: Sequence[Example], labels: Sequenc
             per_label[label] = binary_metrics(truth, probs[:, j].tolist())
         else:
             per_label[label] = {"n": len(truth), "n_positive": int(sum(truth))}
-    scored = [m for m in per_label.values() if "roc_auc" in m]
+    none_labels = set(none_labels)
+    scored = [m for label, m in per_label.items() if "roc_auc" in m and label not in none_labels]
     macro = {"labels_scored": len(scored)}
     if scored:
         macro["roc_auc"] = round(float(np.mean([m["roc_auc"] for m in scored])), 6)
