@@ -345,6 +345,8 @@ def test_data_card_validates_and_every_figure_is_the_runs(corpus, release_run):
     assert stats["decontamination"]["wiki"]["kept_documents"] == 0 < stats["decontamination"]["wiki"]["documents"]
     models = {r["used for"]: r for r in check("Models")}
     assert {k: r["sha256"] for k, r in models.items()} == {m["key"]: m["sha256"] for m in manifest["models"]}
+    model_card = json.loads(corpus["model"].with_suffix(".card.json").read_text())
+    assert f"held-out ROC-AUC {model_card['metrics']['holdout_macro']['roc_auc']:.3f} (macro" in card.text
     assert set(tables) == checked, f"a table the test does not check: {set(tables) - checked}"
 
 
@@ -408,3 +410,24 @@ def test_index_kind_chosen_by_size_and_reused_while_unchanged(corpus, tmp_path):
     finally:
         wiki.write_bytes(saved)
     assert load_config(corpus["config"]).annotation_digest() == digest
+
+
+def test_pii_stage_annotate_mode_keeps_the_text():
+    from apache_beam.utils.shared import Shared
+
+    from pipeline.config import parse_config
+    from pipeline.document import Doc
+    from pipeline.stages import FindPii
+
+    text = "Mail john.smith@gmail.com or call +1 415-555-2671; the router is 192.168.0.1, v1.2.3.4 is a version."
+    for mode, expected in (("annotate", text), ("redact", "Mail <EMAIL> or call <PHONE>; the router is 192.168.0.1, "
+                                                          "v1.2.3.4 is a version.")):
+        stage = FindPii(parse_config({"pii": {"enabled": True, "mode": mode}}), Shared())
+        stage.setup()
+        doc = Doc("shard", 0, "d", text=text)
+        stage.run([doc])
+        assert doc.text == expected
+        assert {k: v for k, v in doc.signals.items() if k != "pii_spans"} == \
+            {"pii_email": 1.0, "pii_ip": 0.0, "pii_phone": 1.0}
+        assert [text[s["start"]:s["end"]] for s in doc.signals["pii_spans"]] == ["john.smith@gmail.com",
+                                                                                 "+1 415-555-2671"]
