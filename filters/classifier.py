@@ -1,4 +1,4 @@
-"""Score documents with a supervised fastText classifier (toxicity, quality, or any binary model).
+"""Score documents with a supervised fastText classifier (toxicity, quality, any binary or multi-label model).
 
 The score of a text is the model's probability of the positive label (0..1), read from a
 prediction over all labels (``k=-1``), so it is meaningful whichever label wins.  Texts are
@@ -42,6 +42,10 @@ _LEVELS = ("document", "paragraph")
 _AGGREGATIONS = ("length_weighted_mean", "max")
 
 
+def _with_prefix(label: str) -> str:
+    return label if label.startswith("__label__") else f"__label__{label}"
+
+
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the non-blank lines of `text` (each with its trailing ``\\n``)."""
     return [
@@ -69,7 +73,7 @@ class FastTextClassifier:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        positive_label: str,
+        positive_label: str | None,
         normalization: str = "fasttext_basic",
         level: str = "document",
         max_chars: int | None = None,
@@ -89,10 +93,12 @@ class FastTextClassifier:
         self._normalize = normalizer(normalization)
         # fastText prints a warning to stderr on load_model; it is harmless.
         self._model = fasttext.load_model(path)
-        label = positive_label if positive_label.startswith("__label__") else f"__label__{positive_label}"
         labels = list(self._model.get_labels())
-        if label not in labels:
-            raise ValueError(f"positive label {label!r} not in model {path} labels {labels}")
+        label = None
+        if positive_label is not None:  # None: a multi-label model read with `label_probabilities`
+            label = _with_prefix(positive_label)
+            if label not in labels:
+                raise ValueError(f"positive label {label!r} not in model {path} labels {labels}")
         self.path = path
         self.positive_label = label
         self.normalization = normalization
@@ -130,18 +136,34 @@ class FastTextClassifier:
     def _positive_probs(self, units: Sequence[str]) -> list[float]:
         """P(positive) for already-cut units, in one batched predict over all labels;
         blank units get 0.0."""
+        if self.positive_label is None:
+            raise ValueError(f"{self.path}: loaded without a positive label; use label_probabilities")
+        return [probs[0] for probs in self._probs(units, [self.positive_label])]
+
+    def _probs(self, units: Sequence[str], labels: Sequence[str]) -> list[list[float]]:
         prepared = [self._prepare(u) for u in units]
-        out = [0.0] * len(prepared)
+        out = [[0.0] * len(labels) for _ in prepared]
         todo = [i for i, t in enumerate(prepared) if t.strip()]
         if not todo:
             return out
-        labels, probs = self._model.predict([prepared[i] for i in todo], k=-1)
-        for i, unit_labels, unit_probs in zip(todo, labels, probs):
+        where = {label: j for j, label in enumerate(labels)}
+        predicted, probs = self._model.predict([prepared[i] for i in todo], k=-1)
+        for i, unit_labels, unit_probs in zip(todo, predicted, probs):
             for lab, pr in zip(unit_labels, unit_probs):
-                if lab == self.positive_label:
-                    out[i] = min(1.0, max(0.0, float(pr)))
-                    break
+                j = where.get(lab)
+                if j is not None:
+                    out[i][j] = min(1.0, max(0.0, float(pr)))
         return out
+
+    def label_probabilities(self, texts: Sequence[str], labels: Sequence[str]) -> list[list[float]]:
+        """P(label) of each of `labels` (with or without ``__label__``) for each document, in order: the scores
+        of a multi-label model. Trained with ``loss=ova`` each is an independent sigmoid (any number of
+        labels may be near 1); with softmax they share one distribution. Blank texts get 0.0 for all."""
+        wanted = [_with_prefix(label) for label in labels]
+        missing = [label for label in wanted if label not in self.labels]
+        if missing:
+            raise ValueError(f"labels {missing} not in model {self.path} labels {self.labels}")
+        return self._probs(texts, wanted)
 
     def score_batch(self, texts: Sequence[str]) -> list[float]:
         """Document scores (P(positive) in 0..1), one per text, in order."""

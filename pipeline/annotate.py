@@ -1,9 +1,10 @@
 """Phase 1: annotate one task (a shard, or a slice of one) from start to finish in one worker, no shuffle.
 
-read -> extract -> language -> signals -> perplexity -> classifiers -> dedup signature, in batches of
-`ROW_GROUP` documents, each batch appended to the task's annotation file as it is done; the task's marker
-is written as soon as the file is in place, so a killed run keeps every finished task. A task whose marker
-matches this config's annotation digest is not read again: its stored columns are read back instead.
+read -> extract -> language -> signals -> pii -> decontamination -> perplexity -> classifiers -> dedup
+signature, in batches of `ROW_GROUP` documents, each batch appended to the task's annotation file as it is
+done; the task's marker is written as soon as the file is in place, so a killed run keeps every finished task.
+A task whose marker matches this config's annotation digest is not read again: its stored columns are read
+back instead.
 
 Downstream goes only what the global step needs: one `TaskMarker` per task and, with dedup on, batches of
 the few annotation columns that decisions read (never text, signals beyond the rules' or raw input).

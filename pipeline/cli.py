@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     refilter.add_argument("--output", required=True)
     refilter.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
-    report = sub.add_parser("report", help="write OUT/report.html")
+    report = sub.add_parser("report", help="write OUT/report.html and OUT/README.md (the dataset card)")
     report.add_argument("output")
 
     thresholds = sub.add_parser(
@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                                   min_documents=args.min_documents, beam_args=beam_args, work=args.work)
             print(th.summary(found, args.output, args.min_documents))
         else:
-            from pipeline.report import write_report
+            from pipeline.report import write_report_and_card
 
-            print(write_report(args.output))
+            print("\n".join(write_report_and_card(args.output)))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

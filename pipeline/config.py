@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class InputConfig:
     # Read each shard as N slices, each its own annotation task: a shard is extracted by up to N workers and no
     # raw HTML is shuffled. 1 when shards outnumber workers.
     splits: int = 1
+    # What the input is and under which licence, as the user declares it: the data card (`report`) says so.
+    source: Optional[str] = None  # e.g. "Common Crawl CC-MAIN-2024-22" or a Hugging Face dataset id
+    license: Optional[str] = None  # an SPDX id or a Hugging Face licence id (cc-by-4.0, odc-by, other, ...)
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,14 @@ class ClassifierSpec:
     # The languages the model is for (lid.176 codes); documents in others get a null score, not a misleading
     # number, and stats.json counts them under `not_scored`. Empty: every language.
     languages: list[str] = field(default_factory=list)
+    # A multi-label model: one column `<output>_<label>` per label, P(label) each (positive_label unused)
+    labels: list[str] = field(default_factory=list)
+
+    def columns(self) -> list[str]:
+        """The score columns this classifier writes."""
+        if self.labels:
+            return [f"{self.output}_{label.removeprefix('__label__')}" for label in self.labels]
+        return [self.output]
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,43 @@ class ClassifiersConfig:
     enabled: bool = False
     models: list[ClassifierSpec] = field(default_factory=list)
     batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    """Personal data (filters.pii): counts `pii_<kind>` and spans `pii_spans`; `redact` also replaces each value
+    in the text by its placeholder. Removing documents with personal data is a rule on the counts."""
+
+    enabled: bool = False
+    mode: Literal["annotate", "redact"] = "annotate"
+    kinds: list[str] = field(default_factory=lambda: ["email", "ip", "phone"])  # also: card, iban
+    phone_regions: list[str] = field(default_factory=lambda: ["US"])  # national formats of these regions
+
+
+@dataclass(frozen=True)
+class EvalSetSpec:
+    """One evaluation set: a JSONL / Parquet / CSV file or a `datasets` save_to_disk folder."""
+
+    name: str  # column suffix: decontam_<name>, decontam_<name>_items
+    path: str
+    text_column: Union[str, list[str]] = "text"  # several columns are joined with a newline
+    split: Optional[str] = None  # a DatasetDict folder: only this split (default: all)
+
+
+@dataclass(frozen=True)
+class DecontaminationConfig:
+    """Benchmark decontamination (filters.decontamination): n-grams a document shares with each evaluation set.
+
+    Each set's index is built once by the driver at start and loaded once per worker process. `index: auto`
+    takes the exact index (n-grams and items) when it fits `max_index_mb`, else a Bloom filter (n-grams only);
+    a set whose Bloom filter does not fit either is refused at start."""
+
+    enabled: bool = False
+    sets: list[EvalSetSpec] = field(default_factory=list)
+    ngram: int = 13
+    index: Literal["auto", "exact", "bloom"] = "auto"
+    max_index_mb: float = 512.0  # memory one set's index may take in every worker
+    bloom_error_rate: float = 1e-6  # false positive rate per n-gram of a Bloom index
 
 
 @dataclass(frozen=True)
@@ -144,6 +193,8 @@ class Config:
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
     classifiers: ClassifiersConfig = field(default_factory=ClassifiersConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
@@ -151,12 +202,25 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def _stable_dict(self) -> dict[str, Any]:
+        """to_dict() without the keys newer than a config's digest when they keep their defaults (a disabled
+        pii or decontamination section, a single-label classifier), so older runs' digests still hold."""
+        data = self.to_dict()
+        for section in ("pii", "decontamination"):
+            if not data[section]["enabled"]:
+                data.pop(section)
+        for spec in data["classifiers"]["models"]:
+            if not spec["labels"]:
+                spec.pop("labels")
+        return data
+
     def digest(self) -> str:
         """Hash of everything that shapes the output (not where it goes, not how it runs)."""
-        data = self.to_dict()
+        data = self._stable_dict()
         data.pop("runner")
         data["output"].pop("path")
-        for how in ("paths", "splits"):  # inputs are checked per shard; splits only spread the work
+        # inputs are checked per shard; splits only spread the work; source and licence only describe it
+        for how in ("paths", "splits", "source", "license"):
             data["input"].pop(how)
         if not data["output"]["rows_per_file"]:  # whole shards, as before the option existed: same digests
             data["output"].pop("rows_per_file")
@@ -166,7 +230,7 @@ class Config:
         """Hash of what shapes a task's annotations: everything before the decisions. Rules, the language
         keep-list and threshold, mode, dedup thresholds and keep policy and the output layout are decided
         later from stored annotations, so changing them reuses the annotations."""
-        data = self.to_dict()
+        data = self._stable_dict()
         langid = data["langid"]
         dedup = data["dedup"]
         signature = None
@@ -175,7 +239,7 @@ class Config:
                                                "punctuation", "unicode_form", "seed")}
         for key in ("batch_size",):
             data["classifiers"].pop(key)
-        return _hash({
+        shaping = {
             "version": ANNOTATION_VERSION,
             "format": data["input"]["format"],
             "extract": data["extract"],
@@ -184,7 +248,13 @@ class Config:
             "perplexity": data["perplexity"],
             "classifiers": data["classifiers"],
             "dedup": signature,
-        })
+        }
+        if "pii" in data:
+            shaping["pii"] = data["pii"]
+        if "decontamination" in data:  # the sets' contents too: a benchmark updated in place is matched anew
+            shaping["decontamination"] = data["decontamination"]
+            shaping["eval_sets"] = [content_digest(s.path) for s in self.decontamination.sets]
+        return _hash(shaping)
 
 
 # Bumped whenever the annotation files' layout or meaning changes, so older annotations are recomputed.
@@ -194,6 +264,29 @@ ANNOTATION_VERSION = 1
 def _hash(data: Any) -> str:
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_CONTENT_DIGESTS: dict[tuple, str] = {}
+
+
+def content_digest(path: str) -> str:
+    """sha256 of a local file, or of a folder's files (relative names and contents, sorted); remembered per
+    (path, size, mtime), so a driver hashes each file once. A remote path is its own digest."""
+    local = Path(path.removeprefix("file://"))
+    if "://" in path.removeprefix("file://") or not local.exists():
+        return path
+    files = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
+    key = (str(local), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _CONTENT_DIGESTS:
+        h = hashlib.sha256()
+        for p in files:
+            if local.is_dir():
+                h.update(str(p.relative_to(local)).encode() + b"\0")
+            with p.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    h.update(block)
+        _CONTENT_DIGESTS[key] = h.hexdigest()
+    return _CONTENT_DIGESTS[key]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -370,10 +463,66 @@ def _check_semantics(config: Config) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"filters.rules: rule name used twice: {dupes[0]}")
-    outputs = [c.output for c in config.classifiers.models]
+    for i, spec in enumerate(config.classifiers.models):
+        if spec.labels and spec.level != "document":
+            raise ConfigError(f"classifiers.models[{i}].level: a multi-label classifier scores documents only")
+        if len(set(spec.labels)) != len(spec.labels):
+            raise ConfigError(f"classifiers.models[{i}].labels: a label is listed twice")
+        for label in spec.labels:
+            if not _COLUMN_SUFFIX.match(label.removeprefix("__label__")):
+                raise ConfigError(f"classifiers.models[{i}].labels: {label!r} cannot be a column suffix "
+                                  "(lower-case letters, digits and _)")
+    outputs = [c for spec in config.classifiers.models for c in spec.columns()]
     dupes = sorted({n for n in outputs if outputs.count(n) > 1})
     if dupes:
         raise ConfigError(f"classifiers.models: two classifiers write {dupes[0]}")
+    _check_pii(config.pii)
+    _check_decontamination(config.decontamination)
     for lang, cut in config.perplexity.buckets.items():
         if len(cut) != 2 or cut[0] > cut[1]:
             raise ConfigError(f"perplexity.buckets.{lang}: expected [p30, p60] with p30 <= p60")
+
+
+_COLUMN_SUFFIX = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+
+
+def _check_pii(pii: PiiConfig) -> None:
+    if not pii.enabled:
+        return
+    from filters.pii import PII_KINDS, PiiDetector
+
+    for i, kind in enumerate(pii.kinds):
+        if kind not in PII_KINDS:
+            raise ConfigError(f"pii.kinds[{i}]: unknown kind {kind!r} (known: {', '.join(PII_KINDS)})")
+    if not pii.kinds or len(set(pii.kinds)) != len(pii.kinds):
+        raise ConfigError("pii.kinds: list each kind once, at least one")
+    try:
+        PiiDetector(pii.kinds, phone_regions=pii.phone_regions)
+    except ValueError as exc:
+        raise ConfigError(f"pii.phone_regions: {exc}") from None
+
+
+def _check_decontamination(decon: DecontaminationConfig) -> None:
+    if not decon.enabled:
+        return
+    if not decon.sets:
+        raise ConfigError("decontamination.sets: enabled, but no evaluation set is given")
+    if not 1 <= decon.ngram <= 64:
+        raise ConfigError("decontamination.ngram: must lie in [1, 64]")
+    if decon.max_index_mb <= 0:
+        raise ConfigError("decontamination.max_index_mb: must be > 0")
+    if not 0 < decon.bloom_error_rate < 1:
+        raise ConfigError("decontamination.bloom_error_rate: must lie in (0, 1)")
+    columns: dict[str, str] = {}
+    for i, spec in enumerate(decon.sets):
+        if not _COLUMN_SUFFIX.match(spec.name):
+            raise ConfigError(f"decontamination.sets[{i}].name: {spec.name!r} cannot be a column suffix "
+                              "(lower-case letters, digits and _)")
+        for column in (f"decontam_{spec.name}", f"decontam_{spec.name}_items"):
+            if column in columns:
+                raise ConfigError(f"decontamination.sets[{i}].name: {spec.name!r} would write {column}, as "
+                                  f"the set {columns[column]!r} does (names must be unique)")
+            columns[column] = spec.name
+        text_columns = [spec.text_column] if isinstance(spec.text_column, str) else spec.text_column
+        if not text_columns or not all(text_columns):
+            raise ConfigError(f"decontamination.sets[{i}].text_column: give a column name or a list of them")

@@ -1,7 +1,7 @@
 """The Beam graph, on one screen: annotate each task where it is read, then decide globally and write.
 
-    _plan/tasks.jsonl ──> Annotate (per task, fused: read, extract, langid, signals, perplexity, classifiers,
-         │                  dedup signature -> _annotations/<task>.parquet + marker)
+    _plan/tasks.jsonl ──> Annotate (per task, fused: read, extract, langid, signals, pii, decontamination,
+         │                  perplexity, classifiers, dedup signature -> _annotations/<task>.parquet + marker)
          │                    │ task markers               │ decision columns (dedup on)
          │                    v                            v
          │             group by shard               rules -> DedupDoc -> ClusterDocs (keys and ids only)

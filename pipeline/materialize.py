@@ -19,6 +19,7 @@ from pipeline.annotations import TaskDone, file_schema, iter_rows
 from pipeline.config import Config
 from pipeline.decide import Decider, part_dups
 from pipeline.document import STAGE_REMOVALS, reached_signals
+from pipeline.figures import Figures
 from pipeline.metrics import count, count_written
 from pipeline.shards import ShardMarker, part_name
 from pipeline.writers import PartWriter, commit_shard, sum_stats
@@ -102,6 +103,7 @@ class WritePart(beam.DoFn):
                             file_schema(spec.files[0]), spec.jsonl_keys, config.output.compression,
                             config.dedup.enabled, self._signature_columns)
         removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
+        figures = Figures(config)
         for row in _chain(first, rows):
             n += 1
             if row["_error"] is not None:
@@ -117,11 +119,14 @@ class WritePart(beam.DoFn):
                 removed[removed_by] += 1
                 if removed_by not in STAGE_REMOVALS:
                     count(f"{'dedup' if dup is not None else 'filters'}_removed_{removed_by}")
-            writer.document(row, removed_by, dup, reached_signals(row["_removed_by"], row["_error"]))
+            reached = reached_signals(row["_removed_by"], row["_error"])
+            writer.document(row, removed_by, dup, reached)
+            figures.add(row, removed_by is None, reached, dup)
             if self._signature_columns and row.get("_minhash") is not None:
                 writer.signatures(row["id"], self._keyer.band_signatures(row["_minhash"]))
         files = writer.close()
         stats = _stats(removed, errors, n, spec.stages, skipped)
+        stats.update(figures.as_stats())
         stats["stages"]["write"] = {"documents": n, "seconds": round(time.perf_counter() - started, 6)}
         count_written(stats)
         yield index, PartWritten(spec.shard, spec.input, part, files, stats)

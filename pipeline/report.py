@@ -1,4 +1,5 @@
-"""`report OUT`: a self-contained HTML page (inline SVG, no scripts, no network) describing a finished run.
+"""`report OUT`: a self-contained HTML page (inline SVG, no scripts, no network) describing a finished run, and
+the run's dataset card (pipeline.card).
 
 What a data engineer checks first: how many documents went in and out and why, which languages, where the
 time went, and how the main signals are distributed among kept and removed documents.
@@ -137,3 +138,13 @@ def write_report(output: str) -> str:
     page = "\n".join(parts).encode()
     atomic_write(path, lambda handle: handle.write(page))
     return path
+
+
+def write_report_and_card(output: str) -> list[str]:
+    """`report OUT`: OUT/report.html and OUT/README.md (the dataset card, pipeline.card)."""
+    from pipeline.card import write_card
+
+    html_path = write_report(output)
+    stats = _read_json(posixpath.join(output, "stats.json"))
+    manifest = _read_json(posixpath.join(output, "manifest.json"))
+    return [html_path, write_card(output, stats, manifest)]

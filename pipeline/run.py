@@ -30,6 +30,7 @@ from pipeline.config import Config, ConfigError
 from pipeline.dask_runner import runner_for
 from pipeline.decide import LANGUAGE_RULE, rule_specs
 from pipeline.document import ShardSpec
+from pipeline.eval_sets import check_eval_sets, described_indexes, prepare_indexes
 from pipeline.graph import RunPlan, build_graph
 from pipeline.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
@@ -56,8 +57,8 @@ class RunSummary:
     staged_graph_bytes: int | None = None  # size of the pipeline proto the runner would stage, when it says
 
 
-def check_models(config: Config) -> None:
-    """Every model file the enabled stages need must exist before work starts."""
+def model_paths(config: Config) -> list[tuple[str, str]]:
+    """(config key, path) of every model file the enabled stages load."""
     paths = []
     if config.langid.enabled and config.langid.model:
         paths.append(("langid.model", config.langid.model))
@@ -65,7 +66,7 @@ def check_models(config: Config) -> None:
         from filters.langid import default_model_path
 
         try:
-            default_model_path()
+            paths.append(("langid.model", str(default_model_path())))
         except FileNotFoundError as exc:
             raise ConfigError(f"langid.model: {exc}") from None
     if config.signals.enabled:
@@ -74,7 +75,12 @@ def check_models(config: Config) -> None:
         paths += [(f"perplexity.models.{lang}", path) for lang, path in config.perplexity.models.items()]
     if config.classifiers.enabled:
         paths += [(f"classifiers.models[{i}].model", spec.model) for i, spec in enumerate(config.classifiers.models)]
-    for key, path in paths:
+    return paths
+
+
+def check_models(config: Config) -> None:
+    """Every model file the enabled stages need must exist before work starts."""
+    for key, path in model_paths(config):
         if not model_exists(path):
             raise ConfigError(f"{key}: model file not found: {path}")
 
@@ -91,6 +97,9 @@ def check_classifier_cards(config: Config) -> None:
         if not card_path.is_file():
             continue
         card = json.loads(card_path.read_text(encoding="utf-8"))
+        if spec.labels or card.get("multi_label"):
+            _check_multi_label_card(i, spec, card, card_path)
+            continue
         expected = {
             "normalization": card.get("normalization"),
             "positive_label": card.get("labels", {}).get("positive"),
@@ -130,6 +139,26 @@ def check_word_segmenters(config: Config) -> None:
                     "pip install 'beam-curation[korean]' (LGPL-3.0) or leave ko out of langid.keep")
 
 
+def _check_multi_label_card(i: int, spec: Any, card: dict[str, Any], card_path: Path) -> None:
+    """A multi-label model's card lists its labels: the config must ask for some of them, normalised alike."""
+    if not card.get("multi_label"):
+        raise ConfigError(f"classifiers.models[{i}].labels: the model card {card_path} describes a binary "
+                          f"model (positive label {card.get('labels', {}).get('positive')!r}); drop labels")
+    if not spec.labels:
+        raise ConfigError(f"classifiers.models[{i}].labels: the model card {card_path} describes a multi-label "
+                          f"model; list the labels to score (of {card['labels']['all']})")
+    known = card["labels"]["all"]
+    for label in spec.labels:
+        full = label if label.startswith("__label__") else f"__label__{label}"
+        if full not in known:
+            raise ConfigError(f"classifiers.models[{i}].labels: {label!r} is not a label of the model "
+                              f"(its card {card_path} lists {known})")
+    for key in ("normalization", "max_chars"):
+        if card.get(key) is not None and card[key] != getattr(spec, key):
+            raise ConfigError(f"classifiers.models[{i}].{key}: {getattr(spec, key)!r} but the model card "
+                              f"{card_path} says the model was trained with {card[key]!r}")
+
+
 def check_rules(config: Config) -> None:
     if any(r.name == LANGUAGE_RULE for r in config.filters.rules):
         raise ConfigError(f"filters.rules: the rule name {LANGUAGE_RULE!r} is reserved for langid.keep / "
@@ -152,6 +181,7 @@ def check_stages(config: Config) -> None:
     check_models(config)
     check_classifier_cards(config)
     check_word_segmenters(config)
+    check_eval_sets(config)
     if config.signals.enabled and config.signals.ut1_blocklist:
         from filters.url_blocklist import DomainBlocklist
 
@@ -229,6 +259,9 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     counters: dict[str, int] = {}
+    # Built (or found unchanged) before any worker starts; a refilter never annotates, so needs none.
+    eval_sets = prepare_indexes(config) if annotations_from is None else \
+        described_indexes(config, posixpath.dirname(annotations_from.rstrip("/")))
     if todo:
         pending = {s.name for s in todo}
         # With dedup on every shard's documents take part in clustering; complete shards are only not rewritten.
@@ -253,7 +286,7 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         stats["this_run"] = {k: counters.get(k, 0) for k in ("tasks_annotated", "tasks_reused", "read_documents",
                                                              "extract_documents")}
     write_json(posixpath.join(output, "stats.json"), stats)
-    built = manifest(config, digest, shards, markers)
+    built = manifest(config, digest, shards, markers, eval_sets)
     if annotations_from:
         built["refiltered_from"] = posixpath.dirname(annotations_from.rstrip("/"))
     write_json(posixpath.join(output, "manifest.json"), built)
@@ -291,16 +324,49 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def manifest(config: Config, digest: str, shards: list[ShardSpec], markers: list[ShardMarker]) -> dict[str, Any]:
+def _local_sha256(path: str) -> str | None:
+    """sha256 of a local file (None for a remote one: reading it back is the job's, not the driver's)."""
+    from pipeline.config import content_digest
+
+    return None if is_remote(path) else content_digest(path)
+
+
+def model_files(config: Config) -> list[dict[str, Any]]:
+    """Every model file of the run with its sha256 and the card beside it (`x.card.json` of a classifier,
+    `x.json` of a KenLM model), as the data card reports them."""
+    models = []
+    for key, path in model_paths(config):
+        entry: dict[str, Any] = {"key": key, "path": path, "sha256": _local_sha256(path)}
+        if not is_remote(path):
+            local = Path(path.removeprefix("file://"))
+            entry["bytes"] = local.stat().st_size
+            for card in (local.with_suffix(".card.json"), local.with_suffix(".json")):
+                if card.is_file() and card != local:
+                    entry["card"] = str(card)
+                    break
+        models.append(entry)
+    if config.signals.enabled and config.signals.ut1_blocklist:
+        models.append({"key": "signals.ut1_blocklist", "path": config.signals.ut1_blocklist,
+                       "sha256": _local_sha256(config.signals.ut1_blocklist)})
+    return models
+
+
+def manifest(config: Config, digest: str, shards: list[ShardSpec], markers: list[ShardMarker],
+             eval_sets: list[dict[str, Any]] = ()) -> dict[str, Any]:
     files = [path for marker in markers for path in marker.files]
-    return {
+    built = {
         "config": config.to_dict(),
         "config_digest": digest,
         "annotation_digest": config.annotation_digest(),
         "packages": package_versions(),
-        "inputs": [{"path": s.path, "shard": s.name, "format": s.format} for s in shards],
+        "inputs": [{"path": s.path, "shard": s.name, "format": s.format, "sha256": _local_sha256(s.path)}
+                   for s in shards],
+        "models": model_files(config),
         "outputs": sorted(files) + ["stats.json"],
     }
+    if config.decontamination.enabled:
+        built["eval_sets"] = [{k: v for k, v in e.items() if k != "build_seconds"} for e in eval_sets]
+    return built
 
 
 def write_json(path: str, data: Any) -> None:

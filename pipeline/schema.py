@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipeline.config import Config
-from pipeline.stages import REMOVED_LINES, SPANS, enabled_stages
+from pipeline.stages import enabled_stages
 
 DOCUMENT_FIELDS = [pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("url", pa.string()),
                    pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
@@ -46,7 +46,7 @@ def signal_fields(config: Config) -> list[pa.Field]:
 
 def rule_columns(config: Config) -> set[str]:
     """Names a rule may use: document-level (numeric or string) annotation columns (rules run before dedup)."""
-    return {f.name for f in annotation_fields(config) if f.type not in (SPANS, REMOVED_LINES)}
+    return {f.name for f in annotation_fields(config) if not pa.types.is_list(f.type)}
 
 
 def signature_columns(config: Config) -> list[str]:

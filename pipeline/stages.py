@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
 SPANS = pa.list_(SPAN)
 REMOVED_LINES = pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("reason", pa.string())]))
+PII_SPANS = pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("kind", pa.string())]))
 
 
 class _Loaded:
@@ -244,6 +245,76 @@ class ComputeSignals(Stage):
             doc.signals[f"rps_doc_{target}_importance_length_correction"] = corrected
 
 
+class FindPii(Stage):
+    """Personal data (filters.pii) in the text as the signal stages left it (C4's lines removed): counts per
+    kind and spans over that text; in `redact` mode the values are replaced by placeholders, so perplexity,
+    classifiers, dedup and documents/ see the redacted text. Span columns written before this stage
+    (`rps_lines_*`, `c4_removed_lines`) refer to the text before redaction, as `pii_spans` does."""
+
+    STAGE = "pii"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.pii.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        from filters.pii import PII_KINDS, signal_name
+
+        kinds = [k for k in PII_KINDS if k in config.pii.kinds]
+        return [*(pa.field(signal_name(k), pa.float64()) for k in kinds), pa.field("pii_spans", PII_SPANS)]
+
+    def setup(self) -> None:
+        from filters.pii import PiiDetector
+
+        pii = self.config.pii
+        self._detector = PiiDetector(pii.kinds, phone_regions=pii.phone_regions)
+        self._redact = pii.mode == "redact"
+
+    def apply(self, doc: Doc) -> None:
+        from filters.pii import redact
+
+        text = doc.text or ""
+        spans = self._detector.find(text)
+        doc.signals.update(self._detector.counts(spans))
+        doc.signals["pii_spans"] = [{"start": s.start, "end": s.end, "kind": s.kind} for s in spans]
+        if self._redact and spans:
+            doc.text = redact(text, spans)
+            count("pii_redacted_values", len(spans))
+
+
+class Decontaminate(Stage):
+    """Word n-grams shared with each evaluation set (filters.decontamination): `decontam_<name>` (distinct
+    n-grams) and `decontam_<name>_items` (distinct items; NaN with a Bloom index). The indexes are built by the
+    driver before the run (pipeline.eval_sets) and loaded once per worker process."""
+
+    STAGE = "decontamination"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.decontamination.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        from filters.decontamination import signal_names
+
+        return [pa.field(column, pa.float64()) for spec in config.decontamination.sets
+                for column in signal_names(spec.name)]
+
+    def setup(self) -> None:
+        from filters.decontamination import load_index
+        from pipeline.eval_sets import built_index_path
+
+        output = self.config.output.path
+        self._indexes = {spec.name: _acquire(self.shared, load_index, built_index_path(output, spec.name))
+                         for spec in self.config.decontamination.sets}
+
+    def apply(self, doc: Doc) -> None:
+        from filters.decontamination import decontamination_signals
+
+        doc.signals.update(decontamination_signals(doc.text or "", self._indexes))
+
+
 class ScorePerplexity(Stage):
     """CCNet-style KenLM perplexity and head/middle/tail bucket, with the model of the document's language."""
 
@@ -289,7 +360,7 @@ class Classify(Stage):
     def columns(config: Config) -> list[pa.Field]:
         fields = []
         for spec in config.classifiers.models:
-            fields.append(pa.field(spec.output, pa.float64()))
+            fields += [pa.field(column, pa.float64()) for column in spec.columns()]
             if spec.level == "paragraph":
                 fields.append(pa.field(f"{spec.output}_spans", SPANS))
         return fields
@@ -297,7 +368,8 @@ class Classify(Stage):
     def setup(self) -> None:
         from filters.classifier import FastTextClassifier
 
-        self._models = [(spec, _acquire(self.shared, FastTextClassifier, spec.model, spec.positive_label,
+        self._models = [(spec, _acquire(self.shared, FastTextClassifier, spec.model,
+                                        None if spec.labels else spec.positive_label,
                                         spec.normalization, spec.level, spec.max_chars))
                         for spec in self.config.classifiers.models]
 
@@ -311,7 +383,11 @@ class Classify(Stage):
                 texts = [d.text or "" for d in chunk]
                 if not chunk:
                     continue
-                if spec.level == "paragraph":
+                if spec.labels:  # multi-label: one column per label
+                    columns = spec.columns()
+                    for doc, probs in zip(chunk, model.label_probabilities(texts, spec.labels)):
+                        doc.signals.update(zip(columns, probs))
+                elif spec.level == "paragraph":
                     for doc, scored in zip(chunk, model.score_spans_batch(texts)):
                         doc.signals[spec.output] = scored.score
                         doc.signals[f"{spec.output}_spans"] = scored.spans
@@ -353,8 +429,8 @@ def model_languages(config: Config) -> dict[str, frozenset[str]]:
 
 
 # In the order they run; a new stage is a class above plus its place here.
-STAGES: tuple[type[Stage], ...] = (Extract, IdentifyLanguage, ComputeSignals, ScorePerplexity, Classify,
-                                   DedupAnnotations)
+STAGES: tuple[type[Stage], ...] = (Extract, IdentifyLanguage, ComputeSignals, FindPii, Decontaminate,
+                                   ScorePerplexity, Classify, DedupAnnotations)
 
 
 def enabled_stages(config: Config) -> list[type[Stage]]:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from pipeline.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
 from pipeline.atomic import atomic_write
+from pipeline.figures import add_figures, sort_figures
 from pipeline.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
 from pipeline.shards import ShardMarker, marker_path, read_marker
 
@@ -148,8 +149,8 @@ class PartWriter:
 
 
 def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts and stage seconds of several parts or shards, added up. `not_scored`: documents a model left
-    unscored because it is not for their language, by output column."""
+    """Counts, stage seconds and card figures (pipeline.figures) of several parts or shards, added up.
+    `not_scored`: documents a model left unscored because it is not for their language, by output column."""
     total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "not_scored": {}, "stages": {}}
     for s in stats:
         total["input"] += s["input"]
@@ -161,8 +162,10 @@ def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
             agg = total["stages"].setdefault(stage, {"documents": 0, "seconds": 0.0})
             agg["documents"] += v["documents"]
             agg["seconds"] = round(agg["seconds"] + v["seconds"], 6)
+        add_figures(total, s)
     for key in ("removed", "errors", "not_scored", "stages"):
         total[key] = dict(sorted(total[key].items()))
+    sort_figures(total)
     return total
 
 

@@ -1,10 +1,17 @@
-"""Train a binary supervised fastText classifier and write it with a model card.
+"""Train a binary or multi-label supervised fastText classifier and write it with a model card.
 
 Inputs are CSV, JSONL (Dolma-style or any objects) or Parquet, optionally .gz. Each example
 gets its label from one of:
   --positive PATH / --negative PATH   every row of the file is positive / negative
   --input PATH + --label-column COL   the row's COL value mapped by --positive-values /
                                       --negative-values (rows with other values are skipped)
+  --input PATH + --label-columns A,B  multi-label: the row has label A when its column A is
+                                      >= --threshold (a fraction of annotators, a 0/1 flag),
+                                      any number of labels per row; a row with none gets
+                                      --none-label (default `none`; empty: the row is skipped).
+                                      Trained with loss=ova unless --loss says otherwise: one
+                                      independent sigmoid per label, so P(label) is a score
+                                      per dimension (the pipeline writes one column each).
 Several files may be given for each (the quality model mixes prose, web pages and human
 labels). Texts are normalised with the same named normalisation the scorer uses
 (`filters.classifier_text`), recorded in the card.
@@ -19,6 +26,13 @@ Example (the default toxicity model):
     --input models/training_data/toxicity/davidson_train.csv.gz --text-column tweet \\
     --label-column class --positive-values 0,1 --negative-values 2 \\
     --positive-label toxic --negative-label clean --normalization fasttext_basic
+
+Example (multi-label, ETHOS's Ethos_Dataset_Multi_Label.csv: GPL-3.0, download it yourself and
+never redistribute it or the model with this project):
+  python scripts/train_fasttext.py --output models/external/ethos_multilabel.bin \\
+    --input Ethos_Dataset_Multi_Label.csv --delimiter ';' --text-column comment \\
+    --label-columns violence,gender,race,national_origin,disability,religion,sexual_orientation \\
+    --threshold 0.5 --normalization lower_punct_eol --license Ethos_Dataset_Multi_Label.csv=GPL-3.0
 """
 
 from __future__ import annotations
@@ -58,6 +72,7 @@ class Example:
     text: str
     positive: bool
     source: int  # index into the list of InputSpec
+    labels: tuple[str, ...] = ()  # multi-label: the row's labels (without __label__)
 
 
 @dataclass
@@ -70,6 +85,10 @@ class InputSpec:
     negative_values: tuple[str, ...] = ()
     repeat: int = 1  # training copies of each example (held-out rows are never repeated)
     license: str = "unknown"
+    label_columns: tuple[str, ...] = ()  # multi-label: a label per column, set when value >= threshold
+    threshold: float = 0.5
+    none_label: str = "none"  # label of a row with no label ("": skip the row)
+    delimiter: str = ","  # CSV field separator
     rows_positive: int = 0
     rows_negative: int = 0
     rows_skipped: int = 0
@@ -107,7 +126,7 @@ def _open_text(path: str) -> io.TextIOBase:
     return open(path, "r", encoding="utf-8", newline="")
 
 
-def read_rows(path: str) -> Iterator[dict]:
+def read_rows(path: str, delimiter: str = ",") -> Iterator[dict]:
     """Rows of a CSV / JSONL / Parquet file (format from the name, .gz allowed for text formats)."""
     name = path[:-3] if path.endswith(".gz") else path
     if name.endswith(".parquet"):
@@ -121,7 +140,7 @@ def read_rows(path: str) -> Iterator[dict]:
                     yield json.loads(line)
     elif name.endswith((".csv", ".tsv")):
         with _open_text(path) as fh:
-            yield from csv.DictReader(fh, delimiter="\t" if name.endswith(".tsv") else ",")
+            yield from csv.DictReader(fh, delimiter="\t" if name.endswith(".tsv") else delimiter)
     else:
         raise ValueError(f"cannot tell the format of {path} (want .csv, .tsv, .jsonl, .parquet)")
 
@@ -143,15 +162,42 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def _flag(value: object, threshold: float) -> bool:
+    """A multi-label cell: a number >= threshold, or true/yes."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if value is not None else ""
+    if text in ("true", "yes"):
+        return True
+    try:
+        return float(text) >= threshold
+    except ValueError:
+        return False
+
+
 def load_examples(specs: Sequence[InputSpec]) -> list[Example]:
     """Read every input and label its rows; fills the specs' row counts and sha256."""
     examples: list[Example] = []
     for i, spec in enumerate(specs):
         spec.sha256 = sha256_file(spec.path)
-        for row in read_rows(spec.path):
+        for row in read_rows(spec.path, spec.delimiter):
             text = row.get(spec.text_column)
             if not isinstance(text, str) or not text.strip():
                 spec.rows_skipped += 1
+                continue
+            if spec.label_columns:
+                missing = [c for c in spec.label_columns if c not in row]
+                if missing:
+                    raise ValueError(f"{spec.path}: no column {missing} (columns: {sorted(row)})")
+                labels = tuple(c for c in spec.label_columns if _flag(row[c], spec.threshold))
+                if not labels:
+                    if not spec.none_label:
+                        spec.rows_skipped += 1
+                        continue
+                    labels = (spec.none_label,)
+                spec.rows_positive += labels != (spec.none_label,)
+                spec.rows_negative += labels == (spec.none_label,)
+                examples.append(Example(text, labels != (spec.none_label,), i, labels))
                 continue
             if spec.label in ("positive", "negative"):
                 positive = spec.label == "positive"
@@ -225,9 +271,12 @@ def train_model(
         text = norm(ex.text[:max_chars] if max_chars else ex.text)
         if not text:
             continue
-        label = positive_label if ex.positive else negative_label
+        if ex.labels:
+            tags = " ".join(f"__label__{label}" for label in ex.labels)
+        else:
+            tags = f"__label__{positive_label if ex.positive else negative_label}"
         copies = repeats[ex.source] if repeats else 1
-        lines.extend([f"__label__{label} {text}\n"] * copies)
+        lines.extend([f"{tags} {text}\n"] * copies)
     random.Random(params.seed).shuffle(lines)
     if not lines:
         raise ValueError("no training examples")
@@ -361,8 +410,12 @@ def train_with_card(
     name: str | None = None,
     description: str = "",
     max_chars: int | None = None,
+    labels: Sequence[str] = (),
 ) -> TrainResult:
-    """Load, split, train, evaluate on the held-out split, and write `<output stem>.card.json`."""
+    """Load, split, train, evaluate on the held-out split, and write `<output stem>.card.json`.
+
+    `labels` (multi-label inputs, `InputSpec.label_columns`): every label the model learns, the
+    none-label included; the held-out split is then scored per label."""
     examples = load_examples(specs)
     train = [e for e in examples if not is_holdout(e.text, holdout_fraction, params.seed)]
     held = [e for e in examples if is_holdout(e.text, holdout_fraction, params.seed)]
@@ -371,7 +424,10 @@ def train_with_card(
         repeats=[s.repeat for s in specs], quantize=quantize, max_chars=max_chars,
     )
     metrics: dict = {}
-    if held:
+    if held and labels:
+        none = {s.none_label for s in specs if s.label_columns and s.none_label}
+        metrics = multilabel_metrics(output, held, labels, normalization, max_chars, none)
+    elif held:
         scores = score_texts(output, [e.text for e in held], positive_label, normalization, max_chars)
         metrics["holdout"] = binary_metrics([e.positive for e in held], scores)
         per_source = {}
@@ -392,8 +448,10 @@ def train_with_card(
         "model_file": Path(output).name,
         "model_sha256": sha256_file(output),
         "model_bytes": os.path.getsize(output),
-        "labels": {"positive": f"__label__{positive_label}", "negative": f"__label__{negative_label}"},
-        "score": f"probability of __label__{positive_label} (fastText predict, k=-1)",
+        **(_multilabel_card(specs, labels, used) if labels else {
+            "labels": {"positive": f"__label__{positive_label}", "negative": f"__label__{negative_label}"},
+            "score": f"probability of __label__{positive_label} (fastText predict, k=-1)",
+        }),
         "normalization": normalization,
         "max_chars": max_chars,
         "quantized": quantize,
@@ -410,11 +468,12 @@ def train_with_card(
                 "path": _display_path(s.path),
                 "sha256": s.sha256,
                 "license": s.license,
-                "label": s.label or {
+                "label": s.label or ({"columns": list(s.label_columns), "threshold": s.threshold,
+                                      "none_label": s.none_label} if s.label_columns else {
                     "column": s.label_column,
                     "positive_values": list(s.positive_values),
                     "negative_values": list(s.negative_values),
-                },
+                }),
                 "provenance": _display_path(str(Path(s.path).parent / "README.md"))
                 if (Path(s.path).parent / "README.md").exists() else None,
                 "text_column": s.text_column,
@@ -438,6 +497,39 @@ def train_with_card(
         json.dump(card, fh, indent=2, sort_keys=True)
         fh.write("\n")
     return TrainResult(output, card_path, card)
+
+
+def multilabel_metrics(model_path: str, held: Sequence[Example], labels: Sequence[str], normalization: str,
+                       max_chars: int | None = None, none_labels: Iterable[str] = ()) -> dict:
+    """Per label, the held-out split scored as a binary task (the label vs every other row), and the
+    macro average of ROC-AUC and F1 over the labels (not the none-label) that occur on both sides."""
+    clf = FastTextClassifier(model_path, None, normalization, max_chars=max_chars)
+    probs = np.asarray(clf.label_probabilities([e.text for e in held], list(labels)))
+    per_label = {}
+    for j, label in enumerate(labels):
+        truth = [label in e.labels for e in held]
+        if 0 < sum(truth) < len(truth):
+            per_label[label] = binary_metrics(truth, probs[:, j].tolist())
+        else:
+            per_label[label] = {"n": len(truth), "n_positive": int(sum(truth))}
+    none_labels = set(none_labels)
+    scored = [m for label, m in per_label.items() if "roc_auc" in m and label not in none_labels]
+    macro = {"labels_scored": len(scored)}
+    if scored:
+        macro["roc_auc"] = round(float(np.mean([m["roc_auc"] for m in scored])), 6)
+        macro["f1"] = round(float(np.mean([m["f1"] for m in scored])), 6)
+    return {"holdout_by_label": per_label, "holdout_macro": macro}
+
+
+def _multilabel_card(specs: Sequence[InputSpec], labels: Sequence[str], used: FastTextParams) -> dict:
+    none = {s.none_label for s in specs if s.label_columns and s.none_label}
+    return {
+        "multi_label": True,
+        "labels": {"all": [f"__label__{label}" for label in labels],
+                   "none": [f"__label__{label}" for label in sorted(none)]},
+        "score": "probability of each label (fastText predict, k=-1); "
+        + ("independent sigmoids (loss=ova)" if used.loss == "ova" else f"one {used.loss} distribution"),
+    }
 
 
 # --- presets: the shipped default models ----------------------------------------------------
@@ -532,6 +624,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--input", action="append", default=[], metavar="PATH", help="rows labelled by --label-column")
     ap.add_argument("--text-column", default="text")
     ap.add_argument("--label-column")
+    ap.add_argument("--label-columns", help="multi-label: comma list of columns, one label each")
+    ap.add_argument("--threshold", type=float, default=0.5,
+                    help="multi-label: a column value >= this gives the row that label")
+    ap.add_argument("--none-label", default="none",
+                    help="multi-label: label of rows with no label ('' skips them)")
+    ap.add_argument("--delimiter", default=",", help="CSV field separator (ETHOS upstream: ';')")
     ap.add_argument("--positive-values", help="comma list of --label-column values meaning positive")
     ap.add_argument("--negative-values", help="comma list meaning negative (default: every other value)")
     ap.add_argument("--positive-label", default="positive", help="fastText label name (no __label__)")
@@ -548,7 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--description", default="")
     ap.add_argument("--quantize", action="store_true", help="fastText quantize (write .ftz)")
     for f in FastTextParams.__dataclass_fields__.values():
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        # --loss defaults to softmax (binary) or ova (multi-label): resolved in main
+        default = None if f.name == "loss" else f.default
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=default)
     return ap
 
 
@@ -562,6 +662,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     repeats = {k: int(v) for k, v in _path_map(args.repeat, "repeat").items()}
     licenses = _path_map(args.license, "license")
+    label_columns = _split_values(args.label_columns)
+    if args.loss is None:
+        args.loss = "ova" if label_columns else "softmax"
+    if label_columns:
+        return _main_multilabel(args, label_columns, repeats, licenses)
     specs: list[InputSpec] = []
     for path in args.positive:
         specs.append(InputSpec(path, args.text_column, label="positive"))
@@ -581,12 +686,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for spec in specs:
         spec.repeat = repeats.get(spec.path, 1)
         spec.license = licenses.get(spec.path, "unknown")
+        spec.delimiter = args.delimiter
         if not os.path.isfile(spec.path):
             raise SystemExit(f"input not found: {spec.path}")
     if args.input and not _split_values(args.negative_values):
         # every value that is not positive is negative: read once to learn the values
         pos = set(_split_values(args.positive_values))
-        values = {_value_key(r.get(args.label_column)) for p in args.input for r in read_rows(p)}
+        values = {_value_key(r.get(args.label_column)) for p in args.input for r in read_rows(p, args.delimiter)}
         for spec in specs:
             if spec.label_column:
                 spec.negative_values = tuple(sorted(values - pos))
@@ -595,6 +701,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs, args.output, params, args.normalization, args.positive_label, args.negative_label,
         holdout_fraction=args.holdout_fraction, quantize=args.quantize, name=args.name,
         description=args.description, max_chars=args.max_chars,
+    )
+    print(json.dumps({"model": result.model_path, "card": result.card_path,
+                      "sha256": result.card["model_sha256"], "metrics": result.card["metrics"]}, indent=2))
+    return 0
+
+
+def _main_multilabel(args: argparse.Namespace, label_columns: tuple[str, ...], repeats: dict[str, int],
+                     licenses: dict[str, str]) -> int:
+    if not args.input or args.positive or args.negative or args.label_column:
+        raise SystemExit("--label-columns takes --input files only (no --positive/--negative/--label-column)")
+    if args.none_label in label_columns:
+        raise SystemExit(f"--none-label {args.none_label!r} is also one of --label-columns")
+    specs = []
+    for path in args.input:
+        if not os.path.isfile(path):
+            raise SystemExit(f"input not found: {path}")
+        specs.append(InputSpec(path, args.text_column, label_columns=label_columns, threshold=args.threshold,
+                               none_label=args.none_label, delimiter=args.delimiter,
+                               repeat=repeats.get(path, 1), license=licenses.get(path, "unknown")))
+    labels = [*label_columns, *([args.none_label] if args.none_label else [])]
+    params = FastTextParams(**{k: getattr(args, k) for k in FastTextParams.__dataclass_fields__})
+    result = train_with_card(
+        specs, args.output, params, args.normalization, "", "", holdout_fraction=args.holdout_fraction,
+        quantize=args.quantize, name=args.name, description=args.description, max_chars=args.max_chars,
+        labels=labels,
     )
     print(json.dumps({"model": result.model_path, "card": result.card_path,
                       "sha256": result.card["model_sha256"], "metrics": result.card["metrics"]}, indent=2))
