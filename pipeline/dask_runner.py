@@ -300,26 +300,21 @@ class _Visitor(PipelineVisitor):
 
 
 class DaskRunnerResult(upstream.DaskRunnerResult):
-    """Waits for every leaf; metrics() holds the updates the bundles sent back (fix 3)."""
+    """Waits for the one future that depends on every leaf and holds the bundles' metric updates (fix 3)."""
 
-    def __init__(self, client, futures, metric_futures):
-        super().__init__(client, futures)
-        self._metric_futures = metric_futures
+    def __init__(self, client, future):
+        super().__init__(client, [future])
         self._metrics = DirectMetrics()
 
     def wait_until_finish(self, duration=None) -> str:
-        import dask.distributed as ddist
-
         if self._state != PipelineState.RUNNING:
             return self._state
-        metric_keys = {future.key for future in self._metric_futures}
         try:
-            for future, updates in ddist.as_completed([*self.futures, *self._metric_futures], with_results=True,
-                                                      timeout=None if duration is None else duration / 1000):
-                if future.key in metric_keys:
-                    for update in updates:
-                        self._metrics.commit_physical(future.key, update)
-                        self._metrics.commit_logical(future.key, update)
+            # One gather of one small result: many futures gathered at once (as_completed) hung here at times.
+            updates = self.futures[0].result(timeout=None if duration is None else duration / 1000)
+            for i, update in enumerate(updates):
+                self._metrics.commit_physical(i, update)
+                self._metrics.commit_logical(i, update)
             self._state = PipelineState.DONE
         except BaseException:
             self._state = PipelineState.FAILED
@@ -338,6 +333,7 @@ class DaskRunner(upstream.DaskRunner):
 
     def run_pipeline(self, pipeline, options: PipelineOptions) -> DaskRunnerResult:
         import dask.distributed as ddist
+        from dask import bag as db
 
         dask_options = _dask_options(options)
         bag_kwargs = upstream.DaskOptions._extract_bag_kwargs(dask_options)
@@ -347,9 +343,9 @@ class DaskRunner(upstream.DaskRunner):
         run_id = uuid.uuid4().hex
         visitor = _Visitor(bag_kwargs, run_id)
         pipeline.visit(visitor)
-        leaves, metric_bags = visitor.leaves(), visitor.metric_bags()
-        futures = client.compute([*leaves, *metric_bags], optimize_graph=False)  # fix 7
-        return DaskRunnerResult(client, futures[:len(leaves)], futures[len(leaves):])
+        # The drained leaves (no elements) and every bundle's metric updates, as one bag: one future.
+        done = db.concat([*visitor.leaves(), *visitor.metric_bags()])
+        return DaskRunnerResult(client, client.compute(done, optimize_graph=False))  # fix 7: not optimised
 
 
 def _dask_options(options: PipelineOptions) -> dict:
