@@ -39,7 +39,7 @@ def cluster(tmp_path_factory):
         os.chdir(workdir)
         try:
             cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                               dashboard_address=None, local_directory=str(workdir),
+                                               dashboard_address=":0", local_directory=str(workdir),
                                                silence_logs=logging.WARNING)
         finally:
             os.chdir(here)
@@ -151,7 +151,7 @@ def test_a_side_input_is_computed_once(cluster, tmp_path):
 
 
 def test_a_pardo_with_two_consumers_runs_once(cluster, tmp_path):
-    """Fix 7: Dask's graph optimisation fused the shared ParDo into both consumers, so it ran twice."""
+    """Both branches run (fix 5: Beam's runner ran only the last) and the shared ParDo once, not per branch."""
     def build(p):
         shared = p | beam.Create(list(range(3))) | "Shared" >> beam.ParDo(_Record(tmp_path / "calls"))
         shared | "A" >> beam.Map(lambda x: x) | "RecordA" >> beam.ParDo(_Record(tmp_path / "a"))
@@ -165,7 +165,7 @@ def test_a_pardo_with_two_consumers_runs_once(cluster, tmp_path):
 def test_daemonic_workers_are_reported(cluster, caplog):
     with caplog.at_level(logging.WARNING, logger="pipeline.dask_runner"):
         assert dask_runner.warn_if_daemonic(cluster[1]) is False
-        with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
+        with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0",
                                       silence_logs=logging.WARNING) as daemonic, \
                 distributed.Client(daemonic) as client:
             assert dask_runner.warn_if_daemonic(client) is True
