@@ -389,13 +389,3 @@ def runner_for(options: PipelineOptions) -> PipelineRunner | None:
     if isinstance(name, str) and name.lower() in RUNNER_NAMES:
         return DaskRunner()
     return None
-
-
-def counters_or_empty(result, read: t.Callable[[t.Any], dict[str, int]]) -> dict[str, int]:
-    """`read(result)` (pipeline.run.beam_counters), or {} with a note when the runner keeps no metrics."""
-    try:
-        return read(result)
-    except NotImplementedError as exc:
-        log.info("runner %s reports no metrics (%s): counters left out of the summary; stats.json comes "
-                 "from the shard markers", type(result).__name__, exc)
-        return {}

@@ -37,7 +37,8 @@ from pipeline.shards import read_plan
 class RunPlan:
     """What the driver decided before the graph is built (all of it small)."""
 
-    tasks_file: str  # the task list, read by a worker
+    tasks_file: str  # the task list, read by the workers
+    chunks: int  # ... in this many chunks (pipeline.shards.plan_chunks)
     annotations: str  # folder of the annotation files (another run's for refilter)
     annotation_digest: str
     digest: str  # the full config digest that shard markers carry
@@ -51,7 +52,8 @@ def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollec
     rows_per_file = config.output.rows_per_file
     available = rule_columns(config)
     columns = decision_columns(config, Decider(config, available)) if config.dedup.enabled else None
-    tasks = p | "Plan" >> beam.Create([plan.tasks_file]) | "ReadPlan" >> beam.FlatMap(read_plan)
+    tasks = (p | "Plan" >> beam.Create(list(range(plan.chunks)))
+             | "ReadPlan" >> beam.FlatMap(read_plan, plan.tasks_file, plan.chunks))
     annotated = (
         measured(tasks, "CountTasks", "tasks", measure)
         | "SpreadTasks" >> beam.Reshuffle()

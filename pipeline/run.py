@@ -35,8 +35,8 @@ from pipeline.graph import RunPlan, build_graph
 from pipeline.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
 from pipeline.schema import annotation_fields, rule_columns, signature_columns
-from pipeline.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_shards,
-                             read_marker, read_tasks, split_done, write_plan)
+from pipeline.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_chunks,
+                             plan_shards, read_marker, read_tasks, split_done, write_plan)
 from pipeline.writers import OUTPUT_DIRS, sum_stats
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,8 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         pending = {s.name for s in todo}
         # With dedup on every shard's documents take part in clustering; complete shards are only not rewritten.
         planned = [dataclasses.replace(s, write=s.name in pending) for s in shards] if config.dedup.enabled else todo
-        plan = RunPlan(tasks_file=write_plan(output, read_tasks(planned, splits or config.input.splits)),
+        tasks = read_tasks(planned, splits or config.input.splits)
+        plan = RunPlan(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
                        annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
                        annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
                        compute=annotations_from is None)

@@ -103,13 +103,22 @@ def write_plan(output: str, tasks: list[ShardSpec]) -> str:
     return path
 
 
-def read_plan(path: str) -> Iterator[ShardSpec]:
-    """The tasks of a plan file (on a worker)."""
+PLAN_CHUNKS = 64  # the task list is read in this many interleaved chunks, each its own element
+
+
+def plan_chunks(tasks: int) -> int:
+    """How many chunks a plan of `tasks` tasks is read in: a runner that does not redistribute after a read
+    (Dask) still spreads the tasks over its workers, and the graph holds at most PLAN_CHUNKS small integers."""
+    return max(1, min(tasks, PLAN_CHUNKS))
+
+
+def read_plan(chunk: int, path: str, chunks: int = 1) -> Iterator[ShardSpec]:
+    """Chunk `chunk` of a plan file's tasks (lines chunk, chunk + chunks, ...), on a worker."""
     from pipeline.readers import open_path
 
     with open_path(path) as handle:
-        for line in handle:
-            if line.strip():
+        for i, line in enumerate(line for line in handle if line.strip()):
+            if i % chunks == chunk:
                 yield ShardSpec(**json.loads(line))
 
 

@@ -100,10 +100,10 @@ def test_each_output_of_a_multi_output_pardo_reaches_only_its_consumers(cluster,
 
 class _Count(beam.DoFn):
     def process(self, x):
-        from pipeline.stages import COUNTERS
+        from pipeline.metrics import NAMESPACE
 
-        Metrics.counter(COUNTERS, "seen").inc()
-        Metrics.counter(COUNTERS, "sum").inc(x)
+        Metrics.counter(NAMESPACE, "seen").inc()
+        Metrics.counter(NAMESPACE, "sum").inc(x)
         yield x
 
 
@@ -120,10 +120,10 @@ def test_no_metrics_gives_empty_counters_with_a_note(caplog):
     from pipeline.run import beam_counters
 
     with pytest.raises(NotImplementedError):
-        beam_counters(upstream.DaskRunnerResult(None, []))
-    with caplog.at_level(logging.INFO, logger="pipeline.dask_runner"):
-        assert dask_runner.counters_or_empty(upstream.DaskRunnerResult(None, []), beam_counters) == {}
-    assert "reports no metrics" in caplog.text
+        upstream.DaskRunnerResult(None, []).metrics()
+    with caplog.at_level(logging.INFO, logger="pipeline.metrics"):
+        assert beam_counters(upstream.DaskRunnerResult(None, [])) == {}
+    assert "reports no Beam metrics" in caplog.text
 
 
 def test_create_spreads_its_items_over_the_workers(cluster, tmp_path):
@@ -206,7 +206,7 @@ def _absolute_paths(config: str, folder: Path) -> Path:
 
 @pytest.mark.parametrize("config", ["configs/default.yaml", "configs/fineweb.yaml"])
 def test_shipped_config_on_dask_matches_fnapi_byte_for_byte(cluster, tmp_path, config):
-    """Every data file of a Dask run equals the FnApiRunner run's; both workers read and extracted shards."""
+    """Every data file of a Dask run equals the FnApiRunner run's; both workers annotated shards."""
     recipe = _absolute_paths(config, tmp_path)
     # A page past extract.timeout_seconds goes to errors/, so a slower run would differ: no limit reached here.
     args = ("--input", str(REPO / "sample" / "*.warc.gz"), "--set", "extract.timeout_seconds=300")
@@ -218,5 +218,5 @@ def test_shipped_config_on_dask_matches_fnapi_byte_for_byte(cluster, tmp_path, c
     assert expected and data_file_digests(tmp_path / "dask") == expected
     stats = json.loads((tmp_path / "dask" / "stats.json").read_text())
     assert stats["input"] == json.loads((tmp_path / "fnapi" / "stats.json").read_text())["input"] > 0
-    reads = Counter(task["worker"] for task in stream.data if str(task["key"]).startswith("('ReadShards-"))
+    reads = Counter(task["worker"] for task in stream.data if str(task["key"]).startswith("('Annotate_"))
     assert len(reads) == 2 and sum(reads.values()) == 5, reads
