@@ -1,7 +1,7 @@
 """Build the labelled PII evaluation set: real page text with its own personal data labelled, plus planted
 values and hard negatives.
 
-    python scripts/build_pii_eval.py --data ../shared/data --output /tmp/pii_eval.jsonl [--seed 0] [--copies 2]
+    python scripts/build_pii_eval.py --data DATA_DIR --output /tmp/pii_eval.jsonl [--seed 0] [--copies 2]
 
 Carriers (real text, read only from ``--data``): the ScrapingHub article bodies and the trafilatura gold
 snippets of ``extraction_dev`` (each page's ``with`` snippets joined by newlines), and the main text of every

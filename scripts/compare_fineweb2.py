@@ -7,7 +7,7 @@ tokenisers and pass its interpreter with ``--datatrove-python``:
     /tmp/dt-venv/bin/pip install 'datatrove[processing]==0.10.1' 'spacy[ja]>=3.8' jieba pyvi pythainlp \\
         'kiwipiepy<0.22' indic-nlp-library pyyaml
     .venv/bin/python scripts/compare_fineweb2.py --datatrove-python /tmp/dt-venv/bin/python \\
-        --fineweb2-configs fineweb-2/configs --data ../shared/data
+        --fineweb2-configs fineweb-2/configs --data DATA_DIR
 
 The texts: language-ID dev sentences joined into documents of 4 to 60 lines (and edited copies that
 trip each rule), and the extracted dev and Common Crawl pages lid.176 assigns to a covered language. In
@@ -252,7 +252,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--datatrove-python", help="python of a virtualenv with datatrove 0.10.1 and its tokenisers")
     parser.add_argument("--fineweb2-configs", type=Path, help="folder of FineWeb-2's {lang}_{script}.yml")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, required=True, help="data folder with langid_dev/, extraction_dev/, warc/")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "fineweb2.yaml")
     parser.add_argument("--no-pages", action="store_true", help="sentence documents only (no extraction)")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite the expectation files")

@@ -2,7 +2,7 @@
 real gold text, and throughput.
 
     python scripts/eval_pii.py --eval /tmp/pii_eval.jsonl [--kinds email ip phone card iban]
-                               [--phone-regions US] [--data ../shared/data] [--show-errors 20]
+                               [--phone-regions US] [--data DATA_DIR] [--show-errors 20]
 
 A detection counts as correct only when its start, end and kind equal a labelled span (exact spans); a
 detection that overlaps a labelled span of its kind with other boundaries is counted as both a false positive

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import random
 import sys
-from pathlib import Path
 
 import phonenumbers
 import pytest

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline, shared_data
+from conftest import assert_conservation, data_file_digests, read_folder, run_pipeline, shared_data
 
 from scripts import build_pii_eval as planting
 from scripts import train_fasttext
