@@ -36,7 +36,7 @@ $(DSIR_MODELS) &: | $(INSTALLED)
 
 # Deterministic (one thread, fixed seed): the same data gives the same model bytes. A change to the
 # recipe (presets, normalisations) rebuilds them.
-FASTTEXT_RECIPE := scripts/train_fasttext.py filters/classifier_text.py
+FASTTEXT_RECIPE := scripts/train_fasttext.py filters/models/classifier_text.py
 models/fasttext/toxicity.bin: models/training_data/toxicity/davidson_train.csv.gz $(FASTTEXT_RECIPE) | $(INSTALLED)
 	$(PY) scripts/train_fasttext.py --preset toxicity --output $@
 

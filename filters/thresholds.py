@@ -6,7 +6,7 @@ lower bound at a low percentile for a signal where higher is better (word count,
 language score), an upper bound at a high percentile where lower is better (perplexity, repetition,
 special characters). This module holds that idea without Beam: what to compute (`ThresholdSpec`), the
 exact percentile (numpy's, linear interpolation), and the rules file the values become. The Beam job that
-computes them over a finished run is `pipeline.thresholds`.
+computes them over a finished run is `pipeline.report.thresholds`.
 """
 
 from __future__ import annotations

@@ -99,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config, args.overrides, output_path=args.output)
             print(_summary(refilter(args.source, config, beam_args)))
         elif args.command == "thresholds":
-            from pipeline import thresholds as th
+            from pipeline.report.page import thresholds as th
 
             specs = th.load_specs(args.signals, args.spec, args.low, args.high)
             found = th.thresholds(args.source, specs, args.output, exact=args.exact, epsilon=args.epsilon,
                                   min_documents=args.min_documents, beam_args=beam_args, work=args.work)
             print(th.summary(found, args.output, args.min_documents))
         else:
-            from pipeline.report import write_report_and_card
+            from pipeline.report.page import write_report_and_card
 
             print("\n".join(write_report_and_card(args.output)))
     except ConfigError as exc:

@@ -20,9 +20,9 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from filters.dedup_types import DedupConfig
-from filters.extract import ExtractOptions
-from filters.quality_signals import C4Options
+from filters.dedup.types import DedupConfig
+from filters.text.extract import ExtractOptions
+from filters.heuristics.quality_signals import C4Options
 
 
 class ConfigError(ValueError):
@@ -52,7 +52,7 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class ExtractConfig(ExtractOptions):
-    """trafilatura's options (filters.extract.ExtractOptions) plus the guard against a page that hangs it."""
+    """trafilatura's options (filters.text.extract.ExtractOptions) plus the guard against a page that hangs it."""
 
     enabled: bool = True
     timeout_seconds: float = 5.0
@@ -97,7 +97,7 @@ class ClassifierSpec:
     model: str
     output: str  # signal column written, e.g. quality_score, toxicity_score, rps_doc_ml_palm_score
     positive_label: str = "__label__1"
-    normalization: str = "fasttext_basic"  # see filters.classifier_text: none, fasttext_basic, dclm, dolma_jigsaw, ...
+    normalization: str = "fasttext_basic"  # see filters.models.classifier_text: none, fasttext_basic, dclm, dolma_jigsaw, ...
     level: Literal["document", "paragraph"] = "document"  # paragraph: also `<output>_spans`, Dolma-style
     max_chars: Optional[int] = None  # score only the first N characters of each unit
     # The languages the model is for (lid.176 codes); documents in others get a null score, not a misleading
@@ -122,7 +122,7 @@ class ClassifiersConfig:
 
 @dataclass(frozen=True)
 class PiiConfig:
-    """Personal data (filters.pii): counts `pii_<kind>` and spans `pii_spans`; `redact` also replaces each value
+    """Personal data (filters.release.pii): counts `pii_<kind>` and spans `pii_spans`; `redact` also replaces each value
     in the text by its placeholder. Removing documents with personal data is a rule on the counts."""
 
     enabled: bool = False
@@ -143,7 +143,7 @@ class EvalSetSpec:
 
 @dataclass(frozen=True)
 class DecontaminationConfig:
-    """Benchmark decontamination (filters.decontamination): n-grams a document shares with each evaluation set.
+    """Benchmark decontamination (filters.release.decontamination): n-grams a document shares with each evaluation set.
 
     Each set's index is built once by the driver at start and loaded once per worker process. `index: auto`
     takes the exact index (n-grams and items) when it fits `max_index_mb`, else a Bloom filter (n-grams only);
@@ -489,7 +489,7 @@ _COLUMN_SUFFIX = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 def _check_pii(pii: PiiConfig) -> None:
     if not pii.enabled:
         return
-    from filters.pii import PII_KINDS, PiiDetector
+    from filters.release.pii import PII_KINDS, PiiDetector
 
     for i, kind in enumerate(pii.kinds):
         if kind not in PII_KINDS:

@@ -1,6 +1,6 @@
 """`refilter --from OUT --output OUT2`: decide again from a finished run's annotations, into another folder.
 
-Compute once, decide many times. This is `run`'s own decision path (pipeline.decide) reading OUT's
+Compute once, decide many times. This is `run`'s own decision path (pipeline.graph.decide) reading OUT's
 annotations instead of annotating: rules, the language keep-list, mode, dedup thresholds and keep policy and
 the output layout may all differ from OUT's config; everything that shapes the annotations (extraction, the
 stages, their models, the dedup signature) must be the same, and the output is byte-identical to a fresh run
@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import posixpath
 
-from pipeline.annotations import ANNOTATIONS
+from pipeline.io.annotations import ANNOTATIONS
 from pipeline.config import Config, ConfigError
-from pipeline.document import ShardSpec
-from pipeline.readers import open_path
+from pipeline.io.document import ShardSpec
+from pipeline.io.readers import open_path
 from pipeline.run import RunSummary, check_rules, run
 
 

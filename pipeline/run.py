@@ -24,20 +24,20 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from filters.rules import RuleError, compile_rule
-from pipeline.annotations import ANNOTATIONS
-from pipeline.atomic import atomic_write
+from pipeline.io.annotations import ANNOTATIONS
+from pipeline.io.atomic import atomic_write
 from pipeline.config import Config, ConfigError
-from pipeline.dask_runner import runner_for
-from pipeline.decide import LANGUAGE_RULE, rule_specs
-from pipeline.document import ShardSpec
-from pipeline.eval_sets import check_eval_sets, described_indexes, prepare_indexes
-from pipeline.graph import RunPlan, build_graph
-from pipeline.metrics import beam_counters
+from pipeline.runners.dask_runner import runner_for
+from pipeline.graph.decide import LANGUAGE_RULE, rule_specs
+from pipeline.io.document import ShardSpec
+from pipeline.io.eval_sets import check_eval_sets, described_indexes, prepare_indexes
+from pipeline.graph.build import RunPlan, build_graph
+from pipeline.graph.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
-from pipeline.schema import annotation_fields, rule_columns, signature_columns
-from pipeline.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_chunks,
+from pipeline.io.schema import annotation_fields, rule_columns, signature_columns
+from pipeline.io.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_chunks,
                              plan_shards, read_marker, read_tasks, split_done, write_plan)
-from pipeline.writers import OUTPUT_DIRS, sum_stats
+from pipeline.io.writers import OUTPUT_DIRS, sum_stats
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class RunSummary:
     skipped: int
     stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    counters: dict[str, int] = field(default_factory=dict)  # this run's Beam counters (pipeline.metrics)
+    counters: dict[str, int] = field(default_factory=dict)  # this run's Beam counters (pipeline.graph.metrics)
     dry_run: bool = False  # the job graph was translated (DataflowRunner --dry_run) but nothing ran
     staged_graph_bytes: int | None = None  # size of the pipeline proto the runner would stage, when it says
 
@@ -63,7 +63,7 @@ def model_paths(config: Config) -> list[tuple[str, str]]:
     if config.langid.enabled and config.langid.model:
         paths.append(("langid.model", config.langid.model))
     if config.langid.enabled and not config.langid.model:
-        from filters.langid import default_model_path
+        from filters.models.langid import default_model_path
 
         try:
             paths.append(("langid.model", str(default_model_path())))
@@ -125,7 +125,7 @@ def check_word_segmenters(config: Config) -> None:
     documents then fail one by one, in errors/, with the install hint)."""
     if not (config.signals.enabled and "fineweb2" in config.signals.groups):
         return
-    from filters.word_tokenizers import ASSIGNMENTS, missing_libraries
+    from filters.text.word_tokenizers import ASSIGNMENTS, missing_libraries
 
     missing = missing_libraries(config.langid.keep or sorted(ASSIGNMENTS))
     optional = {lang: m for lang, m in missing.items() if m[1] == "korean"}
@@ -183,7 +183,7 @@ def check_stages(config: Config) -> None:
     check_word_segmenters(config)
     check_eval_sets(config)
     if config.signals.enabled and config.signals.ut1_blocklist:
-        from filters.url_blocklist import DomainBlocklist
+        from filters.heuristics.url_blocklist import DomainBlocklist
 
         try:
             DomainBlocklist.load(config.signals.ut1_blocklist, config.signals.ut1_categories)

@@ -29,7 +29,7 @@ PEER = r"""
 import os, sys, time, json, gzip, glob
 import pyarrow.parquet as pq
 import trafilatura, fasttext
-from filters.langid import default_model_path, prepare
+from filters.models.langid import default_model_path, prepare
 from warcio.archiveiterator import ArchiveIterator
 paths = sys.argv[1:]
 pages = []
@@ -44,7 +44,7 @@ for p in paths:
 model = fasttext.load_model(str(default_model_path()))
 signals = None
 if os.environ.get("BENCH_SIGNALS") == "1":
-    from filters.signals import SignalComputer
+    from filters.heuristics.rpv2 import SignalComputer
     signals = SignalComputer()
 out = []
 for html, url in pages:

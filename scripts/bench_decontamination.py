@@ -1,4 +1,4 @@
-"""Time filters.decontamination with a 10,000-item evaluation set and print documents per second per core.
+"""Time filters.release.decontamination with a 10,000-item evaluation set and print documents per second per core.
 
 Evaluation items (real text from --data): WikiText-2 test paragraphs, then Project Gutenberg sentences, of at
 least 13 words, the first --items of them. Documents: the real documents of bench_signals.py cut to 5,000
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_signals import load_documents  # noqa: E402
-from filters.decontamination import BloomNgramIndex, NgramIndex, decontamination_signals  # noqa: E402
+from filters.release.decontamination import BloomNgramIndex, NgramIndex, decontamination_signals  # noqa: E402
 
 SLICE = 5000
 

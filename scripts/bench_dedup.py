@@ -92,7 +92,7 @@ def generate_shard(shard: int, num_docs: int, dup_fraction: float, boilerplate: 
 def bench_throughput(num_docs: int, num_perm: int) -> None:
     from datasketch import MinHash
 
-    from filters.minhash import MinHasher, ShingleConfig, shingle_strings
+    from filters.dedup.minhash import MinHasher, ShingleConfig, shingle_strings
 
     docs = [t for _, t, _ in generate_shard(5, num_docs + 10_000, 0.0, 0)][:num_docs]
     cfg = ShingleConfig(ngram=5)
@@ -113,7 +113,7 @@ def bench_throughput(num_docs: int, num_perm: int) -> None:
     t = time.perf_counter()
     for i in range(0, len(docs), 512):
         hasher.signatures(docs[i : i + 512])
-    rows.append(("filters.minhash (batch 512)", time.perf_counter() - t))
+    rows.append(("filters.dedup.minhash (batch 512)", time.perf_counter() - t))
     base = len(docs) / rows[0][1]
     print(f"\nSignature throughput: {len(docs)} docs, {words:.0f} words/doc, word 5-grams, {num_perm} perms, 1 core")
     print(f"{'implementation':32s} {'docs/s':>10s} {'x update()':>11s}")
@@ -180,8 +180,8 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from filters.dedup_types import DedupConfig, DedupInput
-    from pipeline.dedup import Deduplicate
+    from filters.dedup.types import DedupConfig, DedupInput
+    from pipeline.graph.dedup import Deduplicate
 
     out = Path(tempfile.mkdtemp(prefix="bench_dedup_"))
     config = DedupConfig(max_rounds=max_rounds)

@@ -136,7 +136,7 @@ def run_cli(config: Path, output: Path, *args: str) -> tuple[float, dict]:
 def bench_shuffle(args) -> None:
     """Bytes grouped per document, by grouping, for 2 KB and 50 KB documents (in-process runner)."""
     from pipeline.config import load_config
-    from pipeline.metrics import shuffle_totals
+    from pipeline.graph.metrics import shuffle_totals
     from pipeline.run import run
 
     rows = []
@@ -226,7 +226,7 @@ def bench_rerun(args) -> None:
 def bench_plan(args) -> None:
     """Planning `--files` Common Crawl-style WARC paths: matching, naming, the task file."""
     from pipeline.config import parse_config
-    from pipeline.shards import plan_shards, read_tasks, write_plan
+    from pipeline.io.shards import plan_shards, read_tasks, write_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "crawl"

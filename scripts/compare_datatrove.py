@@ -1,4 +1,4 @@
-"""Compare ``filters.fineweb_chain.fineweb_decision`` with DataTrove's own FineWeb filters on real texts.
+"""Compare ``filters.heuristics.fineweb_chain.fineweb_decision`` with DataTrove's own FineWeb filters on real texts.
 
 DataTrove is never a dependency of this project: install it in a separate virtualenv
 (``python3 -m venv /work/venv-datatrove && /work/venv-datatrove/bin/pip install datatrove spacy``) and
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
-    from filters.fineweb_chain import fineweb_decision
+    from filters.heuristics.fineweb_chain import fineweb_decision
 
     corpus = load_corpus(args.data)
     texts = [t for _, t in corpus]

@@ -13,7 +13,7 @@ The texts: language-ID dev sentences joined into documents of 4 to 60 lines (and
 trip each rule), and the extracted dev and Common Crawl pages lid.176 assigns to a covered language. In
 the DataTrove interpreter this same file (``--worker``) runs GopherRepetitionFilter, FineWebQualityFilter
 and GopherQualityFilter with the arguments of FineWeb-2's pipeline script and each language's
-``configs/{lang}_{script}.yml``; here the project computes ``filters.fineweb2.fineweb2_signals`` and
+``configs/{lang}_{script}.yml``; here the project computes ``filters.heuristics.fineweb2.fineweb2_signals`` and
 applies the rules of configs/fineweb2.yaml (all but the GlotLID language-score floor, which sits before
 these filters). It prints keep/drop agreement per language and writes the expectation files the tests
 read (text sha1 and DataTrove's decision; word-list sha1 for one real sentence group per language).
@@ -92,7 +92,7 @@ def page_documents(data: Path) -> list[tuple[str, str]]:
     from warcio.archiveiterator import ArchiveIterator
 
     sys.path.insert(0, str(REPO))
-    from filters.langid import default_model_path, prepare
+    from filters.models.langid import default_model_path, prepare
 
     model = fasttext.load_model(str(default_model_path()))
     texts = []
@@ -201,7 +201,7 @@ def fineweb2_rules(config: Path):
 
 
 def our_decision(rules, text: str, language: str) -> tuple[bool, str | None]:
-    from filters.fineweb2 import fineweb2_signals
+    from filters.heuristics.fineweb2 import fineweb2_signals
     from filters.rules import first_failed
 
     failed = first_failed(rules, fineweb2_signals(text, language), language)
@@ -315,7 +315,7 @@ def main() -> None:
     for m in mismatches[:20]:
         print("MISMATCH", m)
 
-    from filters.word_tokenizers import word_tokenizer
+    from filters.text.word_tokenizers import word_tokenizer
 
     same_words = sum(word_tokenizer(lang).words(text) == w for (lang, text), w in zip(samples, result["words"]))
     print(f"words identical on {same_words}/{len(samples)} languages' sentence samples")

@@ -58,7 +58,7 @@ def pipeline_predictions(rows: list[tuple[str, str]], workdir: Path, runner_args
 def raw_predictions(rows: list[tuple[str, str]]) -> list[str]:
     import fasttext
 
-    from filters.langid import default_model_path
+    from filters.models.langid import default_model_path
 
     model = fasttext.load_model(str(default_model_path()))
     labels, _ = model.predict([" ".join(t.split()) for _, t in rows], k=1)

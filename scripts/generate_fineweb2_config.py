@@ -62,8 +62,8 @@ HEADER = """\
 # Languages ({count}, lid.176 codes; FineWeb-2 subset in brackets):
 {languages}
 #
-# The rules read the `fineweb2` signal group (filters/fineweb2.py): words split per language as DataTrove
-# splits them (filters/word_tokenizers.py) and FineWeb-2's stop words (filters/resources/stopwords_fineweb2.json);
+# The rules read the `fineweb2` signal group (filters/heuristics/fineweb2.py): words split per language as DataTrove
+# splits them (filters/text/word_tokenizers.py) and FineWeb-2's stop words (filters/resources/stopwords_fineweb2.json);
 # scripts/compare_fineweb2.py checks the decisions against DataTrove 0.10.1 set up as FineWeb-2.
 #
 # NOT EQUAL TO FINEWEB-2 HERE: fineweb2_language_score. FineWeb-2 identifies languages with GlotLID and set

@@ -1,4 +1,4 @@
-"""pipeline.dask_runner on a real dask.distributed cluster: 2 non-daemonic worker processes in another directory.
+"""pipeline.runners.dask_runner on a real dask.distributed cluster: 2 non-daemonic worker processes in another directory.
 
 One small pipeline per defect of Beam's DaskRunner (each fails on Beam's runner, or with that fix taken out),
 then the shipped configs on the bundled sample, byte-identical to the FnApiRunner run.
@@ -25,7 +25,7 @@ from apache_beam.metrics import Metrics  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.runners.dask import dask_runner as upstream  # noqa: E402
 
-from pipeline import dask_runner  # noqa: E402
+from pipeline.runners import dask_runner  # noqa: E402
 from conftest import REPO, data_file_digests, run_pipeline  # noqa: E402
 
 
@@ -100,7 +100,7 @@ def test_each_output_of_a_multi_output_pardo_reaches_only_its_consumers(cluster,
 
 class _Count(beam.DoFn):
     def process(self, x):
-        from pipeline.metrics import NAMESPACE
+        from pipeline.graph.metrics import NAMESPACE
 
         Metrics.counter(NAMESPACE, "seen").inc()
         Metrics.counter(NAMESPACE, "sum").inc(x)
@@ -121,7 +121,7 @@ def test_no_metrics_gives_empty_counters_with_a_note(caplog):
 
     with pytest.raises(NotImplementedError):
         upstream.DaskRunnerResult(None, []).metrics()
-    with caplog.at_level(logging.INFO, logger="pipeline.metrics"):
+    with caplog.at_level(logging.INFO, logger="pipeline.graph.metrics"):
         assert beam_counters(upstream.DaskRunnerResult(None, [])) == {}
     assert "reports no Beam metrics" in caplog.text
 
@@ -163,7 +163,7 @@ def test_a_pardo_with_two_consumers_runs_once(cluster, tmp_path):
 
 
 def test_daemonic_workers_are_reported(cluster, caplog):
-    with caplog.at_level(logging.WARNING, logger="pipeline.dask_runner"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.runners.dask_runner"):
         assert dask_runner.warn_if_daemonic(cluster[1]) is False
         with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0",
                                       silence_logs=logging.WARNING) as daemonic, \

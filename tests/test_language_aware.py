@@ -58,8 +58,8 @@ def test_classifier_languages_decide_which_documents_are_scored(monkeypatch):
     from apache_beam.utils.shared import Shared
 
     from pipeline.config import parse_config
-    from pipeline.document import Doc
-    from pipeline.stages import Classify
+    from pipeline.io.document import Doc
+    from pipeline.graph.stages import Classify
 
     monkeypatch.chdir(REPO)
     german = ("Die Stadtbibliothek hat am Dienstag ihre neuen Öffnungszeiten vorgestellt. Künftig ist sie auch "
@@ -209,8 +209,8 @@ def test_thresholds_refuses_an_unknown_signal(annotated, tmp_path, capsys):
 def test_culturax_spec_names_columns_a_culturax_run_writes(monkeypatch):
     """configs/thresholds/culturax.yaml asks only for numeric signal columns configs/culturax.yaml produces."""
     from pipeline.config import load_config
-    from pipeline.schema import signal_fields
-    from pipeline.thresholds import load_specs
+    from pipeline.io.schema import signal_fields
+    from pipeline.report.thresholds import load_specs
 
     monkeypatch.chdir(REPO)
     specs = load_specs([], "configs/thresholds/culturax.yaml", 10, 90)
@@ -265,8 +265,8 @@ def test_dedup_per_language_never_clusters_two_languages(tmp_path):
 def test_per_language_keys_keep_width_and_separate_languages():
     """At the key level: the same signature and text hash give different keys in two languages, equal keys in
     one, of the same widths; without per_language the language is ignored."""
-    from filters.dedup_keys import DedupKeyer
-    from filters.dedup_types import DedupConfig
+    from filters.dedup.keys import DedupKeyer
+    from filters.dedup.types import DedupConfig
 
     config = DedupConfig(per_language=True, url=True)
     keyer = DedupKeyer(config)

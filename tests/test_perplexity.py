@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from filters.perplexity import (
+from filters.models.perplexity import (
     HEAD,
     MIDDLE,
     TAIL,

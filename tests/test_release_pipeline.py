@@ -178,7 +178,7 @@ def test_every_planted_overlap_found_no_near_miss_flagged(corpus, release_run):
 
 
 def test_personal_data_counted_spanned_and_redacted(corpus, release_run):
-    from filters.pii import redact, Span
+    from filters.release.pii import redact, Span
 
     signals = _rows(release_run, "signals")
     out_text = {**{d: r["text"] for d, r in _rows(release_run, "documents").items()},
@@ -203,7 +203,7 @@ def test_personal_data_counted_spanned_and_redacted(corpus, release_run):
 
 
 def test_multi_label_toxicity_columns(corpus, release_run):
-    from filters.classifier import FastTextClassifier
+    from filters.models.classifier import FastTextClassifier
 
     signals = _rows(release_run, "signals")
     schema = pq.read_schema(next((release_run / "signals").glob("*.parquet")))
@@ -385,9 +385,9 @@ def test_start_time_checks(corpus, tmp_path, capsys):
 
 
 def test_index_kind_chosen_by_size_and_reused_while_unchanged(corpus, tmp_path):
-    from filters.decontamination import load_index
+    from filters.release.decontamination import load_index
     from pipeline.config import load_config
-    from pipeline.eval_sets import built_index_path, prepare_indexes
+    from pipeline.io.eval_sets import built_index_path, prepare_indexes
 
     config = load_config(corpus["config"], output_path=str(tmp_path / "o"))
     first = prepare_indexes(config)
@@ -416,8 +416,8 @@ def test_pii_stage_annotate_mode_keeps_the_text():
     from apache_beam.utils.shared import Shared
 
     from pipeline.config import parse_config
-    from pipeline.document import Doc
-    from pipeline.stages import FindPii
+    from pipeline.io.document import Doc
+    from pipeline.graph.stages import FindPii
 
     text = "Mail john.smith@gmail.com or call +1 415-555-2671; the router is 192.168.0.1, v1.2.3.4 is a version."
     for mode, expected in (("annotate", text), ("redact", "Mail <EMAIL> or call <PHONE>; the router is 192.168.0.1, "

@@ -24,10 +24,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.tokenize import WordPunctTokenizer
 
-from filters.signals import SIGNAL_KINDS, DocumentView, SignalComputer
-from filters.signals.document import normalize
-from filters.signals.ldnoobw import load_ldnoobw
-from filters.signals.natural_language import load_stop_words
+from filters.heuristics.rpv2 import SIGNAL_KINDS, DocumentView, SignalComputer
+from filters.heuristics.rpv2.document import normalize
+from filters.heuristics.rpv2.ldnoobw import load_ldnoobw
+from filters.heuristics.rpv2.natural_language import load_stop_words
 from multilingual_text import SCRIPTS, langid_documents
 
 WORD_PUNCT = WordPunctTokenizer()

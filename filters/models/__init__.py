@@ -1,0 +1,1 @@
+"""Model-based scores: fastText language ID and classifiers, KenLM perplexity, DSIR importance weights."""

@@ -1,0 +1,1 @@
+"""What a corpus release checks: personal data and overlap with evaluation benchmarks."""

@@ -1,0 +1,133 @@
+"""Phase 1: annotate one task (a shard, or a slice of one) from start to finish in one worker, no shuffle.
+
+read -> extract -> language -> signals -> pii -> decontamination -> perplexity -> classifiers -> dedup
+signature, in batches of `ROW_GROUP` documents, each batch appended to the task's annotation file as it is
+done; the task's marker is written as soon as the file is in place, so a killed run keeps every finished task.
+A task whose marker matches this config's annotation digest is not read again: its stored columns are read
+back instead.
+
+Downstream goes only what the global step needs: one `TaskMarker` per task and, with dedup on, batches of
+the few annotation columns that decisions read (never text, signals beyond the rules' or raw input).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import posixpath
+import time
+from typing import Any, Iterator
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.utils.shared import Shared
+
+from pipeline.io.annotations import (ROW_GROUP, AnnotationFile, AnnotationSchema, TaskDone, TaskMarker, input_passthrough,
+                                  iter_file, read_task_marker, write_task_marker)
+from pipeline.config import Config
+from pipeline.io.document import Doc, ShardSpec
+from pipeline.graph.metrics import count, count_outcome
+from pipeline.io.readers import read_shard
+from pipeline.io.schema import annotation_fields
+from pipeline.graph.stages import enabled_stages
+
+log = logging.getLogger(__name__)
+
+
+class AnnotateTask(beam.DoFn):
+    """ShardSpec (a task) -> TaskDone, plus (shard index, decision rows) batches on `DECISIONS` when
+    `decision_columns` is given (dedup on)."""
+
+    DECISIONS = "decisions"
+
+    def __init__(self, config: Config, folder: str, digest: str, shared: Shared,
+                 decision_columns: list[str] | None = None, compute: bool = True):
+        self._config = config
+        self._folder = folder  # the annotations folder (another run's, for refilter)
+        self._digest = digest
+        self._shared = shared
+        self._columns = decision_columns
+        self._compute = compute  # False: every task must already be annotated (refilter)
+        self._stages = None
+        self._fields = annotation_fields(config)
+
+    def _ready_stages(self) -> list:
+        """The stages, set up on the first task that needs annotating (a rerun that reuses every task never
+        starts the extraction sandbox or loads a model)."""
+        if self._stages is None:
+            self._stages = [stage(self._config, self._shared) for stage in enabled_stages(self._config)]
+            for stage in self._stages:
+                stage.setup()
+        return self._stages
+
+    def teardown(self) -> None:
+        for stage in self._stages or ():
+            stage.teardown()
+
+    def process(self, task: ShardSpec) -> Iterator[Any]:
+        marker = read_task_marker(self._folder, task.task)
+        if marker is not None and marker.digest == self._digest and marker.input == task.path:
+            count("tasks_reused")
+            if self._columns is not None:
+                path = posixpath.join(self._folder, marker.file)
+                rows = iter_file(path, self._columns)
+                while batch := list(itertools.islice(rows, ROW_GROUP)):
+                    yield pvalue.TaggedOutput(self.DECISIONS, (task.index, batch))
+            yield TaskDone(task, marker)
+            return
+        if not self._compute:
+            raise RuntimeError(f"task {task.task} has no annotations matching this config in {self._folder}")
+        yield from self._annotate(task)
+
+    def _annotate(self, task: ShardSpec) -> Iterator[Any]:
+        schema = AnnotationSchema(self._fields, input_passthrough(task), task.format, self._config.dedup.enabled)
+        name = f"{task.task}.parquet"
+        compression = None if self._config.output.compression == "none" else self._config.output.compression
+        out = AnnotationFile(posixpath.join(self._folder, name), schema, compression)
+        timing: dict[str, dict[str, float]] = {}
+        rows = documents = 0
+        keys: set[str] = set()
+        try:
+            docs = self._read(task)
+            stages = self._ready_stages()
+            while batch := list(itertools.islice(docs, ROW_GROUP)):
+                for stage in stages:
+                    stage.run(batch)
+                table = out.write(batch)
+                for doc in batch:
+                    for stage_name, seconds in doc.seconds.items():
+                        agg = timing.setdefault(stage_name, {"documents": 0, "seconds": 0.0})
+                        agg["documents"] += 1
+                        agg["seconds"] += seconds
+                    if doc.raw_input is None and task.format == "jsonl":
+                        keys.update(doc.passthrough)
+                documents += len(batch)
+                rows = max(rows, batch[-1].row + 1)
+                if self._columns is not None:
+                    columns = [c for c in self._columns if c in table.column_names]
+                    yield pvalue.TaggedOutput(self.DECISIONS, (task.index, table.select(["_row", *columns]).to_pylist()))
+            out.close()
+        except BaseException:
+            out.abort()
+            raise
+        marker = TaskMarker(task=task.task, shard=task.name, input=task.path, digest=self._digest, rows=rows,
+                            documents=documents,
+                            stages={s: {"documents": v["documents"], "seconds": round(v["seconds"], 6)}
+                                    for s, v in sorted(timing.items())},
+                            file=name, passthrough_keys=sorted(keys))
+        write_task_marker(self._folder, marker)
+        count("tasks_annotated")
+        yield TaskDone(task, marker)
+
+    @staticmethod
+    def _read(task: ShardSpec) -> Iterator[Doc]:
+        """The task's documents, timing the reader alone (not the stages run between reads)."""
+        docs = read_shard(task)
+        while True:
+            started = time.perf_counter()
+            doc = next(docs, None)
+            if doc is None:
+                return
+            doc.add_seconds("read", time.perf_counter() - started)
+            count_outcome("read", doc)
+            yield doc

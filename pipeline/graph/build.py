@@ -1,0 +1,84 @@
+"""The Beam graph, on one screen: annotate each task where it is read, then decide globally and write.
+
+    _plan/tasks.jsonl ──> Annotate (per task, fused: read, extract, langid, signals, pii, decontamination,
+         │                  perplexity, classifiers, dedup signature -> _annotations/<task>.parquet + marker)
+         │                    │ task markers               │ decision columns (dedup on)
+         │                    v                            v
+         │             group by shard               rules -> DedupDoc -> ClusterDocs (keys and ids only)
+         │                    │ parts                      │ cluster members, exact copies
+         │                    └──────> group by part <─────┘
+         │                                 v
+         │                     WritePart (streams the annotations back, applies the decisions)
+         │                                 v
+         └───────────────────> group by shard -> CommitShard (_shards/<shard>.json)
+
+Nothing that is grouped carries text, signals or raw input. The task list is read from a file at run
+time, so the graph does not grow with the number of shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+from apache_beam.utils.shared import Shared
+
+from pipeline.graph.annotate import AnnotateTask
+from pipeline.config import Config
+from pipeline.graph.decide import Decider, DedupDocs, decision_columns, exact_by_part, members_by_part
+from pipeline.graph.dedup import ClusterDocs
+from pipeline.graph.materialize import CommitShard, WritePart, expand_parts
+from pipeline.graph.metrics import measured
+from pipeline.io.schema import rule_columns, signal_fields, signature_columns
+from pipeline.io.shards import read_plan
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What the driver decided before the graph is built (all of it small)."""
+
+    tasks_file: str  # the task list, read by the workers
+    chunks: int  # ... in this many chunks (pipeline.io.shards.plan_chunks)
+    annotations: str  # folder of the annotation files (another run's for refilter)
+    annotation_digest: str
+    digest: str  # the full config digest that shard markers carry
+    scope: str  # the run's shard set (dedup decisions hold only among the same shards)
+    compute: bool = True  # annotate tasks that have no annotations (False: refilter)
+
+
+def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollection:
+    """Wire the run; returns the PCollection of the shard markers this run commits."""
+    measure = config.runner.measure_shuffle
+    rows_per_file = config.output.rows_per_file
+    available = rule_columns(config)
+    columns = decision_columns(config, Decider(config, available)) if config.dedup.enabled else None
+    tasks = (p | "Plan" >> beam.Create(list(range(plan.chunks)))
+             | "ReadPlan" >> beam.FlatMap(read_plan, plan.tasks_file, plan.chunks))
+    annotated = (
+        measured(tasks, "CountTasks", "tasks", measure)
+        | "SpreadTasks" >> beam.Reshuffle()
+        | "Annotate" >> beam.ParDo(AnnotateTask(config, plan.annotations, plan.annotation_digest, Shared(),
+                                                columns, plan.compute))
+        .with_outputs(AnnotateTask.DECISIONS, main="tasks")
+    )
+    by_shard = annotated.tasks | "KeyByShard" >> beam.Map(lambda done: (done.task.index, done))
+    grouped = {"spec": (measured(by_shard, "CountMarkers", "markers", measure)
+                        | "GroupTasksByShard" >> beam.GroupByKey()
+                        | "Parts" >> beam.FlatMap(expand_parts, plan.annotations, rows_per_file))}
+    if config.dedup.enabled:
+        primary = dataclasses.replace(config.dedup, thresholds=())  # cluster at the primary threshold only
+        clusters = (annotated[AnnotateTask.DECISIONS]
+                    | "DedupDocs" >> beam.ParDo(DedupDocs(config, available))
+                    | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
+        grouped["members"] = clusters["members"] | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
+        grouped["exact"] = clusters["exact"] | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
+    counted = {tag: measured(pc, f"Count{tag.title()}", "parts", measure) for tag, pc in grouped.items()}
+    written = (counted
+               | "GroupByPart" >> beam.CoGroupByKey()
+               | "WriteParts" >> beam.ParDo(WritePart(config, signal_fields(config), available,
+                                                      signature_columns(config))))
+    return (
+        measured(written, "CountWritten", "commits", measure)
+        | "GroupPartsByShard" >> beam.GroupByKey()
+        | "CommitShards" >> beam.ParDo(CommitShard(plan.digest, config.output.path, plan.scope))
+    )

@@ -1,0 +1,437 @@
+"""The annotation stages: each applies one `filters` concern to a batch of documents inside an annotation task.
+
+A stage declares the signal columns it writes (`columns`, next to its code; pipeline.io.schema concatenates them
+in stage order) and implements `apply` (one document) or `apply_batch` (models that predict in batches). The
+base class owns the plumbing: it skips documents already removed or failed, turns an exception into a
+per-document error at that stage instead of a failed task, times the stage per document (stats.json says
+where time went) and counts what it did. Models are loaded once per worker process through `Shared`.
+
+Stages annotate; they decide nothing but "this document has no text left" (`extract_empty`, `c4_empty`). The
+language keep-list, rules and dedup are decided later from the stored annotations (pipeline.graph.decide).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from typing import Any, Callable
+
+import pyarrow as pa
+from apache_beam.utils.shared import Shared
+
+from pipeline.config import Config
+from pipeline.io.document import Doc
+from pipeline.graph.metrics import count, count_outcome
+from pipeline.models import local_model_path
+
+log = logging.getLogger(__name__)
+
+SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
+SPANS = pa.list_(SPAN)
+REMOVED_LINES = pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("reason", pa.string())]))
+PII_SPANS = pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("kind", pa.string())]))
+
+
+class _Loaded:
+    """A weak-referenceable box, as `Shared.acquire` requires, for models that are not."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _acquire(shared: Shared, loader: Callable[..., Any], path: str | None, *args: Any) -> Any:
+    """`loader(local copy of path, *args)`, once per worker process for the same arguments."""
+    def load() -> _Loaded:
+        return _Loaded(loader(local_model_path(path) if path else None, *args))
+
+    return shared.acquire(load, tag=f"{getattr(loader, '__qualname__', loader)}:{path}:{args}").value
+
+
+class Stage:
+    """One concern over a list of documents; subclasses set STAGE and implement `apply` or `apply_batch`."""
+
+    STAGE = ""
+
+    def __init__(self, config: Config, shared: Shared):
+        self.config = config
+        self.shared = shared
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return True
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        """Signal columns this stage writes (signals/ and rules see them)."""
+        return []
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def applies(self, doc: Doc) -> bool:
+        return doc.active
+
+    def apply(self, doc: Doc) -> None:
+        raise NotImplementedError
+
+    def apply_batch(self, docs: list[Doc]) -> None:
+        """Default: one document at a time, each failing on its own."""
+        for doc in docs:
+            started = time.perf_counter()
+            try:
+                self.apply(doc)
+            except Exception as exc:
+                doc.fail(self.STAGE, exc)
+            doc.add_seconds(self.STAGE, time.perf_counter() - started)
+
+    def run(self, docs: list[Doc]) -> None:
+        todo = [d for d in docs if self.applies(d)]
+        if not todo:
+            return
+        if type(self).apply_batch is Stage.apply_batch:
+            self.apply_batch(todo)
+        else:  # a batched model: one call, its time shared out; a failure fails the batch's documents
+            started = time.perf_counter()
+            try:
+                self.apply_batch(todo)
+            except Exception as exc:
+                for doc in todo:
+                    doc.fail(self.STAGE, exc)
+            share = (time.perf_counter() - started) / len(todo)
+            for doc in todo:
+                doc.add_seconds(self.STAGE, share)
+        for doc in todo:
+            count_outcome(self.STAGE, doc)
+
+
+class Extract(Stage):
+    """HTML -> main text in a sandboxed child process with a per-document time limit. With extraction off,
+    an HTML-only document cannot go on (an error); a document with text is taken as it is."""
+
+    STAGE = "extract"
+
+    def __init__(self, config: Config, shared: Shared):
+        super().__init__(config, shared)
+        self._sandbox = None
+
+    def setup(self) -> None:
+        if not self.config.extract.enabled:
+            return
+        from filters.text.extract import extract_options, extract_text, warm_up  # trafilatura: only where it runs
+        from pipeline.runners.sandbox import Sandbox
+
+        options = self.config.extract
+        # Everything the child unpickles lives in filters/: it never imports Beam.
+        self._sandbox = Sandbox(partial(extract_text, options=extract_options(options)), options.timeout_seconds,
+                                warmup=warm_up)
+        self._sandbox.start()  # the child's imports are paid here, not by the first document
+
+    def applies(self, doc: Doc) -> bool:
+        return doc.active and doc.html is not None
+
+    def apply(self, doc: Doc) -> None:
+        if not self.config.extract.enabled:
+            if doc.text is None:
+                raise ValueError("extract.enabled is false but the document has only HTML")
+            doc.html = None
+            return
+        from filters.text.extract import InputTooLarge
+
+        limit = self.config.extract.max_input_bytes
+        if len(doc.html) > limit:
+            raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds extract.max_input_bytes={limit}")
+        doc.text = self._sandbox.call(doc.html, doc.url, declared_charset=doc.charset) or ""
+        doc.html = None  # the text is what travels on; only failures keep the HTML to replay
+
+    def run(self, docs: list[Doc]) -> None:
+        super().run(docs)
+        for doc in docs:  # empty input, or nothing extracted: removed in any mode
+            if doc.active and not (doc.text or "").strip():
+                doc.removed_by = "extract_empty"
+                count("extract_removed_extract_empty")
+
+    def teardown(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+
+class IdentifyLanguage(Stage):
+    """Batched fastText language ID. Keeping only some languages is a rule (pipeline.graph.decide)."""
+
+    STAGE = "langid"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.langid.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        return [pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
+
+    def setup(self) -> None:
+        from filters.models.langid import LanguageIdentifier
+
+        self._model = _acquire(self.shared, LanguageIdentifier, self.config.langid.model)
+
+    def apply_batch(self, docs: list[Doc]) -> None:
+        batch = self.config.langid.batch_size
+        for start in range(0, len(docs), batch):
+            chunk = docs[start:start + batch]
+            for doc, (lang, score) in zip(chunk, self._model.predict([d.text or "" for d in chunk])):
+                doc.language, doc.language_score = lang, score
+
+
+class ComputeSignals(Stage):
+    """Every configured quality signal from one pass over the text, plus URL blocklist and DSIR importance.
+
+    With the c4 group, the document's text becomes C4's line-filtered text (`signals.c4.remove_lines`) and the
+    removed lines are recorded (`c4_removed_lines`, spans over the text before removal)."""
+
+    STAGE = "signals"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.signals.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        from filters.heuristics.quality_signals import signal_names
+
+        signals = config.signals
+        names = tuple(signals.names) if signals.names is not None else None
+        fields = [pa.field(name, SPANS if kind == "lines" else pa.float64())
+                  for name, kind in signal_names(tuple(signals.groups), names, signals.c4)]
+        if signals.ut1_blocklist:
+            fields.append(pa.field("rps_doc_ut1_blacklist", pa.float64()))
+        if "c4" in signals.groups:
+            fields.append(pa.field("c4_removed_lines", REMOVED_LINES))
+        for target in signals.importance:
+            fields += [pa.field(f"rps_doc_{target}_importance", pa.float64()),
+                       pa.field(f"rps_doc_{target}_importance_length_correction", pa.float64())]
+        return fields
+
+    def setup(self) -> None:
+        from filters.models.dsir import DsirModel
+        from filters.heuristics.url_blocklist import DomainBlocklist
+        from pipeline.io.schema import quality_signals
+
+        signals = self.config.signals
+        self._computer = quality_signals(self.config)
+        self._blocklist = None
+        if signals.ut1_blocklist:
+            self._blocklist = _acquire(self.shared, DomainBlocklist.load, signals.ut1_blocklist,
+                                       tuple(signals.ut1_categories))
+        self._importance = {target: _acquire(self.shared, DsirModel.load, path)
+                            for target, path in signals.importance.items()}
+
+    def apply(self, doc: Doc) -> None:
+        result = self._computer.compute(doc.text or "", doc.language or "")
+        doc.signals.update(result.signals)
+        if "c4" in self._computer.groups:
+            doc.signals["c4_removed_lines"] = result.removed_lines
+        if self._blocklist is not None:
+            category = self._blocklist.category_id(doc.url)
+            doc.signals["rps_doc_ut1_blacklist"] = float(category) if category is not None else None
+        doc.text = result.text
+        if not doc.text.strip():
+            doc.removed_by = "c4_empty"  # C4's line filter removed every line
+        for target, model in self._importance.items():
+            score, corrected = model.importance(doc.text)
+            doc.signals[f"rps_doc_{target}_importance"] = score
+            doc.signals[f"rps_doc_{target}_importance_length_correction"] = corrected
+
+
+class FindPii(Stage):
+    """Personal data (filters.release.pii) in the text as the signal stages left it (C4's lines removed): counts per
+    kind and spans over that text; in `redact` mode the values are replaced by placeholders, so perplexity,
+    classifiers, dedup and documents/ see the redacted text. Span columns written before this stage
+    (`rps_lines_*`, `c4_removed_lines`) refer to the text before redaction, as `pii_spans` does."""
+
+    STAGE = "pii"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.pii.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        from filters.release.pii import PII_KINDS, signal_name
+
+        kinds = [k for k in PII_KINDS if k in config.pii.kinds]
+        return [*(pa.field(signal_name(k), pa.float64()) for k in kinds), pa.field("pii_spans", PII_SPANS)]
+
+    def setup(self) -> None:
+        from filters.release.pii import PiiDetector
+
+        pii = self.config.pii
+        self._detector = PiiDetector(pii.kinds, phone_regions=pii.phone_regions)
+        self._redact = pii.mode == "redact"
+
+    def apply(self, doc: Doc) -> None:
+        from filters.release.pii import redact
+
+        text = doc.text or ""
+        spans = self._detector.find(text)
+        doc.signals.update(self._detector.counts(spans))
+        doc.signals["pii_spans"] = [{"start": s.start, "end": s.end, "kind": s.kind} for s in spans]
+        if self._redact and spans:
+            doc.text = redact(text, spans)
+            count("pii_redacted_values", len(spans))
+
+
+class Decontaminate(Stage):
+    """Word n-grams shared with each evaluation set (filters.release.decontamination): `decontam_<name>` (distinct
+    n-grams) and `decontam_<name>_items` (distinct items; NaN with a Bloom index). The indexes are built by the
+    driver before the run (pipeline.io.eval_sets) and loaded once per worker process."""
+
+    STAGE = "decontamination"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.decontamination.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        from filters.release.decontamination import signal_names
+
+        return [pa.field(column, pa.float64()) for spec in config.decontamination.sets
+                for column in signal_names(spec.name)]
+
+    def setup(self) -> None:
+        from filters.release.decontamination import load_index
+        from pipeline.io.eval_sets import built_index_path
+
+        output = self.config.output.path
+        self._indexes = {spec.name: _acquire(self.shared, load_index, built_index_path(output, spec.name))
+                         for spec in self.config.decontamination.sets}
+
+    def apply(self, doc: Doc) -> None:
+        from filters.release.decontamination import decontamination_signals
+
+        doc.signals.update(decontamination_signals(doc.text or "", self._indexes))
+
+
+class ScorePerplexity(Stage):
+    """CCNet-style KenLM perplexity and head/middle/tail bucket, with the model of the document's language."""
+
+    STAGE = "perplexity"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.perplexity.enabled
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        return [pa.field("ccnet_perplexity", pa.float64()), pa.field("ccnet_bucket", pa.int64())]
+
+    def setup(self) -> None:
+        from filters.models.perplexity import PerplexityModel
+
+        self._models = {lang: _acquire(self.shared, PerplexityModel, path)
+                        for lang, path in self.config.perplexity.models.items()}
+
+    def applies(self, doc: Doc) -> bool:
+        return doc.active and (doc.language or "") in self._models
+
+    def apply(self, doc: Doc) -> None:
+        from filters.models.perplexity import bucket
+
+        model = self._models[doc.language]
+        ppl = model.perplexity(doc.text or "")
+        cutoffs = self.config.perplexity.buckets.get(doc.language) or model.cutoffs
+        doc.signals["ccnet_perplexity"] = ppl
+        doc.signals["ccnet_bucket"] = bucket(ppl, cutoffs) if cutoffs else None
+
+
+class Classify(Stage):
+    """fastText classifiers on batches: P(positive label) per document (and per paragraph when configured)."""
+
+    STAGE = "classifiers"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.classifiers.enabled and bool(config.classifiers.models)
+
+    @staticmethod
+    def columns(config: Config) -> list[pa.Field]:
+        fields = []
+        for spec in config.classifiers.models:
+            fields += [pa.field(column, pa.float64()) for column in spec.columns()]
+            if spec.level == "paragraph":
+                fields.append(pa.field(f"{spec.output}_spans", SPANS))
+        return fields
+
+    def setup(self) -> None:
+        from filters.models.classifier import FastTextClassifier
+
+        self._models = [(spec, _acquire(self.shared, FastTextClassifier, spec.model,
+                                        None if spec.labels else spec.positive_label,
+                                        spec.normalization, spec.level, spec.max_chars))
+                        for spec in self.config.classifiers.models]
+
+    def apply_batch(self, docs: list[Doc]) -> None:
+        batch = self.config.classifiers.batch_size
+        for start in range(0, len(docs), batch):
+            every = docs[start:start + batch]
+            for spec, model in self._models:
+                # A model scores only the languages it is for; the others keep a null score.
+                chunk = [d for d in every if d.language in spec.languages] if spec.languages else every
+                texts = [d.text or "" for d in chunk]
+                if not chunk:
+                    continue
+                if spec.labels:  # multi-label: one column per label
+                    columns = spec.columns()
+                    for doc, probs in zip(chunk, model.label_probabilities(texts, spec.labels)):
+                        doc.signals.update(zip(columns, probs))
+                elif spec.level == "paragraph":
+                    for doc, scored in zip(chunk, model.score_spans_batch(texts)):
+                        doc.signals[spec.output] = scored.score
+                        doc.signals[f"{spec.output}_spans"] = scored.spans
+                else:
+                    for doc, score in zip(chunk, model.score_batch(texts)):
+                        doc.signals[spec.output] = score
+
+
+class DedupAnnotations(Stage):
+    """What dedup needs from the text, computed once: the MinHash signature and the exact-text hash. Buckets,
+    thresholds and keepers are decided from them later (pipeline.graph.decide), without the text."""
+
+    STAGE = "dedup_keys"
+
+    @staticmethod
+    def enabled(config: Config) -> bool:
+        return config.dedup.enabled
+
+    def setup(self) -> None:
+        from filters.dedup.keys import DedupKeyer
+
+        self._keyer = DedupKeyer(self.config.dedup)
+
+    def apply_batch(self, docs: list[Doc]) -> None:
+        for doc, keys in zip(docs, self._keyer.annotate(d.text or "" for d in docs)):
+            doc.dedup = keys
+
+
+def model_languages(config: Config) -> dict[str, frozenset[str]]:
+    """Output column -> the languages its model is for, for every enabled model limited to some languages
+    (KenLM: one model per language; classifiers with `languages`). Documents in other languages are left
+    unscored, and the writer counts them (stats.json `not_scored`)."""
+    out: dict[str, frozenset[str]] = {}
+    if ScorePerplexity.enabled(config):
+        out["ccnet_perplexity"] = frozenset(config.perplexity.models)
+    if Classify.enabled(config):
+        out.update({spec.output: frozenset(spec.languages) for spec in config.classifiers.models if spec.languages})
+    return out
+
+
+# In the order they run; a new stage is a class above plus its place here.
+STAGES: tuple[type[Stage], ...] = (Extract, IdentifyLanguage, ComputeSignals, FindPii, Decontaminate,
+                                   ScorePerplexity, Classify, DedupAnnotations)
+
+
+def enabled_stages(config: Config) -> list[type[Stage]]:
+    return [stage for stage in STAGES if stage.enabled(config)]

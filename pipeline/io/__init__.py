@@ -1,0 +1,1 @@
+"""Reading inputs, writing outputs and annotation files, planning shards into tasks."""

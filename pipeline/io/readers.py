@@ -1,0 +1,280 @@
+"""Streaming readers for Parquet, Dolma JSONL and WARC shards.
+
+Each reader yields `Doc`s in file order and never loads a shard whole. What cannot be read (a corrupt footer,
+a truncated gzip member, a line that is not JSON) becomes a `Doc` failed at stage `read`, carrying what could
+be recovered, so it lands in errors/ and the input count stays whole. Files are opened through Beam's
+FileSystems, so the same code reads local paths, gs://, s3:// and hdfs://.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import json
+import logging
+from typing import IO, Any, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from filters.text.html_decode import charset_from_content_type
+from pipeline.io.document import Doc, ShardSpec
+
+log = logging.getLogger(__name__)
+
+PARQUET_RESERVED = ("id", "url", "text", "html")
+DOLMA_FIELDS = ("source", "added", "created", "metadata")
+WARC_PASSTHROUGH = ("warc_date",)
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+BATCH_ROWS = 256
+
+
+class SchemaError(ValueError):
+    """An input shard lacks what the pipeline needs; reported before any work starts."""
+
+
+def open_path(path: str) -> IO[bytes]:
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path, compression_type="uncompressed")
+
+
+def detect_format(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(".parquet"):
+        return "parquet"
+    if lower.endswith((".warc", ".warc.gz", ".arc.gz")):
+        return "warc"
+    if lower.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".json")):
+        return "jsonl"
+    raise SchemaError(f"cannot tell the format of {path}; set input.format")
+
+
+def read_shard(spec: ShardSpec) -> Iterator[Doc]:
+    """The shard's documents in file order; with slices, only this slice's rows (failures included, once).
+    Parquet slices itself (by row group where it can); the other formats are read whole and filtered by row."""
+    if spec.format == "parquet":  # slices itself, by row group where it can
+        yield from read_parquet(spec)
+        return
+    readers = {"jsonl": read_jsonl, "warc": read_warc}
+    for doc in readers[spec.format](spec):
+        if doc.row % spec.slices == spec.slice:
+            yield doc
+
+
+def _read_failure(spec: ShardSpec, row: int, where: str, exc: BaseException, record: dict | None = None) -> Doc:
+    doc = Doc(shard=spec.name, row=row, id=f"{spec.name}/{where}")
+    doc.raw_input = record or {"path": spec.path, "position": where}
+    doc.fail("read", exc)
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parquet
+
+def parquet_schema(path: str) -> pa.Schema:
+    with open_path(path) as handle:
+        return pq.ParquetFile(handle).schema_arrow
+
+
+def check_parquet_schema(path: str, schema: pa.Schema) -> None:
+    names = set(schema.names)
+    if "text" not in names and "html" not in names:
+        raise SchemaError(f"{path}: no 'text' or 'html' column (columns: {', '.join(schema.names) or 'none'})")
+    for column in ("text", "html", "id", "url"):
+        if column in names:
+            tp = schema.field(column).type
+            ok = pa.types.is_string(tp) or pa.types.is_large_string(tp)
+            if column == "html":
+                ok = ok or pa.types.is_binary(tp) or pa.types.is_large_binary(tp)
+            if column == "id" and not ok:
+                ok = pa.types.is_integer(tp)
+            if not ok:
+                raise SchemaError(f"{path}: column '{column}' has type {tp}, expected string"
+                                  + (" or binary" if column == "html" else ""))
+
+
+def passthrough_fields(schema: pa.Schema) -> list[pa.Field]:
+    return [f for f in schema if f.name not in PARQUET_RESERVED]
+
+
+def read_parquet(spec: ShardSpec) -> Iterator[Doc]:
+    """Rows in file order, read row group by row group.
+
+    With slices, a file with at least as many row groups as slices is split by row group (slice k decodes only
+    groups k, k + slices, ...); otherwise every slice decodes the file and keeps the rows r with
+    r % slices == k, converting only those to Python objects. A row group that cannot be decoded becomes one
+    read error at its first unread row and reading goes on with the next group, so one bad page loses one
+    group, and the same rows whatever the number of slices.
+    """
+    handle = None
+    try:
+        handle = open_path(spec.path)
+        parquet = pq.ParquetFile(handle)
+        names = parquet.schema_arrow.names
+        sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+    except Exception as exc:  # corrupt footer or unreadable file: one error for the shard (from its first slice)
+        if handle is not None:
+            handle.close()
+        if spec.slice == 0:
+            yield _read_failure(spec, 0, "file", exc)
+        elif isinstance(exc, OSError):
+            # The other slices stay silent about a corrupt file (slice 0 reports it), but an I/O error here may
+            # be this slice's alone (a storage hiccup): fail the bundle so the runner retries it, never drop rows.
+            raise
+        return
+    if "text" not in names and "html" not in names:  # not every file's footer is checked at start
+        handle.close()
+        if spec.slice == 0:
+            yield _read_failure(spec, 0, "file", SchemaError(f"{spec.path}: no 'text' or 'html' column"))
+        return
+    extra = [n for n in names if n not in PARQUET_RESERVED]
+    by_group = spec.slices > 1 and len(sizes) >= spec.slices
+    starts = [0, *itertools.accumulate(sizes)][:-1]
+    try:
+        for group, start in enumerate(starts):
+            if by_group and group % spec.slices != spec.slice:
+                continue
+            row = start
+            try:
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
+                    n = batch.num_rows
+                    if spec.slices > 1 and not by_group:
+                        keep = [i for i in range(n) if (row + i) % spec.slices == spec.slice]
+                        rows = [row + i for i in keep]
+                        batch = batch.take(keep)
+                    else:
+                        rows = range(row, row + n)
+                    yield from _parquet_docs(spec, batch, rows, extra)
+                    row += n
+            except Exception as exc:  # a corrupt page: the rest of this row group cannot be trusted
+                if by_group or row % spec.slices == spec.slice:
+                    yield _read_failure(spec, row, f"row{row}", exc)
+    finally:
+        handle.close()
+
+
+def _parquet_docs(spec: ShardSpec, batch: pa.RecordBatch, rows: Iterable[int], extra: list[str]) -> Iterator[Doc]:
+    columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+    for i, row in enumerate(rows):
+        raw_id = columns["id"][i] if "id" in columns else None
+        doc = Doc(shard=spec.name, row=row, id=str(raw_id) if raw_id is not None else f"{spec.name}/{row}",
+                  url=columns["url"][i] if "url" in columns else None,
+                  passthrough={n: columns[n][i] for n in extra})
+        if "html" in columns and columns["html"][i] is not None:
+            doc.html = columns["html"][i]
+            if "text" in columns:
+                doc.text = columns["text"][i]
+        else:
+            doc.text = columns["text"][i] if "text" in columns else None
+            if doc.text is None:
+                doc.text = ""
+        yield doc
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dolma JSONL
+
+def _open_text_lines(spec: ShardSpec) -> IO[bytes]:
+    raw = open_path(spec.path)
+    lower = spec.path.lower()
+    if lower.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw)
+    if lower.endswith(".zst"):
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return raw
+
+
+def read_jsonl(spec: ShardSpec) -> Iterator[Doc]:
+    row = 0
+    try:
+        stream = _open_text_lines(spec)
+    except Exception as exc:
+        yield _read_failure(spec, 0, "file", exc)
+        return
+    try:
+        for line in stream:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("a JSONL line must hold an object")
+                text = record.get("text")
+                if text is not None and not isinstance(text, str):
+                    raise ValueError("'text' must be a string")
+            except (ValueError, UnicodeDecodeError) as exc:
+                yield _read_failure(spec, row, f"line{row}", exc,
+                                    {"line": line.decode("utf-8", errors="replace")})
+                row += 1
+                continue
+            yield _dolma_doc(spec, row, record)
+            row += 1
+    except Exception as exc:  # truncated or corrupt compressed stream
+        yield _read_failure(spec, row, f"line{row}", exc)
+    finally:
+        stream.close()
+
+
+def _dolma_doc(spec: ShardSpec, row: int, record: dict[str, Any]) -> Doc:
+    metadata = record.get("metadata")
+    url = record.get("url")
+    if url is None and isinstance(metadata, dict):
+        url = metadata.get("url")
+    passthrough: dict[str, Any] = {}
+    for key in sorted(record):
+        if key in ("id", "text", "url"):
+            continue
+        value = record[key]
+        passthrough[key] = value if isinstance(value, str) or value is None else json.dumps(
+            value, sort_keys=True, ensure_ascii=False)
+    raw_id = record.get("id")
+    return Doc(shard=spec.name, row=row, id=str(raw_id) if raw_id is not None else f"{spec.name}/{row}",
+               url=str(url) if url is not None else None, text=record.get("text") or "", passthrough=passthrough)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# WARC
+
+def read_warc(spec: ShardSpec) -> Iterator[Doc]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    row = 0
+    try:
+        stream = open_path(spec.path)
+    except Exception as exc:
+        yield _read_failure(spec, 0, "file", exc)
+        return
+    try:
+        records = ArchiveIterator(stream, no_record_parse=False, arc2warc=True)
+        for record in records:
+            if record.rec_type != "response" or record.http_headers is None:
+                continue
+            content_type = record.http_headers.get_header("Content-Type") or ""
+            if not content_type.lower().split(";")[0].strip() in HTML_TYPES:
+                continue
+            headers = record.rec_headers
+            try:
+                body = record.content_stream().read()
+                missing = getattr(record.raw_stream, "limit", 0)
+                if missing:
+                    raise EOFError(f"record truncated: {missing} of {record.length} bytes missing")
+            except Exception as exc:  # a truncated record body
+                yield _read_failure(spec, row, f"record{row}", exc,
+                                    {"path": spec.path, "record": row,
+                                     "warc_record_id": headers.get_header("WARC-Record-ID")})
+                row += 1
+                return
+            yield Doc(shard=spec.name, row=row,
+                      id=headers.get_header("WARC-Record-ID") or f"{spec.name}/{row}",
+                      url=headers.get_header("WARC-Target-URI"), html=body,
+                      charset=charset_from_content_type(content_type),
+                      passthrough={"warc_date": headers.get_header("WARC-Date")})
+            row += 1
+    except Exception as exc:  # truncated gzip member or a garbled record header
+        yield _read_failure(spec, row, f"record{row}", exc, {"path": spec.path, "record": row})
+    finally:
+        stream.close()

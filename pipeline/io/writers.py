@@ -1,0 +1,187 @@
+"""Write one output part's files: documents/, removed/, errors/, signals/, duplicates/, minhash/.
+
+Rows arrive in input order with their decision already made (pipeline.graph.materialize) and are streamed into
+each folder's file in row groups, first under a temporary name, then renamed, so a crashed attempt never
+leaves a half file under a final name, memory does not grow with the part, and a rerun writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import posixpath
+from typing import Any, Iterable, Optional
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.io.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
+from pipeline.io.atomic import atomic_write
+from pipeline.report.figures import add_figures, sort_figures
+from pipeline.io.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
+from pipeline.io.shards import ShardMarker, marker_path, read_marker
+
+log = logging.getLogger(__name__)
+
+OUTPUT_DIRS = ("documents", "removed", "errors", "signals", "duplicates")
+
+
+def encode_input(record: dict[str, Any]) -> str:
+    """JSON for errors/`input`; bytes values become {"$base64": ...} so the record replays exactly."""
+    def default(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
+        return str(value)
+
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, default=default)
+
+
+def decode_input(blob: str) -> dict[str, Any]:
+    """Inverse of `encode_input`: the original record, with HTML bytes restored."""
+    def hook(obj: dict[str, Any]) -> Any:
+        if set(obj) == {"$base64"}:
+            return base64.b64decode(obj["$base64"])
+        return obj
+
+    return json.loads(blob, object_hook=hook)
+
+
+class _StreamedTable:
+    """One output file written in row groups under a temporary name; `close` moves it into place."""
+
+    def __init__(self, path: str, schema: pa.Schema, compression: Optional[str]):
+        from apache_beam.io.filesystems import FileSystems
+
+        self.path = path
+        self._temp = f"{path}.inprogress"
+        self._schema = schema
+        self._rows: list[dict[str, Any]] = []
+        self._handle = FileSystems.create(self._temp, mime_type="application/octet-stream",
+                                          compression_type="uncompressed")
+        self._writer = pq.ParquetWriter(self._handle, schema, compression=compression)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+        self._rows = []
+
+    def close(self) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        if self._rows:
+            self._flush()
+        self._writer.close()
+        self._handle.close()
+        if FileSystems.exists(self.path):
+            FileSystems.delete([self.path])
+        FileSystems.rename([self._temp], [self.path])
+
+
+class PartWriter:
+    """The files of one part. `document`, `error` and `signatures` take annotation rows (pipeline.io.annotations)."""
+
+    def __init__(self, output: str, name: str, signal_fields: list[pa.Field], annotation_schema: pa.Schema,
+                 jsonl_keys: Iterable[str], compression: str, dedup: bool, signature_columns: list[str]):
+        from pipeline.io.readers import DOLMA_FIELDS
+
+        compression = None if compression == "none" else compression
+        self._passthrough = [pa.field(f.name[len(PASSTHROUGH_PREFIX):], f.type) for f in annotation_schema
+                             if f.name.startswith(PASSTHROUGH_PREFIX)]
+        self._json = PASSTHROUGH_JSON in annotation_schema.names
+        if self._json:  # Dolma's fields always, so every shard has them; then the other keys its records carry
+            self._passthrough += [pa.field(k, pa.string()) for k in sorted(set(DOLMA_FIELDS) | set(jsonl_keys))]
+        self._signal_names = [f.name for f in signal_fields]
+        documents = pa.schema([*DOCUMENT_FIELDS, *self._passthrough])
+        schemas = {"documents": documents, "removed": documents.append(pa.field("removed_by", pa.string())),
+                   "errors": ERROR_SCHEMA, "signals": pa.schema([pa.field("id", pa.string()), *signal_fields])}
+        if dedup:
+            schemas["duplicates"] = DUPLICATES_SCHEMA
+        if signature_columns:
+            schemas["minhash"] = pa.schema([pa.field("id", pa.string()),
+                                            *(pa.field(c, pa.list_(pa.binary())) for c in signature_columns)])
+        self._signature_columns = signature_columns
+        self._tables = {folder: _StreamedTable(posixpath.join(output, folder, f"{name}.parquet"), schema,
+                                               compression)
+                        for folder, schema in schemas.items()}
+        self._name = name
+
+    def document(self, row: dict[str, Any], removed_by: Optional[str], dup: Any,
+                 reached_signals: bool) -> None:
+        """A document that did not fail: to documents/ or removed/, and to signals/ and duplicates/."""
+        out = {"id": row["id"], "text": row["text"] or "", "url": row["url"], "language": row["language"],
+               "language_score": row["language_score"]}
+        passthrough = json.loads(row[PASSTHROUGH_JSON] or "{}") if self._json else None
+        for f in self._passthrough:
+            out[f.name] = passthrough.get(f.name) if self._json else row.get(PASSTHROUGH_PREFIX + f.name)
+        if removed_by is None:
+            self._tables["documents"].add(out)
+        else:
+            out["removed_by"] = removed_by
+            self._tables["removed"].add(out)
+        if reached_signals:
+            signals = {name: row.get(name) for name in self._signal_names}
+            signals["id"] = row["id"]
+            if dup is not None:
+                signals["dup_cluster_id"], signals["dup_cluster_size"] = dup.cluster_id, dup.cluster_size
+            self._tables["signals"].add(signals)
+        if dup is not None:
+            self._tables["duplicates"].add({"id": row["id"], "cluster_id": dup.cluster_id,
+                                            "cluster_size": dup.cluster_size, "keep": dup.keep})
+
+    def error(self, row: dict[str, Any]) -> None:
+        self._tables["errors"].add({"id": row["id"], "stage": row["_error_stage"], "error": row["_error"],
+                                    "input": row["_input"]})
+
+    def signatures(self, doc_id: str, bands: list[list[bytes]]) -> None:
+        """minhash/: RedPajama-V2's band signatures of one document, one list per threshold."""
+        self._tables["minhash"].add({"id": doc_id, **dict(zip(self._signature_columns, bands))})
+
+    def close(self) -> list[str]:
+        """Put every file in place; their paths relative to the output."""
+        for table in self._tables.values():
+            table.close()
+        return [posixpath.join(folder, f"{self._name}.parquet") for folder in self._tables]
+
+
+def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts, stage seconds and card figures (pipeline.report.figures) of several parts or shards, added up.
+    `not_scored`: documents a model left unscored because it is not for their language, by output column."""
+    total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "not_scored": {}, "stages": {}}
+    for s in stats:
+        total["input"] += s["input"]
+        total["kept"] += s["kept"]
+        for key in ("removed", "errors", "not_scored"):
+            for reason, n in s.get(key, {}).items():
+                total[key][reason] = total[key].get(reason, 0) + n
+        for stage, v in s["stages"].items():
+            agg = total["stages"].setdefault(stage, {"documents": 0, "seconds": 0.0})
+            agg["documents"] += v["documents"]
+            agg["seconds"] = round(agg["seconds"] + v["seconds"], 6)
+        add_figures(total, s)
+    for key in ("removed", "errors", "not_scored", "stages"):
+        total[key] = dict(sorted(total[key].items()))
+    sort_figures(total)
+    return total
+
+
+def commit_shard(output: str, marker: ShardMarker) -> ShardMarker:
+    """Write the shard's completion marker (atomically): the last act of finishing a shard.
+
+    Files an earlier marker of the shard listed that this one does not (another `output.rows_per_file`
+    layout) are deleted first, so each folder holds exactly the current files of every shard."""
+    from apache_beam.io.filesystems import FileSystems
+
+    previous = read_marker(output, marker.name)
+    if previous is not None:
+        stale = set(previous.files) - set(marker.files)
+        paths = [p for p in (posixpath.join(output, f) for f in sorted(stale)) if FileSystems.exists(p)]
+        if paths:
+            FileSystems.delete(paths)
+    atomic_write(marker_path(output, marker.name), lambda handle: handle.write(marker.to_json().encode()))
+    log.info("shard %s: %d in, %d kept", marker.name, marker.stats["input"], marker.stats["kept"])
+    return marker

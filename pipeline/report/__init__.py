@@ -1,0 +1,1 @@
+"""What a finished run tells people: report.html, the data card and the thresholds job."""

@@ -1,0 +1,1 @@
+"""Execution support: the fixed Dask runner and the extraction sandbox."""
