@@ -32,7 +32,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class InputConfig:
     paths: list[str] = field(default_factory=list)
-    format: Literal["auto", "parquet", "jsonl", "warc"] = "auto"
+    format: Literal["auto", "parquet", "jsonl", "warc", "wet"] = "auto"
     # Read each shard as N slices, each its own annotation task: a shard is extracted by up to N workers and no
     # raw HTML is shuffled. 1 when shards outnumber workers.
     splits: int = 1

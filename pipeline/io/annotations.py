@@ -39,14 +39,14 @@ ROW_GROUP = 512  # documents per row group: what one read of the file holds
 
 def input_passthrough(spec: ShardSpec) -> list[pa.Field]:
     """The input's passthrough columns as the file types them (JSONL: none here, see `_passthrough`)."""
-    from pipeline.io.readers import WARC_PASSTHROUGH, parquet_schema, passthrough_fields
+    from pipeline.io.readers import WARC_FAMILY, WARC_PASSTHROUGH, parquet_schema, passthrough_fields
 
     if spec.format == "parquet":
         try:
             return list(passthrough_fields(parquet_schema(spec.path)))
         except Exception:  # unreadable footer: the task holds only its read error
             return []
-    if spec.format == "warc":
+    if spec.format in WARC_FAMILY:
         return [pa.field(name, pa.string()) for name in WARC_PASSTHROUGH]
     return []
 

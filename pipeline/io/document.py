@@ -28,7 +28,7 @@ class ShardSpec:
 
     path: str
     name: str  # output file stem, unique within a run
-    format: str  # parquet | jsonl | warc
+    format: str  # parquet | jsonl | warc | wet
     slice: int = 0  # this task reads its slice of the rows (input.splits)
     slices: int = 1
     index: int = 0  # position in the run's sorted shard list: the high bits of its documents' dedup nodes

@@ -1,18 +1,21 @@
-"""Streaming readers for Parquet, Dolma JSONL and WARC shards.
+"""Streaming readers for Parquet, Dolma JSONL and WARC / WET shards.
 
 Each reader yields `Doc`s in file order and never loads a shard whole. What cannot be read (a corrupt footer,
 a truncated gzip member, a line that is not JSON) becomes a `Doc` failed at stage `read`, carrying what could
-be recovered, so it lands in errors/ and the input count stays whole. Files are opened through Beam's
-FileSystems, so the same code reads local paths, gs://, s3:// and hdfs://.
+be recovered, so it lands in errors/ and the input count stays whole. A file that holds no document at all
+(0 bytes, a gzip of nothing, a WARC without page records) is one such failure too, never silently nothing.
+Files are opened through Beam's FileSystems, so the same code reads local paths, gs://, s3:// and hdfs://.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import itertools
 import json
 import logging
+from collections import Counter
 from typing import IO, Any, Iterable, Iterator
 
 import pyarrow as pa
@@ -28,10 +31,37 @@ DOLMA_FIELDS = ("source", "added", "created", "metadata")
 WARC_PASSTHROUGH = ("warc_date",)
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 BATCH_ROWS = 256
+# Common Crawl's derived files: WET holds the text of each page (conversion records), WAT only metadata.
+WET_SUFFIXES = (".warc.wet.gz", ".warc.wet", ".wet.gz", ".wet")
+WAT_SUFFIXES = (".warc.wat.gz", ".warc.wat", ".wat.gz", ".wat")
+WARC_FAMILY = ("warc", "wet")  # one reader: the records say what is HTML (response) and what is text (conversion)
+NAMED_FORMATS = {
+    "parquet": (".parquet",),
+    "wet": WET_SUFFIXES,
+    "warc": (".warc", ".warc.gz", ".arc.gz"),
+    "jsonl": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".json"),
+}
 
 
 class SchemaError(ValueError):
     """An input shard lacks what the pipeline needs; reported before any work starts."""
+
+
+class EmptyInput(ValueError):
+    """An input file that holds no document: reported as a read error naming it."""
+
+
+def is_wat(path: str) -> bool:
+    return path.lower().endswith(WAT_SUFFIXES)
+
+
+def format_by_name(path: str) -> str | None:
+    """The input format a file's name tells (WET before WARC: `.warc.wet.gz`), or None."""
+    lower = path.lower()
+    for fmt, suffixes in NAMED_FORMATS.items():
+        if lower.endswith(suffixes):
+            return fmt
+    return None
 
 
 def open_path(path: str) -> IO[bytes]:
@@ -40,27 +70,20 @@ def open_path(path: str) -> IO[bytes]:
     return FileSystems.open(path, compression_type="uncompressed")
 
 
-def detect_format(path: str) -> str:
-    lower = path.lower()
-    if lower.endswith(".parquet"):
-        return "parquet"
-    if lower.endswith((".warc", ".warc.gz", ".arc.gz")):
-        return "warc"
-    if lower.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".json")):
-        return "jsonl"
-    raise SchemaError(f"cannot tell the format of {path}; set input.format")
-
-
 def read_shard(spec: ShardSpec) -> Iterator[Doc]:
     """The shard's documents in file order; with slices, only this slice's rows (failures included, once).
     Parquet slices itself (by row group where it can); the other formats are read whole and filtered by row."""
     if spec.format == "parquet":  # slices itself, by row group where it can
         yield from read_parquet(spec)
         return
-    readers = {"jsonl": read_jsonl, "warc": read_warc}
-    for doc in readers[spec.format](spec):
+    reader = read_jsonl if spec.format == "jsonl" else read_warc
+    read = 0
+    for doc in reader(spec):
+        read += 1
         if doc.row % spec.slices == spec.slice:
             yield doc
+    if not read and spec.slice == 0:  # the WARC reader says why itself; this is JSONL with no record
+        yield _read_failure(spec, 0, "file", EmptyInput(f"{spec.path}: no record (the file is empty or holds only blank lines)"))
 
 
 def _read_failure(spec: ShardSpec, row: int, where: str, exc: BaseException, record: dict | None = None) -> Doc:
@@ -128,6 +151,11 @@ def read_parquet(spec: ShardSpec) -> Iterator[Doc]:
         handle.close()
         if spec.slice == 0:
             yield _read_failure(spec, 0, "file", SchemaError(f"{spec.path}: no 'text' or 'html' column"))
+        return
+    if not sum(sizes):
+        handle.close()
+        if spec.slice == 0:
+            yield _read_failure(spec, 0, "file", EmptyInput(f"{spec.path}: a Parquet file with no rows"))
         return
     extra = [n for n in names if n not in PARQUET_RESERVED]
     by_group = spec.slices > 1 and len(sizes) >= spec.slices
@@ -237,12 +265,16 @@ def _dolma_doc(spec: ShardSpec, row: int, record: dict[str, Any]) -> Doc:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# WARC
+# WARC and WET
 
 def read_warc(spec: ShardSpec) -> Iterator[Doc]:
+    """The page records of a WARC or WET file in file order: HTML `response` records (to be extracted) and
+    `text/plain` `conversion` records (Common Crawl's WET text, taken as it is: no extraction). A file with
+    neither becomes one read error that counts what it held, so a WAT or a request-only WARC is not silence."""
     from warcio.archiveiterator import ArchiveIterator
 
     row = 0
+    seen: Counter[str] = Counter()
     try:
         stream = open_path(spec.path)
     except Exception as exc:
@@ -251,10 +283,9 @@ def read_warc(spec: ShardSpec) -> Iterator[Doc]:
     try:
         records = ArchiveIterator(stream, no_record_parse=False, arc2warc=True)
         for record in records:
-            if record.rec_type != "response" or record.http_headers is None:
-                continue
-            content_type = record.http_headers.get_header("Content-Type") or ""
-            if not content_type.lower().split(";")[0].strip() in HTML_TYPES:
+            kind = _page_kind(record)
+            seen[kind or _skipped_kind(record)] += 1
+            if kind is None:
                 continue
             headers = record.rec_headers
             try:
@@ -268,13 +299,59 @@ def read_warc(spec: ShardSpec) -> Iterator[Doc]:
                                      "warc_record_id": headers.get_header("WARC-Record-ID")})
                 row += 1
                 return
-            yield Doc(shard=spec.name, row=row,
-                      id=headers.get_header("WARC-Record-ID") or f"{spec.name}/{row}",
-                      url=headers.get_header("WARC-Target-URI"), html=body,
-                      charset=charset_from_content_type(content_type),
+            doc = Doc(shard=spec.name, row=row, id=headers.get_header("WARC-Record-ID") or f"{spec.name}/{row}",
+                      url=headers.get_header("WARC-Target-URI"),
                       passthrough={"warc_date": headers.get_header("WARC-Date")})
+            if kind == "html":
+                content_type = record.http_headers.get_header("Content-Type") or ""
+                doc.html, doc.charset = body, charset_from_content_type(content_type)
+            else:
+                doc.text = _plain_text(body, headers.get_header("Content-Type"))
+            yield doc
             row += 1
     except Exception as exc:  # truncated gzip member or a garbled record header
         yield _read_failure(spec, row, f"record{row}", exc, {"path": spec.path, "record": row})
+        return
     finally:
         stream.close()
+    if not row and spec.slice == 0:
+        yield _read_failure(spec, 0, "file", EmptyInput(_no_pages(spec.path, seen)))
+
+
+def _page_kind(record: Any) -> str | None:
+    """What a record gives: `html` (an HTML response), `text` (a plain-text conversion) or None."""
+    if record.rec_type == "response" and record.http_headers is not None:
+        content_type = record.http_headers.get_header("Content-Type") or ""
+        return "html" if content_type.lower().split(";")[0].strip() in HTML_TYPES else None
+    if record.rec_type == "conversion":
+        content_type = (record.rec_headers.get_header("Content-Type") or "text/plain").lower()
+        return "text" if content_type.split(";")[0].strip() == "text/plain" else None
+    return None
+
+
+def _skipped_kind(record: Any) -> str:
+    if record.rec_type == "response":
+        return "non-HTML response"
+    if record.rec_type == "conversion":
+        return "non-text conversion"
+    return record.rec_type
+
+
+def _plain_text(body: bytes, content_type: str | None) -> str:
+    """A conversion record's text: its declared charset, else UTF-8 (Common Crawl writes WET as UTF-8); a
+    stray invalid byte becomes U+FFFD rather than costing the page."""
+    label = charset_from_content_type(content_type) or "utf-8"
+    try:
+        codecs.lookup(label)
+    except LookupError:
+        label = "utf-8"
+    return body.decode(label, errors="replace")
+
+
+def _no_pages(path: str, seen: Counter[str]) -> str:
+    held = ", ".join(f"{n} {kind}" for kind, n in sorted(seen.items()))
+    held = f"its records: {held}" if held else "no WARC record at all (the file is empty)"
+    hint = ""
+    if seen.get("metadata") and not seen.get("request"):
+        hint = "; this looks like a WAT file, which holds metadata, not page content: use the WARC or WET files"
+    return f"{path}: no page record (HTML response or text/plain conversion); {held}{hint}"

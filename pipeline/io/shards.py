@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, fields
@@ -18,7 +19,8 @@ from typing import Any, Iterator
 
 from pipeline.config import Config, ConfigError
 from pipeline.io.document import ShardSpec
-from pipeline.io.readers import SchemaError, check_parquet_schema, detect_format, parquet_schema
+from pipeline.io.readers import (NAMED_FORMATS, WARC_FAMILY, WET_SUFFIXES, SchemaError, check_parquet_schema, format_by_name,
+                                 is_wat, parquet_schema)
 
 log = logging.getLogger(__name__)
 
@@ -27,50 +29,154 @@ PLAN = "_plan"
 # Parquet footers checked at start (a missing text/html column fails the run before any work); beyond this
 # many files the rest are checked by the worker that reads them (a read error naming the file).
 SCHEMA_CHECKS = 1000
-_EXTENSIONS = (".warc.gz", ".arc.gz", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".parquet", ".warc",
-               ".jsonl", ".json")
+_EXTENSIONS = sorted((ext for exts in NAMED_FORMATS.values() for ext in exts), key=len, reverse=True)
 
 
-def match_inputs(patterns: list[str]) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    size: int
 
+
+def match_inputs(patterns: list[str], fmt: str = "auto") -> list[InputFile]:
+    """The files the input patterns name, sorted by path. A pattern is a file, a glob, or a folder: every
+    supported input file under it, at any depth (see `folder_inputs`)."""
     if not patterns:
         raise ConfigError("input.paths: no input given (set input.paths or pass --input)")
-    found: set[str] = set()
+    found: dict[str, InputFile] = {}
     for pattern in patterns:
-        try:
-            result = FileSystems.match([pattern])[0]
-        except Exception as exc:
-            raise ConfigError(f"input.paths: cannot read {pattern}: {exc}") from None
-        paths = [m.path for m in result.metadata_list if not m.path.endswith("/")]
-        if not paths:
+        files = _match(pattern)
+        if not _is_glob(pattern) and _is_folder(pattern, files):
+            files = folder_inputs(pattern, fmt)
+        elif not files:
             raise ConfigError(f"input.paths: no file matches {pattern}")
-        found.update(paths)
-    return sorted(found)
+        found.update((f.path, f) for f in files)
+    return [found[p] for p in sorted(found)]
+
+
+def _match(pattern: str) -> list[InputFile]:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        result = FileSystems.match([pattern])[0]
+    except Exception as exc:
+        raise ConfigError(f"input.paths: cannot read {pattern}: {exc}") from None
+    return [InputFile(m.path, m.size_in_bytes) for m in result.metadata_list if not m.path.endswith("/")]
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _is_folder(pattern: str, matched: list[InputFile]) -> bool:
+    """A local directory, a path ending in `/`, or on an object store a name that is no object (a prefix)."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    if pattern.endswith("/"):
+        return True
+    if isinstance(FileSystems.get_filesystem(pattern), LocalFileSystem):
+        return os.path.isdir(pattern)
+    return not matched
+
+
+def folder_inputs(folder: str, fmt: str) -> list[InputFile]:
+    """Every supported input file under `folder`, recursively (Common Crawl and Hugging Face datasets nest their
+    files), sorted. Supported: a name that tells an input format (the configured one unless `auto`; WARC and
+    WET go together), not WAT. Entries whose name or folder starts with `.` or `_` are hidden or internal
+    (`_SUCCESS`, this pipeline's `_annotations/`), as pyarrow datasets take them. Everything skipped is named
+    in one log line; a folder with nothing to read fails."""
+    root = folder.rstrip("/")
+    listed = _match(root + "/**")
+    chosen: list[InputFile] = []
+    skipped: dict[str, list[str]] = {}
+    for entry in listed:
+        relative = entry.path[len(root):].lstrip("/\\")
+        named = format_by_name(entry.path)
+        if any(part.startswith((".", "_")) for part in relative.replace("\\", "/").split("/")):
+            reason = "hidden or internal"
+        elif is_wat(entry.path):
+            reason = "WAT, metadata only"
+        elif named is None:
+            reason = "not an input format"
+        elif fmt != "auto" and named != fmt and not (named in WARC_FAMILY and fmt in WARC_FAMILY):
+            reason = f"not {fmt}"
+        else:
+            chosen.append(entry)
+            continue
+        skipped.setdefault(reason, []).append(relative)
+    summary = "; ".join(f"{len(names)} {reason} ({_some(names)})" for reason, names in sorted(skipped.items()))
+    if not chosen:
+        raise ConfigError(f"input.paths: no supported input file in {folder}"
+                          + (f" (skipped: {summary})" if summary else " (the folder is empty)"))
+    if skipped:
+        log.warning("input %s: reading %d file(s); skipped %s", folder, len(chosen), summary)
+    return chosen
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f", and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def resolve_formats(files: list[InputFile], configured: str) -> list[str]:
+    """Each file's format. WAT fails the run (nothing in it can be read as a page). `auto` goes by name. An
+    explicit `warc` or `wet` follows the name within that family (WET files are WARC files: the same reader
+    takes either), said in one log line. An explicit format is for names that tell none (`part-0001`); one
+    that contradicts a file's name (a `.parquet` as jsonl) fails, where it would turn every line into an error."""
+    wat = [f.path for f in files if is_wat(f.path)]
+    if wat:
+        raise ConfigError(f"input: {_some(wat, 3)}: a WAT file holds metadata about pages, not their content; "
+                          "use the WARC (.warc.gz) or WET (.warc.wet.gz) files")
+    formats, renamed = [], []
+    for f in files:
+        named = format_by_name(f.path)
+        if configured == "auto":
+            if named is None:
+                raise ConfigError(f"input.format: cannot tell the format of {f.path}; set input.format")
+            formats.append(named)
+        elif configured in WARC_FAMILY and named in WARC_FAMILY:
+            formats.append(named)
+            if named != configured:
+                renamed.append(f.path)
+        elif named is not None and named != configured:
+            raise ConfigError(f"input.format: {configured}, but {f.path} is named as {named}; set input.format: "
+                              "auto to read each file by its name")
+        else:
+            formats.append(configured)
+    if renamed:
+        how = {"warc": "named as WET are read as WET (conversion records, as text)",
+               "wet": "named as WARC are read as WARC (HTML response records, extracted)"}[configured]
+        log.info("input.format is %s: %d file(s) %s: %s", configured, len(renamed), how, _some(renamed, 3))
+    return formats
 
 
 def shard_stem(path: str) -> str:
+    """The file name without its input extension; a WET file keeps `.wet`, so that a crawl file's WARC and WET
+    (`x.warc.gz`, `x.warc.wet.gz`) are the shards `x` and `x.wet`."""
     base = posixpath.basename(path.replace("\\", "/"))
     lower = base.lower()
     for ext in _EXTENSIONS:
         if lower.endswith(ext):
-            return base[: -len(ext)] or base
+            stem = base[: -len(ext)] or base
+            return f"{stem}.wet" if ext in WET_SUFFIXES and stem != base else stem
     return base
 
 
 def plan_shards(config: Config) -> list[ShardSpec]:
-    """Match the input globs and describe each shard; fail early on what no worker could read."""
-    paths = match_inputs(config.input.paths)
+    """Match the inputs and describe each shard; fail early on what no worker could read."""
+    files = match_inputs(config.input.paths, config.input.format)
+    formats = resolve_formats(files, config.input.format)
+    empty = [f.path for f in files if f.size == 0]
+    if empty:
+        log.warning("%d input file(s) are empty (0 bytes), each reported as a read error in errors/: %s",
+                    len(empty), _some(empty))
+    paths = [f.path for f in files]
     stems = [shard_stem(p) for p in paths]
     repeated = {stem for stem, n in Counter(stems).items() if n > 1}
     specs = []
-    for index, (path, stem) in enumerate(zip(paths, stems)):
+    for index, (path, stem, fmt) in enumerate(zip(paths, stems, formats)):
         name = f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}" if stem in repeated else stem
-        try:
-            fmt = config.input.format if config.input.format != "auto" else detect_format(path)
-        except SchemaError as exc:
-            raise ConfigError(f"input.format: {exc}") from None
-        if fmt == "parquet" and index < SCHEMA_CHECKS:
+        if fmt == "parquet" and index < SCHEMA_CHECKS and path not in empty:
             try:
                 schema = parquet_schema(path)
             except Exception as exc:  # corrupt: left to the worker, which records it in errors/
