@@ -68,14 +68,18 @@ def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
-def _is_folder(pattern: str, matched: list[InputFile]) -> bool:
-    """A local directory, a path ending in `/`, or on an object store a name that is no object (a prefix)."""
+def _is_local(path: str) -> bool:
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.io.localfilesystem import LocalFileSystem
 
+    return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
+
+
+def _is_folder(pattern: str, matched: list[InputFile]) -> bool:
+    """A local directory, a path ending in `/`, or on an object store a name that is no object (a prefix)."""
     if pattern.endswith("/"):
         return True
-    if isinstance(FileSystems.get_filesystem(pattern), LocalFileSystem):
+    if _is_local(pattern):
         return os.path.isdir(pattern)
     return not matched
 
@@ -88,6 +92,9 @@ def folder_inputs(folder: str, fmt: str) -> list[InputFile]:
     in one log line; a folder with nothing to read fails."""
     root = folder.rstrip("/")
     listed = _match(root + "/**")
+    if not listed:  # on an object store a mistyped file name is a prefix with nothing under it
+        why = "the folder is empty" if _is_local(folder) and os.path.isdir(folder) else "nothing under it"
+        raise ConfigError(f"input.paths: no file matches {folder} ({why})")
     chosen: list[InputFile] = []
     skipped: dict[str, list[str]] = {}
     for entry in listed:
@@ -107,8 +114,7 @@ def folder_inputs(folder: str, fmt: str) -> list[InputFile]:
         skipped.setdefault(reason, []).append(relative)
     summary = "; ".join(f"{len(names)} {reason} ({_some(names)})" for reason, names in sorted(skipped.items()))
     if not chosen:
-        raise ConfigError(f"input.paths: no supported input file in {folder}"
-                          + (f" (skipped: {summary})" if summary else " (the folder is empty)"))
+        raise ConfigError(f"input.paths: no supported input file in {folder} (skipped: {summary})")
     if skipped:
         log.warning("input %s: reading %d file(s); skipped %s", folder, len(chosen), summary)
     return chosen
