@@ -1,13 +1,14 @@
 # make setup: .venv with the project and its default models (idempotent).
 # make run:   the embedded default run (bundled sample -> out/).
 # make test:  the test suite.
+# make test-fast: the everyday tier (tests not marked slow), under a minute.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test bench clean models
+.PHONY: setup run test test-fast bench clean models
 
 setup: $(INSTALLED) models
 
@@ -48,6 +49,9 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m 'not slow'
 
 bench: setup
 	$(PY) scripts/bench.py
