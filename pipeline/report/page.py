@@ -32,7 +32,7 @@ h1{margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ccc} .note{c
 table{border-collapse:collapse;font-size:90%;margin:.4em 0} td,th{padding:2px 10px;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums} tr:nth-child(even) td{background:#fafafa}
 svg{width:100%;height:auto;display:block} figure{margin:.4em 0}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:.6em 1.2em} .grid figure{margin:0}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:.6em 1.2em} .grid figure{margin:0} figure.half{width:50%}
 figcaption{font-size:85%;color:#444} details{font-size:90%;margin:.2em 0 .8em}
 .doc{border-left:4px solid #ee6677;padding:.2em .6em;margin:.5em 0;background:#fffafa}
 .doc.keeper{border-color:#4477aa;background:#f8fbff} .doc pre{white-space:pre-wrap;margin:.3em 0;font-size:85%}
@@ -228,6 +228,10 @@ def _doc(example: Example, keeper: bool = False, note: str = "") -> str:
     meta = [f"language {_e(example.language or 'und')}", f"{plots.fmt(example.chars)} characters"]
     if example.url:
         meta.append(f"url <span class=id>{_e(example.url)}</span>")
+    for column, value in example.values.items():
+        shown = "no value" if value is None or (isinstance(value, float) and value != value) else \
+            (f"{value:.4g}" if isinstance(value, float) else value)
+        meta.append(f"<b>{_e(column)}</b> {_e(shown)}")
     return (f"<div class='doc{' keeper' if keeper else ''}' id='{anchor(example.id)}'>"
             f"<a class=id href='#{anchor(example.id)}'>{_e(example.id)}</a> "
             f"<span class=note>{' &middot; '.join(meta)}{note}</span>"
@@ -267,8 +271,8 @@ def _dedup(run: RunData) -> str:
                     f"<td class=n>{plots.fmt(c.size)}</td><td><span class=id>{_e(c.keeper)}</span>"
                     f"<div class=snippet>{start}</div></td>"
                     f"<td>{members}{f' and {plots.fmt(more)} more' if more > 0 else ''}</td></tr>")
-    return (head + intro + figures + f"<div class=grid><figure>{svg}</figure><div>{sizes}</div></div>"
-            f"<h3>The {len(d.largest)} largest clusters</h3><table><tr><th class=n>size</th>"
+    return (head + intro + figures + f"<figure class=half>{svg}</figure>" + _details("numbers", sizes)
+            + f"<h3>The {len(d.largest)} largest clusters</h3><table><tr><th class=n>size</th>"
             "<th>keeper (kept) and the start of its text</th>"
             f"<th>duplicates{' (removed)' if run.config.mode == 'filter' else ''}</th></tr>"
             + "".join(rows) + "</table>")

@@ -55,11 +55,19 @@ def fmt(n: float) -> str:
     """1234567 -> 1,234,567; 0.000123 -> 0.000123; 12.5 -> 12.5."""
     if float(n).is_integer() and abs(n) < 1e15:
         return f"{int(n):,}"
-    return f"{n:.3g}"
+    return f"{n:,.1f}" if abs(n) >= 100 else f"{n:.3g}"
 
 
-def _legend_above(ax) -> None:
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=6, frameon=False, borderaxespad=0.2)
+def _counts_axis(axis) -> None:
+    """Whole counts with thousands separators (no 1e6 offset)."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
+
+
+def _legend_above(ax, columns: int = 6) -> None:
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=columns, frameon=False, borderaxespad=0.2)
 
 
 def funnel(labels: Sequence[str], remaining: Sequence[int], removed: Sequence[int]) -> str:
@@ -75,6 +83,7 @@ def funnel(labels: Sequence[str], remaining: Sequence[int], removed: Sequence[in
         ax.set_yticks(y, labels)
         ax.invert_yaxis()
         ax.set_xlim(0, top * 1.15)
+        _counts_axis(ax.xaxis)
         ax.set_xlabel("documents")
         _legend_above(ax)
     return _render(draw, WIDE, 0.26 * len(labels) + 1.0)
@@ -99,6 +108,7 @@ def languages(names: Sequence[str], kept: Sequence[int], removed: dict[str, Sequ
         ax.set_yticks(y, names)
         ax.invert_yaxis()
         ax.set_xlim(0, top * 1.25)
+        _counts_axis(ax.xaxis)
         ax.set_xlabel("documents")
         _legend_above(ax)
     return _render(draw, WIDE, 0.26 * len(names) + 1.0)
@@ -136,7 +146,7 @@ def cluster_sizes(sizes: dict[int, int]) -> str:
             ax.set_xlim(1.4, max(x[-1], 10) + 0.6)
             ax.set_ylim(0, max(n for _, n in items) * 1.15)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            _counts_axis(ax.yaxis)
         else:  # many sizes: log-spaced bins
             values = np.repeat([s for s, _ in items], [n for _, n in items])
             edges = np.unique(np.geomspace(2, values.max() + 1, 30).astype(int))
@@ -171,8 +181,6 @@ def histogram(name: str, kept: np.ndarray, by_rule: np.ndarray, other: np.ndarra
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, bins + 1)
 
-    from matplotlib.ticker import MaxNLocator
-
     def draw(fig) -> None:
         ax = fig.add_subplot()
         labels = [f"kept ({fmt(len(series[0]))})", f"removed by {rule_label} ({fmt(len(series[1]))})",
@@ -182,14 +190,15 @@ def histogram(name: str, kept: np.ndarray, by_rule: np.ndarray, other: np.ndarra
                 label=[lab for _, _, lab in shown])
         for value, label in thresholds:
             ax.axvline(value, color="#222222", linestyle="--", linewidth=1.2)
-            ax.text(value, 0.97, f" {label} ", transform=ax.get_xaxis_transform(), rotation=90, va="top",
-                    ha="right", fontsize=7, color="#222222")
+            ax.annotate(label, xy=(value, 0.97), xycoords=ax.get_xaxis_transform(), xytext=(-2, 0),
+                        textcoords="offset points", rotation=90, va="top", ha="right", fontsize=7, color="#222222",
+                        bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1})
         if log:
             ax.set_xscale("log")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _counts_axis(ax.yaxis)
         ax.set_xlabel(name + (" (log scale)" if log else ""))
         ax.set_ylabel("documents")
-        ax.legend(loc="upper right")
+        _legend_above(ax, columns=2)
     return _render(draw, HALF, 2.6)
 
 

@@ -13,6 +13,7 @@ lacks is null there (the schema is unified over the files' footers, integer and 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 from collections import Counter
@@ -59,6 +60,7 @@ class Example:
     text: str  # the first EXAMPLE_CHARS characters
     chars: int  # the whole text's length
     duplicate_of: Optional[str] = None  # dedup removals: the keeper of the document's cluster
+    values: dict[str, Any] = field(default_factory=dict)  # rule removals: the signals the rule reads
 
 
 @dataclass(frozen=True)
@@ -171,26 +173,43 @@ def _where(mask: pa.ChunkedArray) -> list[int]:
     return np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False)).tolist() if len(mask) else []
 
 
-def _texts(output: str, ids: set[str], folders: tuple[str, ...] = ("documents", "removed")) -> dict[str, Example]:
-    """The documents `ids` (a few) with the start of their text, looked up by id file by file."""
-    found: dict[str, Example] = {}
+def _rows_by_id(dataset: ds.Dataset, ids: set[str], columns: list[str]) -> Iterator[dict[str, Any]]:
+    """The rows of a few `ids`, looked up file by file on the id column alone, then read by row."""
     wanted = set(ids)
+    for fragment in _fragments(dataset):
+        if not wanted:
+            return
+        ids_here = fragment.to_table(columns=["id"], schema=dataset.schema).column("id")
+        hits = _where(pc.is_in(ids_here, value_set=pa.array(sorted(wanted), pa.string())))
+        for row in _take(dataset, fragment, hits, columns) if hits else ():
+            wanted.discard(row["id"])
+            yield row
+
+
+def _texts(output: str, ids: set[str], folders: tuple[str, ...] = ("documents", "removed")) -> dict[str, Example]:
+    """The documents `ids` (a few) with the start of their text."""
+    found: dict[str, Example] = {}
     for folder in folders:
-        dataset = open_folder(output, folder) if wanted else None
+        dataset = open_folder(output, folder) if len(found) < len(ids) else None
         if dataset is None or "id" not in dataset.schema.names:
             continue
-        columns = _present(dataset, ["id", "url", "language", "text"])
-        for fragment in _fragments(dataset):
-            if not wanted:
-                break
-            ids_here = fragment.to_table(columns=["id"], schema=dataset.schema).column("id")
-            hits = _where(pc.is_in(ids_here, value_set=pa.array(sorted(wanted), pa.string())))
-            if hits:
-                for row in _take(dataset, fragment, hits, columns):
-                    found[row["id"]] = Example(row["id"], row.get("url"), row.get("language"), row["text"],
-                                               row["chars"])
-                    wanted.discard(row["id"])
+        for row in _rows_by_id(dataset, ids - set(found), _present(dataset, ["id", "url", "language", "text"])):
+            found[row["id"]] = Example(row["id"], row.get("url"), row.get("language"), row["text"], row["chars"])
     return found
+
+
+def rule_values(signals: Optional[ds.Dataset], examples: dict[str, list[Example]], rules: list[Rule]
+                ) -> dict[str, list[Example]]:
+    """The examples removed by a rule, with the values of the signals that rule reads (from signals/)."""
+    columns = {r.name: [c for c in sorted(r.columns) if signals is not None and c in signals.schema.names]
+               for r in rules}
+    wanted = {e.id: e for reason, found in examples.items() if columns.get(reason) for e in found}
+    if not wanted:
+        return examples
+    needed = sorted({c for reason in examples for c in columns.get(reason, [])})
+    values = {row["id"]: row for row in _rows_by_id(signals, set(wanted), ["id", *needed])}
+    return {reason: [dataclasses.replace(e, values={c: values.get(e.id, {}).get(c) for c in columns.get(reason, [])})
+                     for e in found] for reason, found in examples.items()}
 
 
 # --- what the report shows ----------------------------------------------------------------------------------
@@ -374,8 +393,8 @@ def read_run(output: str, sample_rows: int = SAMPLE_ROWS) -> RunData:
     dedup, keepers = scan_duplicates(output, dup_examples) if config.dedup.enabled else (None, {})
     for reason in DEDUP_REASONS:
         if reason in examples:
-            examples[reason] = [Example(e.id, e.url, e.language, e.text, e.chars, keepers.get(e.id))
-                                for e in examples[reason]]
+            examples[reason] = [dataclasses.replace(e, duplicate_of=keepers.get(e.id)) for e in examples[reason]]
+    examples = rule_values(signals, examples, rules)
     keepers_shown = {c.keeper for c in dedup.largest} if dedup else set()
     kept = {lang: v["documents"] for lang, v in stats.get("languages", {}).items()}
     return RunData(output=output, stats=stats, manifest=manifest, config=config, rules=rules, funnel=steps,
