@@ -55,9 +55,9 @@ def test_funnel_follows_rule_order_and_ends_at_kept():
     assert [s.remaining for s in steps] == [100, 97, 95, 90, 80, 80, 70, 70]
 
 
-def _write(path: Path, table: pa.Table) -> None:
+def _write(path: Path, table: pa.Table, row_group_size: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
+    pq.write_table(table, path, row_group_size=row_group_size)
 
 
 def test_folders_read_tolerantly(tmp_path: Path):
@@ -65,18 +65,22 @@ def test_folders_read_tolerantly(tmp_path: Path):
     from pipeline.report.run_data import open_folder, scan_removed
 
     removed = tmp_path / "removed"
-    _write(removed / "a.parquet", pa.table({"id": ["a1", "a2", "a3"], "text": ["x" * 500, "y", None],
-                                            "language": ["en", None, "en"], "removed_by": ["r1", "r1", "r2"]}))
+    _write(removed / "a.parquet", pa.table({"id": ["a0", "a1", "a2", "a3", "a4"], "text": ["w", "x" * 500, "y", None, "v"],
+                                            "language": ["en", "en", None, "en", "de"],
+                                            "removed_by": ["r1", "r1", "r1", "r2", "r1"]}),
+           row_group_size=2)  # batches of 2 rows: rows are found across batches
     _write(removed / "b.parquet", pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string()),
                                             "language": pa.array([], pa.string()),
                                             "removed_by": pa.array([], pa.string())}))
     _write(removed / "c.parquet", pa.table({"id": ["c1"], "text": ["z"], "removed_by": ["r2"], "extra": [1]}))
     assert open_folder(str(tmp_path), "documents") is None
     by_language, examples = scan_removed(str(tmp_path), None, ["r2", "r1"])
-    assert by_language == {"en": Counter({"r1": 1, "r2": 1}), "und": Counter({"r1": 1, "r2": 1})}
+    assert by_language == {"en": Counter({"r1": 2, "r2": 1}), "und": Counter({"r1": 1, "r2": 1}),
+                           "de": Counter({"r1": 1})}
     assert list(examples) == ["r2", "r1"]  # in the order given (the funnel's)
-    assert [e.id for e in examples["r1"]] == ["a1", "a2"] and [e.id for e in examples["r2"]] == ["a3", "c1"]
-    assert examples["r1"][0].chars == 500 and len(examples["r1"][0].text) == 300 and examples["r2"][0].text == ""
+    assert [e.id for e in examples["r1"]] == ["a0", "a1", "a2"] and [e.id for e in examples["r2"]] == ["a3", "c1"]
+    assert [e.text[:1] for e in examples["r1"]] == ["w", "x", "y"] and examples["r2"][0].text == ""
+    assert examples["r1"][1].chars == 500 and len(examples["r1"][1].text) == 300
 
     signals = tmp_path / "signals"
     _write(signals / "a.parquet", pa.table({"id": ["a1"], "rps_doc_word_count": pa.array([3], pa.int64())}))

@@ -179,8 +179,11 @@ def _rows_by_id(dataset: ds.Dataset, ids: set[str], columns: list[str]) -> Itera
     for fragment in _fragments(dataset):
         if not wanted:
             return
-        ids_here = fragment.to_table(columns=["id"], schema=dataset.schema).column("id")
-        hits = _where(pc.is_in(ids_here, value_set=pa.array(sorted(wanted), pa.string())))
+        value_set = pa.array(sorted(wanted), pa.string())
+        hits, offset = [], 0
+        for batch in fragment.to_batches(columns=["id"], schema=dataset.schema, use_threads=False):
+            hits += [offset + i for i in _where(pc.is_in(batch.column("id"), value_set=value_set))]
+            offset += batch.num_rows
         for row in _take(dataset, fragment, hits, columns) if hits else ():
             wanted.discard(row["id"])
             yield row
@@ -293,6 +296,7 @@ def scan_removed(output: str, sample: Optional[SignalSample], order: list[str]
     by_language: dict[str, Counter] = {}
     examples: dict[str, list[Example]] = {}
     sampled: dict[str, str] = {}
+    picked: Counter = Counter()  # examples chosen in the current file, not read yet
     sample_ids = pa.array(sorted(set(sample.ids)), pa.string()) if sample is not None else None
     dataset = open_folder(output, "removed")
     if dataset is not None and {"id", "removed_by"} <= set(dataset.schema.names):
@@ -300,27 +304,34 @@ def scan_removed(output: str, sample: Optional[SignalSample], order: list[str]
         small = ["id", "removed_by", *(["language"] if has_language else [])]
         text_columns = _present(dataset, ["id", "url", "language", "text", "removed_by"])
         for fragment in _fragments(dataset):
-            table = fragment.to_table(columns=small, schema=dataset.schema)
-            if not table.num_rows:
-                continue
-            languages = table.column("language").fill_null(UNKNOWN_LANGUAGE) if has_language else \
-                pa.array([UNKNOWN_LANGUAGE] * table.num_rows)
-            counted = pa.table({"language": languages, "removed_by": table.column("removed_by").fill_null("")}) \
-                .group_by(["language", "removed_by"]).aggregate([([], "count_all")])
-            for lang, reason, n in zip(*(counted.column(c).to_pylist() for c in ("language", "removed_by", "count_all"))):
-                by_language.setdefault(lang, Counter())[reason] += n
-            if sample_ids is not None:
-                hit = pc.is_in(table.column("id"), value_set=sample_ids)
-                picked = table.filter(hit)
-                sampled.update(zip(picked.column("id").to_pylist(), picked.column("removed_by").to_pylist()))
-            rows: list[int] = []
-            for reason in sorted(set(counted.column("removed_by").to_pylist())):
-                need = EXAMPLES_PER_REASON - len(examples.get(reason, []))
-                if need > 0:
-                    rows += _where(pc.equal(table.column("removed_by"), reason))[:need]
+            rows: list[int] = []  # of this file, to read the text of
+            offset = 0
+            for batch in fragment.to_batches(columns=small, schema=dataset.schema, use_threads=False):
+                table = pa.Table.from_batches([batch])
+                offset += batch.num_rows
+                if not batch.num_rows:
+                    continue
+                languages = table.column("language").fill_null(UNKNOWN_LANGUAGE) if has_language else \
+                    pa.array([UNKNOWN_LANGUAGE] * table.num_rows)
+                reasons = table.column("removed_by").fill_null("")
+                counted = pa.table({"language": languages, "removed_by": reasons}) \
+                    .group_by(["language", "removed_by"]).aggregate([([], "count_all")])
+                for lang, reason, n in zip(*(counted.column(c).to_pylist()
+                                             for c in ("language", "removed_by", "count_all"))):
+                    by_language.setdefault(lang, Counter())[reason] += n
+                    need = EXAMPLES_PER_REASON - len(examples.setdefault(reason, [])) - picked[reason]
+                    if need > 0:
+                        start = offset - batch.num_rows
+                        chosen = _where(pc.equal(reasons, reason))[:need]
+                        rows += [start + i for i in chosen]
+                        picked[reason] += len(chosen)
+                if sample_ids is not None:
+                    hits = table.filter(pc.is_in(table.column("id"), value_set=sample_ids))
+                    sampled.update(zip(hits.column("id").to_pylist(), hits.column("removed_by").to_pylist()))
             for row in _take(dataset, fragment, sorted(rows), text_columns) if rows else ():
-                examples.setdefault(row["removed_by"], []).append(
+                examples[row["removed_by"] or ""].append(
                     Example(row["id"], row.get("url"), row.get("language"), row["text"], row["chars"]))
+            picked.clear()
     if sample is not None:
         sample.removed_by = np.array([sampled.get(i) for i in sample.ids], dtype=object)
     rank = {name: i for i, name in enumerate(order)}
