@@ -8,9 +8,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench clean models
+.PHONY: setup run test test-fast bench clean models chromium
 
-setup: $(INSTALLED) models
+setup: $(INSTALLED) models chromium
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ models/fasttext/toxicity.bin: models/training_data/toxicity/davidson_train.csv.g
 
 models/fasttext/quality.bin: $(wildcard models/training_data/quality/*.jsonl.gz) $(FASTTEXT_RECIPE) | $(INSTALLED)
 	$(PY) scripts/train_fasttext.py --preset quality --output $@
+
+# Headless Chromium for the report's screenshot test (Debian's package, apt-get when missing; the test skips
+# without it, so a machine without apt-get still sets up).
+chromium:
+	@scripts/install_chromium.sh || echo "make setup: chromium not installed; tests/test_report.py will skip its screenshot test"
 
 run: setup
 	$(PY) -m pipeline run --config configs/default.yaml

@@ -100,3 +100,62 @@ def first_failed(rules: Iterable[Rule], values: Mapping[str, Any], language: str
         if not rule.keep(values, language):
             return rule.name
     return None
+
+
+_FLIPPED = {ast.Lt: ">", ast.LtE: ">=", ast.Gt: "<", ast.GtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
+_OPERATORS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`column operator value` as a rule writes it (`3 <= x` is `x >= 3`); `value` is a number or a
+    per-language mapping of numbers (a param)."""
+
+    column: str
+    operator: str
+    value: Any
+
+
+def comparisons(rule: Rule) -> list[Comparison]:
+    """Every comparison of a signal column with a number or a numeric param in `rule`: what a
+    report draws as the rule's thresholds. Comparisons of expressions (`abs(x) < 3`, `x / y > 2`) are not
+    thresholds on one signal and are left out."""
+    found = []
+    for node in ast.walk(ast.parse(rule.expression.strip(), mode="eval")):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        for left, op, right in zip(operands, node.ops, operands[1:]):
+            if type(op) not in _OPERATORS:
+                continue
+            if _column(left, rule) is not None and _number(right, rule) is not None:
+                found.append(Comparison(_column(left, rule), _OPERATORS[type(op)], _number(right, rule)))
+            elif _column(right, rule) is not None and _number(left, rule) is not None:
+                found.append(Comparison(_column(right, rule), _FLIPPED[type(op)], _number(left, rule)))
+    return found
+
+
+def _column(node: ast.AST, rule: Rule) -> str | None:
+    return node.id if isinstance(node, ast.Name) and node.id in rule.columns else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(node: ast.AST, rule: Rule) -> Any:
+    """A number, or a numeric param (scalar or per-language mapping) the node stands for; None otherwise."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _number(node.operand, rule)
+        if _is_number(inner):
+            return -inner if isinstance(node.op, ast.USub) else inner
+        return None
+    if isinstance(node, ast.Constant) and _is_number(node.value):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in rule.params:
+        value = rule.params[node.id]
+        if _is_number(value):
+            return value
+        if isinstance(value, Mapping) and value and all(_is_number(v) for v in value.values()):
+            return dict(value)
+    return None

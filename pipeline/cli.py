@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config, args.overrides, output_path=args.output)
             print(_summary(refilter(args.source, config, beam_args)))
         elif args.command == "thresholds":
-            from pipeline.report.page import thresholds as th
+            from pipeline.report import thresholds as th
 
             specs = th.load_specs(args.signals, args.spec, args.low, args.high)
             found = th.thresholds(args.source, specs, args.output, exact=args.exact, epsilon=args.epsilon,
