@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import shared_data
 from scripts.eval_extraction import load_pages, pipeline_outputs, snippet_scores
 from scripts.eval_langid import accuracy, load_sentences, pipeline_predictions, raw_predictions
+
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
 
 # trafilatura.extract(html, url=url) with defaults on these 345 pages (extraction_dev/README.md), measured again
 # by scripts/eval_extraction.py: F1 0.9163.

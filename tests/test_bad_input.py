@@ -28,6 +28,7 @@ def _run(config: Path, out: Path, inputs: list[Path], *extra: str) -> int:
     return run_pipeline(config, out, "--input", *map(str, inputs), *extra)
 
 
+@pytest.mark.slow
 def test_bad_documents_are_errors_or_removals_never_lost(tmp_path: Path, minimal_config: Path):
     hanging = "<html><body>" + "".join(f"<p>Paragraph number {i} with some words in it.</p>"
                                        for i in range(40000)) + "</body></html>"
@@ -58,6 +59,7 @@ def test_bad_documents_are_errors_or_removals_never_lost(tmp_path: Path, minimal
     assert decode_input(errors["hangs"]["input"])["html"] == hanging.encode()
 
 
+@pytest.mark.slow
 def test_text_documents_empty_and_huge(tmp_path: Path, minimal_config: Path):
     rows = [{"id": "a", "text": "A short English sentence about the weather today."},
             {"id": "b", "text": ""}, {"id": "c", "text": None},
@@ -79,6 +81,7 @@ def test_parquet_without_text_or_html_fails_at_start(tmp_path: Path, minimal_con
     assert not (out / "documents").exists(), "nothing may start before the schema check"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("splits", [1, 2])
 def test_corrupt_parquet_shard_is_an_error_row(tmp_path: Path, minimal_config: Path, splits: int):
     good = _write_parquet(tmp_path / "good.parquet", [{"id": "g", "text": "An English sentence about the sea."}])
@@ -91,6 +94,7 @@ def test_corrupt_parquet_shard_is_an_error_row(tmp_path: Path, minimal_config: P
     assert_conservation(out, 2)
 
 
+@pytest.mark.slow
 def test_a_corrupt_row_group_loses_only_that_group_whatever_the_splits(tmp_path: Path, minimal_config: Path):
     """20 rows in 4 row groups, the second one's page header overwritten: its 5 rows become one read error, the
     other 15 are read. Splits read by row group (2, 4) or by row (1, 5), with the same bytes out."""
@@ -115,6 +119,7 @@ def test_a_corrupt_row_group_loses_only_that_group_whatever_the_splits(tmp_path:
     assert digests[1] == digests[2] == digests[4] == digests[5]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("splits", [1, 3])
 def test_truncated_warc_keeps_what_was_read(tmp_path: Path, minimal_config: Path, splits: int):
     source = REPO / "sample" / "wget_2024_dolma_sample-0000.warc.gz"
@@ -130,6 +135,7 @@ def test_truncated_warc_keeps_what_was_read(tmp_path: Path, minimal_config: Path
     assert stats["input"] == len(kept) + len(removed) + len(errors)
 
 
+@pytest.mark.slow
 def test_dolma_jsonl_gz_and_zst_with_a_bad_line(tmp_path: Path, minimal_config: Path):
     import zstandard
 

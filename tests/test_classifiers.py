@@ -74,6 +74,7 @@ def toxicity(tmp_path_factory):
     return T.train_preset("toxicity", str(out))
 
 
+@pytest.mark.slow
 def test_toxicity_heldout_davidson_auc(toxicity):
     card = toxicity.card
     hold = card["metrics"]["holdout"]
@@ -89,6 +90,7 @@ def test_toxicity_heldout_davidson_auc(toxicity):
     assert abs(auc - hold["roc_auc"]) < 1e-6
 
 
+@pytest.mark.slow
 def test_toxicity_ethos_auc_reported(toxicity):
     path = SHARED / "toxicity_train" / "ethos_binary_train.csv"
     if not path.exists():
@@ -114,6 +116,7 @@ def test_card_records_provenance(toxicity):
     assert len(src["sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(toxicity, tmp_path):
     again = T.train_preset("toxicity", str(tmp_path / "again.bin"))
     assert Path(again.model_path).read_bytes() == Path(toxicity.model_path).read_bytes()
@@ -204,6 +207,7 @@ def _within_quartile_auc(labels, scores, lengths) -> float:
     return wins / pairs
 
 
+@pytest.mark.slow
 def test_quality_cross_validated_on_dclm_human_labels(tmp_path):
     preset = T.PRESETS["quality"]
     specs = preset.input_specs()
@@ -237,6 +241,7 @@ def test_quality_cross_validated_on_dclm_human_labels(tmp_path):
     assert within >= 0.65
 
 
+@pytest.mark.slow
 def test_prose_scores_above_boilerplate(tmp_path):
     """The quality model separates held-out prose from held-out whole-page web text."""
     preset = T.PRESETS["quality"]

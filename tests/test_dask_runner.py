@@ -28,6 +28,9 @@ from apache_beam.runners.dask import dask_runner as upstream  # noqa: E402
 from pipeline.runners import dask_runner  # noqa: E402
 from conftest import REPO, data_file_digests, run_pipeline  # noqa: E402
 
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):

@@ -9,6 +9,9 @@ import pytest
 
 from conftest import REPO
 
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="apache-beam[gcp] not installed")
 
 DATAFLOW = ["--runner=DataflowRunner", "--dry_run=True", "--project=curation-test", "--region=us-central1",

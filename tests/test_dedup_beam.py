@@ -45,6 +45,7 @@ BASE = "the committee met on tuesday to discuss the new budget for the city libr
 OTHER = "a completely different story about mountain weather patterns and hikers who got lost in the fog"
 
 
+@pytest.mark.slow
 def test_exact_and_near_duplicates_and_keep_policies(tmp_path):
     docs = [
         DedupInput("d3", BASE + " and parks", quality_score=0.2),
@@ -98,6 +99,7 @@ def _union_find_labels(edges: list[tuple[str, str]]) -> dict[str, str]:
     return {x: find(x) for x in list(parent)}
 
 
+@pytest.mark.slow
 def test_connected_components_match_union_find(tmp_path):
     rng = random.Random(7)
     nodes = [f"n{i:04d}" for i in range(400)]
@@ -168,6 +170,7 @@ def _pairs_in_same_cluster(records: dict[str, DupRecord]) -> set[tuple[str, str]
     return {tuple(sorted(p)) for members in clusters.values() for p in itertools.combinations(members, 2)}
 
 
+@pytest.mark.slow
 def test_near_duplicates_on_real_pages_both_runners(near_duplicate_set, tmp_path):
     docs = near_duplicate_set
     cfg = DedupConfig(threshold=0.7, exact=True, max_rounds=4)
@@ -201,6 +204,7 @@ def test_near_duplicates_on_real_pages_both_runners(near_duplicate_set, tmp_path
     assert recall > 0.5  # gold vs trafilatura is near-identical on most pages
 
 
+@pytest.mark.slow
 def test_multiple_thresholds_share_signatures(near_duplicate_set, tmp_path):
     docs = near_duplicate_set[:60]
     cfg = DedupConfig(threshold=0.7, thresholds=(0.9, 0.5), max_rounds=3, verify_jaccard=True)

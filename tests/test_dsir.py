@@ -36,6 +36,7 @@ def test_raw_words_are_wordpunct_tokens():
         "Don", "'", "t", "panic", "--", "it", "'", "s", "4", ".", "5", "%", "off", "!"]
 
 
+@pytest.mark.slow
 def test_buckets_are_stable_across_processes():
     # Pinned values: a shipped .npz is only valid while these do not change.
     assert (feature_bucket("the"), feature_bucket("of the"), feature_bucket("Wikipedia")) == (9790, 4401, 3086)
@@ -78,6 +79,7 @@ def test_length_term_far_from_both_lambdas_is_zero():
     assert length_log_ratio(5, 5.0, 500.0) > 10
 
 
+@pytest.mark.slow
 def test_save_and_load_round_trip(tmp_path):
     target = BUNDLED / "kenlm_en" / "wikitext2_raw_test.txt.gz"
     raw = BUNDLED / "quality" / "dclm_human_labels.jsonl.gz"
@@ -117,6 +119,7 @@ def _per_word(model: DsirModel, texts: list[str]) -> np.ndarray:
     return np.array([model.importance(t)[0] / max(len(raw_words(t)), 1) for t in texts])
 
 
+@pytest.mark.slow
 def test_wikipedia_model_prefers_held_out_wikipedia(web_docs):
     wiki = DATA / "wikitext2_raw_test.txt"
     if not wiki.is_file():
@@ -133,6 +136,7 @@ def test_wikipedia_model_prefers_held_out_wikipedia(web_docs):
     assert auc >= 0.85, auc  # measured: 0.94
 
 
+@pytest.mark.slow
 def test_books_model_prefers_a_held_out_book(web_docs):
     books = sorted((DATA / "gutenberg_tokenized").glob("*.txt"))
     if len(books) < 3:

@@ -24,6 +24,9 @@ import yaml
 
 from conftest import REPO, read_folder, run_pipeline, shared_data
 
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 # Ten languages, every kind of word tokeniser but Kiwi (Korean: ~0.3 s a document): spaCy on Latin,
 # Cyrillic, Arabic and Hebrew script and Bokmål for `no`, jieba, Sudachi, pyvi, PyThaiNLP, Indic NLP.
 # (scripts/compare_fineweb2.py --through-pipeline covers all 40 languages, pages included.)

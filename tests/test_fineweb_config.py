@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import REPO, read_folder, run_pipeline, shared_data
+
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
 
 EXPECTATIONS = REPO / "tests" / "data" / "fineweb_datatrove_expectations.jsonl"
 

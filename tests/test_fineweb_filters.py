@@ -55,6 +55,7 @@ def test_sentence_count_follows_spacy_sentencizer(line, sentences):
     assert default_tokenizer().count_sentences(line) == sentences
 
 
+@pytest.mark.slow
 def test_tokenizer_matches_spacy_on_real_text():
     """Chunk-cached words and per-line sentence counts equal spaCy run on the whole text / line."""
     spacy = pytest.importorskip("spacy")
@@ -244,6 +245,7 @@ def _load_compare_script():
     return module
 
 
+@pytest.mark.slow
 def test_decisions_equal_datatrove_on_real_texts():
     """Every real document gets DataTrove's decision (directly, or as recorded by compare_datatrove.py)."""
     if not DATA.exists():

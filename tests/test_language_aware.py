@@ -39,6 +39,7 @@ def _signals(out: Path) -> list[dict]:
 # Models know their languages
 
 
+@pytest.mark.slow
 def test_models_leave_other_languages_unscored_and_say_how_many(annotated):
     rows = _signals(annotated)
     others = [r for r in rows if r["language"] != "en"]
@@ -110,6 +111,7 @@ def _thresholds(out: Path, rules: Path, *extra: str) -> dict[str, dict]:
     return {r["name"]: r for r in loaded["filters"]["rules"]}
 
 
+@pytest.mark.slow
 def test_exact_thresholds_are_numpy_percentiles_per_language(annotated, tmp_path):
     rules = _thresholds(annotated, tmp_path / "rules.yaml", "--exact")
     rows = _signals(annotated)
@@ -132,6 +134,7 @@ def _rank_error(values: list[float], returned: float, percentile: float) -> floa
     return max(0.0, first - target, target - last)
 
 
+@pytest.mark.slow
 def test_approximate_thresholds_are_within_the_stated_rank_error(tmp_path):
     """Enough values per language that Beam's quantile sketch collapses its buffers (at epsilon 0.01 it
     holds ~20,000 values before it does), on a skewed distribution with ties and missing values."""
@@ -163,6 +166,7 @@ def test_approximate_thresholds_are_within_the_stated_rank_error(tmp_path):
             assert _rank_error(v, found[lang], percentile) <= epsilon * len(v) + 1, (name, lang)
 
 
+@pytest.mark.slow
 def test_thresholds_rules_file_drives_a_run(annotated, tmp_path, monkeypatch):
     """refilter with `filters.include=[rules]` removes exactly the documents that fail their language's
     thresholds (after default.yaml's own rules), and the rules land in the manifest."""
@@ -198,6 +202,7 @@ def test_thresholds_rules_file_drives_a_run(annotated, tmp_path, monkeypatch):
         assert not any(fails(signals[doc_id], rule) for rule in rules.values())
 
 
+@pytest.mark.slow
 def test_thresholds_refuses_an_unknown_signal(annotated, tmp_path, capsys):
     from pipeline.cli import main
 
@@ -232,6 +237,7 @@ OTHER = ("Heavy snow closed the mountain pass for the third time this winter, an
          "drivers to wait in the valley until the ploughs had cleared both lanes.")
 
 
+@pytest.mark.slow
 def test_dedup_per_language_never_clusters_two_languages(tmp_path):
     """The English and German versions of a page share a URL: URL dedup keeps one of them, unless dedup is
     per language. An exact copy within one language is removed either way. The second run decides from the

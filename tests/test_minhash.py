@@ -54,6 +54,7 @@ def _datasketch(shingles: list[str], num_perm: int, seed: int) -> np.ndarray:
         (112, 1, ShingleConfig(ngram=5, punctuation="unicode", unicode_form="NFKC", lowercase=False)),
     ],
 )
+@pytest.mark.slow
 def test_signatures_bit_identical_to_datasketch(documents, num_perm, seed, config):
     sigs = MinHasher(num_perm, seed, config).signatures(documents)
     assert sigs.shape == (len(documents), num_perm) and sigs.dtype == np.uint32

@@ -11,6 +11,9 @@ import pytest
 
 from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline, user_file_digests
 
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 DEFAULT = REPO / "configs" / "default.yaml"
 SAMPLE_DOCS = 55  # HTML responses in sample/*.warc.gz (see sample/README.md)
 RUNNERS = {

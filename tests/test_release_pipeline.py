@@ -26,6 +26,9 @@ from conftest import assert_conservation, data_file_digests, read_folder, run_pi
 from scripts import build_pii_eval as planting
 from scripts import train_fasttext
 
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 janitor = pytest.importorskip("lm_eval.decontamination.janitor")
 
 RUNNERS = {

@@ -361,11 +361,13 @@ def _real_documents(limit: int) -> list[str]:
         return [json.loads(line)["text"] for line in f][:limit]
 
 
+@pytest.mark.slow
 def test_real_documents_match_reference(sc, ref_resources):
     for text in _real_documents(60):
         assert_matches_reference(sc, text, "en", ref_resources)
 
 
+@pytest.mark.slow
 def test_real_multilingual_documents_match_reference(sc, ref_resources):
     """Real web sentences in many scripts, 40 per language joined into one document."""
     path = DATA / "langid_dev" / "lingua_sentences_dev.tsv"
@@ -393,6 +395,7 @@ def test_scripts_match_reference(sc, ref_resources, name):
         assert_matches_reference(sc, SCRIPTS[name], language, ref_resources)
 
 
+@pytest.mark.slow
 def test_real_multilingual_pages_match_reference(sc, ref_resources, multilingual_pages):
     """Extracted pages in 16 languages (dev pages and Common Crawl WARC pages)."""
     for text in multilingual_pages.values():
@@ -447,12 +450,14 @@ _ALPHABET = st.sampled_from(
 _TEXT = st.lists(_ALPHABET, max_size=80).map("".join) | st.text(max_size=120)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(text=_TEXT)
 def test_hypothesis_matches_reference(sc, ref_resources, text):
     assert_matches_reference(sc, text, "en", ref_resources)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(text=_TEXT)
 def test_hypothesis_document_view_line_stats(text):
@@ -468,6 +473,7 @@ def test_hypothesis_document_view_line_stats(text):
     assert sorted(doc.raw_word_tokens) == sorted(w for w in doc.raw_words if regex.fullmatch(r"\w+", w))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(text=_TEXT, language=st.sampled_from(["en", "fr", "ja", ""]))
 def test_hypothesis_invariants(sc, text, language):

@@ -18,6 +18,9 @@ import pytest
 
 from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline, shared_data
 
+# Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 DEFAULT = REPO / "configs" / "default.yaml"
 FINEWEB = REPO / "configs" / "fineweb.yaml"
 UT1 = REPO / "tests" / "data" / "ut1_sample" / "blacklists"

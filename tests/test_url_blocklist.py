@@ -46,6 +46,7 @@ def test_category_subset_changes_ids():
         DomainBlocklist.load(SAMPLE_LIST, ["violence"])
 
 
+@pytest.mark.slow
 def test_blocklist_rule_through_the_pipeline(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(REPO)
     out = tmp_path / "out"

@@ -88,6 +88,7 @@ _ALPHABET = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(text=st.lists(_ALPHABET, max_size=60).map("".join) | st.text(max_size=100))
 def test_hypothesis_like_nltk(text):
@@ -96,6 +97,7 @@ def test_hypothesis_like_nltk(text):
 
 # --- real text ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_langid_sentences_tokenize_as_nltk():
     docs = langid_documents()
     assert len(docs) == 75
@@ -106,6 +108,7 @@ def test_langid_sentences_tokenize_as_nltk():
     assert differ >= 10  # Indic, Arabic-script, Thai, Hebrew ... documents: re would be wrong on them
 
 
+@pytest.mark.slow
 def test_real_pages_tokenize_as_nltk(multilingual_pages):
     real_pages = multilingual_pages
     assert len(real_pages) >= 40 and sum(map(len, real_pages.values())) > 100_000

@@ -49,6 +49,7 @@ def _tokenizer(language: str):
     return word_tokenizer(language)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_words_equal_datatrove(compare, language):
     """Words of 30 real sentences of the language, as DataTrove's load_word_tokenizer gives them."""
@@ -85,6 +86,7 @@ def test_byte_bounded_pieces():
     assert byte_bounded_pieces("short", 40_000) == ["short"]
 
 
+@pytest.mark.slow
 def test_fineweb2_decisions_equal_datatrove(compare):
     """configs/fineweb2.yaml's rules on FineWeb-2's signals keep and drop what DataTrove's filters do."""
     expected = {r["sha1"]: r for r in _records("fineweb2_datatrove_expectations.jsonl")}
