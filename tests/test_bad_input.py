@@ -167,6 +167,7 @@ def test_dolma_jsonl_gz_and_zst_with_a_bad_line(tmp_path: Path, minimal_config: 
     assert {"source", "added", "created", "metadata", "version"} <= set(schema.names)
 
 
+@pytest.mark.slow
 def test_parquet_passthrough_and_derived_ids(tmp_path: Path, minimal_config: Path):
     rows = [{"text": "An English sentence about the mountains and lakes.", "score": 1.5, "tags": ["a", "b"]},
             {"text": "Another English sentence, this one about cities and streets.", "score": 2.5, "tags": []}]

@@ -104,6 +104,7 @@ def test_toxicity_ethos_auc_reported(toxicity):
     assert auc > 0.55
 
 
+@pytest.mark.slow
 def test_card_records_provenance(toxicity):
     card = toxicity.card
     assert card["model_sha256"] == T.sha256_file(toxicity.model_path)

@@ -67,6 +67,7 @@ def test_every_language_of_the_config_has_recorded_words():
     assert set(config["langid"]["keep"]) == recorded and len(recorded) >= 20
 
 
+@pytest.mark.slow
 def test_segmenters_split_unspaced_scripts(compare):
     """A real run of 12+ characters without a space becomes several words in each unspaced script."""
     sentences = compare.langid_sentences(shared_data())
