@@ -34,6 +34,7 @@ from pipeline.io.eval_sets import check_eval_sets, described_indexes, prepare_in
 from pipeline.graph.build import RunPlan, build_graph
 from pipeline.graph.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
+from pipeline.io.passthrough import ColumnUnion, fingerprint, run_columns
 from pipeline.io.schema import annotation_fields, rule_columns, signature_columns
 from pipeline.io.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_chunks,
                              plan_shards, read_marker, read_tasks, split_done, write_plan)
@@ -262,26 +263,32 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     # Built (or found unchanged) before any worker starts; a refilter never annotates, so needs none.
     eval_sets = prepare_indexes(config) if annotations_from is None else \
         described_indexes(config, posixpath.dirname(annotations_from.rstrip("/")))
-    if todo:
-        pending = {s.name for s in todo}
-        # With dedup on every shard's documents take part in clustering; complete shards are only not rewritten.
-        planned = [dataclasses.replace(s, write=s.name in pending) for s in shards] if config.dedup.enabled else todo
-        tasks = read_tasks(planned, splits or config.input.splits)
-        plan = RunPlan(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
-                       annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
-                       annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
-                       compute=annotations_from is None)
-        with beam.Pipeline(runner=runner_for(options), options=options) as p:
-            build_graph(p, config, plan)
-        job = getattr(p.result, "job", None)
-        staged = len(job.proto_pipeline.SerializeToString()) if hasattr(job, "proto_pipeline") else None
-        if dry_run:
-            log.info("dry run: the job graph was translated (%s bytes staged) and nothing ran", staged)
-            return RunSummary(output=output, shards=len(shards), skipped=len(done), dry_run=True,
-                              staged_graph_bytes=staged, seconds=time.perf_counter() - started)
-        counters = beam_counters(p.result)
+    rewritten: set[str] = set()
+    # A complete shard stays complete only if the run's passthrough columns are those it was written with;
+    # they are the union over every shard, known once the new shards are annotated. A shard whose columns
+    # changed (the inputs did) is written again, from its stored annotations, in a second pass.
+    for attempt in range(2):
+        if todo:
+            rewritten |= {s.name for s in todo}
+            known = run_columns((s.index, read_marker(output, s.name).passthrough) for s in done)
+            result = _run_graph(config, options, shards, todo, digest, scope, known, annotations_from, splits)
+            if dry_run:
+                log.info("dry run: the job graph was translated (%s bytes staged) and nothing ran", result)
+                return RunSummary(output=output, shards=len(shards), skipped=len(done), dry_run=True,
+                                  staged_graph_bytes=result, seconds=time.perf_counter() - started)
+            for key, value in result.items():
+                counters[key] = counters.get(key, 0) + value
+        markers = finished_markers(output, shards)
+        expected = fingerprint(run_columns((s.index, m.passthrough) for s, m in zip(shards, markers)).output_fields())
+        stale = [s for s, m in zip(shards, markers) if m.schema != expected]
+        if not stale:
+            break
+        if attempt:
+            raise RuntimeError(f"shard {stale[0].name} was written with other passthrough columns than the run's")
+        log.info("the inputs' passthrough columns changed: rewriting %d complete shard(s) with them", len(stale))
+        names = {s.name for s in stale}
+        todo, done = stale, [s for s in shards if s.name not in names]
     seconds = time.perf_counter() - started
-    markers = finished_markers(output, shards)
     stats = aggregate_stats(markers, seconds)
     if counters:
         stats["this_run"] = {k: counters.get(k, 0) for k in ("tasks_annotated", "tasks_reused", "read_documents",
@@ -291,8 +298,30 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     if annotations_from:
         built["refiltered_from"] = posixpath.dirname(annotations_from.rstrip("/"))
     write_json(posixpath.join(output, "manifest.json"), built)
-    return RunSummary(output=output, shards=len(shards), skipped=len(done), stats=stats, seconds=seconds,
-                      counters=counters)
+    return RunSummary(output=output, shards=len(shards), skipped=len(shards) - len(rewritten), stats=stats,
+                      seconds=seconds, counters=counters)
+
+
+def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec], todo: list[ShardSpec],
+               digest: str, scope: str, known: ColumnUnion, annotations_from: str | None,
+               splits: int | None) -> dict[str, int] | int | None:
+    """Write the `todo` shards (`known`: the other shards' passthrough columns); the run's Beam counters, or
+    with --dry_run the size of the staged job graph."""
+    pending = {s.name for s in todo}
+    # With dedup on every shard's documents take part in clustering; complete shards are only not rewritten.
+    planned = [dataclasses.replace(s, write=s.name in pending) for s in shards] if config.dedup.enabled else todo
+    tasks = read_tasks(planned, splits or config.input.splits)
+    output = config.output.path
+    plan = RunPlan(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
+                   annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
+                   annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
+                   compute=annotations_from is None, known_columns=known)
+    with beam.Pipeline(runner=runner_for(options), options=options) as p:
+        build_graph(p, config, plan)
+    if options.view_as(TestOptions).dry_run:
+        job = getattr(p.result, "job", None)
+        return len(job.proto_pipeline.SerializeToString()) if hasattr(job, "proto_pipeline") else None
+    return beam_counters(p.result)
 
 
 def finished_markers(output: str, shards: list[ShardSpec]) -> list[ShardMarker]:

@@ -242,8 +242,9 @@ def pipeline_decisions(corpus: list[tuple[str, str]], config: Path) -> list[tupl
             raise SystemExit(f"the pipeline failed (exit {code})")
         decided = {}
         for folder, kept in (("documents", True), ("removed", False)):
-            for row in pq.read_table(out / folder).to_pylist():
-                decided[row["id"]] = (row["language"], kept, row.get("removed_by"))
+            for path in (out / folder).glob("*.parquet"):  # a folder with nothing has no file
+                for row in pq.read_table(path).to_pylist():
+                    decided[row["id"]] = (row["language"], kept, row.get("removed_by"))
     return [decided[f"d{i:06d}"] for i in range(len(corpus))]
 
 

@@ -64,8 +64,9 @@ def pipeline_outputs(pages: list[dict], workdir: Path, runner_args: list[str], o
         raise SystemExit(f"pipeline failed with exit code {code}")
     texts = {}
     for folder in ("documents", "removed"):
-        for row in pq.read_table(out / folder / "pages.parquet", columns=["id", "text"]).to_pylist():
-            texts[row["id"]] = row["text"]
+        for path in (out / folder).glob("*.parquet"):  # a folder with nothing has no file
+            for row in pq.read_table(path, columns=["id", "text"]).to_pylist():
+                texts[row["id"]] = row["text"]
     return texts
 
 

@@ -50,8 +50,9 @@ def pipeline_predictions(rows: list[tuple[str, str]], workdir: Path, runner_args
         raise SystemExit("pipeline failed")
     by_id = {}
     for folder in ("documents", "removed"):
-        for row in pq.read_table(out / folder / "sentences.parquet", columns=["id", "language"]).to_pylist():
-            by_id[row["id"]] = row["language"] or ""
+        for path in (out / folder).glob("*.parquet"):  # a folder with nothing has no file
+            for row in pq.read_table(path, columns=["id", "language"]).to_pylist():
+                by_id[row["id"]] = row["language"] or ""
     return [by_id.get(f"s{i:06d}", "") for i in range(len(rows))]
 
 

@@ -19,6 +19,7 @@ import time
 from typing import Any, Iterator
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.utils.shared import Shared
 
@@ -27,7 +28,8 @@ from pipeline.io.annotations import (ROW_GROUP, AnnotationFile, AnnotationSchema
 from pipeline.config import Config
 from pipeline.io.document import Doc, ShardSpec
 from pipeline.graph.metrics import count, count_outcome
-from pipeline.io.readers import read_shard
+from pipeline.io.passthrough import ColumnUnion, encode_fields, input_fields
+from pipeline.io.readers import DOLMA_FIELDS, read_shard
 from pipeline.io.schema import annotation_fields
 from pipeline.graph.stages import enabled_stages
 
@@ -86,7 +88,12 @@ class AnnotateTask(beam.DoFn):
         out = AnnotationFile(posixpath.join(self._folder, name), schema, compression)
         timing: dict[str, dict[str, float]] = {}
         rows = documents = 0
-        keys: set[str] = set()
+        jsonl = task.format == "jsonl"
+        passthrough = ColumnUnion()
+        if jsonl:  # Dolma's fields always (a null column is a string one), then what the records hold
+            passthrough.add(0, [pa.field(k, pa.null()) for k in DOLMA_FIELDS], ordered=False)
+        else:
+            passthrough.add(0, input_fields(schema.passthrough))
         try:
             docs = self._read(task)
             stages = self._ready_stages()
@@ -99,8 +106,8 @@ class AnnotateTask(beam.DoFn):
                         agg = timing.setdefault(stage_name, {"documents": 0, "seconds": 0.0})
                         agg["documents"] += 1
                         agg["seconds"] += seconds
-                    if doc.raw_input is None and task.format == "jsonl":
-                        keys.update(doc.passthrough)
+                    if doc.raw_input is None and jsonl:
+                        passthrough.add_values(doc.passthrough)
                 documents += len(batch)
                 rows = max(rows, batch[-1].row + 1)
                 if self._columns is not None:
@@ -114,7 +121,7 @@ class AnnotateTask(beam.DoFn):
                             documents=documents,
                             stages={s: {"documents": v["documents"], "seconds": round(v["seconds"], 6)}
                                     for s, v in sorted(timing.items())},
-                            file=name, passthrough_keys=sorted(keys))
+                            file=name, passthrough=encode_fields(passthrough.fields()))
         write_task_marker(self._folder, marker)
         count("tasks_annotated")
         yield TaskDone(task, marker)

@@ -8,7 +8,8 @@
          │                    │ parts                      │ cluster members, exact copies
          │                    └──────> group by part <─────┘
          │                                 v
-         │                     WritePart (streams the annotations back, applies the decisions)
+         │                     WritePart (streams the annotations back, applies the decisions; side input:
+         │                                 │  RunColumns, the union of every shard's passthrough columns)
          │                                 v
          └───────────────────> group by shard -> CommitShard (_shards/<shard>.json)
 
@@ -27,8 +28,9 @@ from pipeline.graph.annotate import AnnotateTask
 from pipeline.config import Config
 from pipeline.graph.decide import Decider, DedupDocs, decision_columns, exact_by_part, members_by_part
 from pipeline.graph.dedup import ClusterDocs
-from pipeline.graph.materialize import CommitShard, WritePart, expand_parts
+from pipeline.graph.materialize import CommitShard, RunColumns, WritePart, expand_parts, shard_columns
 from pipeline.graph.metrics import measured
+from pipeline.io.passthrough import ColumnUnion
 from pipeline.io.schema import rule_columns, signal_fields, signature_columns
 from pipeline.io.shards import read_plan
 
@@ -44,6 +46,8 @@ class RunPlan:
     digest: str  # the full config digest that shard markers carry
     scope: str  # the run's shard set (dedup decisions hold only among the same shards)
     compute: bool = True  # annotate tasks that have no annotations (False: refilter)
+    # The passthrough columns of the complete shards the graph does not read (pipeline.io.passthrough).
+    known_columns: ColumnUnion = dataclasses.field(default_factory=ColumnUnion)
 
 
 def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollection:
@@ -62,9 +66,12 @@ def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollec
         .with_outputs(AnnotateTask.DECISIONS, main="tasks")
     )
     by_shard = annotated.tasks | "KeyByShard" >> beam.Map(lambda done: (done.task.index, done))
-    grouped = {"spec": (measured(by_shard, "CountMarkers", "markers", measure)
-                        | "GroupTasksByShard" >> beam.GroupByKey()
-                        | "Parts" >> beam.FlatMap(expand_parts, plan.annotations, rows_per_file))}
+    tasks_by_shard = measured(by_shard, "CountMarkers", "markers", measure) | "GroupTasksByShard" >> beam.GroupByKey()
+    # One passthrough schema for the run, before any part is written: the union of every shard's columns.
+    columns = (tasks_by_shard
+               | "ShardColumns" >> beam.MapTuple(lambda index, done: (index, shard_columns(done)))
+               | "RunColumns" >> beam.CombineGlobally(RunColumns(plan.known_columns)))
+    grouped = {"spec": tasks_by_shard | "Parts" >> beam.FlatMap(expand_parts, plan.annotations, rows_per_file)}
     if config.dedup.enabled:
         primary = dataclasses.replace(config.dedup, thresholds=())  # cluster at the primary threshold only
         clusters = (annotated[AnnotateTask.DECISIONS]
@@ -76,7 +83,8 @@ def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollec
     written = (counted
                | "GroupByPart" >> beam.CoGroupByKey()
                | "WriteParts" >> beam.ParDo(WritePart(config, signal_fields(config), available,
-                                                      signature_columns(config))))
+                                                      signature_columns(config)),
+                                            columns=beam.pvalue.AsSingleton(columns)))
     return (
         measured(written, "CountWritten", "commits", measure)
         | "GroupPartsByShard" >> beam.GroupByKey()

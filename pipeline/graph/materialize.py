@@ -15,10 +15,11 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
-from pipeline.io.annotations import TaskDone, file_schema, iter_rows
+from pipeline.io.annotations import TaskDone, iter_rows
 from pipeline.config import Config
 from pipeline.graph.decide import Decider, part_dups
 from pipeline.io.document import STAGE_REMOVALS, reached_signals
+from pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, fingerprint
 from pipeline.report.figures import Figures
 from pipeline.graph.metrics import count, count_written
 from pipeline.io.shards import ShardMarker, part_name
@@ -30,8 +31,39 @@ class PartSpec(NamedTuple):
     input: str
     part: int
     files: list[str]  # the shard's annotation files, one per task
-    jsonl_keys: list[str]
+    columns: str  # the shard's own passthrough columns (pipeline.io.passthrough.encode_fields)
     stages: dict[str, Any]  # the shard's annotation stage stats (part 0 carries them into the marker)
+
+
+def shard_columns(done: Iterable[TaskDone]) -> str:
+    """The passthrough columns of a shard: the union of its tasks' (slices of one input)."""
+    union = ColumnUnion()
+    for d in sorted(done, key=lambda d: d.task.slice):
+        union.add(0, decode_fields(d.marker.passthrough), ordered=d.task.format != "jsonl")
+    return encode_fields(union.fields())
+
+
+class RunColumns(beam.CombineFn):
+    """(shard index, shard columns) of every shard the graph reads, plus `known` (the complete shards it does
+    not) -> the run's output passthrough columns, encoded: what every part is written with."""
+
+    def __init__(self, known: ColumnUnion):
+        self._known = known
+
+    def create_accumulator(self) -> ColumnUnion:
+        return ColumnUnion()
+
+    def add_input(self, union: ColumnUnion, element: tuple[int, str]) -> ColumnUnion:
+        return union.add(element[0], decode_fields(element[1]))
+
+    def merge_accumulators(self, unions: Iterable[ColumnUnion]) -> ColumnUnion:
+        merged = ColumnUnion()
+        for union in unions:
+            merged.merge(union)
+        return merged
+
+    def extract_output(self, union: ColumnUnion) -> str:
+        return encode_fields(ColumnUnion().merge(self._known).merge(union).output_fields())
 
 
 def expand_parts(element: tuple[int, Iterable[TaskDone]], folder: str, rows_per_file: int
@@ -44,12 +76,12 @@ def expand_parts(element: tuple[int, Iterable[TaskDone]], folder: str, rows_per_
     rows = max(d.marker.rows for d in done)
     parts = max(1, -(-rows // rows_per_file)) if rows_per_file > 0 else 1
     files = [posixpath.join(folder, d.marker.file) for d in done]
-    keys = sorted({k for d in done for k in d.marker.passthrough_keys})
+    columns = shard_columns(done)
     stages = sum_stats({"input": 0, "kept": 0, "removed": {}, "errors": {}, "stages": d.marker.stages}
                        for d in done)["stages"]
     task = done[0].task
     for part in range(parts):
-        yield (index, part), PartSpec(task.name, task.path, part, files, keys, stages if part == 0 else {})
+        yield (index, part), PartSpec(task.name, task.path, part, files, columns, stages if part == 0 else {})
 
 
 class PartWritten(NamedTuple):
@@ -58,12 +90,15 @@ class PartWritten(NamedTuple):
     part: int
     files: list[str]
     stats: dict[str, Any]
+    columns: str  # the shard's passthrough columns (PartSpec.columns)
+    schema: str  # fingerprint of the run's passthrough columns the files were written with
 
 
 class WritePart(beam.DoFn):
     """((shard index, part), {'spec': [PartSpec], 'members': [(row, ClusterMember)], 'exact': [row]}) ->
     that part's files; yields (shard index, PartWritten) for `CommitShard`. A part without a spec belongs to a
-    shard that is already complete (its dedup results are dropped)."""
+    shard that is already complete (its dedup results are dropped). `columns` (side input) is the run's
+    passthrough columns (`RunColumns`)."""
 
     def __init__(self, config: Config, signal_fields: list[pa.Field], available: Iterable[str],
                  signature_columns: list[str]):
@@ -72,6 +107,7 @@ class WritePart(beam.DoFn):
         self._available = sorted(available)
         self._signature_columns = signature_columns
         self._decider = self._keyer = None
+        self._columns: tuple[str, list[pa.Field]] | None = None
 
     def setup(self) -> None:
         from pipeline.graph.stages import model_languages
@@ -83,12 +119,20 @@ class WritePart(beam.DoFn):
 
             self._keyer = DedupKeyer(self._config.dedup)
 
-    def process(self, element: tuple[tuple[int, int], dict[str, Iterable]]) -> Iterator[tuple[int, PartWritten]]:
+    def _passthrough(self, columns: str) -> list[pa.Field]:
+        if self._columns is None or self._columns[0] != columns:
+            self._columns = (columns, decode_fields(columns))
+        return self._columns[1]
+
+    def process(self, element: tuple[tuple[int, int], dict[str, Iterable]],
+                columns: str) -> Iterator[tuple[int, PartWritten]]:
         (index, part), grouped = element
         specs = list(grouped["spec"])
         if not specs:
             return
         spec = specs[0]
+        passthrough = self._passthrough(columns)
+        schema = fingerprint(passthrough)
         started = time.perf_counter()
         config = self._config
         per_file = config.output.rows_per_file
@@ -96,12 +140,12 @@ class WritePart(beam.DoFn):
         rows = iter_rows(spec.files, None, lo, hi)
         first = next(rows, None)
         if first is None and part > 0:  # a gap in the input (a lost row group): no files for it
-            yield index, PartWritten(spec.shard, spec.input, part, [], _stats(Counter(), Counter(), 0, spec.stages))
+            yield index, PartWritten(spec.shard, spec.input, part, [], _stats(Counter(), Counter(), 0, spec.stages),
+                                     spec.columns, schema)
             return
         dups = part_dups(grouped.get("members", ()), grouped.get("exact", ()))
         writer = PartWriter(config.output.path, part_name(spec.shard, part, per_file), self._signal_fields,
-                            file_schema(spec.files[0]), spec.jsonl_keys, config.output.compression,
-                            config.dedup.enabled, self._signature_columns)
+                            passthrough, config.output.compression, config.dedup.enabled, self._signature_columns)
         removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
         figures = Figures(config)
         for row in _chain(first, rows):
@@ -129,7 +173,7 @@ class WritePart(beam.DoFn):
         stats.update(figures.as_stats())
         stats["stages"]["write"] = {"documents": n, "seconds": round(time.perf_counter() - started, 6)}
         count_written(stats)
-        yield index, PartWritten(spec.shard, spec.input, part, files, stats)
+        yield index, PartWritten(spec.shard, spec.input, part, files, stats, spec.columns, schema)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -158,5 +202,5 @@ class CommitShard(beam.DoFn):
         parts = sorted(parts, key=lambda p: p.part)
         marker = ShardMarker(name=parts[0].shard, input=parts[0].input, config=self._digest,
                              stats=sum_stats([p.stats for p in parts]), files=[f for p in parts for f in p.files],
-                             dedup_scope=self._scope)
+                             dedup_scope=self._scope, passthrough=parts[0].columns, schema=parts[0].schema)
         yield commit_shard(self._output, marker)

@@ -8,7 +8,9 @@ the dedup signature and exact hash, and the passthrough columns. It is written i
 them back instead of extracting again, and the final folders are written by streaming them.
 
 Internal columns start with `_`; passthrough columns are stored as `pt.<name>` so that no input column can
-collide with a signal; JSONL records, whose keys vary, keep theirs as one JSON object in `_passthrough`.
+collide with a signal; JSONL records, whose keys vary, keep theirs as one JSON object in `_passthrough`. The
+task's marker records the passthrough columns and their types (for JSONL, those its values have), from
+which the run's output columns are unified (pipeline.io.passthrough).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 import posixpath
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 import pyarrow as pa
@@ -100,7 +102,7 @@ class TaskMarker:
     documents: int
     stages: dict[str, Any]  # per stage: documents and seconds, as when the task was annotated
     file: str  # relative to the annotations folder
-    passthrough_keys: list[str] = field(default_factory=list)  # JSONL: every key its records carried
+    passthrough: str  # the task's passthrough columns (pipeline.io.passthrough.encode_fields)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=1)

@@ -252,13 +252,8 @@ def _dolma_doc(spec: ShardSpec, row: int, record: dict[str, Any]) -> Doc:
     url = record.get("url")
     if url is None and isinstance(metadata, dict):
         url = metadata.get("url")
-    passthrough: dict[str, Any] = {}
-    for key in sorted(record):
-        if key in ("id", "text", "url"):
-            continue
-        value = record[key]
-        passthrough[key] = value if isinstance(value, str) or value is None else json.dumps(
-            value, sort_keys=True, ensure_ascii=False)
+    # Values as parsed (objects and arrays too): they become typed columns (pipeline.io.passthrough).
+    passthrough = {key: record[key] for key in sorted(record) if key not in ("id", "text", "url")}
     raw_id = record.get("id")
     return Doc(shard=spec.name, row=row, id=str(raw_id) if raw_id is not None else f"{spec.name}/{row}",
                url=str(url) if url is not None else None, text=record.get("text") or "", passthrough=passthrough)

@@ -2,7 +2,7 @@
 
 The columns of signals/ are the columns each enabled stage declares (pipeline.graph.stages, in stage order) plus
 those of the dedup decision (pipeline.graph.decide), never a function of the data, so every shard of a run has the
-same schema (and an empty shard still gets a well-typed file).
+same schema. The passthrough columns of documents/ and removed/ are the run's union (pipeline.io.passthrough).
 """
 
 from __future__ import annotations

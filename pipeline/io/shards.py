@@ -244,6 +244,8 @@ class ShardMarker:
     stats: dict[str, Any]
     files: list[str]
     dedup_scope: str = ""  # the shard set it was deduplicated with (see `dedup_scope`)
+    passthrough: str = ""  # the shard's own passthrough columns (pipeline.io.passthrough.encode_fields)
+    schema: str = ""  # fingerprint of the run's passthrough columns its files have ("": an older layout)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, indent=1)
@@ -296,12 +298,13 @@ def existing_markers(output: str) -> set[str]:
 def split_done(specs: list[ShardSpec], output: str, digest: str, scope: str | None = None
                ) -> tuple[list[ShardSpec], list[ShardSpec]]:
     """(to do, already complete with this config); with dedup on (`scope` given) a complete shard must also
-    have been deduplicated with this very shard set."""
+    have been deduplicated with this very shard set. Whether its passthrough columns are still the run's is
+    known only once every shard's are (pipeline.run)."""
     present = existing_markers(output)
     todo, done = [], []
     for spec in specs:
         marker = read_marker(output, spec.name) if spec.name in present else None
         complete = (marker is not None and marker.config == digest and marker.input == spec.path
-                    and (scope is None or marker.dedup_scope == scope))
+                    and (scope is None or marker.dedup_scope == scope) and bool(marker.schema))
         (done if complete else todo).append(spec)
     return todo, done

@@ -3,6 +3,7 @@
 Rows arrive in input order with their decision already made (pipeline.graph.materialize) and are streamed into
 each folder's file in row groups, first under a temporary name, then renamed, so a crashed attempt never
 leaves a half file under a final name, memory does not grow with the part, and a rerun writes the same bytes.
+No file has 0 rows; every file of a folder has the same schema.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 
 from pipeline.io.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
 from pipeline.io.atomic import atomic_write
+from pipeline.io.passthrough import conform, json_default, output_column
 from pipeline.report.figures import add_figures, sort_figures
 from pipeline.io.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
 from pipeline.io.shards import ShardMarker, marker_path, read_marker
@@ -29,12 +31,7 @@ OUTPUT_DIRS = ("documents", "removed", "errors", "signals", "duplicates")
 
 def encode_input(record: dict[str, Any]) -> str:
     """JSON for errors/`input`; bytes values become {"$base64": ...} so the record replays exactly."""
-    def default(value: Any) -> Any:
-        if isinstance(value, (bytes, bytearray)):
-            return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
-        return str(value)
-
-    return json.dumps(record, sort_keys=True, ensure_ascii=False, default=default)
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, default=json_default)
 
 
 def decode_input(blob: str) -> dict[str, Any]:
@@ -83,69 +80,93 @@ class _StreamedTable:
 
 
 class PartWriter:
-    """The files of one part. `document`, `error` and `signatures` take annotation rows (pipeline.io.annotations)."""
+    """The files of one part. `document`, `error` and `signatures` take annotation rows (pipeline.io.annotations).
 
-    def __init__(self, output: str, name: str, signal_fields: list[pa.Field], annotation_schema: pa.Schema,
-                 jsonl_keys: Iterable[str], compression: str, dedup: bool, signature_columns: list[str]):
-        from pipeline.io.readers import DOLMA_FIELDS
+    A folder's file is created with the folder's first row: a part with nothing for a folder writes no file
+    there (a 0-row file is one that `datasets` refuses), and deletes the file an earlier attempt or run of the
+    part left there. `passthrough` is the run's passthrough columns (pipeline.io.passthrough), the same for
+    every part, so each folder has one schema."""
 
-        compression = None if compression == "none" else compression
-        self._passthrough = [pa.field(f.name[len(PASSTHROUGH_PREFIX):], f.type) for f in annotation_schema
-                             if f.name.startswith(PASSTHROUGH_PREFIX)]
-        self._json = PASSTHROUGH_JSON in annotation_schema.names
-        if self._json:  # Dolma's fields always, so every shard has them; then the other keys its records carry
-            self._passthrough += [pa.field(k, pa.string()) for k in sorted(set(DOLMA_FIELDS) | set(jsonl_keys))]
+    def __init__(self, output: str, name: str, signal_fields: list[pa.Field], passthrough: list[pa.Field],
+                 compression: str, dedup: bool, signature_columns: list[str]):
+        self._compression = None if compression == "none" else compression
+        self._passthrough = {f.name: f.type for f in passthrough}
         self._signal_names = [f.name for f in signal_fields]
-        documents = pa.schema([*DOCUMENT_FIELDS, *self._passthrough])
-        schemas = {"documents": documents, "removed": documents.append(pa.field("removed_by", pa.string())),
-                   "errors": ERROR_SCHEMA, "signals": pa.schema([pa.field("id", pa.string()), *signal_fields])}
+        documents = pa.schema([*DOCUMENT_FIELDS, *passthrough])
+        self._schemas = {"documents": documents, "removed": documents.append(pa.field("removed_by", pa.string())),
+                         "errors": ERROR_SCHEMA, "signals": pa.schema([pa.field("id", pa.string()), *signal_fields])}
         if dedup:
-            schemas["duplicates"] = DUPLICATES_SCHEMA
+            self._schemas["duplicates"] = DUPLICATES_SCHEMA
         if signature_columns:
-            schemas["minhash"] = pa.schema([pa.field("id", pa.string()),
-                                            *(pa.field(c, pa.list_(pa.binary())) for c in signature_columns)])
+            self._schemas["minhash"] = pa.schema([pa.field("id", pa.string()),
+                                                  *(pa.field(c, pa.list_(pa.binary())) for c in signature_columns)])
         self._signature_columns = signature_columns
-        self._tables = {folder: _StreamedTable(posixpath.join(output, folder, f"{name}.parquet"), schema,
-                                               compression)
-                        for folder, schema in schemas.items()}
+        self._output = output
         self._name = name
+        self._tables: dict[str, _StreamedTable] = {}
+
+    def _path(self, folder: str) -> str:
+        return posixpath.join(self._output, folder, f"{self._name}.parquet")
+
+    def _add(self, folder: str, row: dict[str, Any]) -> None:
+        table = self._tables.get(folder)
+        if table is None:
+            table = self._tables[folder] = _StreamedTable(self._path(folder), self._schemas[folder],
+                                                          self._compression)
+        table.add(row)
+
+    def _passthrough_values(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row's passthrough values under their output names, typed as the run's columns."""
+        blob = row.get(PASSTHROUGH_JSON)
+        if blob is not None:
+            values = json.loads(blob)
+        else:
+            values = {k[len(PASSTHROUGH_PREFIX):]: v for k, v in row.items() if k.startswith(PASSTHROUGH_PREFIX)}
+        out = dict.fromkeys(self._passthrough)
+        for key, value in values.items():
+            name = output_column(key)
+            out[name] = conform(value, self._passthrough[name])
+        return out
 
     def document(self, row: dict[str, Any], removed_by: Optional[str], dup: Any,
                  reached_signals: bool) -> None:
         """A document that did not fail: to documents/ or removed/, and to signals/ and duplicates/."""
         out = {"id": row["id"], "text": row["text"] or "", "url": row["url"], "language": row["language"],
-               "language_score": row["language_score"]}
-        passthrough = json.loads(row[PASSTHROUGH_JSON] or "{}") if self._json else None
-        for f in self._passthrough:
-            out[f.name] = passthrough.get(f.name) if self._json else row.get(PASSTHROUGH_PREFIX + f.name)
+               "language_score": row["language_score"], **self._passthrough_values(row)}
         if removed_by is None:
-            self._tables["documents"].add(out)
+            self._add("documents", out)
         else:
             out["removed_by"] = removed_by
-            self._tables["removed"].add(out)
+            self._add("removed", out)
         if reached_signals:
             signals = {name: row.get(name) for name in self._signal_names}
             signals["id"] = row["id"]
             if dup is not None:
                 signals["dup_cluster_id"], signals["dup_cluster_size"] = dup.cluster_id, dup.cluster_size
-            self._tables["signals"].add(signals)
+            self._add("signals", signals)
         if dup is not None:
-            self._tables["duplicates"].add({"id": row["id"], "cluster_id": dup.cluster_id,
-                                            "cluster_size": dup.cluster_size, "keep": dup.keep})
+            self._add("duplicates", {"id": row["id"], "cluster_id": dup.cluster_id,
+                                     "cluster_size": dup.cluster_size, "keep": dup.keep})
 
     def error(self, row: dict[str, Any]) -> None:
-        self._tables["errors"].add({"id": row["id"], "stage": row["_error_stage"], "error": row["_error"],
-                                    "input": row["_input"]})
+        self._add("errors", {"id": row["id"], "stage": row["_error_stage"], "error": row["_error"],
+                             "input": row["_input"]})
 
     def signatures(self, doc_id: str, bands: list[list[bytes]]) -> None:
         """minhash/: RedPajama-V2's band signatures of one document, one list per threshold."""
-        self._tables["minhash"].add({"id": doc_id, **dict(zip(self._signature_columns, bands))})
+        self._add("minhash", {"id": doc_id, **dict(zip(self._signature_columns, bands))})
 
     def close(self) -> list[str]:
-        """Put every file in place; their paths relative to the output."""
+        """Put every file in place and delete this part's old files in the folders it wrote nothing to; the
+        paths written, relative to the output."""
+        from apache_beam.io.filesystems import FileSystems
+
         for table in self._tables.values():
             table.close()
-        return [posixpath.join(folder, f"{self._name}.parquet") for folder in self._tables]
+        old = [p for p in (self._path(f) for f in self._schemas if f not in self._tables) if FileSystems.exists(p)]
+        if old:
+            FileSystems.delete(old)
+        return [posixpath.join(folder, f"{self._name}.parquet") for folder in self._schemas if folder in self._tables]
 
 
 def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:

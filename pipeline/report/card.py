@@ -78,6 +78,12 @@ def _data_column(output: str, folder: str, column: str) -> list[Any]:
     return values
 
 
+def _has_files(output: str, folder: str) -> bool:
+    from apache_beam.io.filesystems import FileSystems
+
+    return bool(FileSystems.match([posixpath.join(output, folder, "*.parquet")])[0].metadata_list)
+
+
 def domain_counts(output: str) -> Counter:
     """Kept documents by host (lower-cased, without `www.`); documents without a URL are not counted."""
     hosts: Counter = Counter()
@@ -118,7 +124,7 @@ def card_metadata(config: Config, stats: dict[str, Any], output: str) -> dict[st
         "annotations_creators": ["machine-generated"],
         "language_creators": ["found"],
         "configs": [{"config_name": name, "data_files": [{"split": "train", "path": f"{folder}/*.parquet"}]}
-                    for name, folder in DATA_CONFIGS if folder != "duplicates" or config.dedup.enabled],
+                    for name, folder in DATA_CONFIGS if _has_files(output, folder)],  # a glob matching none fails
     }
     return meta
 
