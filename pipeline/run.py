@@ -30,7 +30,7 @@ from pipeline.config import Config, ConfigError
 from pipeline.runners.dask_runner import runner_for
 from pipeline.graph.decide import LANGUAGE_RULE, rule_specs
 from pipeline.io.document import ShardSpec
-from pipeline.io.eval_sets import check_eval_sets, described_indexes, prepare_indexes
+from pipeline.io.eval_sets import check_eval_sets, described_indexes, joined_sets, prepare_indexes
 from pipeline.graph.build import RunPlan, build_graph
 from pipeline.graph.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
@@ -270,7 +270,7 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         plan = RunPlan(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
                        annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
                        annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
-                       compute=annotations_from is None)
+                       compute=annotations_from is None, joined=joined_sets(eval_sets))
         with beam.Pipeline(runner=runner_for(options), options=options) as p:
             build_graph(p, config, plan)
         job = getattr(p.result, "job", None)

@@ -18,6 +18,7 @@ import pyarrow as pa
 from pipeline.io.annotations import TaskDone, file_schema, iter_rows
 from pipeline.config import Config
 from pipeline.graph.decide import Decider, part_dups
+from pipeline.graph.decontam import fill
 from pipeline.io.document import STAGE_REMOVALS, reached_signals
 from pipeline.report.figures import Figures
 from pipeline.graph.metrics import count, count_written
@@ -61,8 +62,8 @@ class PartWritten(NamedTuple):
 
 
 class WritePart(beam.DoFn):
-    """((shard index, part), {'spec': [PartSpec], 'members': [(row, ClusterMember)], 'exact': [row]}) ->
-    that part's files; yields (shard index, PartWritten) for `CommitShard`. A part without a spec belongs to a
+    """((shard index, part), {'spec': [PartSpec], 'members': [(row, ClusterMember)], 'exact': [row],
+    'found': [(row, joined decontamination figures)]}) -> that part's files; yields (shard index, PartWritten) for `CommitShard`. A part without a spec belongs to a
     shard that is already complete (its dedup results are dropped)."""
 
     def __init__(self, config: Config, signal_fields: list[pa.Field], available: Iterable[str],
@@ -99,6 +100,7 @@ class WritePart(beam.DoFn):
             yield index, PartWritten(spec.shard, spec.input, part, [], _stats(Counter(), Counter(), 0, spec.stages))
             return
         dups = part_dups(grouped.get("members", ()), grouped.get("exact", ()))
+        found = dict(grouped.get("found", ()))
         writer = PartWriter(config.output.path, part_name(spec.shard, part, per_file), self._signal_fields,
                             file_schema(spec.files[0]), spec.jsonl_keys, config.output.compression,
                             config.dedup.enabled, self._signature_columns)
@@ -106,6 +108,7 @@ class WritePart(beam.DoFn):
         figures = Figures(config)
         for row in _chain(first, rows):
             n += 1
+            fill(row, found.get(row["_row"]))
             if row["_error"] is not None:
                 errors[row["_error_stage"]] += 1
                 writer.error(row)
