@@ -24,8 +24,9 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import read_folder, run_pipeline, shared_data, user_file_digests
-from filters.release.decontamination import (JOIN_BUCKETS, EvalUnit, NgramIndex, eval_units, ngram_hashes, read_eval_texts,
-                                             read_unit, signal_names, split_by_bucket, summarize_arrays)
+from filters.release.decontamination import (JOIN_BUCKETS, EvalUnit, NgramIndex, eval_units, ngram_hashes, ngram_pairs,
+                                             read_eval_texts, read_unit, signal_names, split_by_bucket,
+                                             summarize_arrays)
 
 janitor = pytest.importorskip("lm_eval.decontamination.janitor")
 
@@ -56,7 +57,8 @@ def corpus(tmp_path_factory) -> dict:
     pq.write_table(pa.table({"passage": sets["passages"]}), root / "eval" / "passages.parquet")
     every = set().union(*(lm_eval_ngrams(t) for items in sets.values() for t in items))
 
-    articles = [json.loads(line)["articleBody"] for line in shared_data("extraction_dev", "scrapinghub_gold.jsonl").open()]
+    gold = shared_data("extraction_dev", "scrapinghub_gold.jsonl")
+    articles = [json.loads(line)["articleBody"] for line in gold.open(encoding="utf-8")]
     clean = [a for a in articles if len(a.split()) > 150 and not lm_eval_ngrams(a) & every]
     normalized = {name: [janitor.Janitor().normalize_string(t).split() for t in items] for name, items in sets.items()}
     docs, planted = [], {}
@@ -133,6 +135,16 @@ def test_bucketed_join_equals_the_index(corpus):
         found_h = np.concatenate([p[0] for p in pairs]) if pairs else np.empty(0, np.uint64)
         found_i = np.concatenate([p[1] for p in pairs]) if pairs else np.empty(0, np.int64)
         assert summarize_arrays(found_h, found_i) == index.match(text)
+
+
+def test_ngram_pairs_of_many_texts_equal_each_text_alone(corpus):
+    texts = [*corpus["sets"]["wiki"][:50], "", "too short to hold one", " ".join(["word"] * 30),
+             *corpus["sets"]["passages"], "ten words then the next text begins right here now"]
+    for n in (13, 5, 1):
+        hashes, positions = ngram_pairs(texts, n)
+        for i, text in enumerate(texts):
+            assert np.array_equal(hashes[positions == i], np.unique(ngram_hashes(text, n))), (n, i)
+    assert [len(a) for a in ngram_pairs(["a b c"], 13)] == [0, 0]
 
 
 def test_units_cover_every_item_once(tmp_path, corpus):

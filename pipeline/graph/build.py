@@ -14,8 +14,8 @@
 
 An evaluation set too large for a side input adds a join (pipeline.graph.decontam): the tasks' n-gram
 hashes meet the set's by hash bucket, and each document's figures go by part to WritePart (and by node to
-the rules before dedup, when those read them). Nothing that is grouped carries text, signals or raw input. The task list is read from a file at run
-time, so the graph does not grow with the number of shards.
+the rules before dedup, when those read them). Nothing that is grouped carries text, signals or raw input.
+The task list is read from a file at run time, so the graph does not grow with the number of shards.
 """
 
 from __future__ import annotations

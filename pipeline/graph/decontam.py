@@ -18,18 +18,16 @@ rule reads them, so `run`, `refilter` and the rules see one set of columns which
 
 from __future__ import annotations
 
-import logging
+import itertools
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
 
-from filters.release.decontamination import (EvalUnit, NgramIndex, eval_units, ngram_hashes, read_unit,
-                                             signal_names, split_by_bucket, summarize_arrays)
+from filters.release.decontamination import (EvalUnit, NgramIndex, eval_units, ngram_pairs, read_unit, signal_names,
+                                             split_by_bucket, summarize_arrays)
 from pipeline.config import Config, EvalSetSpec
 from pipeline.graph.metrics import count, measured
-
-log = logging.getLogger(__name__)
 
 EVAL_CHUNK_PAIRS = 1 << 20  # (n-gram, item) pairs a reader gathers before cutting them into buckets
 
@@ -58,7 +56,10 @@ def doc_buckets(element: tuple[int, list[tuple[int, bytes]]]) -> Iterator[tuple[
 
 class ReadEvalUnit(beam.DoFn):
     """(set number, EvalUnit) -> (bucket, ("e", set number, hashes, item ids)): a piece of an evaluation set,
-    streamed, its items' distinct n-grams gathered in chunks of about `EVAL_CHUNK_PAIRS` pairs."""
+    streamed, its items' distinct n-grams hashed `ITEMS_AT_ONCE` items at a time and cut into buckets every
+    `EVAL_CHUNK_PAIRS` pairs or so."""
+
+    ITEMS_AT_ONCE = 4096
 
     def __init__(self, specs: list[EvalSetSpec], n: int):
         self._columns = [s.text_column for s in specs]
@@ -68,24 +69,29 @@ class ReadEvalUnit(beam.DoFn):
         number, unit = element
         hashes: list[np.ndarray] = []
         items: list[np.ndarray] = []
-        pairs = 0
-        for item, text in read_unit(unit, self._columns[number]):
-            count("decontam_join_eval_items")
-            h = np.unique(ngram_hashes(text, self._n))
-            if len(h):
-                hashes.append(h)
-                items.append(np.full(len(h), item, dtype=np.int64))
-                pairs += len(h)
+        pairs = total = 0
+        for batch in _batches(read_unit(unit, self._columns[number]), self.ITEMS_AT_ONCE):
+            h, position = ngram_pairs([text for _, text in batch], self._n)
+            hashes.append(h)
+            items.append(np.array([item for item, _ in batch], dtype=np.int64)[position])
+            pairs += len(h)
+            total += len(batch)
             if pairs >= EVAL_CHUNK_PAIRS:
                 yield from self._emit(number, hashes, items)
                 hashes, items, pairs = [], [], 0
         yield from self._emit(number, hashes, items)
+        count("decontam_join_eval_items", total)
 
     @staticmethod
     def _emit(number: int, hashes: list[np.ndarray], items: list[np.ndarray]) -> Iterator[tuple[int, tuple]]:
         if hashes:
             for bucket, h, i in split_by_bucket(np.concatenate(hashes), np.concatenate(items)):
                 yield bucket, ("e", number, *_arrays(h, i))
+
+
+def _batches(pairs: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+    while batch := list(itertools.islice(pairs, size)):
+        yield batch
 
 
 class ProbeBucket(beam.DoFn):

@@ -63,8 +63,9 @@ class PartWritten(NamedTuple):
 
 class WritePart(beam.DoFn):
     """((shard index, part), {'spec': [PartSpec], 'members': [(row, ClusterMember)], 'exact': [row],
-    'found': [(row, joined decontamination figures)]}) -> that part's files; yields (shard index, PartWritten) for `CommitShard`. A part without a spec belongs to a
-    shard that is already complete (its dedup results are dropped)."""
+    'found': [(row, joined decontamination figures)]}) -> that part's files; yields (shard index, PartWritten)
+    for `CommitShard`. A part without a spec belongs to a shard that is already complete (its dedup results
+    are dropped)."""
 
     def __init__(self, config: Config, signal_fields: list[pa.Field], available: Iterable[str],
                  signature_columns: list[str]):
