@@ -156,7 +156,7 @@ def test_units_cover_every_item_once(tmp_path, corpus):
             f.write(json.dumps({"question": t if i % 17 else ""}) + ("\r\n" if i % 5 == 0 else "\n"))
     expected = list(read_eval_texts(path, "question"))
     assert len(expected) == len(items) - len(range(0, len(items), 17))
-    for chunk in (1, 97, 4096, 1 << 30):
+    for chunk in (97, 1000, 4096, 1 << 30):
         units = eval_units(path, chunk_bytes=chunk)
         read = [pair for unit in units for pair in read_unit(unit, "question")]
         assert [t for _, t in read] == expected, chunk
@@ -169,6 +169,7 @@ def test_units_cover_every_item_once(tmp_path, corpus):
     assert list(read_unit(EvalUnit(str(tmp_path / "set.parquet"), 3, 0, 1), "question"))[0] == (3 << 40, items[0])
 
 
+@pytest.mark.slow
 def test_join_transform_on_a_test_pipeline(corpus, tmp_path):
     """JoinEvalSets alone: (node, figures) for exactly the documents the exact index matches."""
     from pipeline.config import parse_config
@@ -197,6 +198,7 @@ def test_join_transform_on_a_test_pipeline(corpus, tmp_path):
 
 # --- the pipeline ------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_join_chosen_by_size_and_recorded(corpus, side_run, join_run):
     side = {e["name"]: e for e in json.loads((side_run / "manifest.json").read_text())["eval_sets"]}
     joined = {e["name"]: e for e in json.loads((join_run / "manifest.json").read_text())["eval_sets"]}
@@ -210,6 +212,7 @@ def test_join_chosen_by_size_and_recorded(corpus, side_run, join_run):
     assert all(len(b) % 8 == 0 for b in annotations.column("_decontam_ngrams").to_pylist())
 
 
+@pytest.mark.slow
 def test_join_columns_equal_side_input_and_lm_eval_harness(corpus, side_run, join_run):
     side, joined = _signals(side_run), _signals(join_run)
     assert side == joined and len(side) == len(corpus["docs"])
