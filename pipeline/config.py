@@ -145,15 +145,17 @@ class EvalSetSpec:
 class DecontaminationConfig:
     """Benchmark decontamination (filters.release.decontamination): n-grams a document shares with each evaluation set.
 
-    Each set's index is built once by the driver at start and loaded once per worker process. `index: auto`
-    takes the exact index (n-grams and items) when it fits `max_index_mb`, else a Bloom filter (n-grams only);
-    a set whose Bloom filter does not fit either is refused at start."""
+    A set whose index fits `max_index_mb` is a side input: its index is built once by the driver at start and
+    loaded once per worker process. `index: auto` takes the exact index (n-grams and items) when it fits, else
+    a Bloom filter (n-grams only) when that fits, else joins the set with the documents' n-grams in the global
+    step (exact figures, no index in any worker; pipeline.graph.decontam). `exact` and `bloom` over the limit
+    are refused at start; `join` always joins."""
 
     enabled: bool = False
     sets: list[EvalSetSpec] = field(default_factory=list)
     ngram: int = 13
-    index: Literal["auto", "exact", "bloom"] = "auto"
-    max_index_mb: float = 512.0  # memory one set's index may take in every worker
+    index: Literal["auto", "exact", "bloom", "join"] = "auto"
+    max_index_mb: float = 512.0  # memory one set's index may take in every worker; beyond it, `auto` joins
     bloom_error_rate: float = 1e-6  # false positive rate per n-gram of a Bloom index
 
 

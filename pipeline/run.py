@@ -30,7 +30,7 @@ from pipeline.config import Config, ConfigError
 from pipeline.runners.dask_runner import runner_for
 from pipeline.graph.decide import LANGUAGE_RULE, rule_specs
 from pipeline.io.document import ShardSpec
-from pipeline.io.eval_sets import check_eval_sets, described_indexes, prepare_indexes
+from pipeline.io.eval_sets import check_eval_sets, described_indexes, joined_sets, prepare_indexes
 from pipeline.graph.build import RunPlan, build_graph
 from pipeline.graph.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
@@ -271,7 +271,8 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         if todo:
             rewritten |= {s.name for s in todo}
             known = run_columns((s.index, read_marker(output, s.name).passthrough) for s in done)
-            result = _run_graph(config, options, shards, todo, digest, scope, known, annotations_from, splits)
+            result = _run_graph(config, options, shards, todo, digest, scope, known, annotations_from, splits,
+                                 joined_sets(eval_sets))
             if dry_run:
                 log.info("dry run: the job graph was translated (%s bytes staged) and nothing ran", result)
                 return RunSummary(output=output, shards=len(shards), skipped=len(done), dry_run=True,
@@ -304,7 +305,7 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
 
 def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec], todo: list[ShardSpec],
                digest: str, scope: str, known: ColumnUnion, annotations_from: str | None,
-               splits: int | None) -> dict[str, int] | int | None:
+               splits: int | None, joined: tuple[str, ...]) -> dict[str, int] | int | None:
     """Write the `todo` shards (`known`: the other shards' passthrough columns); the run's Beam counters, or
     with --dry_run the size of the staged job graph."""
     pending = {s.name for s in todo}
@@ -315,7 +316,7 @@ def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec]
     plan = RunPlan(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
                    annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
                    annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
-                   compute=annotations_from is None, known_columns=known)
+                   compute=annotations_from is None, known_columns=known, joined=joined)
     with beam.Pipeline(runner=runner_for(options), options=options) as p:
         build_graph(p, config, plan)
     if options.view_as(TestOptions).dry_run:

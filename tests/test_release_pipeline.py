@@ -380,7 +380,8 @@ def test_start_time_checks(corpus, tmp_path, capsys):
     _fails(with_sets(sets[0], {**sets[1], "name": "wiki"}), tmp_path, capsys, "names must be unique")
     _fails(with_sets({**sets[0], "name": "Wiki-Set"}), tmp_path, capsys, "decontamination.sets[0].name")
     _fails(with_sets({**sets[0], "text_column": "answer"}), tmp_path, capsys, "decontamination.sets[0]", "answer")
-    _fails(with_sets(sets[0], max_index_mb=0.0001), tmp_path, capsys, "max_index_mb", "Bloom")
+    _fails(with_sets(sets[0], max_index_mb=0.0001, index="bloom"), tmp_path, capsys, "max_index_mb", "Bloom")
+    _fails(with_sets(sets[0], max_index_mb=0.0001, index="exact"), tmp_path, capsys, "max_index_mb", "exact index")
     _fails({**base, "pii": {"enabled": True, "kinds": ["email", "passport"]}}, tmp_path, capsys, "pii.kinds[1]")
     bad_labels = dict(base["classifiers"]["models"][0], labels=["hate", "sarcasm"])
     _fails({**base, "classifiers": {"enabled": True, "models": [bad_labels]}}, tmp_path, capsys,

@@ -19,8 +19,12 @@ Two indexes over an evaluation set, both picklable (a Beam side input) and savea
   memory; gives the matched n-grams (false positive rate per n-gram ``error_rate``) but not which items
   (``items`` is NaN).
 
-For a set too large for one worker, :func:`ngram_hashes` and :meth:`NgramIndex.entries` give the two sides of
-a join on n-gram hash, and :func:`summarize_matches` turns a document's joined pairs into the same figures.
+For a set too large for one worker, the set is joined with the documents on n-gram hash instead: both sides
+are cut into :data:`JOIN_BUCKETS` by the hash's top bits (:func:`split_by_bucket`), each bucket's evaluation
+pairs become a small :class:`NgramIndex` (:meth:`NgramIndex.from_pairs`) probed with the bucket's document
+pairs (:meth:`NgramIndex.join`), and :func:`summarize_matches` turns a document's joined pairs into the same
+figures as :meth:`NgramIndex.match`. :func:`eval_units` cuts a set into pieces that workers read apart
+(:func:`read_unit`), each item with an id unique within the set.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import math
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -97,6 +101,33 @@ def ngram_hashes(text: str, n: int = DEFAULT_NGRAM) -> np.ndarray:
     return _fmix(h)
 
 
+def ngram_pairs(texts: Sequence[str], n: int = DEFAULT_NGRAM) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct n-gram hashes of every text, with the text's position in ``texts``: two aligned arrays
+    (uint64, int64) sorted by position, then hash. Equal to ``np.unique(ngram_hashes(text, n))`` text by text,
+    computed over all texts at once (short evaluation items otherwise pay numpy's per-call cost each)."""
+    words = [normalized_words(t) for t in texts]
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    flat = [w for ws in words for w in ws]
+    count = len(flat) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    cached = list(map(_WORD_CACHE.get, flat))
+    if None in cached:
+        cached = [h if h is not None else _word_hash(w) for h, w in zip(cached, flat)]
+    wh = np.array(cached, dtype=np.uint64)
+    h = np.zeros(count, dtype=np.uint64)
+    for j in range(n):
+        h = h * _P + wh[j:j + count]
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)[:count]  # the text each window starts in
+    inside = np.arange(count, dtype=np.int64) + n <= np.cumsum(lengths)[owner]  # ... and ends in
+    h, owner = _fmix(h[inside]), owner[inside]
+    order = np.lexsort((h, owner))
+    h, owner = h[order], owner[order]
+    first = np.ones(len(h), dtype=bool)
+    first[1:] = (h[1:] != h[:-1]) | (owner[1:] != owner[:-1])
+    return h[first], owner[first]
+
+
 class Match(NamedTuple):
     """What one document shares with one evaluation set."""
 
@@ -133,18 +164,22 @@ class NgramIndex:
                 continue
             pairs_h.append(h)
             pairs_i.append(np.full(len(h), item, dtype=np.int32))
-        if pairs_h:
-            hashes = np.concatenate(pairs_h)
-            items = np.concatenate(pairs_i)
-            order = np.lexsort((items, hashes))
-            hashes, items = hashes[order], items[order]
-            keys, starts = np.unique(hashes, return_index=True)
-            offsets = np.append(starts, len(hashes)).astype(np.int64)
-        else:
-            keys, items, offsets = np.empty(0, np.uint64), np.empty(0, np.int32), np.zeros(1, np.int64)
         if short:
             log.info("%d of %d evaluation items have fewer than %d words and can never match", short, num, n)
-        return cls(n, keys, offsets, items, num, short)
+        hashes = np.concatenate(pairs_h) if pairs_h else np.empty(0, np.uint64)
+        items = np.concatenate(pairs_i) if pairs_i else np.empty(0, np.int32)
+        index = cls.from_pairs(hashes, items, n)
+        index.num_items, index.short_items = num, short
+        return index
+
+    @classmethod
+    def from_pairs(cls, hashes: np.ndarray, items: np.ndarray, n: int = DEFAULT_NGRAM) -> "NgramIndex":
+        """The index of ``(n-gram hash, item id)`` pairs (each pair once); ``num_items`` counts distinct ids."""
+        order = np.lexsort((items, hashes))
+        hashes, items = hashes[order], items[order]
+        keys, starts = np.unique(hashes, return_index=True)
+        offsets = np.append(starts, len(hashes)).astype(np.int64)
+        return cls(n, keys, offsets, items, len(np.unique(items)))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -171,6 +206,22 @@ class NgramIndex:
         """The ids (row numbers in the evaluation set) of the items ``text`` overlaps."""
         pos = self._positions(ngram_hashes(text, self.n))
         return {int(i) for p in pos for i in self.item_ids[self.offsets[p]:self.offsets[p + 1]]}
+
+    def join(self, hashes: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(node, hash, item)`` for every document pair ``(hashes[i], nodes[i])`` whose hash the index holds,
+        once per item holding it: the probe side of the join."""
+        if not len(hashes) or not len(self.keys):
+            empty = np.empty(0, np.int64)
+            return empty, np.empty(0, np.uint64), empty
+        pos = np.searchsorted(self.keys, hashes)
+        pos[pos == len(self.keys)] = 0
+        hit = self.keys[pos] == hashes
+        pos, nodes, hashes = pos[hit], nodes[hit], hashes[hit]
+        counts = self.offsets[pos + 1] - self.offsets[pos]
+        # every matched pair repeated once per item of its key, then those items in order
+        starts = np.repeat(self.offsets[pos], counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.repeat(nodes, counts), np.repeat(hashes, counts), self.item_ids[starts + within].astype(np.int64)
 
     def entries(self) -> Iterator[tuple[int, int]]:
         """``(ngram hash, item id)`` pairs, the evaluation side of a join on n-gram hash."""
@@ -274,10 +325,12 @@ def build_index(texts: Iterable[str], n: int = DEFAULT_NGRAM, kind: str = "exact
     raise ValueError(f"index kind must be 'exact' or 'bloom', not {kind!r}")
 
 
-def decontamination_signals(text: str, indexes: Mapping[str, Index]) -> dict[str, float]:
-    """``decontam_<name>`` (distinct shared n-grams) and ``decontam_<name>_items`` for every named set."""
+def decontamination_signals(text: str, indexes: Mapping[str, Index],
+                            known: Optional[Mapping[int, np.ndarray]] = None) -> dict[str, float]:
+    """``decontam_<name>`` (distinct shared n-grams) and ``decontam_<name>_items`` for every named set;
+    ``known``: the text's :func:`ngram_hashes` by ``n``, when the caller has them already."""
     out: dict[str, float] = {}
-    cache: dict[int, np.ndarray] = {}
+    cache: dict[int, np.ndarray] = dict(known or {})
     for name, index in indexes.items():
         hashes = cache.get(index.n)
         if hashes is None:
@@ -298,7 +351,143 @@ def summarize_matches(pairs: Iterable[tuple[int, int]]) -> Match:
     return Match(len(hashes), float(len(items)))
 
 
+def summarize_arrays(hashes: np.ndarray, items: np.ndarray) -> Match:
+    """:func:`summarize_matches` of the pairs ``zip(hashes, items)``, on arrays."""
+    return Match(len(np.unique(hashes)), float(len(np.unique(items))))
+
+
+# --- the join on n-gram hash ------------------------------------------------------------------------------
+
+JOIN_BUCKET_BITS = 10
+JOIN_BUCKETS = 1 << JOIN_BUCKET_BITS  # a bucket holds 1/1024 of the set's pairs: 12 MB for a billion
+
+
+def split_by_bucket(hashes: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(bucket, hashes, values)`` for each join bucket that ``hashes`` (uint64, aligned with ``values``)
+    reach: the bucket is the hash's top :data:`JOIN_BUCKET_BITS` bits (the hashes are uniform there)."""
+    if not len(hashes):
+        return
+    buckets = (hashes >> np.uint64(64 - JOIN_BUCKET_BITS)).astype(np.int64)
+    order = np.argsort(buckets, kind="stable")
+    buckets, hashes, values = buckets[order], hashes[order], values[order]
+    present, starts = np.unique(buckets, return_index=True)
+    ends = np.append(starts[1:], len(buckets))
+    for bucket, start, end in zip(present.tolist(), starts.tolist(), ends.tolist()):
+        yield bucket, hashes[start:end], values[start:end]
+
+
+def count_ngrams(texts: Iterable[str], n: int = DEFAULT_NGRAM) -> tuple[int, int, int]:
+    """``(items, items shorter than n words, n-grams)`` of a set, streamed: the n-gram count bounds the
+    distinct n-grams and the (n-gram, item) pairs any index of the set holds."""
+    items = short = ngrams = 0
+    for text in texts:
+        items += 1
+        count = len(normalized_words(text)) - n + 1
+        if count > 0:
+            ngrams += count
+        else:
+            short += 1
+    return items, short, ngrams
+
+
+def exact_index_bytes(ngrams: int) -> int:
+    """What :class:`NgramIndex` takes for ``ngrams`` distinct n-grams each in one item (keys, offsets, ids)."""
+    return 20 * ngrams + 8
+
+
+def bloom_index_bytes(ngrams: int, error_rate: float) -> int:
+    """What :class:`BloomNgramIndex` takes for ``ngrams`` distinct n-grams at ``error_rate``."""
+    m = max(64, int(math.ceil(-max(ngrams, 1) * math.log(error_rate) / math.log(2) ** 2)))
+    return (m + 7) // 8
+
+
 # --- reading evaluation sets ----------------------------------------------------------------------------
+
+ITEM_FILE_SHIFT = 40  # an item's id: its file's place in the set << 40 | its position in that file
+JSONL_CHUNK_BYTES = 64 << 20  # an uncompressed JSONL file is read in byte ranges of this size
+
+
+class EvalUnit(NamedTuple):
+    """A piece of an evaluation set that one reader takes: a whole file, a byte range ``[start, end)`` of an
+    uncompressed JSONL file, or Parquet row groups ``[start, end)``. ``index`` is the file's place in the set."""
+
+    file: str
+    index: int
+    start: int = 0
+    end: Optional[int] = None  # None: to the end of the file
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    stem = name.removesuffix(".gz").removesuffix(".zst")
+    if stem.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl" if stem == name else "jsonl_compressed"
+    if stem.endswith(".csv"):
+        return "csv"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".arrow"):
+        return "arrow"  # an Arrow stream file of a datasets save_to_disk folder
+    raise ValueError(f"{path}: not a .jsonl, .parquet, .csv file or a datasets save_to_disk folder")
+
+
+def eval_files(path: str | Path, split: str | None = None) -> list[Path]:
+    """The files of an evaluation set in row order: the file itself, or a ``datasets`` folder's Arrow files
+    (a ``DatasetDict``: every split in order, or only ``split``)."""
+    path = Path(path)
+    if not path.is_dir():
+        _kind(path)
+        return [path]
+    if (path / "dataset_dict.json").exists():
+        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
+        if split is not None:
+            if split not in splits:
+                raise KeyError(f"{path}: no split {split!r} (splits: {splits})")
+            splits = [split]
+        return [f for s in splits for f in eval_files(path / s)]
+    state_path = path / "state.json"
+    if not state_path.exists():
+        raise ValueError(f"{path}: a folder, but neither state.json nor dataset_dict.json (datasets save_to_disk)")
+    return [path / entry["filename"] for entry in json.loads(state_path.read_text())["_data_files"]]
+
+
+def eval_units(path: str | Path, split: str | None = None, chunk_bytes: int = JSONL_CHUNK_BYTES) -> list[EvalUnit]:
+    """The set cut for readers that work apart: uncompressed JSONL in byte ranges of ``chunk_bytes``, Parquet
+    by row groups (as many as make about ``chunk_bytes``), every other file whole."""
+    units = []
+    for index, file in enumerate(eval_files(path, split)):
+        kind = _kind(file)
+        if kind == "jsonl":
+            size = file.stat().st_size
+            units += [EvalUnit(str(file), index, start, min(start + chunk_bytes, size))
+                      for start in range(0, max(size, 1), chunk_bytes)]
+        elif kind == "parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(file).metadata
+            start = size = 0
+            for g in range(meta.num_row_groups):
+                size += meta.row_group(g).total_byte_size
+                if size >= chunk_bytes:
+                    units.append(EvalUnit(str(file), index, start, g + 1))
+                    start, size = g + 1, 0
+            if start < meta.num_row_groups or not units or units[-1].file != str(file):
+                units.append(EvalUnit(str(file), index, start, meta.num_row_groups))
+        else:
+            units.append(EvalUnit(str(file), index))
+    return units
+
+
+def read_unit(unit: EvalUnit, text_column: str | Sequence[str] = "text") -> Iterator[tuple[int, str]]:
+    """``(item id, text)`` of every item of ``unit`` with text, in order. Several columns are joined with a
+    newline; a list value (answer choices) with spaces. Rows whose columns are all empty are skipped."""
+    columns = [text_column] if isinstance(text_column, str) else list(text_column)
+    base = unit.index << ITEM_FILE_SHIFT
+    for position, row in _read_rows(unit, columns):
+        text = "\n".join(_as_text(row.get(c)) for c in columns).strip()
+        if text:
+            yield base | position, text
+
 
 def read_eval_texts(path: str | Path, text_column: str | Sequence[str] = "text", split: str | None = None,
                     limit: int | None = None) -> Iterator[str]:
@@ -307,19 +496,14 @@ def read_eval_texts(path: str | Path, text_column: str | Sequence[str] = "text",
     ``path``: a ``.jsonl`` / ``.json`` (one object a line; ``.gz`` / ``.zst``), ``.parquet`` or ``.csv``
     (header row; ``.gz``) file, or a folder written by Hugging Face ``datasets``' ``save_to_disk`` (a
     ``Dataset``: ``state.json`` + Arrow stream files; a ``DatasetDict``: ``dataset_dict.json`` and one folder
-    per split, all splits in order unless ``split`` names one). Several columns are joined with a newline; a
-    list value (answer choices) with spaces. Rows whose columns are all empty are skipped."""
-    columns = [text_column] if isinstance(text_column, str) else list(text_column)
-    rows = _read_rows(Path(path), columns, split)
+    per split, all splits in order unless ``split`` names one). Texts as :func:`read_unit` makes them."""
     count = 0
-    for row in rows:
-        text = "\n".join(_as_text(row.get(c)) for c in columns).strip()
-        if not text:
-            continue
-        yield text
-        count += 1
-        if limit is not None and count >= limit:
-            return
+    for index, file in enumerate(eval_files(path, split)):
+        for _, text in read_unit(EvalUnit(str(file), index), text_column):
+            yield text
+            count += 1
+            if limit is not None and count >= limit:
+                return
 
 
 def _as_text(value: object) -> str:
@@ -344,58 +528,65 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open("r", encoding="utf-8", newline="")
 
 
-def _read_rows(path: Path, columns: list[str], split: str | None) -> Iterator[dict]:
-    if path.is_dir():
-        yield from _read_hf_folder(path, columns, split)
-        return
-    name = path.name.lower()
-    stem = name.removesuffix(".gz").removesuffix(".zst")
-    if stem.endswith((".jsonl", ".json", ".ndjson")):
+def _read_rows(unit: EvalUnit, columns: list[str]) -> Iterator[tuple[int, dict]]:
+    """``(position, row)``: the line's byte offset (uncompressed JSONL) or the row number in the file."""
+    path = Path(unit.file)
+    kind = _kind(path)
+    if kind == "jsonl":
+        yield from _read_jsonl_range(path, unit.start, unit.end)
+    elif kind == "jsonl_compressed":
         with _open_text(path) as f:
-            for line in f:
+            for number, line in enumerate(f):
                 if line.strip():
-                    yield json.loads(line)
-    elif stem.endswith(".csv"):
+                    yield number, json.loads(line)
+    elif kind == "csv":
         with _open_text(path) as f:
             reader = csv.DictReader(f)
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise KeyError(f"{path}: no column {missing} (columns: {reader.fieldnames})")
-            yield from reader
-    elif name.endswith(".parquet"):
+            yield from enumerate(reader)
+    elif kind == "parquet":
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
         missing = [c for c in columns if c not in pf.schema_arrow.names]
         if missing:
             raise KeyError(f"{path}: no column {missing} (columns: {pf.schema_arrow.names})")
-        for batch in pf.iter_batches(columns=columns, batch_size=4096):
-            yield from batch.to_pylist()
+        end = pf.metadata.num_row_groups if unit.end is None else unit.end
+        groups = list(range(unit.start, end))
+        number = sum(pf.metadata.row_group(g).num_rows for g in range(unit.start))
+        if groups:
+            for batch in pf.iter_batches(columns=columns, batch_size=4096, row_groups=groups):
+                for row in batch.to_pylist():
+                    yield number, row
+                    number += 1
     else:
-        raise ValueError(f"{path}: not a .jsonl, .parquet, .csv file or a datasets save_to_disk folder")
+        import pyarrow as pa
 
-
-def _read_hf_folder(path: Path, columns: list[str], split: str | None) -> Iterator[dict]:
-    import pyarrow as pa
-
-    if (path / "dataset_dict.json").exists():
-        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
-        if split is not None:
-            if split not in splits:
-                raise KeyError(f"{path}: no split {split!r} (splits: {splits})")
-            splits = [split]
-        for s in splits:
-            yield from _read_hf_folder(path / s, columns, None)
-        return
-    state_path = path / "state.json"
-    if not state_path.exists():
-        raise ValueError(f"{path}: a folder, but neither state.json nor dataset_dict.json (datasets save_to_disk)")
-    state = json.loads(state_path.read_text())
-    for entry in state["_data_files"]:
-        with pa.memory_map(str(path / entry["filename"])) as source:
+        with pa.memory_map(str(path)) as source:
             reader = pa.ipc.open_stream(source)
             missing = [c for c in columns if c not in reader.schema.names]
             if missing:
-                raise KeyError(f"{path}: no column {missing} (columns: {reader.schema.names})")
+                raise KeyError(f"{path.parent}: no column {missing} (columns: {reader.schema.names})")
+            number = 0
             for batch in reader:
-                yield from batch.select(columns).to_pylist()
+                for row in batch.select(columns).to_pylist():
+                    yield number, row
+                    number += 1
+
+
+def _read_jsonl_range(path: Path, start: int, end: Optional[int]) -> Iterator[tuple[int, dict]]:
+    """The lines of ``path`` that begin in ``[start, end)`` (a line belongs to the range its first byte is in)."""
+    with path.open("rb") as f:
+        if start > 0:
+            f.seek(start - 1)
+            f.readline()  # the end of the line that holds byte start-1: the previous range's
+        offset = f.tell()
+        while end is None or offset < end:
+            line = f.readline()
+            if not line:
+                return
+            if line.strip():
+                yield offset, json.loads(line)
+            offset += len(line)

@@ -7,7 +7,8 @@ A task whose marker matches this config's annotation digest is not read again: i
 back instead.
 
 Downstream goes only what the global step needs: one `TaskMarker` per task and, with dedup on, batches of
-the few annotation columns that decisions read (never text, signals beyond the rules' or raw input).
+the few annotation columns that decisions read (never text, signals beyond the rules' or raw input); with an
+evaluation set joined, the documents' n-gram hashes (pipeline.graph.decontam).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.utils.shared import Shared
 
-from pipeline.io.annotations import (ROW_GROUP, AnnotationFile, AnnotationSchema, TaskDone, TaskMarker, input_passthrough,
-                                  iter_file, read_task_marker, write_task_marker)
+from pipeline.io.annotations import (NGRAMS, ROW_GROUP, AnnotationFile, AnnotationSchema, TaskDone, TaskMarker,
+                                     file_schema, input_passthrough, iter_file, read_task_marker, write_task_marker)
 from pipeline.config import Config
 from pipeline.io.document import Doc, ShardSpec
 from pipeline.graph.metrics import count, count_outcome
@@ -38,17 +39,21 @@ log = logging.getLogger(__name__)
 
 class AnnotateTask(beam.DoFn):
     """ShardSpec (a task) -> TaskDone, plus (shard index, decision rows) batches on `DECISIONS` when
-    `decision_columns` is given (dedup on)."""
+    `decision_columns` is given (dedup on), and (shard index, [(row, n-gram hashes)]) batches on `NGRAMS`
+    when an evaluation set is joined: `ngrams` is "written" (for the tasks of shards this run writes) or
+    "all" (every task: dedup's rules read a joined column)."""
 
     DECISIONS = "decisions"
+    NGRAMS = "ngrams"
 
     def __init__(self, config: Config, folder: str, digest: str, shared: Shared,
-                 decision_columns: list[str] | None = None, compute: bool = True):
+                 decision_columns: list[str] | None = None, compute: bool = True, ngrams: str = ""):
         self._config = config
         self._folder = folder  # the annotations folder (another run's, for refilter)
         self._digest = digest
         self._shared = shared
         self._columns = decision_columns
+        self._ngrams = ngrams
         self._compute = compute  # False: every task must already be annotated (refilter)
         self._stages = None
         self._fields = annotation_fields(config)
@@ -75,6 +80,8 @@ class AnnotateTask(beam.DoFn):
                 rows = iter_file(path, self._columns)
                 while batch := list(itertools.islice(rows, ROW_GROUP)):
                     yield pvalue.TaggedOutput(self.DECISIONS, (task.index, batch))
+            if self._wants_ngrams(task):
+                yield from self._stored_ngrams(task, posixpath.join(self._folder, marker.file))
             yield TaskDone(task, marker)
             return
         if not self._compute:
@@ -82,7 +89,8 @@ class AnnotateTask(beam.DoFn):
         yield from self._annotate(task)
 
     def _annotate(self, task: ShardSpec) -> Iterator[Any]:
-        schema = AnnotationSchema(self._fields, input_passthrough(task), task.format, self._config.dedup.enabled)
+        schema = AnnotationSchema(self._fields, input_passthrough(task), task.format, self._config.dedup.enabled,
+                                  bool(self._ngrams))
         name = f"{task.task}.parquet"
         compression = None if self._config.output.compression == "none" else self._config.output.compression
         out = AnnotationFile(posixpath.join(self._folder, name), schema, compression)
@@ -113,6 +121,9 @@ class AnnotateTask(beam.DoFn):
                 if self._columns is not None:
                     columns = [c for c in self._columns if c in table.column_names]
                     yield pvalue.TaggedOutput(self.DECISIONS, (task.index, table.select(["_row", *columns]).to_pylist()))
+                if self._wants_ngrams(task):
+                    yield pvalue.TaggedOutput(self.NGRAMS, (task.index, [(d.row, d.ngrams) for d in batch
+                                                                         if d.ngrams is not None]))
             out.close()
         except BaseException:
             out.abort()
@@ -125,6 +136,18 @@ class AnnotateTask(beam.DoFn):
         write_task_marker(self._folder, marker)
         count("tasks_annotated")
         yield TaskDone(task, marker)
+
+    def _wants_ngrams(self, task: ShardSpec) -> bool:
+        return self._ngrams == "all" or (self._ngrams == "written" and task.write)
+
+    def _stored_ngrams(self, task: ShardSpec, path: str) -> Iterator[Any]:
+        """A reused task's n-gram hashes, read back in row groups (as the decision columns are)."""
+        if NGRAMS not in file_schema(path).names:
+            raise RuntimeError(f"{path}: annotated without n-gram hashes, but an evaluation set is joined")
+        rows = iter_file(path, [NGRAMS])
+        while batch := list(itertools.islice(rows, ROW_GROUP)):
+            yield pvalue.TaggedOutput(self.NGRAMS, (task.index, [(r["_row"], r[NGRAMS]) for r in batch
+                                                                 if r[NGRAMS] is not None]))
 
     @staticmethod
     def _read(task: ShardSpec) -> Iterator[Doc]:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from pipeline.io.annotations import TaskDone, iter_rows
 from pipeline.config import Config
 from pipeline.graph.decide import Decider, part_dups
+from pipeline.graph.decontam import fill
 from pipeline.io.document import STAGE_REMOVALS, reached_signals
 from pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, fingerprint
 from pipeline.report.figures import Figures
@@ -95,10 +96,10 @@ class PartWritten(NamedTuple):
 
 
 class WritePart(beam.DoFn):
-    """((shard index, part), {'spec': [PartSpec], 'members': [(row, ClusterMember)], 'exact': [row]}) ->
-    that part's files; yields (shard index, PartWritten) for `CommitShard`. A part without a spec belongs to a
-    shard that is already complete (its dedup results are dropped). `columns` (side input) is the run's
-    passthrough columns (`RunColumns`)."""
+    """((shard index, part), {'spec': [PartSpec], 'members': [(row, ClusterMember)], 'exact': [row],
+    'found': [(row, joined decontamination figures)]}) -> that part's files; yields (shard index, PartWritten)
+    for `CommitShard`. A part without a spec belongs to a shard that is already complete (its dedup results
+    are dropped). `columns` (side input) is the run's passthrough columns (`RunColumns`)."""
 
     def __init__(self, config: Config, signal_fields: list[pa.Field], available: Iterable[str],
                  signature_columns: list[str]):
@@ -144,12 +145,14 @@ class WritePart(beam.DoFn):
                                      spec.columns, schema)
             return
         dups = part_dups(grouped.get("members", ()), grouped.get("exact", ()))
+        found = dict(grouped.get("found", ()))
         writer = PartWriter(config.output.path, part_name(spec.shard, part, per_file), self._signal_fields,
                             passthrough, config.output.compression, config.dedup.enabled, self._signature_columns)
         removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
         figures = Figures(config)
         for row in _chain(first, rows):
             n += 1
+            fill(row, found.get(row["_row"]))
             if row["_error"] is not None:
                 errors[row["_error_stage"]] += 1
                 writer.error(row)

@@ -285,8 +285,10 @@ class FindPii(Stage):
 
 class Decontaminate(Stage):
     """Word n-grams shared with each evaluation set (filters.release.decontamination): `decontam_<name>` (distinct
-    n-grams) and `decontam_<name>_items` (distinct items; NaN with a Bloom index). The indexes are built by the
-    driver before the run (pipeline.io.eval_sets) and loaded once per worker process."""
+    n-grams) and `decontam_<name>_items` (distinct items; NaN with a Bloom index). The driver chose each set's
+    path before the run (pipeline.io.eval_sets): a side-input index is loaded once per worker process and
+    matched here; for a joined set the document's distinct n-gram hashes are kept (`Doc.ngrams`, stored in
+    the annotations) and its columns hold 0 until the global join adds what it finds (pipeline.graph.decontam)."""
 
     STAGE = "decontamination"
 
@@ -303,16 +305,33 @@ class Decontaminate(Stage):
 
     def setup(self) -> None:
         from filters.release.decontamination import load_index
-        from pipeline.io.eval_sets import built_index_path
+        from pipeline.io.eval_sets import INDEXES, read_description
 
         output = self.config.output.path
-        self._indexes = {spec.name: _acquire(self.shared, load_index, built_index_path(output, spec.name))
-                         for spec in self.config.decontamination.sets}
+        self._indexes, self._joined = {}, []
+        for spec in self.config.decontamination.sets:
+            described = read_description(output, spec.name)
+            if described is None:
+                raise RuntimeError(f"no decontamination index for {spec.name!r} under {output}/{INDEXES}")
+            if described["kind"] == "join":
+                self._joined.append(spec.name)
+            else:
+                path = f"{output.rstrip('/')}/{INDEXES}/{described['file']}"
+                self._indexes[spec.name] = _acquire(self.shared, load_index, path)
 
     def apply(self, doc: Doc) -> None:
-        from filters.release.decontamination import decontamination_signals
+        import numpy as np
 
-        doc.signals.update(decontamination_signals(doc.text or "", self._indexes))
+        from filters.release.decontamination import decontamination_signals, ngram_hashes, signal_names
+
+        text = doc.text or ""
+        n = self.config.decontamination.ngram
+        hashes = ngram_hashes(text, n)
+        doc.signals.update(decontamination_signals(text, self._indexes, {n: hashes}))
+        if self._joined:
+            doc.ngrams = np.unique(hashes).astype("<u8").tobytes()
+            for name in self._joined:
+                doc.signals.update(dict.fromkeys(signal_names(name), 0.0))
 
 
 class ScorePerplexity(Stage):

@@ -36,6 +36,7 @@ META_FIELDS = [pa.field(ROW, pa.int64()), pa.field("id", pa.string()), pa.field(
                pa.field("_input", pa.string()), pa.field("_text_chars", pa.int64())]
 DEDUP_FIELDS = [pa.field("_text_hash", pa.binary()), pa.field("_minhash", pa.binary()),
                 pa.field("_shingled", pa.bool_())]
+NGRAMS = "_decontam_ngrams"  # a document's distinct n-gram hashes, 8 bytes each, when a set is joined
 ROW_GROUP = 512  # documents per row group: what one read of the file holds
 
 
@@ -56,12 +57,16 @@ def input_passthrough(spec: ShardSpec) -> list[pa.Field]:
 class AnnotationSchema:
     """The columns of one task's annotation file, and Docs -> Arrow table."""
 
-    def __init__(self, signal_fields: list[pa.Field], passthrough: list[pa.Field], fmt: str, dedup: bool):
+    def __init__(self, signal_fields: list[pa.Field], passthrough: list[pa.Field], fmt: str, dedup: bool,
+                 ngrams: bool = False):
         self.signal_fields = signal_fields
         self.passthrough = passthrough
         self._json_passthrough = fmt == "jsonl"
         self._dedup = dedup
+        self._ngrams = ngrams  # an evaluation set is joined (pipeline.graph.decontam): store the n-gram hashes
         fields = [*META_FIELDS, *signal_fields, *(DEDUP_FIELDS if dedup else [])]
+        if ngrams:
+            fields.append(pa.field(NGRAMS, pa.binary()))
         fields += [pa.field(PASSTHROUGH_PREFIX + f.name, f.type) for f in passthrough]
         if self._json_passthrough:
             fields.append(pa.field(PASSTHROUGH_JSON, pa.string()))
@@ -82,6 +87,8 @@ class AnnotationSchema:
             row["language"], row["language_score"] = d.language, d.language_score
             if self._dedup and d.dedup is not None:
                 row["_text_hash"], row["_minhash"], row["_shingled"] = d.dedup
+            if self._ngrams:
+                row[NGRAMS] = d.ngrams
             if d.raw_input is None:
                 row.update({PASSTHROUGH_PREFIX + f.name: d.passthrough.get(f.name) for f in self.passthrough})
                 if self._json_passthrough:

@@ -58,6 +58,7 @@ class Doc:
     error_stage: Optional[str] = None
     error: Optional[str] = None
     dedup: Optional[tuple] = None  # (exact-text hash, signature bytes or None, has shingles) when dedup is on
+    ngrams: Optional[bytes] = None  # distinct n-gram hashes (uint64 LE) when an evaluation set is joined
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property

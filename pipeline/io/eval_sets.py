@@ -1,13 +1,19 @@
-"""Evaluation-set indexes for decontamination, prepared by the driver before any worker starts.
+"""Evaluation sets for decontamination, prepared by the driver before any worker starts.
 
-Each set of `decontamination.sets` is read once, its n-gram index built (exact, or a Bloom filter when the
-exact index would exceed `decontamination.max_index_mb`, or as `index` says) and saved under
-`OUT/_decontamination/<name>-<content digest>.npz` with a description `<name>.json`. Workers load the saved
-index once per process (pipeline.graph.stages.Decontaminate), so the set itself need not be reachable from them
-(a laptop's file, a Dataflow job). A rerun whose set and settings are unchanged reuses the saved index.
+Each set of `decontamination.sets` takes one of two paths, chosen by size (`decontamination.max_index_mb`,
+the memory one set's index may take in every worker):
 
-Every worker holds each index whole: this is the side-input path for sets up to `max_index_mb`. A set larger
-than that even as a Bloom filter is refused at start; a join on n-gram hashes for such sets is not built.
+- **side input**: the set's n-gram index (exact, or a Bloom filter when the exact one would exceed the limit,
+  or as `index` says) is built by the driver and saved under `OUT/_decontamination/<name>-<digest>-<kind>.npz`;
+  workers load it once per process (pipeline.graph.stages.Decontaminate), so the set itself need not be
+  reachable from them.
+- **join** (`index: auto` when even the Bloom filter would exceed the limit, or `index: join`): no index is
+  built; documents store their n-gram hashes in the annotations and the global step joins them with the
+  set's, read by the workers (pipeline.graph.decontam). The driver only streams the set once to count its
+  n-grams (nothing of it is held).
+
+Either way a description `<name>.json` records the choice; a rerun whose set and settings are unchanged
+reuses it (and the saved index).
 """
 
 from __future__ import annotations
@@ -76,34 +82,47 @@ def _settings(spec: EvalSetSpec, config: Config) -> dict[str, Any]:
 
 
 def _build(spec: EvalSetSpec, config: Config, where: str):
-    """The set's index, of the kind the settings and its size choose."""
-    from filters.release.decontamination import BloomNgramIndex, NgramIndex, read_eval_texts
+    """(the set's index, of the kind the settings and its size choose, or None for the join path; the set's
+    item, short item and n-gram counts)."""
+    from filters.release.decontamination import (BloomNgramIndex, NgramIndex, bloom_index_bytes, count_ngrams,
+                                                 read_eval_texts)
 
     decon = config.decontamination
     limit = decon.max_index_mb * MIB
+
+    def texts():
+        return read_eval_texts(spec.path, spec.text_column, spec.split)
+
     try:
-        texts = list(read_eval_texts(spec.path, spec.text_column, spec.split))
+        counts = count_ngrams(texts(), decon.ngram)
     except (KeyError, ValueError, OSError) as exc:
         raise ConfigError(f"{where}: cannot read {spec.path}: {exc}") from None
-    if not texts:
+    items, _, ngrams = counts
+    if not items:
         raise ConfigError(f"{where}: {spec.path} holds no item with text in {spec.text_column!r}")
+    if decon.index == "join" or (decon.index == "auto" and bloom_index_bytes(ngrams, decon.bloom_error_rate) > limit):
+        return None, counts
     index = None
     if decon.index in ("auto", "exact"):
-        index = NgramIndex.build(texts, decon.ngram)
+        index = NgramIndex.build(texts(), decon.ngram)
         if index.nbytes() > limit:
             if decon.index == "exact":
                 raise ConfigError(f"{where}: the exact index of {spec.path} takes {index.nbytes() / MIB:.0f} MiB, "
                                   f"more than decontamination.max_index_mb={decon.max_index_mb:g} (every worker "
-                                  "holds it); use index: bloom or auto, or raise the limit")
+                                  "holds it); use index: auto, bloom or join, or raise the limit")
             index = None
     if index is None:
-        index = BloomNgramIndex.build(texts, decon.ngram, decon.bloom_error_rate)
-        if index.nbytes() > limit:
+        index = BloomNgramIndex.build(texts(), decon.ngram, decon.bloom_error_rate)
+        if index.nbytes() > limit:  # only with index: bloom (auto joins a set whose filter would not fit)
             raise ConfigError(f"{where}: even as a Bloom filter the index of {spec.path} takes "
                               f"{index.nbytes() / MIB:.0f} MiB, more than decontamination.max_index_mb="
-                              f"{decon.max_index_mb:g}; split the set or raise the limit (a join on n-gram hashes "
-                              "for sets larger than a worker's memory is not implemented)")
-    return index
+                              f"{decon.max_index_mb:g}; use index: auto or join, or raise the limit")
+    return index, counts
+
+
+def joined_sets(described: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Names of the sets whose descriptions chose the join path."""
+    return tuple(d["name"] for d in described if d.get("kind") == "join")
 
 
 def prepare_indexes(config: Config) -> list[dict[str, Any]]:
@@ -125,24 +144,32 @@ def prepare_indexes(config: Config) -> list[dict[str, Any]]:
         settings = _settings(spec, config)
         previous = read_description(output, spec.name)
         if previous is not None and previous.get("settings") == settings and \
-                FileSystems.exists(posixpath.join(folder, previous["file"])):
+                (previous["file"] is None or FileSystems.exists(posixpath.join(folder, previous["file"]))):
             described.append(previous)
             continue
         started = time.perf_counter()
-        index = _build(spec, config, f"decontamination.sets[{i}]")
-        kind = "exact" if hasattr(index, "item_ids") else "bloom"
-        name = f"{spec.name}-{settings['sha256'][:12]}-{kind}.npz"
-        buffer = io.BytesIO()
-        index.save(buffer)
-        blob = buffer.getvalue()
-        atomic_write(posixpath.join(folder, name), lambda handle: handle.write(blob))
-        info = {"name": spec.name, "file": name, "settings": settings, "kind": kind, "items": index.num_items,
-                "short_items": index.short_items, "ngrams": len(index) if kind == "exact" else index.num_ngrams,
-                "index_bytes": index.nbytes(), "build_seconds": round(time.perf_counter() - started, 3)}
+        index, (items, short, ngrams) = _build(spec, config, f"decontamination.sets[{i}]")
+        if index is None:  # the join: nothing to save, the workers read the set ("ngrams": all, not distinct)
+            info = {"name": spec.name, "file": None, "settings": settings, "kind": "join", "items": items,
+                    "short_items": short, "ngrams": ngrams, "index_bytes": 0}
+            log.info("decontamination set %s: %d items, %d %d-grams: joined with the documents' n-grams "
+                     "(its index would exceed max_index_mb=%g)", spec.name, info["items"], info["ngrams"],
+                     decon.ngram, decon.max_index_mb)
+        else:
+            kind = "exact" if hasattr(index, "item_ids") else "bloom"
+            name = f"{spec.name}-{settings['sha256'][:12]}-{kind}.npz"
+            buffer = io.BytesIO()
+            index.save(buffer)
+            blob = buffer.getvalue()
+            atomic_write(posixpath.join(folder, name), lambda handle: handle.write(blob))
+            info = {"name": spec.name, "file": name, "settings": settings, "kind": kind, "items": index.num_items,
+                    "short_items": index.short_items, "ngrams": len(index) if kind == "exact" else index.num_ngrams,
+                    "index_bytes": index.nbytes()}
+            log.info("decontamination set %s: %d items, %d distinct %d-grams, %s index of %.1f MiB", spec.name,
+                     info["items"], info["ngrams"], decon.ngram, kind, info["index_bytes"] / MIB)
+        info["build_seconds"] = round(time.perf_counter() - started, 3)
         text = json.dumps(info, indent=2, sort_keys=True).encode()
         atomic_write(_description_path(output, spec.name), lambda handle: handle.write(text))
-        log.info("decontamination set %s: %d items, %d distinct %d-grams, %s index of %.1f MiB", spec.name,
-                 info["items"], info["ngrams"], decon.ngram, kind, info["index_bytes"] / MIB)
         described.append(info)
     return described
 
