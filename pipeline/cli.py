@@ -272,24 +272,30 @@ def _interrupts() -> Iterator[_Interrupt]:
     done = threading.Event()
 
     def interrupted() -> None:
-        logging.disable(logging.CRITICAL)
-        line = state.progress.interrupted() if state.progress is not None else "interrupted"
-        with contextlib.suppress(Exception):
+        try:
+            logging.disable(logging.CRITICAL)
+            line = state.progress.interrupted() if state.progress is not None else "interrupted"
             sys.stdout.flush()
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
-        # The line is the last word: Beam's threads report their workers' deaths, to nowhere.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        _stop_children()
-        os._exit(EXIT_INTERRUPTED)
+            # The line is the last word: Beam's threads report their workers' deaths, to nowhere.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            _stop_children()
+        finally:  # whatever failed above, the command ends here
+            os._exit(EXIT_INTERRUPTED)
 
     def wait() -> None:
         while not done.is_set():
             if signal.sigtimedwait({signal.SIGINT}, 0.2) is not None:
                 interrupted()
 
+    # multiprocessing's resource tracker, started by the first spawned child (the extraction sandbox), unblocks
+    # SIGINT in the thread that starts it, after which Linux would deliver Ctrl-C there, ignored: start it now.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous_handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
     waiter = threading.Thread(target=wait, name="sigint", daemon=True)

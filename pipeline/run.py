@@ -311,12 +311,12 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     annotations instead of annotating: that is `refilter`. `progress` is told what the run is about to do."""
     started = time.perf_counter()
     check_output(config.output.path)
+    options = pipeline_options(config, list(beam_args))
     if shards is None:
         shards = validate(config)
     output = config.output.path
     digest = config.digest()
     scope = dedup_scope(shards)
-    options = pipeline_options(config, list(beam_args))
     dry_run = options.view_as(TestOptions).dry_run
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
     if not dry_run:
