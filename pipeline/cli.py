@@ -187,12 +187,18 @@ def _check_extra(parser: argparse.ArgumentParser, command: str, extra: list[str]
         raise UsageError(f"{exc} (see python -m pipeline {command} --help)") from None
 
 
-def _finished_run(folder: str, what: str) -> None:
-    """`report OUT` and `thresholds --from OUT` read a finished run: say so in one line when OUT is not one."""
+def _existing(folder: str, what: str) -> None:
     from apache_beam.io.filesystems import FileSystems
 
     if not FileSystems.exists(folder):
         raise ConfigError(f"{what} {folder}: no such folder")
+
+
+def _finished_run(folder: str, what: str) -> None:
+    """`report OUT` reads a finished run: say so in one line when OUT is not one."""
+    from apache_beam.io.filesystems import FileSystems
+
+    _existing(folder, what)
     if not FileSystems.exists(posixpath.join(folder, "manifest.json")):
         raise ConfigError(f"{what} {folder}: not a finished run (no manifest.json; run, or rerun, "
                           f"python -m pipeline run ... --output {folder} first)")
@@ -358,7 +364,7 @@ def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
     elif args.command == "thresholds":
         from pipeline.report import thresholds as th
 
-        _finished_run(args.source, "--from")
+        _existing(args.source, "--from")  # what it reads is checked by the job's own start (signals/ or _annotations/)
         specs = th.load_specs(args.signals, args.spec, args.low, args.high)
         found = th.thresholds(args.source, specs, args.output, exact=args.exact, epsilon=args.epsilon,
                               min_documents=args.min_documents, beam_args=beam_args, work=args.work)

@@ -165,8 +165,10 @@ def test_report_and_thresholds_on_what_is_not_a_finished_run(tmp_path: Path):
     one_line_error(cli("report", str(tmp_path / "missing")), "no such folder", "missing")
     (tmp_path / "unfinished" / "_annotations").mkdir(parents=True)
     one_line_error(cli("report", str(tmp_path / "unfinished")), "not a finished run", "manifest.json")
-    one_line_error(cli("thresholds", "--from", str(tmp_path / "missing"), "--output", str(tmp_path / "r.yaml"),
-                       "--signals", "rps_doc_word_count:higher"), "--from", "no such folder")
+    thresholds = ["--output", str(tmp_path / "r.yaml"), "--signals", "rps_doc_word_count:higher"]
+    one_line_error(cli("thresholds", "--from", str(tmp_path / "missing"), *thresholds), "--from", "no such folder")
+    one_line_error(cli("thresholds", "--from", str(tmp_path / "unfinished"), *thresholds), "--from",
+                   "no signals/*.parquet")
 
 
 @pytest.mark.slow
