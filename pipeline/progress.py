@@ -175,14 +175,16 @@ class RunProgress:
     def __init__(self, live: bool):
         self._live = live  # draw the line (the CLI sets it when stderr is a terminal)
         self._counter: Optional[MarkerCounter] = None
+        self._remote: Optional[str] = None  # the runner, when its job runs elsewhere and outlives the driver
         self._bar = None
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
     @contextlib.contextmanager
-    def tracking(self, counter: MarkerCounter, local: bool) -> Iterator[None]:
+    def tracking(self, counter: MarkerCounter, local: bool, runner: str = "") -> Iterator[None]:
         """While the pipeline runs: counts for `interrupted`, and the live line for a local runner."""
         self._counter = counter
+        self._remote = None if local else runner
         if not (self._live and local):
             yield
             return
@@ -233,7 +235,9 @@ class RunProgress:
             bar.leave = False
             bar.close()
         try:
-            counts = self._counter.poll() if self._counter is not None else None
+            line = interrupted_line(self._counter.poll() if self._counter is not None else None)
         except Exception:  # noqa: BLE001 - the folder could not be listed: say so rather than guess
-            return "interrupted; rerun the same command to resume (finished tasks and shards are kept)"
-        return interrupted_line(counts)
+            line = "interrupted; rerun the same command to resume (finished tasks and shards are kept)"
+        if self._remote:
+            line += f" once the job submitted to {self._remote} has ended (it runs on unless cancelled there)"
+        return line

@@ -31,7 +31,7 @@ from pipeline.io.atomic import atomic_write
 from pipeline.config import Config, ConfigError
 from pipeline.progress import MarkerCounter, RunProgress
 from pipeline.runners.dask_runner import runner_for
-from pipeline.runners.options import BeamArgumentError, check_option_names, is_local
+from pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_name
 from pipeline.graph.decide import LANGUAGE_RULE, rule_specs
 from pipeline.io.document import ShardSpec
 from pipeline.io.eval_sets import check_eval_sets, described_indexes, prepare_indexes
@@ -339,7 +339,7 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
                        compute=annotations_from is None)
         tracking = nullcontext() if progress is None or dry_run else progress.tracking(
             MarkerCounter(output, plan.annotations, tasks, plan.annotation_digest, shards, done, digest,
-                          compute=plan.compute), local=is_local(options))
+                          compute=plan.compute), local=is_local(options), runner=runner_name(options))
         with tracking, beam.Pipeline(runner=runner_for(options), options=options) as p:
             build_graph(p, config, plan)
         job = getattr(p.result, "job", None)

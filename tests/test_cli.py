@@ -40,6 +40,17 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
+def clis(*calls: list[str], timeout: float = 600) -> list[subprocess.CompletedProcess]:
+    """Several independent invocations at once (each pays Beam's import)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in calls]
+    results = []
+    for args, proc in zip(calls, procs):
+        out, err = proc.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    return results
+
+
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     """Exit code 2, nothing on stdout, exactly one line on stderr holding every needle, no traceback."""
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -87,13 +98,16 @@ def test_beam_options_pass_in_both_spellings_and_bad_values_are_refused(tmp_path
             "--project", "p", "--temp_location=/tmp", "--dask_client_address=tcp://127.0.0.1:8786",
             "--save_main_session"]
     nothing = str(tmp_path / "nothing-*.parquet")
-    one_line_error(cli("run", "--config", str(DEFAULT), "--input", nothing, *beam), "no file matches", nothing)
-    one_line_error(cli("run", "--config", str(DEFAULT), "--direct_running_mode=multi_proc"),
-                   "--direct_running_mode", "multi_processing")
-    one_line_error(cli("run", "--config", str(DEFAULT), "--direct_num_workers", "two"),
-                   "--direct_num_workers", "invalid int value")
-    one_line_error(cli("run", "--config", str(DEFAULT), "--output", str(tmp_path), "stray"), "'stray'")
-    one_line_error(cli("report", str(tmp_path), "--runner", "FnApiRunner"), "--runner", "report takes only OUT")
+    run = ["run", "--config", str(DEFAULT)]
+    accepted, bad_choice, bad_int, stray, report = clis(
+        [*run, "--input", nothing, *beam], [*run, "--direct_running_mode=multi_proc"],
+        [*run, "--direct_num_workers", "two"], [*run, "--output", str(tmp_path), "stray"],
+        ["report", str(tmp_path), "--runner", "FnApiRunner"])
+    one_line_error(accepted, "no file matches", nothing)
+    one_line_error(bad_choice, "--direct_running_mode", "multi_processing")
+    one_line_error(bad_int, "--direct_num_workers", "invalid int value")
+    one_line_error(stray, "'stray'")
+    one_line_error(report, "--runner", "report takes only OUT")
 
 
 def test_runner_options_in_the_config_must_be_beam_options(tmp_path: Path, capsys):
@@ -155,20 +169,25 @@ def test_help_prints_descriptions_and_examples():
 def test_an_output_path_that_is_a_file_is_one_line(tmp_path: Path):
     file = tmp_path / "a-file"
     file.write_text("not a folder")
-    one_line_error(cli("run", "--config", str(DEFAULT), "--output", str(file)), "output.path", str(file), "is a file")
-    one_line_error(cli("run", "--config", str(DEFAULT), "--output", str(file / "sub")), str(file), "is a file")
+    itself, below = clis(["run", "--config", str(DEFAULT), "--output", str(file)],
+                         ["run", "--config", str(DEFAULT), "--output", str(file / "sub")])
+    one_line_error(itself, "output.path", str(file), "is a file")
+    one_line_error(below, str(file), "is a file")
     assert file.read_text() == "not a folder"
 
 
 @pytest.mark.slow
 def test_report_and_thresholds_on_what_is_not_a_finished_run(tmp_path: Path):
-    one_line_error(cli("report", str(tmp_path / "missing")), "no such folder", "missing")
     (tmp_path / "unfinished" / "_annotations").mkdir(parents=True)
-    one_line_error(cli("report", str(tmp_path / "unfinished")), "not a finished run", "manifest.json")
     thresholds = ["--output", str(tmp_path / "r.yaml"), "--signals", "rps_doc_word_count:higher"]
-    one_line_error(cli("thresholds", "--from", str(tmp_path / "missing"), *thresholds), "--from", "no such folder")
-    one_line_error(cli("thresholds", "--from", str(tmp_path / "unfinished"), *thresholds), "--from",
-                   "no signals/*.parquet")
+    missing, unfinished, th_missing, th_unfinished = clis(
+        ["report", str(tmp_path / "missing")], ["report", str(tmp_path / "unfinished")],
+        ["thresholds", "--from", str(tmp_path / "missing"), *thresholds],
+        ["thresholds", "--from", str(tmp_path / "unfinished"), *thresholds])
+    one_line_error(missing, "no such folder", "missing")
+    one_line_error(unfinished, "not a finished run", "manifest.json")
+    one_line_error(th_missing, "--from", "no such folder")
+    one_line_error(th_unfinished, "--from", "no signals/*.parquet")
 
 
 @pytest.mark.slow
@@ -176,26 +195,30 @@ def test_refilter_on_a_signal_the_source_did_not_compute_names_the_stage(annotat
     rule = 'filters.rules=[{name: punct, keep: "fineweb_line_punct_ratio >= 0.1"}]'
     base = ["refilter", "--from", str(annotated), "--config", str(DEFAULT), "--output", str(tmp_path / "r"),
             "--set", "mode=filter", "--set", rule]
-    line = one_line_error(cli(*base), "fineweb_line_punct_ratio", str(annotated), "signals.groups: fineweb")
+    plain, with_group, missing = clis(
+        base, [*base, "--set", "signals.groups=[rpv2, fineweb]"],
+        ["refilter", "--from", str(tmp_path / "missing"), "--config", str(DEFAULT), "--output", str(tmp_path / "r")])
+    line = one_line_error(plain, "fineweb_line_punct_ratio", str(annotated), "signals.groups: fineweb")
     assert "not computed" in line
     # Adding the group to the refilter config does not compute it either: the same answer, not a digest puzzle.
-    one_line_error(cli(*base, "--set", "signals.groups=[rpv2, fineweb]"), "fineweb_line_punct_ratio",
-                   "signals.groups: fineweb")
-    one_line_error(cli("refilter", "--from", str(tmp_path / "missing"), "--config", str(DEFAULT), "--output",
-                       str(tmp_path / "r")), "--from", "no such folder")
+    one_line_error(with_group, "fineweb_line_punct_ratio", "signals.groups: fineweb")
+    one_line_error(missing, "--from", "no such folder")
     assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.slow
 def test_config_and_input_mistakes_stay_one_line(tmp_path: Path):
-    one_line_error(cli("run", "--config", str(tmp_path / "none.yaml")), "config file not found")
     bad = tmp_path / "bad.yaml"
     bad.write_text("extract: {timeout: 3}\n")
-    one_line_error(cli("run", "--config", str(bad)), "unknown config key: extract.timeout")
-    one_line_error(cli("run", "--config", str(DEFAULT), "--input", str(tmp_path / "no-such-*.warc.gz")),
-                   "no file matches")
-    one_line_error(cli("run"), "--config", "required")
-    one_line_error(cli("run", "--config", str(DEFAULT), "--set", "mode"), "mode")
+    missing, unknown_key, no_input, no_config, bad_set = clis(
+        ["run", "--config", str(tmp_path / "none.yaml")], ["run", "--config", str(bad)],
+        ["run", "--config", str(DEFAULT), "--input", str(tmp_path / "no-such-*.warc.gz")], ["run"],
+        ["run", "--config", str(DEFAULT), "--set", "mode"])
+    one_line_error(missing, "config file not found")
+    one_line_error(unknown_key, "unknown config key: extract.timeout")
+    one_line_error(no_input, "no file matches")
+    one_line_error(no_config, "--config", "required")
+    one_line_error(bad_set, "mode")
 
 
 # --- Ctrl-C and progress ---------------------------------------------------------------------------------------
