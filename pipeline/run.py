@@ -13,7 +13,9 @@ import dataclasses
 import json
 import logging
 import posixpath
+import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,11 +29,14 @@ from filters.rules import RuleError, compile_rule
 from pipeline.io.annotations import ANNOTATIONS
 from pipeline.io.atomic import atomic_write
 from pipeline.config import Config, ConfigError
+from pipeline.progress import MarkerCounter, RunProgress
 from pipeline.runners.dask_runner import runner_for
+from pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_name
 from pipeline.graph.decide import LANGUAGE_RULE, rule_specs
 from pipeline.io.document import ShardSpec
 from pipeline.io.eval_sets import check_eval_sets, described_indexes, joined_sets, prepare_indexes
 from pipeline.graph.build import RunPlan, build_graph
+from pipeline.graph.stages import STAGES
 from pipeline.graph.metrics import beam_counters
 from pipeline.models import is_remote, model_exists
 from pipeline.io.passthrough import ColumnUnion, fingerprint, run_columns
@@ -160,16 +165,56 @@ def _check_multi_label_card(i: int, spec: Any, card: dict[str, Any], card_path: 
                               f"{card_path} says the model was trained with {card[key]!r}")
 
 
-def check_rules(config: Config) -> None:
+# What to enable for a signal that is not a column of the config's stages (see `signal_source`).
+_STAGE_KEYS = {"langid": "langid.enabled", "pii": "pii.enabled and pii.kinds", "perplexity": "perplexity.enabled",
+               "classifiers": "a classifiers.models entry", "decontamination": "a decontamination.sets entry"}
+
+
+def signal_source(column: str, config: Config) -> str | None:
+    """The config key that would compute `column` (for messages), or None when no stage can."""
+    from filters.heuristics.quality_signals import GROUPS, C4Options, signal_names
+
+    groups = [g for g in GROUPS if column in {name for name, _ in signal_names((g,), None, C4Options())}]
+    if groups:
+        return f"signals.groups: {' or '.join(groups)}"
+    if column == "rps_doc_ut1_blacklist":
+        return "signals.ut1_blocklist"
+    importance = re.fullmatch(r"rps_doc_(\w+?)_importance(_length_correction)?", column)
+    if importance:
+        return f"signals.importance.{importance[1]}"
+    for stage in STAGES:
+        try:
+            columns = {f.name for f in stage.columns(config)}
+        except ValueError:
+            continue
+        if column in columns and stage.STAGE in _STAGE_KEYS:
+            return _STAGE_KEYS[stage.STAGE]
+    return None
+
+
+def check_rules(config: Config, computed: set[str] | None = None, source: str | None = None) -> None:
+    """Every rule parses and uses only columns that exist: the config's stages' or, deciding from another run's
+    annotations (`refilter`), those `source` computed (`computed`)."""
     if any(r.name == LANGUAGE_RULE for r in config.filters.rules):
         raise ConfigError(f"filters.rules: the rule name {LANGUAGE_RULE!r} is reserved for langid.keep / "
                           "langid.min_score")
-    available = rule_columns(config)
+    available = rule_columns(config) if computed is None else computed
     for spec in rule_specs(config):
         try:
-            compile_rule(spec.name, spec.keep, spec.params, available, spec.languages)
+            rule = compile_rule(spec.name, spec.keep, spec.params, None, spec.languages)
         except RuleError as exc:
             raise ConfigError(f"filters.rules: {exc}") from None
+        missing = sorted(rule.columns - available)
+        if not missing:
+            continue
+        where = signal_source(missing[0], config)
+        if source is None:
+            hint = f"; {where} computes it" if where else ""
+            raise ConfigError(f"filters.rules: rule {spec.name}: unknown signal {missing[0]!r} (not produced by "
+                              f"the enabled stages{hint})")
+        hint = f" ({where} computes it)" if where else " (no stage computes it)"
+        raise ConfigError(f"filters.rules: rule {spec.name}: signal {missing[0]!r} was not computed by {source}"
+                          f"{hint}; refilter only decides from stored signals: run the config to annotate anew")
 
 
 def check_stages(config: Config) -> None:
@@ -201,6 +246,10 @@ def validate(config: Config) -> list[ShardSpec]:
 
 def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
     """Config `runner.options` as defaults; the same option on the command line wins."""
+    try:
+        check_option_names(config.runner.options, "runner.options")
+    except BeamArgumentError as exc:
+        raise ConfigError(str(exc)) from None
     given = {arg.split("=", 1)[0].lstrip("-") for arg in beam_args if arg.startswith("--")}
     defaults = []
     for key, value in config.runner.options.items():
@@ -209,11 +258,26 @@ def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(defaults + list(beam_args))
 
 
+def check_output(output: str) -> None:
+    """A local output path must be a folder, or a path one can be made at: checked before any work starts."""
+    if is_remote(output):
+        return
+    path = Path(output.removeprefix("file://"))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output.path: {output} is a file, not a folder")
+    blocking = next((p for p in path.parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ConfigError(f"output.path: {blocking} is a file, so {output} cannot be created")
+
+
 def prepare_output(output: str, extra: tuple[str, ...] = ()) -> None:
     for folder in (*OUTPUT_DIRS, SHARD_MARKERS, ANNOTATIONS, PLAN, *extra):
         path = posixpath.join(output, folder)
-        if not FileSystems.exists(path):
-            FileSystems.mkdirs(path)
+        try:
+            if not FileSystems.exists(path):
+                FileSystems.mkdirs(path)
+        except OSError as exc:  # a folder one cannot write to, a full disk: before any work, so a user's to fix
+            raise ConfigError(f"output.path: cannot create {path}: {exc}") from None
 
 
 def _belongs(stem: str, names: set[str]) -> bool:
@@ -242,16 +306,18 @@ def remove_other_runs(output: str, shards: list[ShardSpec]) -> None:
 
 
 def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | None = None,
-        shards: list[ShardSpec] | None = None, splits: int | None = None) -> RunSummary:
+        shards: list[ShardSpec] | None = None, splits: int | None = None,
+        progress: RunProgress | None = None) -> RunSummary:
     """Run `config`. `annotations_from` (with its `shards` and `splits`) decides from another run's
-    annotations instead of annotating: that is `refilter`."""
+    annotations instead of annotating: that is `refilter`. `progress` is told what the run is about to do."""
     started = time.perf_counter()
+    check_output(config.output.path)
+    options = pipeline_options(config, list(beam_args))
     if shards is None:
         shards = validate(config)
     output = config.output.path
     digest = config.digest()
     scope = dedup_scope(shards)
-    options = pipeline_options(config, list(beam_args))
     dry_run = options.view_as(TestOptions).dry_run
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
     if not dry_run:
@@ -271,8 +337,8 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         if todo:
             rewritten |= {s.name for s in todo}
             known = run_columns((s.index, read_marker(output, s.name).passthrough) for s in done)
-            result = _run_graph(config, options, shards, todo, digest, scope, known, annotations_from, splits,
-                                 joined_sets(eval_sets))
+            result = _run_graph(config, options, shards, todo, done, digest, scope, known, annotations_from, splits,
+                                joined_sets(eval_sets), progress)
             if dry_run:
                 log.info("dry run: the job graph was translated (%s bytes staged) and nothing ran", result)
                 return RunSummary(output=output, shards=len(shards), skipped=len(done), dry_run=True,
@@ -304,8 +370,9 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
 
 
 def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec], todo: list[ShardSpec],
-               digest: str, scope: str, known: ColumnUnion, annotations_from: str | None,
-               splits: int | None, joined: tuple[str, ...]) -> dict[str, int] | int | None:
+               done: list[ShardSpec], digest: str, scope: str, known: ColumnUnion, annotations_from: str | None,
+               splits: int | None, joined: tuple[str, ...], progress: RunProgress | None
+               ) -> dict[str, int] | int | None:
     """Write the `todo` shards (`known`: the other shards' passthrough columns); the run's Beam counters, or
     with --dry_run the size of the staged job graph."""
     pending = {s.name for s in todo}
@@ -317,9 +384,13 @@ def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec]
                    annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
                    annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
                    compute=annotations_from is None, known_columns=known, joined=joined)
-    with beam.Pipeline(runner=runner_for(options), options=options) as p:
+    dry_run = options.view_as(TestOptions).dry_run
+    tracking = nullcontext() if progress is None or dry_run else progress.tracking(
+        MarkerCounter(output, plan.annotations, tasks, plan.annotation_digest, shards, done, digest,
+                      compute=plan.compute), local=is_local(options), runner=runner_name(options))
+    with tracking, beam.Pipeline(runner=runner_for(options), options=options) as p:
         build_graph(p, config, plan)
-    if options.view_as(TestOptions).dry_run:
+    if dry_run:
         job = getattr(p.result, "job", None)
         return len(job.proto_pipeline.SerializeToString()) if hasattr(job, "proto_pipeline") else None
     return beam_counters(p.result)
