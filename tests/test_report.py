@@ -96,14 +96,6 @@ def test_folders_read_tolerantly(tmp_path: Path):
     np.testing.assert_array_equal(sample.columns["quality_score"], [np.nan, 0.5, 0.25])
 
 
-def test_report_on_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path: Path, capsys):
-    from pipeline.cli import main
-
-    assert main(["report", str(tmp_path / "missing")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "stats.json not found" in err
-
-
 # --- on the bundled sample's default run -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
