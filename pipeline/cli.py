@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, absolute_path, load_config
 
 log = logging.getLogger("pipeline")
 
@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     refilter = sub.add_parser("refilter", help="apply a config's rules to a finished run's stored signals")
-    refilter.add_argument("--from", dest="source", required=True)
+    # Folders the job's workers read or write: absolute, as config paths are (a worker runs elsewhere).
+    refilter.add_argument("--from", dest="source", required=True, type=absolute_path)
     refilter.add_argument("--config", required=True)
     refilter.add_argument("--output", required=True)
     refilter.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -38,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     thresholds = sub.add_parser(
         "thresholds", help="per-language rule thresholds at percentiles of a finished run's signals (a Beam job; "
                            "unknown arguments are Beam pipeline options)")
-    thresholds.add_argument("--from", dest="source", required=True, help="a finished run's output folder")
+    thresholds.add_argument("--from", dest="source", required=True, type=absolute_path,
+                            help="a finished run's output folder")
     thresholds.add_argument("--output", required=True, help="the rules file to write (YAML, filters.rules)")
     thresholds.add_argument("--signals", nargs="+", action="extend", default=[], metavar="NAME:higher|lower[:P]",
                             help="which way is better per signal, and optionally its percentile")
@@ -51,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                             help="approximate mode's rank error bound, as a fraction of a language's documents")
     thresholds.add_argument("--min-documents", type=int, default=10,
                             help="leave out languages with fewer documents holding the signal (10)")
-    thresholds.add_argument("--work", help="folder for the job's per-language results (default: FROM/_thresholds)")
+    thresholds.add_argument("--work", type=absolute_path,
+                            help="folder for the job's per-language results (default: FROM/_thresholds)")
     return parser
 
 
