@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Iterator, Optional
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, absolute_path, load_config
 
 log = logging.getLogger("pipeline")
 
@@ -124,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                               epilog=REFILTER_EPILOG,
                               description="Apply a config's decisions to the annotations of a finished run, "
                                           "writing another folder.", **common)
-    refilter.add_argument("--from", dest="source", required=True, metavar="OUT",
+    # Folders the job's workers read or write are made absolute, as config paths are (a worker runs elsewhere).
+    refilter.add_argument("--from", dest="source", required=True, metavar="OUT", type=absolute_path,
                           help="a finished run's output folder (its annotations are read, not changed)")
     refilter.add_argument("--config", required=True, metavar="YAML", help="the config whose decisions to apply")
     refilter.add_argument("--output", required=True, metavar="DIR", help="the folder to write (not --from)")
@@ -141,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         "thresholds", help="per-language rule thresholds at percentiles of a finished run's signals",
         epilog=THRESHOLDS_EPILOG,
         description="Compute per-language thresholds (a Beam job) and write them as a rules file.", **common)
-    thresholds.add_argument("--from", dest="source", required=True, metavar="OUT",
+    thresholds.add_argument("--from", dest="source", required=True, metavar="OUT", type=absolute_path,
                             help="a finished run's output folder")
     thresholds.add_argument("--output", required=True, metavar="RULES.yaml",
                             help="the rules file to write (YAML holding filters.rules)")
@@ -157,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
                             help="approximate mode's rank error bound, as a fraction of a language's documents")
     thresholds.add_argument("--min-documents", type=int, default=10,
                             help="leave out languages with fewer documents holding the signal (10)")
-    thresholds.add_argument("--work", metavar="DIR",
+    thresholds.add_argument("--work", metavar="DIR", type=absolute_path,
                             help="folder for the job's per-language results (default: FROM/_thresholds)")
     return parser
 

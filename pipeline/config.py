@@ -3,7 +3,8 @@
 A YAML recipe is read into frozen dataclasses. Every key is checked against the dataclass fields (an unknown
 key or a wrong type fails with the dotted key in the message), `--set a.b=value` overrides are applied to the
 raw mapping before validation, and paths that must exist (models, input globs) are checked before any work
-starts, so a bad config never burns worker time.
+starts, so a bad config never burns worker time. Relative local paths are read from the driver's working
+directory and made absolute at load, so workers elsewhere open the same files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import types
 import typing
@@ -343,9 +345,40 @@ def include_rules(raw: dict[str, Any]) -> None:
 
 
 def parse_config(raw: dict[str, Any]) -> Config:
-    config = _build(Config, raw, "")
+    """Validate a raw mapping; relative local paths are made absolute against the working directory."""
+    config = absolute_paths(_build(Config, raw, ""), Path.cwd())
     _check_semantics(config)
     return config
+
+
+def absolute_path(path: str, base: str | Path | None = None) -> str:
+    """`path` against `base` (default: the working directory) unless it is remote (`gs://...`) or already
+    absolute; a glob stays a glob."""
+    if "://" in path:
+        return path
+    return os.path.normpath(os.path.join(Path.cwd() if base is None else base, path))
+
+
+def absolute_paths(config: Config, base: Path) -> Config:
+    """Every local path a worker opens (inputs, output, models, blocklist, evaluation sets), made absolute on
+    the driver: a worker runs in its own working directory (another machine, a container, a worker pool), where
+    a path relative to the driver's names nothing, or something else."""
+    fix = lambda path: absolute_path(path, base)  # noqa: E731
+    replace = dataclasses.replace
+    signals = config.signals
+    return replace(
+        config,
+        input=replace(config.input, paths=[fix(p) for p in config.input.paths]),
+        output=replace(config.output, path=fix(config.output.path)),
+        langid=replace(config.langid, model=config.langid.model and fix(config.langid.model)),
+        signals=replace(signals, importance={k: fix(v) for k, v in signals.importance.items()},
+                        ut1_blocklist=signals.ut1_blocklist and fix(signals.ut1_blocklist)),
+        perplexity=replace(config.perplexity, models={k: fix(v) for k, v in config.perplexity.models.items()}),
+        classifiers=replace(config.classifiers,
+                            models=[replace(m, model=fix(m.model)) for m in config.classifiers.models]),
+        decontamination=replace(config.decontamination,
+                                sets=[replace(s, path=fix(s.path)) for s in config.decontamination.sets]),
+    )
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

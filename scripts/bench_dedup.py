@@ -2,16 +2,21 @@
 
     python scripts/bench_dedup.py                    # both parts, 200,000 docs on 2 worker processes
     python scripts/bench_dedup.py --docs 50000 --skip-throughput
+    python scripts/bench_dedup.py --docs 100000 --skip-throughput --runner dask   # on a 2-worker Dask cluster
 
 The scale corpus is generated inside the pipeline (no input files): Zipf-distributed words from a
 synthetic vocabulary, planted near-duplicate clusters (copies with a few word substitutions) and one
 boilerplate cluster of ``--boilerplate`` near-identical documents (a hot key in every shuffle).
+``--runner dask`` runs it on a dask.distributed LocalCluster of ``--workers`` non-daemonic worker processes
+(one thread each) through pipeline.runners.dask_runner, as tests/test_dask_runner.py starts one.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import resource
 import shutil
@@ -147,19 +152,22 @@ class _RssPoller:
             frontier += kids
         return out
 
+    def sample(self) -> None:
+        for pid in self._children():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    kb = int(line.split()[1])
+                    if kb > self.peak.get(pid, ("", 0))[1]:
+                        self.peak[pid] = (cmd, kb)
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            for pid in self._children():
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
-                except OSError:
-                    continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        kb = int(line.split()[1])
-                        if kb > self.peak.get(pid, ("", 0))[1]:
-                            self.peak[pid] = (cmd, kb)
+            self.sample()
             self._stop.wait(self._interval)
 
     def __enter__(self):
@@ -175,10 +183,33 @@ def _pair_count(n: int) -> int:
     return n * (n - 1) // 2
 
 
-def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: float, max_rounds: int) -> None:
-    import apache_beam as beam
+@contextlib.contextmanager
+def _runner(kind: str, workers: int):
+    """(runner, options, worker pids) for `kind`: FnApiRunner's multi_processing mode, or a Dask LocalCluster
+    of `workers` non-daemonic processes whose scheduler runs in this process (the driver)."""
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    if kind == "multi_processing":
+        options = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        yield FnApiRunner(), PipelineOptions(options), None
+        return
+    import dask
+    import distributed
+
+    from pipeline.runners.dask_runner import DaskRunner
+
+    with dask.config.set({"distributed.worker.daemon": False}):
+        cluster = distributed.LocalCluster(n_workers=workers, processes=True, threads_per_worker=1,
+                                           dashboard_address=":0", silence_logs=logging.WARNING)
+    with cluster, distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)  # worker address -> pid
+        yield DaskRunner(), PipelineOptions([f"--dask_client_address={cluster.scheduler_address}"]), pids
+
+
+def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: float, max_rounds: int,
+                runner: str = "multi_processing") -> None:
+    import apache_beam as beam
 
     from filters.dedup.types import DedupConfig, DedupInput
     from pipeline.graph.dedup import Deduplicate
@@ -186,11 +217,10 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     out = Path(tempfile.mkdtemp(prefix="bench_dedup_"))
     config = DedupConfig(max_rounds=max_rounds)
     shards = (num_docs + SHARD_DOCS - 1) // SHARD_DOCS
-    options = PipelineOptions(["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
     gen = CorpusGenerator(num_docs, dup_fraction, boilerplate)
-    t0 = time.perf_counter()
-    with _RssPoller() as rss:
-        p = beam.Pipeline(runner=FnApiRunner(), options=options)
+    with _RssPoller() as rss, _runner(runner, workers) as (beam_runner, options, dask_pids):
+        t0 = time.perf_counter()  # the cluster is up: its start is not the pipeline's time
+        p = beam.Pipeline(runner=beam_runner, options=options)
         (
             p
             | "Shards" >> beam.Create(list(range(shards)))
@@ -203,7 +233,8 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
         )
         result = p.run()
         result.wait_until_finish()
-    wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        rss.sample()  # the workers' final peaks, before the cluster stops
 
     counters = {}
     try:
@@ -224,7 +255,8 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     kept = sum(1 for r in records if r[3])
     biggest = Counter(pred.values()).most_common(1)[0]
 
-    print(f"\nScale run: Deduplicate on FnApiRunner multi_processing, {workers} workers, max_rounds={max_rounds}")
+    where = "FnApiRunner multi_processing" if runner == "multi_processing" else "a Dask LocalCluster (DaskRunner)"
+    print(f"\nScale run: Deduplicate on {where}, {workers} workers, max_rounds={max_rounds}")
     rows = [
         ("documents in / records out", f"{num_docs} / {len(records)}"),
         ("kept / removed", f"{kept} / {len(records) - kept}"),
@@ -232,11 +264,17 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
         ("pairwise precision / recall", f"{tp / max(1, pred_pairs):.4f} / {tp / max(1, true_pairs):.4f}"),
         ("wall time (s)", f"{wall:.1f}"),
         ("docs/s (end to end)", f"{num_docs / wall:.0f}"),
-        ("runner process peak RSS (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"),
+        ("runner process peak RSS (MB)" if dask_pids is None else "driver process (runner + scheduler) peak RSS (MB)",
+         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"),
     ]
-    for pid, (cmd, kb) in sorted(rss.peak.items()):
-        if kb > 20 * 1024:  # skip thin shell wrappers of the worker processes
-            rows.append((f"worker pid {pid} peak RSS (MB)", f"{kb / 1024:.0f}"))
+    if dask_pids is None:
+        for pid, (cmd, kb) in sorted(rss.peak.items()):
+            if kb > 20 * 1024:  # skip thin shell wrappers of the worker processes
+                rows.append((f"worker pid {pid} peak RSS (MB)", f"{kb / 1024:.0f}"))
+    else:
+        for address, pid in sorted(dask_pids.items()):
+            rows.append((f"dask worker {address} (pid {pid}) peak RSS (MB)",
+                         f"{rss.peak.get(pid, ('', 0))[1] / 1024:.0f}"))
     for name in sorted(counters):
         rows.append((f"records shuffled: {name}", f"{counters[name]}"))
     shuffled = sum(v for k, v in counters.items() if k.startswith("shuffled_records_"))
@@ -250,6 +288,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--runner", choices=["multi_processing", "dask"], default="multi_processing",
+                    help="dask: a LocalCluster of --workers non-daemonic processes (needs the dask extra)")
     ap.add_argument("--boilerplate", type=int, default=10_000)
     ap.add_argument("--dup-fraction", type=float, default=0.1)
     ap.add_argument("--max-rounds", type=int, default=6)
@@ -261,7 +301,7 @@ def main() -> None:
     if not args.skip_throughput:
         bench_throughput(args.throughput_docs, args.num_perm)
     if not args.skip_scale:
-        bench_scale(args.docs, args.workers, args.boilerplate, args.dup_fraction, args.max_rounds)
+        bench_scale(args.docs, args.workers, args.boilerplate, args.dup_fraction, args.max_rounds, args.runner)
 
 
 if __name__ == "__main__":

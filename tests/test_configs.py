@@ -87,7 +87,7 @@ def test_missing_model_fails_at_start(monkeypatch):
     monkeypatch.chdir(REPO)
     raw = {"input": {"paths": ["sample/*.warc.gz"]},
            "perplexity": {"enabled": True, "models": {"en": "models/kenlm/nope.bin"}}}
-    with pytest.raises(ConfigError, match="perplexity.models.en: model file not found: models/kenlm/nope.bin"):
+    with pytest.raises(ConfigError, match=f"perplexity.models.en: model file not found: {REPO}/models/kenlm/nope.bin"):
         validate(parse_config(raw))
 
 

@@ -20,7 +20,6 @@ distributed = pytest.importorskip("distributed", reason="the dask extra is not i
 
 import apache_beam as beam  # noqa: E402
 import dask  # noqa: E402
-import yaml  # noqa: E402
 from apache_beam.metrics import Metrics  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.runners.dask import dask_runner as upstream  # noqa: E402
@@ -188,29 +187,11 @@ def test_runner_names_resolve_to_this_runner():
     assert dask_runner.runner_for(PipelineOptions([])) is None
 
 
-def _absolute_paths(config: str, folder: Path) -> Path:
-    """The config with its repository-relative model paths made absolute.
-
-    Relative paths are read from the driver's working directory but opened on the workers, which run
-    elsewhere here; until the driver resolves them itself (issue 14, item 3) the test does it."""
-    def fix(node):
-        if isinstance(node, dict):
-            return {key: fix(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [fix(value) for value in node]
-        if isinstance(node, str) and not os.path.isabs(node) and (REPO / node).is_file():
-            return str(REPO / node)
-        return node
-
-    path = folder / Path(config).name
-    path.write_text(yaml.safe_dump(fix(yaml.safe_load((REPO / config).read_text()))))
-    return path
-
-
 @pytest.mark.parametrize("config", ["configs/default.yaml", "configs/fineweb.yaml"])
-def test_shipped_config_on_dask_matches_fnapi_byte_for_byte(cluster, tmp_path, config):
+def test_shipped_config_on_dask_matches_fnapi_byte_for_byte(cluster, tmp_path, config, monkeypatch):
     """Every data file of a Dask run equals the FnApiRunner run's; both workers annotated shards."""
-    recipe = _absolute_paths(config, tmp_path)
+    monkeypatch.chdir(REPO)  # the config's relative model paths, made absolute on the driver (pipeline.config)
+    recipe = REPO / config
     # A page past extract.timeout_seconds goes to errors/, so a slower run would differ: no limit reached here.
     args = ("--input", str(REPO / "sample" / "*.warc.gz"), "--set", "extract.timeout_seconds=300")
     assert run_pipeline(recipe, tmp_path / "fnapi", *args, "--runner=FnApiRunner") == 0
