@@ -31,7 +31,8 @@ PASSTHROUGH_PREFIX = "pt."
 META_FIELDS = [pa.field(ROW, pa.int64()), pa.field("id", pa.string()), pa.field("url", pa.string()),
                pa.field("text", pa.string()), pa.field("_removed_by", pa.string()),
                pa.field("_error_stage", pa.string()), pa.field("_error", pa.string()),
-               pa.field("_input", pa.string()), pa.field("_text_chars", pa.int64())]
+               pa.field("_input", pa.string()), pa.field("_text_chars", pa.int64()),
+               pa.field("_langid_guess", pa.list_(pa.string()))]
 DEDUP_FIELDS = [pa.field("_text_hash", pa.binary()), pa.field("_minhash", pa.binary()),
                 pa.field("_shingled", pa.bool_())]
 ROW_GROUP = 512  # documents per row group: what one read of the file holds
@@ -66,12 +67,20 @@ class AnnotationSchema:
         self.schema = pa.schema(fields)
 
     def table(self, docs: list[Doc]) -> pa.Table:
+        return self.rows_table(self.rows(docs))
+
+    def rows_table(self, rows: list[dict[str, Any]]) -> pa.Table:
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def rows(self, docs: list[Doc]) -> list[dict[str, Any]]:
+        """One annotation row per document."""
         from pipeline.io.writers import encode_input
 
         rows = []
         for d in docs:
             row = {ROW: d.row, "id": d.id, "url": d.url, "_removed_by": d.removed_by, "_error_stage": d.error_stage,
-                   "_error": d.error, "_text_chars": len(d.text or "")}
+                   "_error": d.error, "_text_chars": len(d.text or ""),
+                   "_langid_guess": list(d.language_guess) if d.language_guess is not None else None}
             if d.error is None:
                 row["text"] = d.text or ""
             else:
@@ -85,7 +94,7 @@ class AnnotationSchema:
                 if self._json_passthrough:
                     row[PASSTHROUGH_JSON] = json.dumps(d.passthrough, sort_keys=True, ensure_ascii=False)
             rows.append(row)
-        return pa.Table.from_pylist(rows, schema=self.schema)
+        return rows
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,13 @@ class TaskMarker:
     stages: dict[str, Any]  # per stage: documents and seconds, as when the task was annotated
     file: str  # relative to the annotations folder
     passthrough_keys: list[str] = field(default_factory=list)  # JSONL: every key its records carried
+    # The language gate skipped (did not annotate) pages guessed outside these languages; None: none skipped.
+    gated: Optional[list[str]] = None
+
+    def covers(self, gate: Optional[frozenset[str]]) -> bool:
+        """Every page a run with this gate needs annotated is annotated: none was skipped, or the run keeps a
+        subset of the languages the skipping kept (skipping is monotone in the keep-list)."""
+        return self.gated is None or (gate is not None and gate <= frozenset(self.gated))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=1)
@@ -191,7 +207,10 @@ class AnnotationFile:
         self._writer = pq.ParquetWriter(self._handle, schema.schema, compression=compression)
 
     def write(self, docs: list[Doc]) -> pa.Table:
-        table = self._schema.table(docs)
+        return self.write_rows(self._schema.rows(docs))
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> pa.Table:
+        table = self._schema.rows_table(rows)
         self._writer.write_table(table)
         return table
 
