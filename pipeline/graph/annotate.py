@@ -21,6 +21,8 @@ import time
 from typing import Any, Iterator
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam import pvalue
 from apache_beam.utils.shared import Shared
 
@@ -115,9 +117,12 @@ class AnnotateTask(beam.DoFn):
                     todo = batch
                 for stage in stages:
                     stage.run(todo)
-                merged = sorted(kept_rows + schema.rows(todo), key=lambda r: r["_row"])
-                table = out.write_rows(merged)
-                gated_guesses += [r["_langid_guess"] for r in merged if r["_removed_by"] == LANGID_PREFILTER]
+                table = schema.table(todo)
+                if kept_rows:  # each side converted on its own (stored rows are dicts, new ones hold tuples)
+                    table = pa.concat_tables([schema.rows_table(kept_rows), table]).sort_by("_row")
+                out.write_table(table)
+                gated = pc.equal(table.column("_removed_by"), LANGID_PREFILTER).fill_null(False)
+                gated_guesses += table.filter(gated).column("_langid_guess").to_pylist()
                 documents += len(kept_rows)
                 for doc in todo:
                     for stage_name, seconds in doc.seconds.items():

@@ -207,12 +207,12 @@ class AnnotationFile:
         self._writer = pq.ParquetWriter(self._handle, schema.schema, compression=compression)
 
     def write(self, docs: list[Doc]) -> pa.Table:
-        return self.write_rows(self._schema.rows(docs))
-
-    def write_rows(self, rows: list[dict[str, Any]]) -> pa.Table:
-        table = self._schema.rows_table(rows)
+        table = self._schema.table(docs)
         self._writer.write_table(table)
         return table
+
+    def write_table(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
 
     def close(self) -> None:
         from apache_beam.io.filesystems import FileSystems
