@@ -73,3 +73,15 @@ def test_the_child_does_not_import_beam_even_when_the_parent_has():
         assert box.call("'apache_beam' in __import__('sys').modules") is False
     finally:
         box.close()
+
+
+def test_a_child_that_cannot_start_fails_the_task_not_the_documents():
+    """A child that dies before it is ready is the environment's fault (a missing library): it raises."""
+    from pipeline.runners.sandbox import SandboxStartError
+
+    box = Sandbox(int, timeout=5.0, warmup=partial(os._exit, 3))
+    try:
+        with pytest.raises(SandboxStartError, match="exit code 3"):
+            box.map(_calls("1"))
+    finally:
+        box.close()

@@ -24,6 +24,7 @@ from pipeline.config import Config
 from pipeline.io.document import LANGID_PREFILTER, Doc
 from pipeline.graph.metrics import count, count_outcome
 from pipeline.models import local_model_path
+from pipeline.runners.sandbox import BATCH as SANDBOX_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class Extract(Stage):
     STAGE = "extract"
     GUESS = "langid_prefilter"  # the guess's own time, and the documents it removed
     TRAFILATURA = "trafilatura"  # time inside trafilatura.extract (in the child), what overhead is measured against
-    BATCH = 16  # documents per message to the child
+    BATCH = SANDBOX_BATCH  # documents per message to the child
 
     def __init__(self, config: Config, shared: Shared):
         super().__init__(config, shared)

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 log = logging.getLogger(__name__)
 
 Call = tuple[tuple, dict]  # (args, kwargs) of one document's call
+BATCH = 16  # documents per message: round trips amortised, a hang redoes at most this many
 
 _BOOT = ("import sys\n"
          "from multiprocessing.connection import Connection\n"
@@ -45,6 +46,10 @@ class SandboxTimeout(TimeoutError):
 
 class SandboxCrash(RuntimeError):
     """The child process died while handling the call."""
+
+
+class SandboxStartError(SandboxCrash):
+    """No child could start (the environment, not a document): the task fails, as a missing library would."""
 
 
 class RemoteError(RuntimeError):
@@ -107,6 +112,17 @@ class Sandbox:
         self._ready = False
         self.starts += 1
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) of the running child so far; 0 without one (Linux)."""
+        if self._proc is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self._proc.pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _wait_ready(self) -> None:
         if self._ready:
             return
@@ -117,18 +133,18 @@ class Sandbox:
         if not ok:
             code = self._proc.poll() if self._proc else None
             self.close()
-            raise SandboxCrash(f"extraction process did not start within {self._start_timeout:g} s "
-                               f"(exit code {code})")
+            raise SandboxStartError(f"extraction process did not start within {self._start_timeout:g} s "
+                                    f"(exit code {code})")
         self._ready = True
 
     def _send(self, calls: list[Call]) -> None:
         for attempt in (0, 1):  # a child that died between batches is replaced once
             self.start()
+            self._wait_ready()
             try:
-                self._wait_ready()
                 self._conn.send(calls)
                 return
-            except (BrokenPipeError, ConnectionError, OSError, SandboxCrash):
+            except (BrokenPipeError, ConnectionError, OSError):
                 self.close()
                 if attempt:
                     raise SandboxCrash("extraction process died before the call") from None
@@ -155,6 +171,8 @@ class Sandbox:
                 self.close()
                 try:
                     self._send(calls[len(out):])
+                except SandboxStartError:
+                    raise
                 except SandboxCrash as exc:
                     out += [exc] * (len(calls) - len(out))
             else:
@@ -167,6 +185,8 @@ class Sandbox:
         """Send a batch; when no child can take it, every call's outcome is that failure."""
         try:
             self._send(calls)
+        except SandboxStartError:
+            raise
         except SandboxCrash as exc:
             return [exc] * len(calls)
         return None
