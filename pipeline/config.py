@@ -67,6 +67,9 @@ class LangIdConfig:
     keep: list[str] = field(default_factory=list)  # empty: every language
     min_score: float = 0.0
     batch_size: int = 256
+    # A CLD2 guess on the raw HTML (filters.models.langid_prefilter) skips extraction of pages confidently
+    # outside `keep` (filter mode); false: no guess is made and every page is extracted.
+    prefilter: bool = True
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ class Config:
             "version": ANNOTATION_VERSION,
             "format": data["input"]["format"],
             "extract": data["extract"],
-            "langid": {k: langid[k] for k in ("enabled", "model")},
+            "langid": {k: langid[k] for k in ("enabled", "model", "prefilter")},  # prefilter: the stored guess
             "signals": data["signals"],
             "perplexity": data["perplexity"],
             "classifiers": data["classifiers"],
@@ -262,7 +265,7 @@ class Config:
 
 
 # Bumped whenever the annotation files' layout or meaning changes, so older annotations are recomputed.
-ANNOTATION_VERSION = 1
+ANNOTATION_VERSION = 2  # 2: the language guess on the raw HTML (`_langid_guess`)
 
 
 def _hash(data: Any) -> str:

@@ -14,6 +14,7 @@ import posixpath
 
 from pipeline.io.annotations import ANNOTATIONS
 from pipeline.config import Config, ConfigError, parse_config
+from pipeline.graph.decide import prefilter_gate
 from pipeline.io.document import ShardSpec
 from pipeline.io.readers import open_path
 from pipeline.io.schema import rule_columns
@@ -50,8 +51,15 @@ def refilter(source: str, config: Config, beam_args: list[str] = (), progress: R
         raise ConfigError(f"--config: its extraction, stages, models or dedup signature differ from those {source} "
                           "was annotated with; refilter changes only rules, langid.keep/min_score, mode, dedup "
                           "thresholds and keep policy, and the layout (use run to annotate anew)")
+    skipped = source_manifest.get("prefilter_skipped_outside")
+    gate = prefilter_gate(config)
+    if skipped is not None and (gate is None or not gate <= frozenset(skipped)):
+        keeps = "every language" if gate is None else ", ".join(sorted(gate - frozenset(skipped)))
+        raise ConfigError(f"--config: {source} did not annotate the pages its language gate guessed outside "
+                          f"{', '.join(skipped)}, and this config keeps {keeps}; run it with `run` on {source} "
+                          "(it annotates those pages), or set langid.prefilter: false on the first run")
     shards = [ShardSpec(path=s["path"], name=s["shard"], format=s["format"], index=i)
               for i, s in enumerate(source_manifest["inputs"])]
     splits = source_manifest["config"]["input"]["splits"]
     return run(config, beam_args, annotations_from=posixpath.join(source, ANNOTATIONS), shards=shards,
-               splits=splits, progress=progress)
+               splits=splits, skipped_outside=skipped, progress=progress)

@@ -32,7 +32,7 @@ from pipeline.config import Config, ConfigError
 from pipeline.progress import MarkerCounter, RunProgress
 from pipeline.runners.dask_runner import runner_for
 from pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_name
-from pipeline.graph.decide import LANGUAGE_RULE, rule_specs
+from pipeline.graph.decide import LANGUAGE_RULE, prefilter_gate, rule_specs
 from pipeline.io.document import ShardSpec
 from pipeline.io.eval_sets import check_eval_sets, described_indexes, joined_sets, prepare_indexes
 from pipeline.graph.build import RunPlan, build_graph
@@ -307,9 +307,10 @@ def remove_other_runs(output: str, shards: list[ShardSpec]) -> None:
 
 def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | None = None,
         shards: list[ShardSpec] | None = None, splits: int | None = None,
-        progress: RunProgress | None = None) -> RunSummary:
-    """Run `config`. `annotations_from` (with its `shards` and `splits`) decides from another run's
-    annotations instead of annotating: that is `refilter`. `progress` is told what the run is about to do."""
+        progress: RunProgress | None = None, skipped_outside: list[str] | None = None) -> RunSummary:
+    """Run `config`. `annotations_from` (with its `shards`, `splits` and the keep-list its pages were skipped
+    by) decides from another run's annotations instead of annotating: that is `refilter`. `progress` is told
+    what the run is about to do."""
     started = time.perf_counter()
     check_output(config.output.path)
     options = pipeline_options(config, list(beam_args))
@@ -359,11 +360,13 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     stats = aggregate_stats(markers, seconds)
     if counters:
         stats["this_run"] = {k: counters.get(k, 0) for k in ("tasks_annotated", "tasks_reused", "read_documents",
-                                                             "extract_documents")}
+                                                             "extract_documents", "langid_prefilter_removed",
+                                                             "prefilter_reannotated_documents")}
     write_json(posixpath.join(output, "stats.json"), stats)
     built = manifest(config, digest, shards, markers, eval_sets)
     if annotations_from:
         built["refiltered_from"] = posixpath.dirname(annotations_from.rstrip("/"))
+        built["prefilter_skipped_outside"] = skipped_outside  # the annotations' own, not this config's
     write_json(posixpath.join(output, "manifest.json"), built)
     return RunSummary(output=output, shards=len(shards), skipped=len(shards) - len(rewritten), stats=stats,
                       seconds=seconds, counters=counters)
@@ -460,6 +463,8 @@ def manifest(config: Config, digest: str, shards: list[ShardSpec], markers: list
         "config": config.to_dict(),
         "config_digest": digest,
         "annotation_digest": config.annotation_digest(),
+        # every annotation task covers this keep-list's decisions (pages outside it may be unannotated)
+        "prefilter_skipped_outside": sorted(gate) if (gate := prefilter_gate(config)) is not None else None,
         "packages": package_versions(),
         "inputs": [{"path": s.path, "shard": s.name, "format": s.format, "sha256": _local_sha256(s.path)}
                    for s in shards],

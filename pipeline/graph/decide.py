@@ -1,9 +1,11 @@
 """Decisions from stored annotations: the one rule path, and what dedup sees and says.
 
 `run` (fresh or reusing annotations) and `refilter` decide with this module alone. In filter mode a document
-is, in order: failed (errors/), removed by an annotation stage (no text left), removed by the first rule it
-fails (the language keep-list and threshold come first, as the rule `langid`), removed as a duplicate of its
-cluster's keeper, or kept. A missing value (no model for the language, host on no list) is NaN to every rule.
+is, in order: removed by the language gate (its raw HTML is confidently in none of the kept languages, so it
+need not have been extracted), failed (errors/), removed by an annotation stage (no text left), removed by the
+first rule it fails (the language keep-list and threshold come first, as the rule `langid`), removed as a
+duplicate of its cluster's keeper, or kept. The gate is decided from the stored guess, so a page a fresh run
+skips is removed alike by a run that reuses annotations made with another keep-list. A missing value (no model for the language, host on no list) is NaN to every rule.
 Annotate mode removes nothing by rule or dedup; dedup still records clusters.
 
 Dedup nodes are integers, `shard index << 40 | row`, so the records clustering shuffles stay small and each
@@ -19,9 +21,11 @@ import apache_beam as beam
 import pyarrow as pa
 
 from filters.dedup.types import DedupDoc, DupRecord
+from filters.models.langid_prefilter import gate_languages, outside
 from filters.rules import Rule, compile_rule, first_failed
 from pipeline.config import Config, RuleSpec
 from pipeline.graph.dedup import ClusterMember, dup_record
+from pipeline.io.document import LANGID_PREFILTER
 
 LANGUAGE_RULE = "langid"
 ROW_BITS = 40  # rows per shard < 2^40; shards per run < 2^23
@@ -32,6 +36,15 @@ def dedup_columns(config: Config) -> list[pa.Field]:
     if not config.dedup.enabled:
         return []
     return [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64())]
+
+
+def prefilter_gate(config: Config) -> Optional[frozenset[str]]:
+    """The kept languages the gate skips pages by, or None when it is off. It removes only what the `langid`
+    rule would remove, so it is on in filter mode with a keep-list whose languages CLD2 can see."""
+    langid = config.langid
+    if not (config.mode == "filter" and langid.enabled and langid.prefilter and config.extract.enabled):
+        return None
+    return gate_languages(langid.keep)
 
 
 def language_rule(config: Config) -> Optional[RuleSpec]:
@@ -77,12 +90,22 @@ class Decider:
         self._rules: list[Rule] = [compile_rule(s.name, s.keep, s.params, available, s.languages)
                                    for s in rule_specs(config)]
         self._filter = config.mode == "filter"
+        self._gate = prefilter_gate(config)
         self.dedup = config.dedup.enabled
 
     @property
     def columns(self) -> list[str]:
         """Annotation columns the rules read."""
         return sorted({"language", "language_score"} | {c for rule in self._rules for c in rule.columns})
+
+    def gated(self, row: Mapping[str, Any]) -> bool:
+        """The language gate removes the document (before anything else: a skipped page has no extraction)."""
+        if outside(row.get("_langid_guess"), self._gate):
+            return True
+        if row["_removed_by"] == LANGID_PREFILTER:  # skipped with a keep-list this run's is not a subset of
+            raise RuntimeError(f"document {row['id']} was not annotated (language gate) and this run keeps its "
+                               "language: its task must be annotated again")
+        return False
 
     def rule_decision(self, row: Mapping[str, Any]) -> Optional[str]:
         """The first rule the document fails, or None."""
@@ -94,7 +117,9 @@ class Decider:
         return first_failed(self._rules, values, row.get("language"))
 
     def before_dedup(self, row: Mapping[str, Any]) -> Optional[str]:
-        """What removes the document before dedup (a stage or a rule); None: it takes part in dedup."""
+        """What removes the document before dedup (the gate, a stage or a rule); None: it takes part in dedup."""
+        if self.gated(row):
+            return LANGID_PREFILTER
         return row["_removed_by"] or self.rule_decision(row)
 
     def outcome(self, row: Mapping[str, Any], dup: Optional[tuple[Optional[ClusterMember], bool]]
@@ -112,7 +137,7 @@ class Decider:
 def decision_columns(config: Config, decider: Decider) -> list[str]:
     """Annotation columns the dedup decision step reads back from a finished task (never the text)."""
     columns = ["id", "url", "_removed_by", "_error", "_text_chars", "_text_hash", "_minhash", "_shingled",
-               *decider.columns]
+               "_langid_guess", *decider.columns]
     if config.dedup.keep == "highest_quality":
         columns.append("quality_score")
     return sorted(set(columns))
@@ -135,7 +160,7 @@ class DedupDocs(beam.DoFn):
     def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[DedupDoc]:
         shard_index, rows = element
         for row in rows:
-            if row["_error"] is not None or self._decider.before_dedup(row) is not None:
+            if self._decider.gated(row) or row["_error"] is not None or self._decider.before_dedup(row) is not None:
                 continue
             yield self._keyer.doc(node_of(shard_index, row["_row"]), row["id"], row["_text_chars"],
                                   row.get("quality_score"), row["_text_hash"], row["url"], row["_minhash"],

@@ -19,7 +19,7 @@ from pipeline.io.annotations import TaskDone, iter_rows
 from pipeline.config import Config
 from pipeline.graph.decide import Decider, part_dups
 from pipeline.graph.decontam import fill
-from pipeline.io.document import STAGE_REMOVALS, reached_signals
+from pipeline.io.document import LANGID_PREFILTER, STAGE_REMOVALS, reached_signals
 from pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, fingerprint
 from pipeline.report.figures import Figures
 from pipeline.graph.metrics import count, count_written
@@ -153,6 +153,10 @@ class WritePart(beam.DoFn):
         for row in _chain(first, rows):
             n += 1
             fill(row, found.get(row["_row"]))
+            if self._decider.gated(row):  # as a fresh run writes a page it did not extract, whatever is stored
+                removed[LANGID_PREFILTER] += 1
+                writer.document(_not_extracted(row), LANGID_PREFILTER, None, False)
+                continue
             if row["_error"] is not None:
                 errors[row["_error_stage"]] += 1
                 writer.error(row)
@@ -177,6 +181,11 @@ class WritePart(beam.DoFn):
         stats["stages"]["write"] = {"documents": n, "seconds": round(time.perf_counter() - started, 6)}
         count_written(stats)
         yield index, PartWritten(spec.shard, spec.input, part, files, stats, spec.columns, schema)
+
+
+def _not_extracted(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the language gate leaves it: no text, no language."""
+    return {**row, "text": "", "language": None, "language_score": None}
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

@@ -15,15 +15,16 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from pipeline.config import Config
-from pipeline.io.document import Doc
+from pipeline.io.document import LANGID_PREFILTER, Doc
 from pipeline.graph.metrics import count, count_outcome
 from pipeline.models import local_model_path
+from pipeline.runners.sandbox import BATCH as SANDBOX_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -109,54 +110,131 @@ class Stage:
 
 
 class Extract(Stage):
-    """HTML -> main text in a sandboxed child process with a per-document time limit. With extraction off,
-    an HTML-only document cannot go on (an error); a document with text is taken as it is."""
+    """HTML -> main text in a sandboxed child process with a per-document time limit, after the language gate.
+
+    The gate (filters.models.langid_prefilter): the page is decoded here and CLD2 guesses its languages from
+    the HTML (stored for every page, so a later run with another keep-list decides the gate alike); a page
+    confidently outside the kept languages is removed as `langid_prefilter` without being extracted. The
+    others go to the child in batches of `BATCH`, the decoded text travelling instead of the bytes; while the
+    child extracts one batch this process decodes and guesses the next. With extraction off, an HTML-only
+    document cannot go on (an error); a document with text is taken as it is."""
 
     STAGE = "extract"
+    GUESS = "langid_prefilter"  # the guess's own time, and the documents it removed
+    TRAFILATURA = "trafilatura"  # time inside trafilatura.extract (in the child), what overhead is measured against
+    BATCH = SANDBOX_BATCH  # documents per message to the child
 
     def __init__(self, config: Config, shared: Shared):
         super().__init__(config, shared)
         self._sandbox = None
+        self._guess = self._gate = None
 
     def setup(self) -> None:
         if not self.config.extract.enabled:
             return
-        from filters.text.extract import extract_options, extract_text, warm_up  # trafilatura: only where it runs
+        from filters.text.extract import extract_options, extract_timed, warm_up  # trafilatura: only in the child
+        from pipeline.graph.decide import prefilter_gate
         from pipeline.runners.sandbox import Sandbox
 
         options = self.config.extract
+        self._guess = guesses_languages(self.config)
+        self._gate = prefilter_gate(self.config)
         # Everything the child unpickles lives in filters/: it never imports Beam.
-        self._sandbox = Sandbox(partial(extract_text, options=extract_options(options)), options.timeout_seconds,
+        self._sandbox = Sandbox(partial(extract_timed, options=extract_options(options)), options.timeout_seconds,
                                 warmup=warm_up)
-        self._sandbox.start()  # the child's imports are paid here, not by the first document
+        self._sandbox.start()  # its imports overlap the other stages' set-up; the first batch waits for them
 
     def applies(self, doc: Doc) -> bool:
         return doc.active and doc.html is not None
 
-    def apply(self, doc: Doc) -> None:
-        if not self.config.extract.enabled:
-            if doc.text is None:
-                raise ValueError("extract.enabled is false but the document has only HTML")
-            doc.html = None
-            return
-        from filters.text.extract import InputTooLarge
-
-        limit = self.config.extract.max_input_bytes
-        if len(doc.html) > limit:
-            raise InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds extract.max_input_bytes={limit}")
-        doc.text = self._sandbox.call(doc.html, doc.url, declared_charset=doc.charset) or ""
-        doc.html = None  # the text is what travels on; only failures keep the HTML to replay
+    def apply(self, doc: Doc) -> None:  # extraction off
+        if doc.text is None:
+            raise ValueError("extract.enabled is false but the document has only HTML")
+        doc.html = None
 
     def run(self, docs: list[Doc]) -> None:
-        super().run(docs)
+        if not self.config.extract.enabled:
+            super().run(docs)
+        else:
+            todo = [d for d in docs if self.applies(d)]
+            self._extract(todo)
+            for doc in todo:
+                if doc.removed_by == LANGID_PREFILTER:
+                    count(f"{self.GUESS}_removed")
+                else:
+                    count_outcome(self.STAGE, doc)
         for doc in docs:  # empty input, or nothing extracted: removed in any mode
             if doc.active and not (doc.text or "").strip():
                 doc.removed_by = "extract_empty"
                 count("extract_removed_extract_empty")
 
+    def _prepare(self, doc: Doc) -> bytes | str | None:
+        """What the child extracts from (None: nothing to extract): the size cap, then the decoded page and
+        its guess, and the gate."""
+        from filters.text.extract import InputTooLarge
+
+        limit = self.config.extract.max_input_bytes
+        if len(doc.html) > limit:
+            doc.fail(self.STAGE, InputTooLarge(f"HTML of {len(doc.html)} bytes exceeds extract.max_input_bytes={limit}"))
+            return None
+        if not self._guess:
+            return doc.html
+        from filters.models.langid_prefilter import guess_languages, outside
+        from filters.text.html_decode import decode_html
+
+        started = time.perf_counter()
+        try:
+            page = decode_html(doc.html, doc.charset)
+            doc.language_guess = guess_languages(page)
+        except Exception as exc:  # noqa: BLE001 - a page that cannot be decoded fails alone
+            doc.fail(self.STAGE, exc)
+            return None
+        finally:
+            doc.add_seconds(self.GUESS, time.perf_counter() - started)
+        if outside(doc.language_guess, self._gate):
+            doc.removed_by = LANGID_PREFILTER
+            doc.html = None
+            return None
+        return page
+
+    def _extract(self, docs: list[Doc]) -> None:
+        sent: list[list[tuple[Doc, bytes | str]]] = []
+
+        def batches() -> Iterator[list]:
+            batch: list[tuple[Doc, bytes | str]] = []
+            for i, doc in enumerate(docs):
+                page = self._prepare(doc)
+                if page is not None:
+                    batch.append((doc, page))
+                if len(batch) == self.BATCH or (batch and i == len(docs) - 1):
+                    sent.append(batch)
+                    yield [((page, d.url), {"declared_charset": d.charset}) for d, page in batch]
+                    batch = []
+
+        waited = self._sandbox.waited
+        for results in self._sandbox.imap(batches()):
+            batch = sent.pop(0)
+            share = (self._sandbox.waited - waited) / len(batch)
+            waited = self._sandbox.waited
+            for (doc, _), result in zip(batch, results):
+                doc.add_seconds(self.STAGE, share)
+                if isinstance(result, BaseException):
+                    doc.fail(self.STAGE, result)
+                    continue
+                text, seconds = result
+                doc.add_seconds(self.TRAFILATURA, seconds)
+                doc.text = text or ""
+                doc.html = None  # the text is what travels on; only failures keep the HTML to replay
+
     def teardown(self) -> None:
         if self._sandbox is not None:
             self._sandbox.close()
+
+
+def guesses_languages(config: Config) -> bool:
+    """Pages are guessed (and the guess stored) whenever there is a language stage and extraction: with any
+    keep-list, so that a rerun or refilter that keeps only some languages decides the gate as a fresh run."""
+    return config.extract.enabled and config.langid.enabled and config.langid.prefilter
 
 
 class IdentifyLanguage(Stage):

@@ -33,7 +33,8 @@ PASSTHROUGH_PREFIX = "pt."
 META_FIELDS = [pa.field(ROW, pa.int64()), pa.field("id", pa.string()), pa.field("url", pa.string()),
                pa.field("text", pa.string()), pa.field("_removed_by", pa.string()),
                pa.field("_error_stage", pa.string()), pa.field("_error", pa.string()),
-               pa.field("_input", pa.string()), pa.field("_text_chars", pa.int64())]
+               pa.field("_input", pa.string()), pa.field("_text_chars", pa.int64()),
+               pa.field("_langid_guess", pa.list_(pa.string()))]
 DEDUP_FIELDS = [pa.field("_text_hash", pa.binary()), pa.field("_minhash", pa.binary()),
                 pa.field("_shingled", pa.bool_())]
 NGRAMS = "_decontam_ngrams"  # a document's distinct n-gram hashes, 8 bytes each, when a set is joined
@@ -73,12 +74,20 @@ class AnnotationSchema:
         self.schema = pa.schema(fields)
 
     def table(self, docs: list[Doc]) -> pa.Table:
+        return self.rows_table(self.rows(docs))
+
+    def rows_table(self, rows: list[dict[str, Any]]) -> pa.Table:
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def rows(self, docs: list[Doc]) -> list[dict[str, Any]]:
+        """One annotation row per document."""
         from pipeline.io.writers import encode_input
 
         rows = []
         for d in docs:
             row = {ROW: d.row, "id": d.id, "url": d.url, "_removed_by": d.removed_by, "_error_stage": d.error_stage,
-                   "_error": d.error, "_text_chars": len(d.text or "")}
+                   "_error": d.error, "_text_chars": len(d.text or ""),
+                   "_langid_guess": list(d.language_guess) if d.language_guess is not None else None}
             if d.error is None:
                 row["text"] = d.text or ""
             else:
@@ -94,7 +103,7 @@ class AnnotationSchema:
                 if self._json_passthrough:
                     row[PASSTHROUGH_JSON] = json.dumps(d.passthrough, sort_keys=True, ensure_ascii=False)
             rows.append(row)
-        return pa.Table.from_pylist(rows, schema=self.schema)
+        return rows
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,13 @@ class TaskMarker:
     stages: dict[str, Any]  # per stage: documents and seconds, as when the task was annotated
     file: str  # relative to the annotations folder
     passthrough: str  # the task's passthrough columns (pipeline.io.passthrough.encode_fields)
+    # The language gate skipped (did not annotate) pages guessed outside these languages; None: none skipped.
+    gated: Optional[list[str]] = None
+
+    def covers(self, gate: Optional[frozenset[str]]) -> bool:
+        """Every page a run with this gate needs annotated is annotated: none was skipped, or the run keeps a
+        subset of the languages the skipping kept (skipping is monotone in the keep-list)."""
+        return self.gated is None or (gate is not None and gate <= frozenset(self.gated))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=1)
@@ -203,6 +219,9 @@ class AnnotationFile:
         table = self._schema.table(docs)
         self._writer.write_table(table)
         return table
+
+    def write_table(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
 
     def close(self) -> None:
         from apache_beam.io.filesystems import FileSystems

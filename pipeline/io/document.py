@@ -14,6 +14,8 @@ from typing import Any, Optional
 # Removals by annotation stages rather than rules: a document left without text. Everything else (the
 # language keep-list, rules, dedup) is decided later from the stored annotations.
 STAGE_REMOVALS = frozenset({"extract_empty", "c4_empty"})
+# A page whose raw HTML is confidently in none of the kept languages: not extracted, not annotated.
+LANGID_PREFILTER = "langid_prefilter"
 
 
 def reached_signals(removed_by: Optional[str], error: Optional[str]) -> bool:
@@ -53,6 +55,7 @@ class Doc:
     raw_input: Optional[dict[str, Any]] = None  # set when the record could not be parsed: what was read
     language: Optional[str] = None
     language_score: Optional[float] = None
+    language_guess: Optional[tuple[str, ...]] = None  # CLD2's languages on the raw HTML (langid_prefilter)
     signals: dict[str, Any] = field(default_factory=dict)
     removed_by: Optional[str] = None
     error_stage: Optional[str] = None

@@ -32,7 +32,9 @@ SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"
 TOP_DOMAINS = 20
 DATA_CONFIGS = (("default", "documents"), ("removed", "removed"), ("signals", "signals"),
                 ("duplicates", "duplicates"))
-STAGE_REMOVAL_REASONS = {"extract_empty": "extraction left no text", "c4_empty": "C4's line filter left no text",
+STAGE_REMOVAL_REASONS = {"langid_prefilter": "its raw HTML is confidently in none of the kept languages (CLD2; "
+                                             "not extracted)",
+                         "extract_empty": "extraction left no text", "c4_empty": "C4's line filter left no text",
                          "dedup_exact": "exact duplicate (same normalised text) of a kept document",
                          "dedup_minhash": "near duplicate (MinHash LSH) of a kept document"}
 

@@ -1,0 +1,87 @@
+"""The extraction sandbox: batches of calls, a per-call time limit that kills only the call past it (the rest
+of its batch is redone by a fresh child), crashes contained, and a child that does not import the parent's
+world (a Beam worker's)."""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+
+import pytest
+
+from pipeline.runners.sandbox import RemoteError, Sandbox, SandboxCrash, SandboxTimeout
+
+
+def _calls(*args):
+    return [((a,), {}) for a in args]
+
+
+@pytest.fixture
+def sleeper():
+    box = Sandbox(time.sleep, timeout=1.0)
+    yield box
+    box.close()
+
+
+def test_a_call_past_its_limit_fails_alone_and_the_rest_of_its_batch_is_redone(sleeper):
+    started = time.monotonic()
+    out = sleeper.map(_calls(0.01, 30, 0.01, 0.02))
+    assert out[0] is None and out[2] is None and out[3] is None
+    assert isinstance(out[1], SandboxTimeout)
+    assert sleeper.starts == 2, "the child was killed once and replaced"
+    assert time.monotonic() - started < 20, "the hanging call was killed, not waited for"
+
+
+def test_the_limit_is_per_call_not_per_batch(sleeper):
+    out = sleeper.map(_calls(*[0.3] * 6))  # 1.8 s in all, each call well within 1 s
+    assert out == [None] * 6 and sleeper.starts == 1
+
+
+def test_imap_keeps_batch_order_and_errors_travel_by_name():
+    box = Sandbox(int, timeout=5.0)
+    try:
+        batches = [_calls("1", "2"), [], _calls("x", "4")]
+        out = list(box.imap(iter(batches)))
+        assert out[0] == [1, 2] and out[1] == []
+        assert isinstance(out[2][0], RemoteError) and out[2][0].name == "ValueError" and out[2][1] == 4
+    finally:
+        box.close()
+
+
+def test_a_crash_of_the_child_fails_that_call_only():
+    box = Sandbox(os._exit, timeout=5.0)
+    try:
+        out = box.map(_calls(3, 4))
+        assert all(isinstance(o, SandboxCrash) for o in out) and box.starts == 2
+    finally:
+        box.close()
+    mixed = Sandbox(partial(eval), timeout=5.0)
+    try:
+        out = mixed.map(_calls("1 + 1", "__import__('os')._exit(1)", "2 + 2"))
+        assert out[0] == 2 and isinstance(out[1], SandboxCrash) and out[2] == 4
+    finally:
+        mixed.close()
+
+
+@pytest.mark.slow
+def test_the_child_does_not_import_beam_even_when_the_parent_has():
+    import apache_beam  # noqa: F401 - the parent is a Beam worker
+
+    box = Sandbox(eval, timeout=30.0)
+    try:
+        assert box.call("'apache_beam' in __import__('sys').modules") is False
+    finally:
+        box.close()
+
+
+def test_a_child_that_cannot_start_fails_the_task_not_the_documents():
+    """A child that dies before it is ready is the environment's fault (a missing library): it raises."""
+    from pipeline.runners.sandbox import SandboxStartError
+
+    box = Sandbox(int, timeout=5.0, warmup=partial(os._exit, 3))
+    try:
+        with pytest.raises(SandboxStartError, match="exit code 3"):
+            box.map(_calls("1"))
+    finally:
+        box.close()
