@@ -1,4 +1,4 @@
-"""Main-text extraction from HTML with trafilatura, with the options users tune.
+"""Main-text extraction from HTML with trafilatura (or Resiliparse, `backend`), with the options users tune.
 
 Pure: HTML in, text (or None when the page has no main text) out. The time limit that protects a worker from
 a pathological page is applied around this function by `pipeline.runners.sandbox`, since a thread cannot be stopped
@@ -19,6 +19,7 @@ class InputTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class ExtractOptions:
+    backend: Literal["trafilatura", "resiliparse"] = "trafilatura"
     favor: Literal["balanced", "precision", "recall"] = "balanced"
     include_tables: bool = True
     include_comments: bool = False
@@ -33,22 +34,31 @@ def extract_options(options: ExtractOptions) -> ExtractOptions:
     return ExtractOptions(**{f.name: getattr(options, f.name) for f in fields(ExtractOptions)})
 
 
-def warm_up() -> None:
-    """Import trafilatura ahead of the first document (run in the extraction child before its clock starts)."""
+def warm_up(backend: str = "trafilatura") -> None:
+    """Import the extractor ahead of the first document (run in the extraction child before its clock starts)."""
+    if backend == "resiliparse":
+        from filters.text import extract_resiliparse
+
+        extract_resiliparse.warm_up()
+        return
     import trafilatura  # noqa: F401
 
 
 def extract_text(html: bytes | str, url: str | None = None, options: ExtractOptions = ExtractOptions(),
                  declared_charset: str | None = None) -> str | None:
-    """Return the main text of a page, or None when trafilatura finds none."""
-    import trafilatura  # imported here: heavy, and only extraction workers need it
-
+    """Return the main text of a page, or None when the extractor finds none."""
     size = len(html)
     if size > options.max_input_bytes:
         raise InputTooLarge(f"HTML of {size} bytes exceeds extract.max_input_bytes={options.max_input_bytes}")
     text = decode_html(html, declared_charset)
     if not text.strip():
         return None
+    if options.backend == "resiliparse":
+        from filters.text import extract_resiliparse
+
+        return extract_resiliparse.extract(text, options)
+    import trafilatura  # imported here: heavy, and only extraction workers need it
+
     return trafilatura.extract(
         text,
         url=url,

@@ -127,7 +127,7 @@ class Extract(Stage):
         options = self.config.extract
         # Everything the child unpickles lives in filters/: it never imports Beam.
         self._sandbox = Sandbox(partial(extract_text, options=extract_options(options)), options.timeout_seconds,
-                                warmup=warm_up)
+                                warmup=partial(warm_up, options.backend))
         self._sandbox.start()  # the child's imports are paid here, not by the first document
 
     def applies(self, doc: Doc) -> bool:
