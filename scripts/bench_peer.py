@@ -1,7 +1,7 @@
 """FineWeb's steps through DataTrove and through this pipeline on the same pages, at 1 and 2 workers.
 
     python scripts/bench.py peer --data DIR/extraction_dev [--repeat N] [--runs 3] [--datatrove-python PY]
-                                 [--skip-dedup] [--json OUT.json]
+                                 [--skip-dedup] [--extract-timeout 1.0] [--json OUT.json]
 
 Input: the folder's pages (`trafilatura_gold.jsonl` and `scrapinghub_gold.jsonl`, with their HTML), `--repeat`
 times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`, `url`, `html` as bytes).
@@ -20,7 +20,9 @@ times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`
 Every run is a fresh whole process, timed from start to exit; runs of both sides alternate within each round,
 and the figures are the median of `--runs` rounds. Peak memory: the sum of RSS over the process and all its
 descendants, sampled every 0.2 s (pages shared between forked processes count in each). The kept ids of the two
-sides are compared per round (Jaccard); any difference is listed, never averaged away.
+sides are compared per round (Jaccard); any difference is listed, never averaged away, with the pages each side
+lost to the extraction time limit (a wall-clock limit: on a loaded machine pages near it fall on either side;
+`--extract-timeout` sets it on both, FineWeb's 1 s by default).
 """
 
 from __future__ import annotations
@@ -60,12 +62,12 @@ def _datatrove_run(spec: dict) -> None:
     filtered = work / "filtered"
     LocalPipelineExecutor(
         [ParquetReader(spec["input"], text_key="html", id_key="id", glob_pattern="*.parquet"),
-         Trafilatura(favour_precision=True, timeout=1.0),
+         Trafilatura(favour_precision=True, timeout=spec["extract_timeout"]),
          language,
          *fineweb_filters(),
          ParquetWriter(str(filtered))],
         tasks=tasks, workers=workers, logging_dir=str(work / "logs" / "filter")).run()
-    if not spec["dedup"]:
+    if not spec["dedup"] or not any(filtered.glob("*.parquet")):  # nothing kept: nothing to deduplicate
         return
     from datatrove.pipeline.dedup import MinhashDedupSignature
     from datatrove.pipeline.dedup.minhash import (
@@ -175,27 +177,47 @@ def kept_ids(folder: Path) -> set[str]:
     return ids
 
 
-def run_ours(shards: Path, out: Path, workers: int, dedup: bool, log: Path) -> tuple[dict, set[str]]:
+def our_timeouts(out: Path) -> list[str]:
+    """Ids of the pages our extraction gave up on at the time limit (errors/, stage extract)."""
+    import pyarrow.parquet as pq
+
+    return sorted(row["id"] for path in sorted((out / "errors").glob("*.parquet"))
+                  for row in pq.read_table(path, columns=["id", "stage", "error"]).to_pylist()
+                  if row["stage"] == "extract" and "Timeout" in row["error"])
+
+
+def datatrove_timeouts(work: Path) -> int:
+    """How many pages DataTrove's extractor dropped at the time limit (it logs a count, not the ids)."""
+    steps = json.loads((work / "logs" / "filter" / "stats.json").read_text())
+    return sum(int(step["stats"].get("timeout", 0)) for step in steps if "Trafilatura" in step["name"])
+
+
+def run_ours(shards: Path, out: Path, workers: int, dedup: bool, timeout: float,
+             log: Path) -> tuple[dict, set[str]]:
     cmd = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml",
-           "--input", str(shards / "*.parquet"), "--output", str(out), "--log-level", "WARNING"]
+           "--input", str(shards / "*.parquet"), "--output", str(out), "--log-level", "WARNING",
+           "--set", f"extract.timeout_seconds={timeout:g}"]
     if not dedup:
         cmd += ["--set", "dedup.enabled=false"]
     if workers > 1:
         cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     figures = measure(cmd, log, dict(os.environ, PYTHONPATH=str(REPO)))
+    timeouts = our_timeouts(out)
+    figures.update(timeouts=len(timeouts), timeout_ids=timeouts)
     return figures, kept_ids(out / "documents")
 
 
-def run_datatrove(python: str, shards: Path, work: Path, workers: int, dedup: bool, lid_model: str,
-                  assets: Path, log: Path) -> tuple[dict, set[str]]:
+def run_datatrove(python: str, shards: Path, work: Path, workers: int, dedup: bool, timeout: float,
+                  lid_model: str, assets: Path, log: Path) -> tuple[dict, set[str]]:
     work.mkdir(parents=True)
     spec = {"input": str(shards), "work": str(work), "tasks": 1 if workers == 1 else SHARDS,
-            "workers": workers, "dedup": dedup, "lid_model": lid_model}
+            "workers": workers, "dedup": dedup, "extract_timeout": timeout, "lid_model": lid_model}
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_ASSETS_CACHE=str(assets))
     env.pop("PYTHONPATH", None)
     figures = measure([python, str(Path(__file__).resolve()), "--datatrove-worker", str(spec_path)], log, env)
+    figures["timeouts"] = datatrove_timeouts(work)
     return figures, kept_ids(work / ("deduplicated" if dedup else "filtered"))
 
 
@@ -207,22 +229,27 @@ def summarise(rows: list[dict], documents: int) -> dict:
     wall = statistics.median(r["wall"] for r in rows)
     return {"wall_s": round(wall, 2), "docs_per_s": round(documents / wall, 1),
             "peak_rss_mb": round(statistics.median(r["rss_mb"] for r in rows)),
-            "walls": [round(r["wall"], 2) for r in rows], "kept": [r["kept"] for r in rows]}
+            "walls": [round(r["wall"], 2) for r in rows], "kept": [r["kept"] for r in rows],
+            "timeouts": [r["timeouts"] for r in rows]}
+
+
+def per_round(side: dict, key: str) -> str:
+    return "/".join(str(v) for v in side[key])
 
 
 def table(results: list[dict], dedup: bool) -> str:
-    lines = ["| workers | side | wall s | docs/s | peak RSS (tree) | kept | throughput, ours / DataTrove | "
-             "Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| workers | side | wall s | docs/s | peak RSS (tree) | kept | timeouts | throughput, ours / DataTrove | "
+             "Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|---|"]
     for r in (r for r in results if r["dedup"] == dedup):
         ours, theirs = r["ours"], r["datatrove"]
         ratio = f"**{theirs['wall_s'] / ours['wall_s']:.2f}x**"
-        kept = lambda s: "/".join(str(k) for k in sorted(set(s["kept"])))  # noqa: E731
         jac = min(r["jaccard"])
-        jac_text = f"{jac:.3f}" if jac < 1 else "1.0"
+        jac_text = "1.0" if jac == 1 else "/".join(f"{j:.3f}" for j in r["jaccard"])
         lines.append(f"| {r['workers']} | DataTrove | {theirs['wall_s']:.2f} | {theirs['docs_per_s']} | "
-                     f"{theirs['peak_rss_mb']} MB | {kept(theirs)} | | |")
+                     f"{theirs['peak_rss_mb']} MB | {per_round(theirs, 'kept')} | {per_round(theirs, 'timeouts')} | | |")
         lines.append(f"| {r['workers']} | ours | {ours['wall_s']:.2f} | {ours['docs_per_s']} | "
-                     f"{ours['peak_rss_mb']} MB | {kept(ours)} | {ratio} | {jac_text} |")
+                     f"{ours['peak_rss_mb']} MB | {per_round(ours, 'kept')} | {per_round(ours, 'timeouts')} | {ratio} | "
+                     f"{jac_text} |")
     return "\n".join(lines)
 
 
@@ -234,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--datatrove-python", help="python of a virtualenv with DataTrove (default: created)")
     parser.add_argument("--skip-dedup", action="store_true", help="only the table without dedup")
+    parser.add_argument("--extract-timeout", type=float, default=1.0,
+                        help="per-page extraction time limit on both sides (FineWeb: 1 s)")
     parser.add_argument("--json", type=Path, help="also write the figures and kept-id differences here")
     parser.add_argument("--datatrove-worker", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -252,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     python = datatrove_python(args.datatrove_python)
     lid_model = str(default_model_path())
     configs = [(w, d) for d in ((False,) if args.skip_dedup else (False, True)) for w in args.workers]
-    raw: dict[tuple[int, bool], dict[str, list[dict]]] = {c: {"ours": [], "datatrove": []} for c in configs}
+    raw: dict[tuple[int, bool], dict[str, list]] = {c: {"ours": [], "datatrove": [], "jaccard": []}
+                                                    for c in configs}
     diffs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
         work = Path(tmp)
@@ -266,20 +296,32 @@ def main(argv: list[str] | None = None) -> int:
                 for side in sides:
                     if side == "ours":
                         figures, kept[side] = run_ours(work / "input", work / f"ours-{name}", workers, dedup,
-                                                       work / f"ours-{name}.log")
+                                                       args.extract_timeout, work / f"ours-{name}.log")
                     else:
                         figures, kept[side] = run_datatrove(python, work / "input", work / f"dt-{name}", workers,
-                                                            dedup, lid_model, work / "hf_assets",
-                                                            work / f"dt-{name}.log")
+                                                            dedup, args.extract_timeout, lid_model,
+                                                            work / "hf_assets", work / f"dt-{name}.log")
                     figures["kept"] = len(kept[side])
                     raw[(workers, dedup)][side].append(figures)
                     print(f"{name} {side}: {figures['wall']:.2f} s, {figures['rss_mb']:.0f} MB, "
-                          f"{figures['kept']} kept", flush=True)
+                          f"{figures['kept']} kept, {figures['timeouts']} timeouts", flush=True)
+                hit = {side: raw[(workers, dedup)][side][-1]["timeouts"] for side in sides}
+                if max(hit.values()) > 0.01 * documents:
+                    # DataTrove's extraction child must also import trafilatura within the limit, or every page
+                    # of the task times out.
+                    print(f"  WARNING: the {args.extract_timeout:g} s extraction limit was hit on {hit} pages: the "
+                          f"machine is too loaded for it; kept ids will differ (rerun when quieter, or raise "
+                          f"--extract-timeout on both sides)", flush=True)
                 figures_j = jaccard(kept["ours"], kept["datatrove"])
-                raw[(workers, dedup)].setdefault("jaccard", []).append(figures_j)
+                raw[(workers, dedup)]["jaccard"].append(figures_j)
                 if figures_j < 1:
+                    ours_out = raw[(workers, dedup)]["ours"][-1]
+                    only_theirs = sorted(kept["datatrove"] - kept["ours"])
                     diffs[name] = {"only_ours": sorted(kept["ours"] - kept["datatrove"]),
-                                   "only_datatrove": sorted(kept["datatrove"] - kept["ours"])}
+                                   "only_datatrove": only_theirs,
+                                   "only_datatrove_and_our_timeout": sorted(set(only_theirs)
+                                                                            & set(ours_out["timeout_ids"])),
+                                   "datatrove_timeouts": raw[(workers, dedup)]["datatrove"][-1]["timeouts"]}
                     print(f"  kept ids differ: {json.dumps(diffs[name])}", flush=True)
     results = [{"workers": w, "dedup": d, "documents": documents,
                 "ours": summarise(raw[(w, d)]["ours"], documents),
