@@ -18,7 +18,8 @@ times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`
   (MinHash on the same 5-grams, 112 permutations in 14 bands x 8 rows).
 
 Every run is a fresh whole process, timed from start to exit; runs of both sides alternate within each round,
-and the figures are the median of `--runs` rounds. Peak memory: the sum of RSS over the process and all its
+and the figures are the median of `--runs` rounds; the ratio is the median of each round's ratio (the two runs
+of a round are adjacent in time, so a load that changes over the command affects both). Peak memory: the sum of RSS over the process and all its
 descendants, sampled every 0.2 s (pages shared between forked processes count in each). The kept ids of the two
 sides are compared per round (Jaccard); any difference is listed, never averaged away, with the pages each side
 lost to the extraction time limit (a wall-clock limit: on a loaded machine pages near it fall on either side;
@@ -238,11 +239,12 @@ def per_round(side: dict, key: str) -> str:
 
 
 def table(results: list[dict], dedup: bool) -> str:
-    lines = ["| workers | side | wall s | docs/s | peak RSS (tree) | kept | timeouts | throughput, ours / DataTrove | "
-             "Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| workers | side | wall s | docs/s | peak RSS (tree) | kept | timeouts | throughput, ours / DataTrove "
+             "(median of rounds; each round) | Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|---|"]
     for r in (r for r in results if r["dedup"] == dedup):
         ours, theirs = r["ours"], r["datatrove"]
-        ratio = f"**{theirs['wall_s'] / ours['wall_s']:.2f}x**"
+        paired = [t / o for t, o in zip(theirs["walls"], ours["walls"])]  # each round's two runs are adjacent
+        ratio = f"**{statistics.median(paired):.2f}x** ({'/'.join(f'{x:.2f}' for x in paired)})"
         jac = min(r["jaccard"])
         jac_text = "1.0" if jac == 1 else "/".join(f"{j:.3f}" for j in r["jaccard"])
         lines.append(f"| {r['workers']} | DataTrove | {theirs['wall_s']:.2f} | {theirs['docs_per_s']} | "
