@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -54,7 +55,8 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class ExtractConfig(ExtractOptions):
-    """trafilatura's options (filters.text.extract.ExtractOptions) plus the guard against a page that hangs it."""
+    """The extractor and its options (filters.text.extract.ExtractOptions) plus the guard against a page that
+    hangs it."""
 
     enabled: bool = True
     timeout_seconds: float = 5.0
@@ -211,7 +213,8 @@ class Config:
 
     def _stable_dict(self) -> dict[str, Any]:
         """to_dict() without the keys newer than a config's digest when they keep their defaults (a disabled
-        pii or decontamination section, a single-label classifier), so older runs' digests still hold."""
+        pii or decontamination section, a single-label classifier, the trafilatura extractor), so older runs'
+        digests still hold."""
         data = self.to_dict()
         for section in ("pii", "decontamination"):
             if not data[section]["enabled"]:
@@ -219,6 +222,8 @@ class Config:
         for spec in data["classifiers"]["models"]:
             if not spec["labels"]:
                 spec.pop("labels")
+        if data["extract"]["backend"] == "trafilatura":
+            data["extract"].pop("backend")
         return data
 
     def digest(self) -> str:
@@ -493,6 +498,9 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError("extract.timeout_seconds: must be > 0")
     if config.extract.max_input_bytes <= 0:
         raise ConfigError("extract.max_input_bytes: must be > 0")
+    if (config.extract.enabled and config.extract.backend == "resiliparse"
+            and importlib.util.find_spec("resiliparse") is None):
+        raise ConfigError("extract.backend: resiliparse is not installed (pip install 'beam-curation[resiliparse]')")
     if not 0.0 <= config.langid.min_score <= 1.0:
         raise ConfigError("langid.min_score: must lie in [0, 1]")
     if config.langid.batch_size < 1:

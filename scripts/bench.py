@@ -2,6 +2,7 @@
 
     python scripts/bench.py [--dev-pages DIR] [--dev-copies N] [--runs 3] [--workers 2] [--signals]
     python scripts/bench.py signals|fineweb|dedup|classifiers|pii|decontamination|overhead [their options]   # per concern
+    python scripts/bench.py peer --data DIR/extraction_dev [their options]   # FineWeb's steps vs DataTrove
     python scripts/bench.py shuffle|memory|rerun|plan [their options]          # the two-phase graph's
 
 Inputs: the bundled sample (sample/*.warc.gz) and, when given, real dev pages (a folder of *.html.gz as in
@@ -126,7 +127,7 @@ def bench_input(name: str, inputs: list[str], runs: int, runner_args: list[str],
 
 SUITES = {"signals": "bench_signals.py", "fineweb": "bench_fineweb.py", "dedup": "bench_dedup.py",
           "classifiers": "bench_classifiers.py", "pii": "bench_pii.py",
-          "decontamination": "bench_decontamination.py", "overhead": "bench_overhead.py"}
+          "decontamination": "bench_decontamination.py", "overhead": "bench_overhead.py", "peer": "bench_peer.py"}
 TWO_PHASE = ("shuffle", "memory", "rerun", "plan")  # scripts/bench_two_phase.py
 
 

@@ -6,7 +6,7 @@ DataTrove: GopherRepetitionFilter -> GopherQualityFilter -> C4QualityFilter(filt
 -> FineWebQualityFilter, stopping at the first removal as DataTrove does, run in its own virtualenv.
 Both time only the filtering, not text extraction.
 
-    .venv/bin/python scripts/bench_fineweb.py --data DIR --datatrove-python VENV/bin/python
+    .venv/bin/python scripts/bench_fineweb.py --data DIR [--datatrove-python VENV/bin/python]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import compare_datatrove  # noqa: E402
+import datatrove_env  # noqa: E402
 
 from filters.heuristics.fineweb_chain import fineweb_decision  # noqa: E402
 from filters.text.word_tokens import EnglishWordTokenizer  # noqa: E402
@@ -28,7 +29,7 @@ from filters.text.word_tokens import EnglishWordTokenizer  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datatrove-python", required=True, help="python of a virtualenv with datatrove and spacy")
+    parser.add_argument("--datatrove-python", help="python of a virtualenv with DataTrove (default: created)")
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N documents")
     parser.add_argument("--skip-datatrove", action="store_true")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ours ({label}): {timings[label]:.2f}s = {n / timings[label]:.1f} docs/s")
     if args.skip_datatrove:
         return 0
-    _, theirs = compare_datatrove.run_datatrove(args.datatrove_python, texts)
+    _, theirs = compare_datatrove.run_datatrove(datatrove_env.datatrove_python(args.datatrove_python), texts)
     print(f"DataTrove: {theirs:.2f}s = {n / theirs:.1f} docs/s")
     for label, seconds in timings.items():
         print(f"speed-up ({label}): {theirs / seconds:.2f}x")

@@ -1,14 +1,13 @@
 """Compare ``filters.heuristics.fineweb_chain.fineweb_decision`` with DataTrove's own FineWeb filters on real texts.
 
-DataTrove is never a dependency of this project: install it in a separate virtualenv
-(``python3 -m venv /work/venv-datatrove && /work/venv-datatrove/bin/pip install datatrove spacy``) and
-pass its interpreter with ``--datatrove-python``. This script (run with the project's Python) builds the
-texts, runs DataTrove's GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter
+DataTrove is never a dependency of this project: it runs in its own virtualenv, created under ``.cache/`` on
+first use (``scripts/datatrove_env.py``) or given with ``--datatrove-python``. This script (run with the
+project's Python) builds the texts, runs DataTrove's GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter
 (``filter_no_terminal_punct=False``) and FineWebQualityFilter in that interpreter (this same file, in
 ``--worker`` mode), compares keep/drop and reasons, and writes the expectations file the tests use
 (document sha1 + DataTrove's decision; the texts are re-derived from the shared data folder given as ``--data``).
 
-    .venv/bin/python scripts/compare_datatrove.py --datatrove-python /work/venv-datatrove/bin/python
+    .venv/bin/python scripts/compare_datatrove.py --data DATA_DIR [--datatrove-python VENV/bin/python]
 """
 
 from __future__ import annotations
@@ -161,19 +160,9 @@ def edge_cases(bases: list[str]) -> list[str]:
 
 def _datatrove_worker(inp: str, out: str) -> None:
     from datatrove.data import Document
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
+    from datatrove_env import fineweb_filters  # scripts/ is sys.path[0]: this file runs as a script
 
-    chain = [
-        GopherRepetitionFilter(),
-        GopherQualityFilter(),
-        C4QualityFilter(filter_no_terminal_punct=False),
-        FineWebQualityFilter(),
-    ]
+    chain = fineweb_filters()
     texts = [json.loads(line)["text"] for line in Path(inp).read_text(encoding="utf-8").splitlines()]
     # Warm up lazily-loaded tokenizers so the timing is steady-state.
     for f in chain:
@@ -206,7 +195,7 @@ def run_datatrove(python: str, texts: list[str]) -> tuple[list[dict], float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datatrove-python", default="/work/venv-datatrove/bin/python")
+    parser.add_argument("--datatrove-python", help="python of a virtualenv with DataTrove (default: created)")
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--expectations", type=Path, default=DEFAULT_EXPECTATIONS)
     parser.add_argument("--worker", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
@@ -216,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
+    from datatrove_env import datatrove_python
     from filters.heuristics.fineweb_chain import fineweb_decision
 
+    python = datatrove_python(args.datatrove_python)
     corpus = load_corpus(args.data)
     texts = [t for _, t in corpus]
     print(f"{len(texts)} documents")
-    theirs, their_seconds = run_datatrove(args.datatrove_python, texts)
+    theirs, their_seconds = run_datatrove(python, texts)
     start = time.perf_counter()
     ours = [fineweb_decision(t) for t in texts]
     our_seconds = time.perf_counter() - start

@@ -1,9 +1,11 @@
-"""Extraction quality through the pipeline vs `trafilatura.extract` alone, on pages with gold snippets.
+"""Extraction quality through the pipeline vs the extraction library alone, on pages with gold snippets.
 
-    python scripts/eval_extraction.py --data DATA_DIR/extraction_dev [--runner-args ...]
+    python scripts/eval_extraction.py --data DATA_DIR/extraction_dev [--backend trafilatura resiliparse] [--runner-args ...]
 
 Scores the trafilatura-eval pages as trafilatura's own evaluation does: a `with` snippet found in the output
 is a true positive, a `without` snippet found is a false positive; precision, recall and F1 over all snippets.
+`--backend` picks `extract.backend` for the pipeline run and the library scored alone (trafilatura.extract, or
+Resiliparse's main-content extraction, each with its defaults); pages/s is that library alone, one process.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import gzip
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -70,23 +73,41 @@ def pipeline_outputs(pages: list[dict], workdir: Path, runner_args: list[str], o
     return texts
 
 
-def raw_outputs(pages: list[dict]) -> dict[str, str]:
-    import trafilatura
+def raw_outputs(pages: list[dict], backend: str = "trafilatura") -> tuple[dict[str, str], float]:
+    """id -> text from the library alone with its defaults, and the seconds it took (imports excluded)."""
+    if backend == "resiliparse":
+        from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-    return {p["id"]: trafilatura.extract(p["html"], url=p["url"]) or "" for p in pages}
+        def extract(page: dict) -> str:
+            return extract_plain_text(bytes_to_str(page["html"], detect_encoding(page["html"])), main_content=True)
+    else:
+        import trafilatura
+
+        def extract(page: dict) -> str:
+            return trafilatura.extract(page["html"], url=page["url"]) or ""
+    start = time.perf_counter()
+    outputs = {p["id"]: extract(p) for p in pages}
+    return outputs, time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--skip-raw", action="store_true", help="do not score trafilatura.extract alone")
+    parser.add_argument("--backend", nargs="+", choices=("trafilatura", "resiliparse"), default=["trafilatura"],
+                        help="extract.backend(s) of the pipeline run and the library scored alone, one after another")
+    parser.add_argument("--skip-raw", action="store_true", help="do not score the library alone")
     args, runner_args = parser.parse_known_args(argv)
     pages = load_pages(args.data)
-    with tempfile.TemporaryDirectory() as tmp:
-        ours = snippet_scores(pages, pipeline_outputs(pages, Path(tmp), runner_args))
-    print(json.dumps({"pages": len(pages), "pipeline": ours}, indent=1))
-    if not args.skip_raw:
-        print(json.dumps({"trafilatura.extract": snippet_scores(pages, raw_outputs(pages))}, indent=1))
+    for backend in args.backend:
+        with tempfile.TemporaryDirectory() as tmp:
+            outputs = pipeline_outputs(pages, Path(tmp), runner_args, [f"extract.backend={backend}"])
+        print(json.dumps({"pages": len(pages), "backend": backend, "pipeline": snippet_scores(pages, outputs)},
+                         indent=1))
+        if not args.skip_raw:
+            raw, seconds = raw_outputs(pages, backend)
+            print(json.dumps({f"{backend} alone": snippet_scores(pages, raw), "seconds": round(seconds, 2),
+                              "pages_per_s": round(len(pages) / seconds, 1)}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Main-text extraction from HTML with trafilatura, with the options users tune.
+"""Main-text extraction from HTML with trafilatura (or Resiliparse, `backend`), with the options users tune.
 
 Pure: HTML in, text (or None when the page has no main text) out. The time limit that protects a worker from
 a pathological page is applied around this function by `pipeline.runners.sandbox`, since a thread cannot be stopped
@@ -20,6 +20,7 @@ class InputTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class ExtractOptions:
+    backend: Literal["trafilatura", "resiliparse"] = "trafilatura"
     favor: Literal["balanced", "precision", "recall"] = "balanced"
     include_tables: bool = True
     include_comments: bool = False
@@ -34,20 +35,25 @@ def extract_options(options: ExtractOptions) -> ExtractOptions:
     return ExtractOptions(**{f.name: getattr(options, f.name) for f in fields(ExtractOptions)})
 
 
-def warm_up() -> None:
-    """Import trafilatura ahead of the first document (run in the extraction child before its clock starts)."""
+def warm_up(backend: str = "trafilatura") -> None:
+    """Import the extractor ahead of the first document (run in the extraction child before its clock starts)."""
+    if backend == "resiliparse":
+        from filters.text import extract_resiliparse
+
+        extract_resiliparse.warm_up()
+        return
     import trafilatura  # noqa: F401
 
 
 def extract_text(html: bytes | str, url: str | None = None, options: ExtractOptions = ExtractOptions(),
                  declared_charset: str | None = None) -> str | None:
-    """Return the main text of a page, or None when trafilatura finds none."""
+    """Return the main text of a page, or None when the extractor finds none."""
     return extract_timed(html, url, options, declared_charset)[0]
 
 
 def extract_timed(html: bytes | str, url: str | None = None, options: ExtractOptions = ExtractOptions(),
                   declared_charset: str | None = None) -> tuple[str | None, float]:
-    """`extract_text` and the seconds spent in trafilatura itself (what the pipeline's overhead is measured
+    """`extract_text` and the seconds spent in the extractor itself (what the pipeline's overhead is measured
     against)."""
     size = len(html)
     if size > options.max_input_bytes:
@@ -56,8 +62,16 @@ def extract_timed(html: bytes | str, url: str | None = None, options: ExtractOpt
     if not text.strip():
         return None, 0.0
     started = time.perf_counter()
-    extracted = _trafilatura(text, url, options)
+    extracted = _extract(text, url, options)
     return extracted, time.perf_counter() - started
+
+
+def _extract(text: str, url: str | None, options: ExtractOptions) -> str | None:
+    if options.backend == "resiliparse":
+        from filters.text import extract_resiliparse
+
+        return extract_resiliparse.extract(text, options)
+    return _trafilatura(text, url, options)
 
 
 def _trafilatura(text: str, url: str | None, options: ExtractOptions) -> str | None:

