@@ -121,7 +121,7 @@ class Extract(Stage):
 
     STAGE = "extract"
     GUESS = "langid_prefilter"  # the guess's own time, and the documents it removed
-    TRAFILATURA = "trafilatura"  # time inside trafilatura.extract (in the child), what overhead is measured against
+    TRAFILATURA = "trafilatura"  # CPU time inside trafilatura.extract (in the child): what overhead is measured against
     BATCH = SANDBOX_BATCH  # documents per message to the child
 
     def __init__(self, config: Config, shared: Shared):

@@ -128,13 +128,16 @@ class Sandbox:
             return
         try:
             ok = self._conn.poll(self._start_timeout) and self._conn.recv() == "ready"
+            why = f"did not start within {self._start_timeout:g} s"
         except (EOFError, OSError):
-            ok = False
+            ok, why = False, "exited before it was ready"
         if not ok:
-            code = self._proc.poll() if self._proc else None
+            try:
+                code = self._proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                code = None
             self.close()
-            raise SandboxStartError(f"extraction process did not start within {self._start_timeout:g} s "
-                                    f"(exit code {code})")
+            raise SandboxStartError(f"extraction process {why} (exit code {code})")
         self._ready = True
 
     def _send(self, calls: list[Call]) -> None:
