@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                     # DataTrove's extraction child must also import trafilatura within the limit, or every page
                     # of the task times out.
                     print(f"  WARNING: the {args.extract_timeout:g} s extraction limit was hit on {hit} pages: the "
-                          f"machine is too loaded for it; kept ids will differ (rerun when quieter, or raise "
+                          f"machine is too loaded for it; kept ids may differ (rerun when quieter, or raise "
                           f"--extract-timeout on both sides)", flush=True)
                 figures_j = jaccard(kept["ours"], kept["datatrove"])
                 raw[(workers, dedup)]["jaccard"].append(figures_j)
