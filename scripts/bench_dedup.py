@@ -23,7 +23,6 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -179,10 +178,6 @@ class _RssPoller:
         self._thread.join()
 
 
-def _pair_count(n: int) -> int:
-    return n * (n - 1) // 2
-
-
 @contextlib.contextmanager
 def _runner(kind: str, workers: int):
     """(runner, options, worker pids) for `kind`: FnApiRunner's multi_processing mode, or a Dask LocalCluster
@@ -235,6 +230,7 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
         result.wait_until_finish()
         wall = time.perf_counter() - t0
         rss.sample()  # the workers' final peaks, before the cluster stops
+        driver_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before scoring, which is ours
 
     counters = {}
     try:
@@ -244,28 +240,39 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     except Exception as e:  # noqa: BLE001 - metrics are best-effort on some runners
         print("metrics unavailable:", e)
 
-    records = [json.loads(line) for f in sorted(out.glob("records*")) for line in f.open()]
-    truth = {i: c for i, _t, c in (x for s in range(shards) for x in gen.shard(s))}
+    # Scored on integer arrays (document index -> cluster), so 10M documents take ~0.3 GB here, not dicts of GBs.
+    pred = np.full(num_docs, -1, dtype=np.int64)  # index of the cluster's kept document
+    n_records = kept = 0
+    for f in sorted(out.glob("records*")):
+        with f.open() as handle:
+            for line in handle:
+                r = json.loads(line)
+                pred[int(r[0][3:])] = int(r[1][3:])
+                n_records += 1
+                kept += bool(r[3])
     shutil.rmtree(out, ignore_errors=True)
-    pred = {r[0]: r[1] for r in records}
-    cells = Counter((pred[i], truth[i]) for i in truth)
-    tp = sum(_pair_count(n) for n in cells.values())
-    pred_pairs = sum(_pair_count(n) for n in Counter(pred.values()).values())
-    true_pairs = sum(_pair_count(n) for n in Counter(truth.values()).values())
-    kept = sum(1 for r in records if r[3])
-    biggest = Counter(pred.values()).most_common(1)[0]
+    truth = np.empty(num_docs, dtype=np.int64)  # index of the cluster's first document; -1: the boilerplate
+    for s in range(shards):
+        for i, _t, c in gen.shard(s):
+            truth[int(i[3:])] = -1 if c == "boilerplate" else int(c[1:])
+    pair_count = lambda counts: int((counts * (counts - 1) // 2).sum())  # noqa: E731
+    tp = pair_count(np.unique(pred * (num_docs + 1) + (truth + 1), return_counts=True)[1])
+    cluster_sizes = np.unique(pred, return_counts=True)[1]
+    pred_pairs = pair_count(cluster_sizes)
+    true_pairs = pair_count(np.unique(truth, return_counts=True)[1])
+    biggest = int(cluster_sizes.max())
 
     where = "FnApiRunner multi_processing" if runner == "multi_processing" else "a Dask LocalCluster (DaskRunner)"
     print(f"\nScale run: Deduplicate on {where}, {workers} workers, max_rounds={max_rounds}")
     rows = [
-        ("documents in / records out", f"{num_docs} / {len(records)}"),
-        ("kept / removed", f"{kept} / {len(records) - kept}"),
-        ("largest cluster", f"{biggest[1]}"),
+        ("documents in / records out", f"{num_docs} / {n_records}"),
+        ("kept / removed", f"{kept} / {n_records - kept}"),
+        ("largest cluster", f"{biggest}"),
         ("pairwise precision / recall", f"{tp / max(1, pred_pairs):.4f} / {tp / max(1, true_pairs):.4f}"),
         ("wall time (s)", f"{wall:.1f}"),
         ("docs/s (end to end)", f"{num_docs / wall:.0f}"),
         ("runner process peak RSS (MB)" if dask_pids is None else "driver process (runner + scheduler) peak RSS (MB)",
-         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"),
+         f"{driver_peak_kb / 1024:.0f}"),
     ]
     if dask_pids is None:
         for pid, (cmd, kb) in sorted(rss.peak.items()):
