@@ -30,8 +30,7 @@ from pipeline.io.annotations import ANNOTATIONS
 from pipeline.io.atomic import atomic_write
 from pipeline.config import Config, ConfigError
 from pipeline.progress import MarkerCounter, RunProgress
-from pipeline.runners.dask_runner import runner_for
-from pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_name
+from pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_for, runner_name
 from pipeline.graph.decide import LANGUAGE_RULE, prefilter_gate, rule_specs
 from pipeline.io.document import ShardSpec
 from pipeline.io.eval_sets import check_eval_sets, described_indexes, joined_sets, prepare_indexes

@@ -14,7 +14,9 @@ times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`
   its four MinHash stages follow on the written output, as FineWeb runs them (5-grams, 14 buckets x 8 hashes,
   64-bit hashes).
 - Ours: `python -m pipeline run --config configs/fineweb.yaml --set dedup.enabled=false` on the in-process
-  runner, then `--direct_running_mode=multi_processing --direct_num_workers=2`; with dedup, the config as it is
+  runner; at 2 workers both with `--direct_num_workers=2` (the in-process runner's two worker threads, each
+  driving its own extraction child process) and with `--direct_running_mode=multi_processing` too (two worker
+  processes, as on a cluster); with dedup, the config as it is
   (MinHash on the same 5-grams, 112 permutations in 14 bands x 8 rows).
 
 Every run is a fresh whole process, timed from start to exit; runs of both sides alternate within each round,
@@ -193,15 +195,23 @@ def datatrove_timeouts(work: Path) -> int:
     return sum(int(step["stats"].get("timeout", 0)) for step in steps if "Trafilatura" in step["name"])
 
 
+# Our ways to use N workers on one machine: Beam's in-process runner with N worker threads (each drives its own
+# extraction child process, where the work is), and the multi_processing runner with N worker processes.
+def our_modes(workers: int) -> list[str]:
+    return ["in-process"] if workers == 1 else ["in-process", "multi_processing"]
+
+
 def run_ours(shards: Path, out: Path, workers: int, dedup: bool, timeout: float,
-             log: Path) -> tuple[dict, set[str]]:
+             log: Path, mode: str = "in-process") -> tuple[dict, set[str]]:
     cmd = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml",
            "--input", str(shards / "*.parquet"), "--output", str(out), "--log-level", "WARNING",
            "--set", f"extract.timeout_seconds={timeout:g}"]
     if not dedup:
         cmd += ["--set", "dedup.enabled=false"]
     if workers > 1:
-        cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        cmd += [f"--direct_num_workers={workers}"]
+        if mode == "multi_processing":
+            cmd += ["--direct_running_mode=multi_processing"]
     figures = measure(cmd, log, dict(os.environ, PYTHONPATH=str(REPO)))
     timeouts = our_timeouts(out)
     figures.update(timeouts=len(timeouts), timeout_ids=timeouts)
@@ -242,16 +252,17 @@ def table(results: list[dict], dedup: bool) -> str:
     lines = ["| workers | side | wall s | docs/s | peak RSS (tree) | kept | timeouts | throughput, ours / DataTrove "
              "(median of rounds; each round) | Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|---|"]
     for r in (r for r in results if r["dedup"] == dedup):
-        ours, theirs = r["ours"], r["datatrove"]
-        paired = [t / o for t, o in zip(theirs["walls"], ours["walls"])]  # each round's two runs are adjacent
-        ratio = f"**{statistics.median(paired):.2f}x** ({'/'.join(f'{x:.2f}' for x in paired)})"
-        jac = min(r["jaccard"])
-        jac_text = "1.0" if jac == 1 else "/".join(f"{j:.3f}" for j in r["jaccard"])
+        theirs = r["datatrove"]
         lines.append(f"| {r['workers']} | DataTrove | {theirs['wall_s']:.2f} | {theirs['docs_per_s']} | "
                      f"{theirs['peak_rss_mb']} MB | {per_round(theirs, 'kept')} | {per_round(theirs, 'timeouts')} | | |")
-        lines.append(f"| {r['workers']} | ours | {ours['wall_s']:.2f} | {ours['docs_per_s']} | "
-                     f"{ours['peak_rss_mb']} MB | {per_round(ours, 'kept')} | {per_round(ours, 'timeouts')} | {ratio} | "
-                     f"{jac_text} |")
+        for mode, ours in r["ours"].items():
+            paired = [t / o for t, o in zip(theirs["walls"], ours["walls"])]  # each round's runs are adjacent
+            ratio = f"**{statistics.median(paired):.2f}x** ({'/'.join(f'{x:.2f}' for x in paired)})"
+            jaccards = r["jaccard"][mode]
+            jac_text = "1.0" if min(jaccards) == 1 else "/".join(f"{j:.3f}" for j in jaccards)
+            lines.append(f"| {r['workers']} | ours, {mode} | {ours['wall_s']:.2f} | {ours['docs_per_s']} | "
+                         f"{ours['peak_rss_mb']} MB | {per_round(ours, 'kept')} | {per_round(ours, 'timeouts')} | "
+                         f"{ratio} | {jac_text} |")
     return "\n".join(lines)
 
 
@@ -283,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     python = datatrove_python(args.datatrove_python)
     lid_model = str(default_model_path())
     configs = [(w, d) for d in ((False,) if args.skip_dedup else (False, True)) for w in args.workers]
-    raw: dict[tuple[int, bool], dict[str, list]] = {c: {"ours": [], "datatrove": [], "jaccard": []}
-                                                    for c in configs}
+    raw: dict[tuple[int, bool], dict[str, list]] = {
+        (w, d): {"datatrove": [], **{f"ours:{m}": [] for m in our_modes(w)}, **{f"jaccard:{m}": [] for m in our_modes(w)}}
+        for w, d in configs}
     diffs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
         work = Path(tmp)
@@ -293,42 +305,50 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.runs):
             for workers, dedup in configs:
                 name = f"w{workers}{'-dedup' if dedup else ''}-r{round_}"
-                sides = ["datatrove", "ours"] if (round_ + workers) % 2 == 0 else ["ours", "datatrove"]
+                sides = ["datatrove", *(f"ours:{m}" for m in our_modes(workers))]
+                if (round_ + workers) % 2:
+                    sides.reverse()
                 kept: dict[str, set[str]] = {}
+                figures_of: dict[str, dict] = {}
                 for side in sides:
-                    if side == "ours":
-                        figures, kept[side] = run_ours(work / "input", work / f"ours-{name}", workers, dedup,
-                                                       args.extract_timeout, work / f"ours-{name}.log")
+                    if side.startswith("ours:"):
+                        mode = side.split(":", 1)[1]
+                        tag = f"ours-{mode}-{name}"
+                        figures, kept[side] = run_ours(work / "input", work / tag, workers, dedup,
+                                                       args.extract_timeout, work / f"{tag}.log", mode)
                     else:
                         figures, kept[side] = run_datatrove(python, work / "input", work / f"dt-{name}", workers,
                                                             dedup, args.extract_timeout, lid_model,
                                                             work / "hf_assets", work / f"dt-{name}.log")
                     figures["kept"] = len(kept[side])
+                    figures_of[side] = figures
                     raw[(workers, dedup)][side].append(figures)
                     print(f"{name} {side}: {figures['wall']:.2f} s, {figures['rss_mb']:.0f} MB, "
                           f"{figures['kept']} kept, {figures['timeouts']} timeouts", flush=True)
-                hit = {side: raw[(workers, dedup)][side][-1]["timeouts"] for side in sides}
+                hit = {side: figures_of[side]["timeouts"] for side in sides}
                 if max(hit.values()) > 0.01 * documents:
                     # DataTrove's extraction child must also import trafilatura within the limit, or every page
                     # of the task times out.
                     print(f"  WARNING: the {args.extract_timeout:g} s extraction limit was hit on {hit} pages: the "
                           f"machine is too loaded for it; kept ids may differ (rerun when quieter, or raise "
                           f"--extract-timeout on both sides)", flush=True)
-                figures_j = jaccard(kept["ours"], kept["datatrove"])
-                raw[(workers, dedup)]["jaccard"].append(figures_j)
-                if figures_j < 1:
-                    ours_out = raw[(workers, dedup)]["ours"][-1]
-                    only_theirs = sorted(kept["datatrove"] - kept["ours"])
-                    diffs[name] = {"only_ours": sorted(kept["ours"] - kept["datatrove"]),
-                                   "only_datatrove": only_theirs,
-                                   "only_datatrove_and_our_timeout": sorted(set(only_theirs)
-                                                                            & set(ours_out["timeout_ids"])),
-                                   "datatrove_timeouts": raw[(workers, dedup)]["datatrove"][-1]["timeouts"]}
-                    print(f"  kept ids differ: {json.dumps(diffs[name])}", flush=True)
+                for mode in our_modes(workers):
+                    side = f"ours:{mode}"
+                    figures_j = jaccard(kept[side], kept["datatrove"])
+                    raw[(workers, dedup)][f"jaccard:{mode}"].append(figures_j)
+                    if figures_j < 1:
+                        only_theirs = sorted(kept["datatrove"] - kept[side])
+                        diffs[f"{name}-{mode}"] = {
+                            "only_ours": sorted(kept[side] - kept["datatrove"]), "only_datatrove": only_theirs,
+                            "only_datatrove_and_our_timeout": sorted(set(only_theirs)
+                                                                     & set(figures_of[side]["timeout_ids"])),
+                            "datatrove_timeouts": figures_of["datatrove"]["timeouts"]}
+                        print(f"  kept ids differ ({mode}): {json.dumps(diffs[f'{name}-{mode}'])}", flush=True)
     results = [{"workers": w, "dedup": d, "documents": documents,
-                "ours": summarise(raw[(w, d)]["ours"], documents),
+                "ours": {m: summarise(raw[(w, d)][f"ours:{m}"], documents) for m in our_modes(w)},
                 "datatrove": summarise(raw[(w, d)]["datatrove"], documents),
-                "jaccard": [round(j, 4) for j in raw[(w, d)]["jaccard"]]} for w, d in configs]
+                "jaccard": {m: [round(j, 4) for j in raw[(w, d)][f"jaccard:{m}"]] for m in our_modes(w)}}
+               for w, d in configs]
     print("\nWithout dedup (configs/fineweb.yaml --set dedup.enabled=false vs DataTrove's FineWeb filtering):")
     print(table(results, dedup=False))
     if not args.skip_dedup:

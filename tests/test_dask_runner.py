@@ -25,6 +25,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.runners.dask import dask_runner as upstream  # noqa: E402
 
 from pipeline.runners import dask_runner  # noqa: E402
+from pipeline.runners.options import runner_for  # noqa: E402
 from conftest import REPO, data_file_digests, run_pipeline  # noqa: E402
 
 # Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
@@ -182,9 +183,9 @@ def test_runner_names_resolve_to_this_runner():
         create_runner("DaskRunner")
     assert type(create_runner("apache_beam.runners.dask.dask_runner.DaskRunner")) is upstream.DaskRunner
     for name in ("DaskRunner", "dask", "apache_beam.runners.dask.dask_runner.DaskRunner"):
-        assert type(dask_runner.runner_for(PipelineOptions([f"--runner={name}"]))) is dask_runner.DaskRunner
-    assert dask_runner.runner_for(PipelineOptions(["--runner=FnApiRunner"])) is None
-    assert dask_runner.runner_for(PipelineOptions([])) is None
+        assert type(runner_for(PipelineOptions([f"--runner={name}"]))) is dask_runner.DaskRunner
+    assert runner_for(PipelineOptions(["--runner=FnApiRunner"])) is None
+    assert runner_for(PipelineOptions([])) is None
 
 
 @pytest.mark.parametrize("config", ["configs/default.yaml", "configs/fineweb.yaml"])

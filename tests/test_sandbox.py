@@ -49,6 +49,21 @@ def test_imap_keeps_batch_order_and_errors_travel_by_name():
         box.close()
 
 
+def test_imap_hands_back_a_batch_only_once_the_next_is_with_the_child():
+    """The caller's work on one batch's answers (the later stages) overlaps the child's on the next batch."""
+    box = Sandbox(partial(eval), timeout=5.0)
+    started_at = "__import__('time').monotonic()"  # CLOCK_MONOTONIC: one clock for both processes
+    try:
+        started, handled = [], []
+        for answers in box.imap(iter([_calls(started_at)] * 4)):
+            started.append(answers[0])
+            time.sleep(0.5)  # the caller's work on these answers
+            handled.append(time.monotonic())
+        assert all(started[i + 1] < handled[i] for i in range(3)), (started, handled)
+    finally:
+        box.close()
+
+
 def test_a_crash_of_the_child_fails_that_call_only():
     box = Sandbox(os._exit, timeout=5.0)
     try:

@@ -36,7 +36,7 @@ from pipeline.graph.metrics import count, count_outcome
 from pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, input_fields
 from pipeline.io.readers import DOLMA_FIELDS, read_shard
 from pipeline.io.schema import annotation_fields
-from pipeline.graph.stages import enabled_stages
+from pipeline.graph.stages import enabled_stages, run_stages
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,7 @@ class AnnotateTask(beam.DoFn):
                     count("prefilter_reannotated_documents", len(todo))
                 else:
                     todo = batch
-                for stage in stages:
-                    stage.run(todo)
+                run_stages(stages, todo)
                 table = schema.table(todo)
                 if kept_rows:  # each side converted on its own (stored rows are dicts, new ones hold tuples)
                     table = pa.concat_tables([schema.rows_table(kept_rows), table]).sort_by("_row")

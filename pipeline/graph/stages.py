@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
 from apache_beam.utils.shared import Shared
@@ -108,6 +108,23 @@ class Stage:
         for doc in todo:
             count_outcome(self.STAGE, doc)
 
+    def stream(self, chunks: Iterable[list[Doc]]) -> Iterator[list[Doc]]:
+        """The documents again, chunk by chunk, each once this stage has run on it (`run_stages` chains the
+        stages this way). Extraction hands on smaller chunks as its child finishes them."""
+        for docs in chunks:
+            self.run(docs)
+            yield docs
+
+
+def run_stages(stages: list[Stage], docs: list[Doc]) -> None:
+    """Every stage on every document, in stage order per document. The stages are chained as generators, so
+    the later stages work on one extracted chunk while the extraction child works on the next."""
+    chunks: Iterable[list[Doc]] = [docs]
+    for stage in stages:
+        chunks = stage.stream(chunks)
+    for _ in chunks:
+        pass
+
 
 class Extract(Stage):
     """HTML -> main text in a sandboxed child process with a per-document time limit, after the language gate.
@@ -116,8 +133,9 @@ class Extract(Stage):
     the HTML (stored for every page, so a later run with another keep-list decides the gate alike); a page
     confidently outside the kept languages is removed as `langid_prefilter` without being extracted. The
     others go to the child in batches of `BATCH`, the decoded text travelling instead of the bytes; while the
-    child extracts one batch this process decodes and guesses the next. With extraction off, an HTML-only
-    document cannot go on (an error); a document with text is taken as it is."""
+    child extracts one batch, this process decodes and guesses the next and the later stages work on the
+    previous one (`stream`). With extraction off, an HTML-only document cannot go on (an error); a document
+    with text is taken as it is."""
 
     STAGE = "extract"
     GUESS = "langid_prefilter"  # the guess's own time, and the documents it removed
@@ -152,17 +170,35 @@ class Extract(Stage):
             raise ValueError("extract.enabled is false but the document has only HTML")
         doc.html = None
 
-    def run(self, docs: list[Doc]) -> None:
+    def stream(self, chunks: Iterable[list[Doc]]) -> Iterator[list[Doc]]:
+        """Each chunk's documents as batches come back from the child (the child is then already extracting the
+        next batch), then the chunk's documents that were not extracted (gated, failed, or with text already)."""
         if not self.config.extract.enabled:
-            super().run(docs)
-        else:
+            yield from super().stream(chunks)
+            return
+        for docs in chunks:
             todo = [d for d in docs if self.applies(d)]
-            self._extract(todo)
-            for doc in todo:
-                if doc.removed_by == LANGID_PREFILTER:
-                    count(f"{self.GUESS}_removed")
-                else:
-                    count_outcome(self.STAGE, doc)
+            sent: set[int] = set()
+            for batch in self._extract(todo):
+                sent.update(map(id, batch))
+                self._finish(batch, batch)
+                yield batch
+            rest = [d for d in docs if id(d) not in sent]
+            self._finish(rest, [d for d in todo if id(d) not in sent])
+            if rest:
+                yield rest
+
+    def run(self, docs: list[Doc]) -> None:
+        for _ in self.stream([docs]):
+            pass
+
+    def _finish(self, docs: list[Doc], attempted: list[Doc]) -> None:
+        """Counts for the documents this stage took on; `extract_empty` for any without text."""
+        for doc in attempted:
+            if doc.removed_by == LANGID_PREFILTER:
+                count(f"{self.GUESS}_removed")
+            else:
+                count_outcome(self.STAGE, doc)
         for doc in docs:  # empty input, or nothing extracted: removed in any mode
             if doc.active and not (doc.text or "").strip():
                 doc.removed_by = "extract_empty"
@@ -197,7 +233,8 @@ class Extract(Stage):
             return None
         return page
 
-    def _extract(self, docs: list[Doc]) -> None:
+    def _extract(self, docs: list[Doc]) -> Iterator[list[Doc]]:
+        """The documents sent to the child, batch by batch, each with its text (or its failure)."""
         sent: list[list[tuple[Doc, bytes | str]]] = []
 
         def batches() -> Iterator[list]:
@@ -225,6 +262,7 @@ class Extract(Stage):
                 doc.add_seconds(self.TRAFILATURA, seconds)
                 doc.text = text or ""
                 doc.html = None  # the text is what travels on; only failures keep the HTML to replay
+            yield [doc for doc, _ in batch]
 
     def teardown(self) -> None:
         if self._sandbox is not None:

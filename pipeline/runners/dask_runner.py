@@ -1,4 +1,5 @@
-"""Beam's DaskRunner with the fixes a real pipeline needs; `--runner=DaskRunner` resolves to it (`runner_for`).
+"""Beam's DaskRunner with the fixes a real pipeline needs; `--runner=DaskRunner` resolves to it
+(`pipeline.runners.options.runner_for`).
 
 Written against apache-beam 2.77 (`apache_beam/runners/dask/`); see BEAM_VERSIONS for the range checked.
 Beam's runner, as shipped, silently loses, duplicates or misroutes data. Each fix below names the defect;
@@ -41,20 +42,18 @@ import typing as t
 import uuid
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
 from apache_beam.runners.common import Receiver
 from apache_beam.runners.dask import dask_runner as upstream
 from apache_beam.runners.direct.direct_metrics import DirectMetrics
-from apache_beam.runners.runner import PipelineRunner, PipelineState
+from apache_beam.runners.runner import PipelineState
 
 log = logging.getLogger(__name__)
 
 # Run on 2.77; apache_beam/runners/dask/ of 2.63 and 2.70 differs from 2.77 only in type hints and in
 # get_all_options(current_only=...), which _dask_options avoids. Before 2.63 DaskOptions has no partition options.
 BEAM_VERSIONS = ">=2.63,<2.78"
-# Names Beam's create_runner resolves to its DaskRunner (it lower-cases and tries a "runner" suffix).
-RUNNER_NAMES = ("daskrunner", "dask", "apache_beam.runners.dask.dask_runner.daskrunner")
 MAX_CREATE_PARTITIONS = 1024
 DAEMON_HINT = ("start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False (dask config "
                "distributed.worker.daemon: false); a daemonic process cannot start the extraction sandbox")
@@ -375,17 +374,3 @@ def _is_daemonic() -> bool:
     import multiprocessing
 
     return bool(multiprocessing.current_process().daemon)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Hooks for pipeline/run.py
-
-def runner_for(options: PipelineOptions) -> PipelineRunner | None:
-    """This module's DaskRunner when the options name Beam's; otherwise None (Beam resolves the name itself).
-
-    Use as `beam.Pipeline(runner=runner_for(options), options=options)`.
-    """
-    name = options.view_as(StandardOptions).runner
-    if isinstance(name, str) and name.lower() in RUNNER_NAMES:
-        return DaskRunner()
-    return None

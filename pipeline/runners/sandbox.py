@@ -7,8 +7,9 @@ libxml2) is contained the same way.
 
 Documents travel in batches: one message carries a batch to the child, which answers each document as soon as
 it is done, so the child never waits for the parent between documents, and the parent can prepare the next
-batch while the child works on this one (`imap`). The limit applies per document: the clock of a document
-starts when the previous answer arrives.
+batch, and work on the previous one's answers, while the child works on this one (`imap`). The limit applies
+per document: the clock of a batch's first document starts when the batch is sent, the next one's when the
+parent reads the previous answer (no later than it arrived, so a parent busy elsewhere only ever allows more).
 
 The child is a plain interpreter (`python -c`), not a multiprocessing child: a spawned multiprocessing child
 re-imports the parent's main module, which in a Beam worker is Beam's worker main (all of Beam, pandas, the
@@ -91,6 +92,7 @@ class Sandbox:
         self._proc: Optional[subprocess.Popen] = None
         self._conn: Optional[Connection] = None
         self._ready = False
+        self._sent_at = 0.0  # when the batch being answered was sent: its first document's clock starts then
         self.starts = 0  # child processes started (the first, and one per timeout or crash)
         self.waited = 0.0  # seconds spent waiting for answers
 
@@ -146,6 +148,7 @@ class Sandbox:
             self._wait_ready()
             try:
                 self._conn.send(calls)
+                self._sent_at = time.monotonic()
                 return
             except (BrokenPipeError, ConnectionError, OSError):
                 self.close()
@@ -156,7 +159,8 @@ class Sandbox:
         """The answers to a batch already sent; a document past its limit or a crash ends the child, and the
         rest of the batch is sent to a fresh one."""
         out: list[Any] = []
-        started = clock = time.monotonic()
+        started = time.monotonic()
+        clock = self._sent_at  # not `started`: the parent may have been busy since it sent the batch
         while len(out) < len(calls):
             remaining = clock + self._timeout - time.monotonic()
             try:
@@ -201,18 +205,18 @@ class Sandbox:
         return self._submit(calls) or self._drain(calls)
 
     def imap(self, batches: Iterable[list[Call]]) -> Iterator[list[Any]]:
-        """`map` over batches, the next batch prepared (the iterable advanced) while the child works on the
-        current one. A batch is sent only once the previous one is answered, so neither side ever blocks on a
-        full pipe while the other does."""
+        """`map` over batches, pipelined both ways: the next batch is prepared (the iterable advanced) while the
+        child works on the current one, and each batch's answers are handed back only once the following batch
+        is sent, so the caller's work on them overlaps the child's on the next. A batch is sent only once the
+        previous one is answered, so neither side ever blocks on a full pipe while the other does."""
         pending: Optional[list[Call]] = None
         for batch in batches:
-            if pending is not None:
-                yield self._drain(pending)
-                pending = None
+            answered = self._drain(pending) if pending is not None else None
             failed = self._submit(batch) if batch else []
-            if failed is None:
-                pending = batch
-            else:
+            pending = batch if failed is None else None
+            if answered is not None:
+                yield answered
+            if failed is not None:
                 yield failed
         if pending is not None:
             yield self._drain(pending)
