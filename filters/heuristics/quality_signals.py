@@ -70,6 +70,11 @@ class QualitySignals:
             self._words = default_tokenizer()
         return self._words
 
+    def warm_up(self) -> None:
+        """Load the tokenizer now rather than on the first document (a worker does this while its extraction
+        child starts, instead of while the child waits for its next batch)."""
+        _ = self._tokenizer
+
     def names(self) -> list[tuple[str, str]]:
         """(name, kind) of every signal `compute` returns, kind "doc" or "lines", in its order (each group
         declares its names; nothing is tokenised)."""

@@ -337,6 +337,7 @@ class ComputeSignals(Stage):
 
         signals = self.config.signals
         self._computer = quality_signals(self.config)
+        self._computer.warm_up()  # spaCy's second, while the extraction child (set up before) starts
         self._blocklist = None
         if signals.ut1_blocklist:
             self._blocklist = _acquire(self.shared, DomainBlocklist.load, signals.ut1_blocklist,
