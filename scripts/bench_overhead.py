@@ -9,7 +9,7 @@
    overhead is sandbox / in-process - 1, in wall seconds and in CPU seconds (this process and the child: the
    CPU figure holds on a machine other jobs share, where waking a process adds wall time that is not work).
 2. Whole runs: `configs/fineweb.yaml` without dedup on the same pages in 4 Parquet shards, at each worker count
-   (Beam's multi_processing mode beyond 1), with the language gate on (the default) and off
+   (beyond 1: the in-process runner's worker threads, or `--mode multi_processing`), with the language gate on (the default) and off
    (`langid.prefilter: false`), each a fresh process. Trafilatura's own seconds come from stats.json (the Extract
    stage times trafilatura.extract in the child); the share of wall time that is not trafilatura is
    1 - trafilatura seconds / (workers x wall seconds), and in CPU seconds of the whole process tree,
@@ -102,14 +102,16 @@ def write_shards(pages: list[tuple[str, bytes]], folder: Path, shards: int = 4, 
     return str(folder / "*.parquet")
 
 
-def whole_run(repo: Path, inputs: str, output: Path, workers: int, gate: bool) -> dict:
+def whole_run(repo: Path, inputs: str, output: Path, workers: int, gate: bool, mode: str = "in-process") -> dict:
     """One run of configs/fineweb.yaml without dedup in a fresh process: wall seconds and stats.json."""
     args = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml", "--input", inputs,
             "--output", str(output), "--set", "dedup.enabled=false", "--log-level", "WARNING"]
     if not gate:
         args += ["--set", "langid.prefilter=false"]
     if workers > 1:
-        args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        args += [f"--direct_num_workers={workers}"]
+        if mode == "multi_processing":
+            args += ["--direct_running_mode=multi_processing"]
     env = dict(os.environ, PYTHONPATH=str(repo))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -124,7 +126,7 @@ def whole_run(repo: Path, inputs: str, output: Path, workers: int, gate: bool) -
 
 
 def run_table(repo: Path, pages: list[tuple[str, bytes]], work: Path, runs: int, workers: list[int],
-              gates: tuple[bool, ...] = (True, False)) -> list[dict]:
+              gates: tuple[bool, ...] = (True, False), mode: str = "in-process") -> list[dict]:
     inputs = write_shards(pages, work / "pages")
     tiny = write_shards(pages, work / "tiny", per_shard=1)
     rows = []
@@ -132,15 +134,15 @@ def run_table(repo: Path, pages: list[tuple[str, bytes]], work: Path, runs: int,
         for gate in gates:
             results, fixed = [], []
             for i in range(runs):
-                results.append(whole_run(repo, inputs, work / f"out-{n}-{gate}-{i}", n, gate))
-                fixed.append(whole_run(repo, tiny, work / f"tiny-{n}-{gate}-{i}", n, gate)["wall"])
+                results.append(whole_run(repo, inputs, work / f"out-{n}-{gate}-{i}", n, gate, mode))
+                fixed.append(whole_run(repo, tiny, work / f"tiny-{n}-{gate}-{i}", n, gate, mode)["wall"])
             wall = statistics.median(r["wall"] for r in results)
             cpu = statistics.median(r["cpu"] for r in results)
             stages = results[0]["stats"]["stages"]
             traf = statistics.median(r["stats"]["stages"].get("trafilatura", {}).get("seconds", float("nan"))
                                      for r in results)
             extracted = stages.get("trafilatura", stages.get("extract", {})).get("documents")
-            rows.append({"workers": n, "gate": gate, "documents": results[0]["stats"]["input"],
+            rows.append({"workers": n, "mode": mode if n > 1 else "in-process", "gate": gate, "documents": results[0]["stats"]["input"],
                          "kept": results[0]["stats"]["kept"], "extracted": extracted,
                          "skipped_by_gate": results[0]["stats"]["removed"].get("langid_prefilter", 0),
                          "wall_s": round(wall, 2), "docs_per_s": round(results[0]["stats"]["input"] / wall, 1),
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate", choices=["both", "on", "off"], default="both",
                         help="whole runs with the language gate on (the default config), off, or both ('on' for a "
                              "checkout that predates the gate)")
+    parser.add_argument("--mode", choices=["in-process", "multi_processing"], default="in-process",
+                        help="beyond 1 worker: the in-process runner's worker threads, or worker processes")
     parser.add_argument("--skip-sandbox", action="store_true")
     parser.add_argument("--skip-runs", action="store_true")
     args = parser.parse_args(argv)
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_runs:
         with tempfile.TemporaryDirectory() as tmp:
             gates = {"both": (True, False), "on": (True,), "off": (False,)}[args.gate]
-            rows = run_table(args.repo.resolve(), pages, Path(tmp), args.runs, args.workers, gates)
+            rows = run_table(args.repo.resolve(), pages, Path(tmp), args.runs, args.workers, gates, args.mode)
         ids = {tuple(r["kept_ids"]) for r in rows}
         print(json.dumps({"same_kept_ids_everywhere": len(ids) == 1}), flush=True)
     return 0

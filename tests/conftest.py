@@ -63,6 +63,16 @@ def assert_conservation(output: Path, expected_input: int) -> None:
     assert stats["errors_total"] == len(errors)
 
 
+@pytest.fixture(scope="module")
+def in_repo():
+    """The repository as working directory, for the module: the shipped configs read sample/ and models/
+    relative to it (and a run must not depend on the directory pytest was started from otherwise)."""
+    mp = pytest.MonkeyPatch()
+    mp.chdir(REPO)
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def minimal_config(tmp_path: Path) -> Path:
     """Extraction and language ID only, no rules: the skeleton's path with the fewest moving parts."""

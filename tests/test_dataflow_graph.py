@@ -26,11 +26,6 @@ def _translate(config: Path, output: Path, *args: str):
     return run(load_config(config, list(args), output_path=str(output)), DATAFLOW)
 
 
-@pytest.fixture
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
 @pytest.mark.parametrize("name", ["default.yaml", "fineweb.yaml"])
 def test_shipped_configs_translate_for_dataflow(name: str, tmp_path: Path, in_repo, capsys):
     from pipeline.cli import main

@@ -110,11 +110,6 @@ def warc_samples(tmp_path_factory) -> tuple[Path, int]:
     return folder, 0
 
 
-@pytest.fixture
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
 def _both_ways(inputs: list[str], tmp_path: Path) -> tuple[Path, Path]:
     full, gated = tmp_path / "full", tmp_path / "gated"
     assert run_pipeline(FINEWEB, full, *inputs, *BASE, *FULL) == 0

@@ -27,14 +27,6 @@ CCNET_DOCS, DCLM_DOCS, PAGES = 20, 8, 6
 
 
 @pytest.fixture(scope="module")
-def in_repo():
-    mp = pytest.MonkeyPatch()
-    mp.chdir(REPO)  # the shipped config reads sample/ and models/ relative to the working directory
-    yield
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
 def sample_run(tmp_path_factory, in_repo) -> Path:
     out = tmp_path_factory.mktemp("sample") / "out"
     assert run_pipeline(DEFAULT, out) == 0

@@ -37,14 +37,6 @@ def stats(output: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def in_repo():
-    mp = pytest.MonkeyPatch()
-    mp.chdir(REPO)  # the shipped configs read sample/ and models/ relative to the working directory
-    yield
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
 def page_shards(tmp_path_factory) -> tuple[Path, int]:
     """Real pages from extraction_dev in 8 Parquet shards (an `html` column)."""
     files = sorted(shared_data("extraction_dev", "trafilatura_html").rglob("*.html.gz"))[:200]
