@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -163,6 +164,47 @@ def test_a_pardo_with_two_consumers_runs_once(cluster, tmp_path):
     _run(cluster, build)
     assert _recorded(tmp_path / "a") == _recorded(tmp_path / "b") == [0, 1, 2]
     assert _recorded(tmp_path / "calls") == [0, 1, 2]
+
+
+def test_group_by_key_shuffles_at_most_32_partitions_and_groups_across_workers(cluster, tmp_path):
+    """Fix 8: a GroupByKey over 200 read partitions (fix 4) was a 200-way task shuffle (two stages, thousands of
+    tasks); here at most MAX_SHUFFLE_PARTITIONS, one stage. Keys are str and bytes, whose Python hash differs
+    between the two worker processes: a group split by it would arrive twice."""
+    from apache_beam.runners.dask.overrides import dask_overrides
+
+    def build(p):
+        pairs = (p | beam.Create(list(range(200)))
+                 | beam.FlatMap(lambda i: [(f"k{i % 7}", i), ((b"b", i % 3), i)]))
+        (pairs | beam.GroupByKey() | beam.MapTuple(lambda k, vs: [repr(k), sorted(vs)])
+         | beam.ParDo(_Record(tmp_path)))
+        return p
+
+    p = build(beam.Pipeline(runner=dask_runner.DaskRunner(), options=PipelineOptions([])))
+    p.replace_all(dask_overrides())
+    visitor = dask_runner._Visitor({}, "test")
+    p.visit(visitor)
+    grouped = [bag for node, bag in visitor.bags.items() if type(node.transform).__name__ == "_GroupByKeyOnly"]
+    assert grouped and max(bag.npartitions for bag in grouped) <= dask_runner.MAX_SHUFFLE_PARTITIONS
+
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    _run(cluster, build)
+    got = _recorded(tmp_path)
+    expected = sorted([[repr(f"k{r}"), [i for i in range(200) if i % 7 == r]] for r in range(7)]
+                      + [[repr((b"b", r)), [i for i in range(200) if i % 3 == r]] for r in range(3)])
+    assert got == expected
+
+
+def test_key_hash_is_the_same_in_every_process():
+    """Fix 8: the shuffle's hash must route a key alike in every worker (Python's str/bytes hash is salted)."""
+    import subprocess
+    import sys
+
+    key = ("doc", b"\x00band", 7)
+    code = "from pipeline.runners.dask_runner import _key_hash; print(_key_hash(('doc', b'\\x00band', 7)))"
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
+                             env=dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO))).stdout
+        assert int(out) == dask_runner._key_hash(key)
 
 
 def test_daemonic_workers_are_reported(cluster, caplog):
