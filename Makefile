@@ -53,7 +53,7 @@ run: setup
 	$(PY) -m pipeline run --config configs/default.yaml
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m 'not slow'
