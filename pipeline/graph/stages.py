@@ -173,8 +173,11 @@ class Extract(Stage):
     def stream(self, chunks: Iterable[list[Doc]]) -> Iterator[list[Doc]]:
         """Each chunk's documents as batches come back from the child (the child is then already extracting the
         next batch), then the chunk's documents that were not extracted (gated, failed, or with text already)."""
-        if not self.config.extract.enabled:
-            yield from super().stream(chunks)
+        if not self.config.extract.enabled:  # documents with text go on as they are (Stage.run: `apply`)
+            for docs in chunks:
+                Stage.run(self, docs)
+                self._finish(docs, [])
+                yield docs
             return
         for docs in chunks:
             todo = [d for d in docs if self.applies(d)]
