@@ -8,9 +8,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench clean models chromium
+.PHONY: setup run test test-fast bench clean models chromium compose
 
-setup: $(INSTALLED) models chromium
+setup: $(INSTALLED) models chromium compose
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ models/fasttext/quality.bin: $(wildcard models/training_data/quality/*.jsonl.gz)
 # without it, so a machine without apt-get still sets up).
 chromium:
 	@scripts/install_chromium.sh || echo "make setup: chromium not installed; tests/test_report.py will skip its screenshot test"
+
+# docker-compose (Debian's, apt-get when missing) for tests/test_compose.py's check of docker/compose.yaml.
+compose:
+	@scripts/install_compose.sh || echo "make setup: docker-compose not installed; tests/test_compose.py will skip its compose check"
 
 run: setup
 	$(PY) -m pipeline run --config configs/default.yaml
