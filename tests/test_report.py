@@ -214,10 +214,11 @@ def _chromium() -> str:
     found = shutil.which("chromium")
     if found:
         return found
-    done = subprocess.run([str(REPO / "scripts" / "install_chromium.sh")], capture_output=True, text=True)
+    done = subprocess.run([str(REPO / "scripts" / "install_debian.sh"), "chromium", "chromium", "the screenshot test"],
+                          capture_output=True, text=True)
     found = shutil.which("chromium")
     if not found:
-        pytest.skip("chromium is not installed and scripts/install_chromium.sh could not install it: "
+        pytest.skip("chromium is not installed and scripts/install_debian.sh could not install it: "
                     + (done.stderr.strip().splitlines() or ["no output"])[-1])
     return found
 
