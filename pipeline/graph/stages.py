@@ -173,11 +173,8 @@ class Extract(Stage):
     def stream(self, chunks: Iterable[list[Doc]]) -> Iterator[list[Doc]]:
         """Each chunk's documents as batches come back from the child (the child is then already extracting the
         next batch), then the chunk's documents that were not extracted (gated, failed, or with text already)."""
-        if not self.config.extract.enabled:  # documents with text go on as they are (Stage.run: `apply`)
-            for docs in chunks:
-                Stage.run(self, docs)
-                self._finish(docs, [])
-                yield docs
+        if not self.config.extract.enabled:  # documents with text go on as they are (`run`)
+            yield from super().stream(chunks)
             return
         for docs in chunks:
             todo = [d for d in docs if self.applies(d)]
@@ -192,8 +189,12 @@ class Extract(Stage):
                 yield rest
 
     def run(self, docs: list[Doc]) -> None:
-        for _ in self.stream([docs]):
-            pass
+        if self.config.extract.enabled:
+            for _ in self.stream([docs]):
+                pass
+        else:  # `apply` on each document, which must have text already
+            super().run(docs)
+            self._finish(docs, [])
 
     def _finish(self, docs: list[Doc], attempted: list[Doc]) -> None:
         """Counts for the documents this stage took on; `extract_empty` for any without text."""

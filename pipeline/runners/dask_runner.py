@@ -54,6 +54,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
 from apache_beam.runners.common import Receiver
 from apache_beam.runners.dask import dask_runner as upstream
+from apache_beam.runners.dask.transform_evaluator import defenestrate
 from apache_beam.runners.direct.direct_metrics import DirectMetrics
 from apache_beam.runners.runner import PipelineState
 
@@ -236,8 +237,6 @@ def _key_of(pair):
 
 def _grouped(group) -> tuple:
     """(key, [(key, value), ...]) from the shuffle -> Beam's (key, [value, ...])."""
-    from apache_beam.runners.dask.transform_evaluator import defenestrate
-
     key, pairs = group
     return key, [defenestrate(pair[1]) for pair in pairs]
 
