@@ -194,6 +194,33 @@ def test_group_by_key_shuffles_at_most_32_partitions_and_groups_across_workers(c
     assert got == expected
 
 
+def test_partitions_move_between_workers_in_one_piece():
+    """Fix 9: distributed serialises a plain list element by element (a frame and a pickle call per element);
+    every partition of a ParDo, GroupByKey or Flatten here is a Partition, which it pickles whole."""
+    from apache_beam.runners.dask.overrides import dask_overrides
+    from distributed.protocol import serialize, to_serialize
+
+    assert len(serialize(to_serialize(list(range(100))))[1]) == 100  # what a plain list costs
+    assert len(serialize(to_serialize(dask_runner.Partition(range(100))))[1]) == 1
+
+    p = beam.Pipeline(runner=dask_runner.DaskRunner(), options=PipelineOptions([]))
+    pairs = (p | beam.Create(list(range(40))) | beam.FlatMap(lambda i: [(f"k{i % 5}", i), (i % 3, i)]))
+    grouped = pairs | beam.GroupByKey()
+    ((grouped | "Keys" >> beam.Keys(), pairs | "Values" >> beam.Values()) | beam.Flatten()
+     | beam.combiners.Count.Globally())
+    p.replace_all(dask_overrides())
+    visitor = dask_runner._Visitor({}, "test-partitions")
+    p.visit(visitor)
+    kinds = Counter()
+    for node, bag in visitor.bags.items():
+        kind = type(node.transform).__name__
+        if kind in ("ParDo", "_GroupByKeyOnly", "_Flatten"):
+            partitions = dask.compute(*bag.to_delayed(optimize_graph=False), scheduler="sync")
+            assert {type(part) for part in partitions} == {dask_runner.Partition}, node.full_label
+            kinds[kind] += 1
+    assert kinds["ParDo"] and kinds["_GroupByKeyOnly"] and kinds["_Flatten"]
+
+
 def test_key_hash_is_the_same_in_every_process():
     """Fix 8: the shuffle's hash must route a key alike in every worker (Python's str/bytes hash is salted)."""
     import subprocess
