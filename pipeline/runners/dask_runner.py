@@ -25,8 +25,8 @@ taken out) and passes on this one:
    MD5 of its normalised form) and makes n * k * stages tasks for n partitions (k = n up to 32, two stages
    beyond): a 500-shard run's dedup made hundreds of thousands of tasks, and the driver's scheduler held gigabytes
    for them. Here the shuffle is one stage of at most MAX_SHUFFLE_PARTITIONS splitting tasks (each over a run of
-   input partitions) and as many grouping tasks, and keys of plain types (int, str, bytes, tuples of them) are hashed by CRC-32 of their pickle, which is the same
-   in every process (Python's str and bytes hashes are salted per process); other keys as upstream.
+   input partitions) and as many grouping tasks, and keys of plain types (int, str, bytes, tuples of them) are
+   hashed by CRC-32 of their pickle, which is the same in every process (Python's str and bytes hashes are salted per process); other keys as upstream.
 9. A partition that moved between workers was serialised element by element: distributed's `serialize`
    iterates a top-level list and pickles each item on its own (a frame, a header and a module lookup per
    element), which took more worker time than the DoFns on a dedup run. Here every partition a task of this
@@ -290,24 +290,28 @@ def _runs(n: int, runs: int) -> list[range]:
     return [range(bounds[r], bounds[r + 1]) for r in range(runs)]
 
 
-def _merge_adjacent(bag, parts: int):
-    """Runs of adjacent partitions merged into `parts` partitions (as bag.repartition, but into Partitions)."""
+def _bag_of(graph: dict, name: str, parts: int, source):
+    """The bag whose partitions are the tasks (name, 0..parts-1) of `graph`, built on `source`."""
     from dask.bag import Bag
-    from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
+    return Bag(HighLevelGraph.from_collections(name, graph, dependencies=[source]), name, parts)
+
+
+def _merge_adjacent(bag, parts: int):
+    """Runs of adjacent partitions merged into `parts` partitions (as bag.repartition, but into Partitions)."""
+    from dask.base import tokenize
+
     name = f"merge-{tokenize(bag.name, parts)}"
-    graph = {(name, r): (_concat, *[(bag.name, i) for i in run]) for r, run in enumerate(_runs(bag.npartitions, parts))}
-    return Bag(HighLevelGraph.from_collections(name, graph, dependencies=[bag]), name, parts)
+    runs = _runs(bag.npartitions, parts)
+    return _bag_of({(name, r): (_concat, *[(bag.name, i) for i in run]) for r, run in enumerate(runs)}, name, parts, bag)
 
 
 def _shuffle(bag, parts: int):
     """GroupByKey over `bag` as one task shuffle: at most `parts` splitting tasks, each over a run of adjacent
     input partitions, one picking task per (split, group) pair (it runs where the split is, so only that part
     moves) and `parts` grouping tasks: parts * (parts + 2) tasks, whatever the input's partition count."""
-    from dask.bag import Bag
     from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
 
     parts = max(1, min(parts, bag.npartitions))
     runs = _runs(bag.npartitions, parts)  # as many splitting tasks as grouping ones
@@ -320,7 +324,7 @@ def _shuffle(bag, parts: int):
             graph[(pick, s, j)] = (_pick, (split, s), j)
     for j in range(parts):
         graph[(name, j)] = (_group, *[(pick, s, j) for s in range(len(runs))])
-    return Bag(HighLevelGraph.from_collections(name, graph, dependencies=[bag]), name, parts)
+    return _bag_of(graph, name, parts, bag)
 
 
 # ---------------------------------------------------------------------------------------------------------
