@@ -169,7 +169,7 @@ def test_a_pardo_with_two_consumers_runs_once(cluster, tmp_path):
 def test_group_by_key_shuffles_at_most_32_partitions_and_groups_across_workers(cluster, tmp_path):
     """Fix 8: a GroupByKey over 200 read partitions (fix 4) was a 200-way task shuffle (two stages, thousands of
     tasks); here at most MAX_SHUFFLE_PARTITIONS, one stage. Keys are str and bytes, whose Python hash differs
-    between the two worker processes: a group split by it would arrive twice."""
+    between the two worker processes: a group split by it would arrive twice. Fix 11: no ReifyWindows step."""
     from apache_beam.runners.dask.overrides import dask_overrides
 
     def build(p):
@@ -185,6 +185,7 @@ def test_group_by_key_shuffles_at_most_32_partitions_and_groups_across_workers(c
     p.visit(visitor)
     grouped = [bag for node, bag in visitor.bags.items() if type(node.transform).__name__ == "_GroupByKeyOnly"]
     assert grouped and max(bag.npartitions for bag in grouped) <= dask_runner.MAX_SHUFFLE_PARTITIONS
+    assert not [n for n in visitor.pardos if n.full_label.endswith("ReifyWindows")], "fix 11: values go as they are"
 
     shutil.rmtree(tmp_path, ignore_errors=True)
     _run(cluster, build)
@@ -219,6 +220,47 @@ def test_partitions_move_between_workers_in_one_piece():
             assert {type(part) for part in partitions} == {dask_runner.Partition}, node.full_label
             kinds[kind] += 1
     assert kinds["ParDo"] and kinds["_GroupByKeyOnly"] and kinds["_Flatten"]
+
+
+def _double(i: int) -> int:
+    Metrics.counter("chain", "double").inc()
+    return 2 * i
+
+
+def _split_in_two(i: int) -> list[int]:
+    Metrics.counter("chain", "split").inc()
+    return [i, i + 1]
+
+
+def test_a_chain_of_pardos_runs_in_the_last_ones_tasks(cluster, tmp_path):
+    """Fix 10: Map -> FlatMap -> ParDo, each feeding only the next, are one task per partition (named after the
+    last), yet every step's counter comes back and every element arrives; a ParDo with a second consumer is not
+    folded into either."""
+    from apache_beam.runners.dask.overrides import dask_overrides
+
+    def build(p):
+        mid = (p | beam.Create(list(range(30))) | "Double" >> beam.Map(_double)
+               | "Split" >> beam.FlatMap(_split_in_two))
+        mid | "Write" >> beam.ParDo(_Record(tmp_path / "items"))
+        mid | "Total" >> beam.combiners.Count.Globally() | "WriteTotal" >> beam.ParDo(_Record(tmp_path / "total"))
+        return p
+
+    p = build(beam.Pipeline(runner=dask_runner.DaskRunner(), options=PipelineOptions([])))
+    p.replace_all(dask_overrides())
+    consumers = dask_runner._Consumers()
+    p.visit(consumers)
+    visitor = dask_runner._Visitor({}, "test-chain", consumers.counts)
+    p.visit(visitor)
+    graph = dict(dask.bag.concat([*visitor.leaves(), *visitor.metric_bags()]).__dask_graph__())
+    names = {key[0] if isinstance(key, tuple) else key for key in graph}
+    assert not any(name.startswith("Double") for name in names), "Double runs inside Split's tasks"
+    assert any(name.startswith("Split") for name in names), "Split feeds two transforms: its own tasks"
+
+    result = _run(cluster, build)
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert counters["double"] == 30 and counters["split"] == 30
+    assert _recorded(tmp_path / "items") == sorted([2 * i for i in range(30)] + [2 * i + 1 for i in range(30)])
+    assert _recorded(tmp_path / "total") == [60]
 
 
 def test_key_hash_is_the_same_in_every_process():

@@ -31,6 +31,14 @@ taken out) and passes on this one:
    iterates a top-level list and pickles each item on its own (a frame, a header and a module lookup per
    element), which took more worker time than the DoFns on a dedup run. Here every partition a task of this
    runner returns, the shuffle's included, is a `Partition` (a list subclass), which Dask pickles whole.
+10. (Not an upstream defect: as Beam's other runners do.) Each ParDo was a task per partition whose whole output
+   was kept in worker memory until its consumer ran. Here a ParDo whose outputs feed exactly one ParDo runs
+   inside that consumer's tasks (a chain of bundles in one task), so the partitions between them never exist
+   as Dask results.
+11. (Not an upstream defect: what it costs.) A GroupByKey's ReifyWindows step wrapped every value with its window
+   and timestamp, re-building the DoFn's window arguments per element, for the grouping to unwrap them again:
+   about a tenth of the workers' time on a dedup run. In the global window (the only one this runner, as
+   upstream, groups in) the values go to the shuffle as they are.
 
 Also: a DoFn instance is set up once per worker thread and reused across bundles (as Beam's other runners
 do), instead of being set up and torn down for every partition; a worker tears down the idle instances of a
@@ -157,7 +165,8 @@ class _Instance:
             user_state_context=None, bundle_finalizer_param=beam.DoFn.BundleFinalizerParam())
         self.invoker.invoke_setup()
 
-    def bundle(self, items: t.Iterable, spec: _ParDoSpec) -> list:
+    def bundle(self, items: t.Iterable, spec: _ParDoSpec) -> tuple[Partition, t.Any]:
+        """The bundle's (tag, value) outputs and its metric updates (None when it updated none)."""
         from apache_beam.metrics.execution import MetricsContainer
         from apache_beam.runners.worker import statesampler
         from apache_beam.utils import counters
@@ -177,9 +186,7 @@ class _Instance:
         finally:
             statesampler.set_current_tracker(previous)
         updates = container.get_cumulative()
-        if updates.counters or updates.distributions or updates.gauges:
-            out.append((_METRICS, updates))  # fix 3
-        return out
+        return out, (updates if updates.counters or updates.distributions or updates.gauges else None)
 
 
 _GLOBAL_WINDOWS = (GlobalWindow(),)
@@ -199,12 +206,28 @@ _IDLE_LOCK = threading.Lock()
 _RUN = [""]  # the run this worker process last ran a bundle for
 
 
-def _run_bundle(partition, spec: _ParDoSpec, *side_values) -> list:
-    """One Dask partition as one Beam bundle of an idle (or new) instance of the ParDo's DoFn.
+def _run_chain(partition, chain: tuple[tuple[_ParDoSpec, int], ...], *side_values) -> Partition:
+    """One Dask partition as one Beam bundle of each ParDo of a fused chain in turn (fix 10), each link's
+    selected output feeding the next; `chain` pairs each ParDo's spec with its number of side inputs, whose
+    values follow in order. The last link's outputs, then every link's metric updates (fix 3)."""
+    out, updates, taken = partition, [], 0
+    for spec, sides in chain:
+        items = out if spec.input_tag == _ALL else _select(out, spec.input_tag)
+        instance = _acquire(spec, side_values[taken:taken + sides])
+        taken += sides
+        out, update = instance.bundle(items, spec)
+        _release(spec, instance)
+        if update is not None:
+            updates.append(update)
+    out.extend((_METRICS, update) for update in updates)
+    return out
+
+
+def _acquire(spec: _ParDoSpec, side_values: tuple) -> _Instance:
+    """An idle (or new) set-up instance of the ParDo's DoFn.
 
     A worker keeps its set-up instances for the run it works for; the first bundle of another run tears down
     the idle instances of the previous ones (Beam calls teardown best-effort: a worker that stops skips it)."""
-    items = partition if spec.input_tag == _ALL else _select(partition, spec.input_tag)
     stale: list[_Instance] = []
     with _IDLE_LOCK:
         if _RUN[0] != spec.run_id:
@@ -218,17 +241,22 @@ def _run_bundle(partition, spec: _ParDoSpec, *side_values) -> list:
             old.invoker.invoke_teardown()
         except Exception:  # best effort, as in Beam
             log.warning("teardown of a DoFn of an earlier run failed", exc_info=True)
-    if instance is None:
-        instance = _Instance(spec, side_values)
-    out = instance.bundle(items, spec)
+    return instance if instance is not None else _Instance(spec, side_values)
+
+
+def _release(spec: _ParDoSpec, instance: _Instance) -> None:
     with _IDLE_LOCK:
         _IDLE.setdefault(spec.key, []).append(instance)
-    return out
 
 
 def _select(partition, tag) -> Partition:
     """One output's values out of a ParDo partition's (tag, value) pairs (fix 2)."""
     return Partition(value for pair_tag, value in partition if pair_tag == tag)
+
+
+def _unwindowed(partition) -> Partition:
+    """The plain values (a tagged output's values travel windowed, fix 2)."""
+    return Partition(defenestrate(value) for value in partition)
 
 
 def _discard(_partition) -> Partition:
@@ -333,7 +361,7 @@ def _shuffle(bag, parts: int):
 class _Visitor(PipelineVisitor):
     """Translates each primitive into a Dask bag; a ParDo's bag holds (tag, value) pairs, selected per consumer."""
 
-    def __init__(self, bag_kwargs: dict, run_id: str):
+    def __init__(self, bag_kwargs: dict, run_id: str, consumers: dict[AppliedPTransform, int] | None = None):
         from apache_beam.runners.dask.overrides import _Create
 
         self._create = _Create
@@ -342,6 +370,9 @@ class _Visitor(PipelineVisitor):
         self.bags: dict[AppliedPTransform, t.Any] = {}
         self.pardos: list[AppliedPTransform] = []
         self.consumed: set[AppliedPTransform] = set()
+        self._consumers = consumers or {}  # main and side inputs each transform's outputs feed (_Consumers)
+        self._chains: dict[AppliedPTransform, tuple] = {}  # ParDo -> (source bag, chain, side values)
+        self._fused: set[AppliedPTransform] = set()  # ParDos run inside their one consumer's tasks (fix 10)
 
     def _raw(self, pcoll):
         self.consumed.add(pcoll.producer)
@@ -359,6 +390,8 @@ class _Visitor(PipelineVisitor):
         inputs = [pc for pc in node.inputs if not isinstance(pc, beam.pvalue.PBegin) and pc.producer in self.bags]
         if isinstance(transform, self._create):
             self.bags[node] = self._translate_create(node)
+        elif type(transform) is beam.ParDo and _reifies_global_windows(node, inputs[0]):
+            self.bags[node] = self.bag_for(inputs[0]).map_partitions(_unwindowed)  # fix 11
         elif type(transform) is beam.ParDo:
             self.bags[node] = self._translate_pardo(node, inputs[0])
             self.pardos.append(node)
@@ -388,6 +421,8 @@ class _Visitor(PipelineVisitor):
         import dask
 
         transform = t.cast(beam.ParDo, node.transform)
+        producer = main_input.producer
+        fuse = producer in self._chains and self._consumers.get(producer) == 1
         bag, tagged = self._raw(main_input)
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
         spec = _ParDoSpec(run_id=self.run_id, key=f"{self.run_id}/{node.full_label}", label=node.full_label,
@@ -398,9 +433,15 @@ class _Visitor(PipelineVisitor):
         # Partition by partition and unoptimised: a finalised bag would carry its own fused copy of its graph.
         side_values = [dask.delayed(_concat, pure=True)(*self.bag_for(si.pvalue).to_delayed(optimize_graph=False))
                        for si in node.side_inputs]
+        link = ((spec, len(side_values)),)
+        if fuse:  # the producer's only consumer: its bundles run in this ParDo's tasks (fix 10)
+            bag, chain, chain_sides = self._chains[producer]
+            link, side_values = chain + link, [*chain_sides, *side_values]
+            self._fused.add(producer)
+        self._chains[node] = (bag, link, side_values)
         # Named after the transform, so that the dashboard's task stream reads as the pipeline.
         token = re.sub(r"[^A-Za-z0-9_.]+", "_", node.full_label)
-        return bag.map_partitions(_run_bundle, spec, *side_values, token=token)
+        return bag.map_partitions(_run_chain, link, *side_values, token=token)
 
     @staticmethod
     def _translate_group_by_key(bag):
@@ -428,7 +469,32 @@ class _Visitor(PipelineVisitor):
         return out
 
     def metric_bags(self) -> list:
-        return [self.bags[node].map_partitions(_select, _METRICS) for node in self.pardos]
+        """Each chain's metric updates, from its last ParDo (a fused one's travel with its consumer's)."""
+        return [self.bags[node].map_partitions(_select, _METRICS) for node in self.pardos if node not in self._fused]
+
+
+def _reifies_global_windows(node: AppliedPTransform, main_input) -> bool:
+    """The ReifyWindows step of a GroupByKey over globally windowed values: each value wrapped with its window
+    and timestamp for the grouping to unwrap again (this runner, as upstream, groups in the global window only)."""
+    from apache_beam.transforms.window import GlobalWindows
+
+    windowing = getattr(main_input, "windowing", None)
+    return (isinstance(t.cast(beam.ParDo, node.transform).fn, beam.GroupByKey.ReifyWindows)
+            and windowing is not None and windowing.windowfn == GlobalWindows())
+
+
+class _Consumers(PipelineVisitor):
+    """How many main and side inputs each primitive's outputs feed: a ParDo whose outputs feed exactly one
+    ParDo's main input can run inside that ParDo's tasks (fix 10)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[AppliedPTransform, int] = {}
+
+    def visit_transform(self, node: AppliedPTransform) -> None:
+        fed = [pc for pc in node.inputs if not isinstance(pc, beam.pvalue.PBegin)]
+        fed += [side.pvalue for side in node.side_inputs]
+        for pcoll in fed:
+            self.counts[pcoll.producer] = self.counts.get(pcoll.producer, 0) + 1
 
 
 class DaskRunnerResult(upstream.DaskRunnerResult):
@@ -473,7 +539,9 @@ class DaskRunner(upstream.DaskRunner):
         warn_if_daemonic(client)
         pipeline.replace_all(upstream.dask_overrides())
         run_id = uuid.uuid4().hex
-        visitor = _Visitor(bag_kwargs, run_id)
+        consumers = _Consumers()
+        pipeline.visit(consumers)
+        visitor = _Visitor(bag_kwargs, run_id, consumers.counts)
         pipeline.visit(visitor)
         # The drained leaves (no elements) and every bundle's metric updates, as one bag: one future.
         done = db.concat([*visitor.leaves(), *visitor.metric_bags()])
