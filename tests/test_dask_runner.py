@@ -233,9 +233,9 @@ def _split_in_two(i: int) -> list[int]:
 
 
 def test_a_chain_of_pardos_runs_in_the_last_ones_tasks(cluster, tmp_path):
-    """Fix 10: Map -> FlatMap -> ParDo, each feeding only the next, are one task per partition (named after the
-    last), yet every step's counter comes back and every element arrives; a ParDo with a second consumer is not
-    folded into either."""
+    """Fix 10: a Map feeding only a FlatMap runs in the FlatMap's tasks (one task per partition, named after the
+    FlatMap), yet both steps' counters come back and every element arrives; the FlatMap, which feeds two
+    transforms, is folded into neither."""
     from apache_beam.runners.dask.overrides import dask_overrides
 
     def build(p):
