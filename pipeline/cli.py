@@ -241,19 +241,25 @@ def _configure_logging(level: Optional[str]) -> None:
         logging.getLogger(noisy).setLevel(logging.NOTSET)
 
 
-def _stop_children() -> None:
-    """Kill every process this one started (Beam's SDK workers, the extraction sandboxes, a local Dask cluster):
-    their work is uncommitted, and left alone they would print tracebacks once the driver is gone."""
+def _freeze_children() -> list[int]:
+    """Stop (SIGSTOP) every process this one started (Beam's SDK workers, the extraction sandboxes, a local Dask
+    cluster) and return their pids: frozen, none can commit a marker after the interrupted line counted them, nor
+    print when a sibling dies (the driver then cancels its calls to the others: "Logging client failed")."""
     import psutil
 
-    try:
-        children = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    psutil.wait_procs(children, timeout=2)
+    me, frozen = psutil.Process(), {}
+    for _ in range(3):  # a child may have started one more in the meantime
+        try:
+            new = [child for child in me.children(recursive=True) if child.pid not in frozen]
+        except psutil.Error:
+            break
+        if not new:
+            break
+        for child in new:
+            with contextlib.suppress(psutil.Error):
+                child.suspend()
+            frozen[child.pid] = child
+    return list(frozen)
 
 
 class _Interrupt:
@@ -269,9 +275,9 @@ def _interrupts() -> Iterator[_Interrupt]:
     A terminal sends SIGINT to the whole process group, and Beam's SDK workers, the extraction sandboxes and a
     local Dask cluster would each print a traceback. So SIGINT is ignored, which every child process inherits
     (through `sh -c` too, which resets the signal mask), and blocked in every thread of this process, where
-    Linux then keeps it pending instead of dropping it: one thread waits for it, says what finished, stops
-    the children and exits. Nothing is lost: every file is moved into place whole, and a rerun resumes from
-    the committed markers. Entered first thing, before any library starts a thread of its own."""
+    Linux then keeps it pending instead of dropping it: one thread waits for it, freezes the children, says
+    what finished, kills them and exits. Nothing is lost: every file is moved into place whole, and a rerun
+    resumes from the committed markers. Entered first thing, before any library starts a thread of its own."""
     state = _Interrupt()
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "sigtimedwait"):
         yield state  # (macOS has no sigtimedwait: KeyboardInterrupt, caught in `_main`)
@@ -281,6 +287,7 @@ def _interrupts() -> Iterator[_Interrupt]:
     def interrupted() -> None:
         try:
             logging.disable(logging.CRITICAL)
+            children = _freeze_children()  # their work is uncommitted: killed below, once the line is out
             line = state.progress.interrupted() if state.progress is not None else "interrupted"
             sys.stdout.flush()
             sys.stderr.write(line + "\n")
@@ -289,7 +296,9 @@ def _interrupts() -> Iterator[_Interrupt]:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            _stop_children()
+            for pid in children:  # (a plain kill holds the GIL: no thread of ours sees a death and goes on)
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
         finally:  # whatever failed above, the command ends here
             os._exit(EXIT_INTERRUPTED)
 
