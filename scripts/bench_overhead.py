@@ -34,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_peer import fineweb_command  # noqa: E402
 
 
 def load_pages(folder: Path) -> list[tuple[str, bytes]]:
@@ -104,14 +107,8 @@ def write_shards(pages: list[tuple[str, bytes]], folder: Path, shards: int = 4, 
 
 def whole_run(repo: Path, inputs: str, output: Path, workers: int, gate: bool, mode: str = "in-process") -> dict:
     """One run of configs/fineweb.yaml without dedup in a fresh process: wall seconds and stats.json."""
-    args = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml", "--input", inputs,
-            "--output", str(output), "--set", "dedup.enabled=false", "--log-level", "WARNING"]
-    if not gate:
-        args += ["--set", "langid.prefilter=false"]
-    if workers > 1:
-        args += [f"--direct_num_workers={workers}"]
-        if mode == "multi_processing":
-            args += ["--direct_running_mode=multi_processing"]
+    args = fineweb_command(inputs, output, workers, mode,
+                           ["dedup.enabled=false", *([] if gate else ["langid.prefilter=false"])])
     env = dict(os.environ, PYTHONPATH=str(repo))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()

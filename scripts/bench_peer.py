@@ -201,17 +201,23 @@ def our_modes(workers: int) -> list[str]:
     return ["in-process"] if workers == 1 else ["in-process", "multi_processing"]
 
 
-def run_ours(shards: Path, out: Path, workers: int, dedup: bool, timeout: float,
-             log: Path, mode: str = "in-process") -> tuple[dict, set[str]]:
-    cmd = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml",
-           "--input", str(shards / "*.parquet"), "--output", str(out), "--log-level", "WARNING",
-           "--set", f"extract.timeout_seconds={timeout:g}"]
-    if not dedup:
-        cmd += ["--set", "dedup.enabled=false"]
+def fineweb_command(inputs: str, out: Path, workers: int, mode: str, settings: list[str]) -> list[str]:
+    """`pipeline run` of configs/fineweb.yaml with `--set` settings, on `workers` workers in one of our_modes."""
+    cmd = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml", "--input", inputs,
+           "--output", str(out), "--log-level", "WARNING"]
+    for setting in settings:
+        cmd += ["--set", setting]
     if workers > 1:
         cmd += [f"--direct_num_workers={workers}"]
         if mode == "multi_processing":
             cmd += ["--direct_running_mode=multi_processing"]
+    return cmd
+
+
+def run_ours(shards: Path, out: Path, workers: int, dedup: bool, timeout: float,
+             log: Path, mode: str = "in-process") -> tuple[dict, set[str]]:
+    settings = [f"extract.timeout_seconds={timeout:g}", *([] if dedup else ["dedup.enabled=false"])]
+    cmd = fineweb_command(str(shards / "*.parquet"), out, workers, mode, settings)
     figures = measure(cmd, log, dict(os.environ, PYTHONPATH=str(REPO)))
     timeouts = our_timeouts(out)
     figures.update(timeouts=len(timeouts), timeout_ids=timeouts)
