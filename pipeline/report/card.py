@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import posixpath
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
 import yaml
@@ -63,21 +63,20 @@ def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
     return out if rows else out + ["| " + " | ".join(["none"] + [""] * (len(header) - 1)) + " |"]
 
 
-def _data_column(output: str, folder: str, column: str) -> list[Any]:
-    """One column of a data folder (absent: empty), read file by file."""
+def _data_column(output: str, folder: str, column: str) -> Iterator[Any]:
+    """One column's values of a data folder (absent: none), streamed a record batch at a time."""
     from apache_beam.io.filesystems import FileSystems
     import pyarrow.parquet as pq
 
     from pipeline.io.readers import open_path
 
     found = FileSystems.match([posixpath.join(output, folder, "*.parquet")])[0].metadata_list
-    values: list[Any] = []
     for meta in sorted(found, key=lambda m: m.path):
         with open_path(meta.path) as handle:
             parquet = pq.ParquetFile(handle)
             if column in parquet.schema_arrow.names:
-                values += parquet.read(columns=[column]).column(column).to_pylist()
-    return values
+                for batch in parquet.iter_batches(batch_size=65_536, columns=[column]):
+                    yield from batch.column(0).to_pylist()
 
 
 def _has_files(output: str, folder: str) -> bool:
