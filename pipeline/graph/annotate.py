@@ -36,7 +36,7 @@ from pipeline.graph.metrics import count, count_outcome
 from pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, input_fields
 from pipeline.io.readers import DOLMA_FIELDS, read_shard
 from pipeline.io.schema import annotation_fields
-from pipeline.graph.stages import enabled_stages, run_stages
+from pipeline.graph.stages import enabled_stages, run_stages, set_up_stages, tear_down_stages
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,11 @@ class AnnotateTask(beam.DoFn):
         starts the extraction sandbox or loads a model)."""
         if self._stages is None:
             self._stages = [stage(self._config, self._shared) for stage in enabled_stages(self._config)]
-            for stage in self._stages:
-                stage.setup()
+            set_up_stages(self._stages)
         return self._stages
 
     def teardown(self) -> None:
-        for stage in self._stages or ():
-            stage.teardown()
+        tear_down_stages(self._stages or [])
 
     def process(self, task: ShardSpec) -> Iterator[Any]:
         marker = read_task_marker(self._folder, task.task)

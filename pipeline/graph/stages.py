@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator
 
@@ -57,6 +58,7 @@ class Stage:
     def __init__(self, config: Config, shared: Shared):
         self.config = config
         self.shared = shared
+        self._set_up: Future | None = None  # a set-up running in the background (`set_up_stages`)
 
     @staticmethod
     def enabled(config: Config) -> bool:
@@ -89,7 +91,13 @@ class Stage:
                 doc.fail(self.STAGE, exc)
             doc.add_seconds(self.STAGE, time.perf_counter() - started)
 
+    def ready(self) -> None:
+        """Wait for a background set-up; a set-up that failed raises here (the task fails, as it did in set-up)."""
+        if self._set_up is not None:
+            self._set_up.result()
+
     def run(self, docs: list[Doc]) -> None:
+        self.ready()
         todo = [d for d in docs if self.applies(d)]
         if not todo:
             return
@@ -114,6 +122,32 @@ class Stage:
         for docs in chunks:
             self.run(docs)
             yield docs
+
+
+def set_up_stages(stages: list[Stage]) -> None:
+    """Set the stages up: extraction at once (that starts its child, which imports the extractor meanwhile),
+    the later stages one after another on a background thread, so that loading spaCy and the fastText models
+    (a second or more) runs while the first pages are read, guessed and extracted instead of before them. Each
+    stage waits for its own set-up before it first runs (`ready`)."""
+    first = stages[:1] if stages and isinstance(stages[0], Extract) else []
+    for stage in first:
+        stage.setup()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-setup")
+    for stage in stages[len(first):]:
+        stage._set_up = pool.submit(stage.setup)
+    pool.shutdown(wait=False)  # its thread ends once the set-ups are done
+
+
+def tear_down_stages(stages: list[Stage]) -> None:
+    """Tear the stages down, each once its set-up has finished (a task may fail before the later stages ran)."""
+    for stage in stages:
+        if stage._set_up is not None:
+            stage._set_up.cancel()
+            try:
+                stage._set_up.result()
+            except BaseException:  # noqa: BLE001 - the failure was raised where the stage first ran, if it did
+                pass
+        stage.teardown()
 
 
 def run_stages(stages: list[Stage], docs: list[Doc]) -> None:
@@ -141,6 +175,7 @@ class Extract(Stage):
     GUESS = "langid_prefilter"  # the guess's own time, and the documents it removed
     TRAFILATURA = "trafilatura"  # CPU time inside trafilatura.extract (in the child): what overhead is measured against
     BATCH = SANDBOX_BATCH  # documents per message to the child
+    FIRST_BATCH, LAST_BATCH = 4, 2  # the sizes a chunk's batches start at and shrink to (`_batch_size`)
 
     def __init__(self, config: Config, shared: Shared):
         super().__init__(config, shared)
@@ -243,11 +278,13 @@ class Extract(Stage):
 
         def batches() -> Iterator[list]:
             batch: list[tuple[Doc, bytes | str]] = []
+            made = 0
             for i, doc in enumerate(docs):
                 page = self._prepare(doc)
                 if page is not None:
                     batch.append((doc, page))
-                if len(batch) == self.BATCH or (batch and i == len(docs) - 1):
+                if len(batch) >= self._batch_size(made, len(docs) - i - 1) or (batch and i == len(docs) - 1):
+                    made += 1
                     sent.append(batch)
                     yield [((page, d.url), {"declared_charset": d.charset}) for d, page in batch]
                     batch = []
@@ -267,6 +304,15 @@ class Extract(Stage):
                 doc.text = text or ""
                 doc.html = None  # the text is what travels on; only failures keep the HTML to replay
             yield [doc for doc, _ in batch]
+
+    def _batch_size(self, made: int, left: int) -> int:
+        """Documents in the next batch, with `made` batches of the chunk made and `left` of its documents not yet
+        looked at: a small first batch, so the child starts as soon as a few pages are guessed, then `BATCH`,
+        shrinking over the chunk's last pages, so that the later stages' work on the last batch, during which
+        the child has nothing to do until the next chunk, is short."""
+        if not made:
+            return min(self.FIRST_BATCH, self.BATCH)
+        return max(self.LAST_BATCH, min(self.BATCH, left // 4))
 
     def teardown(self) -> None:
         if self._sandbox is not None:
