@@ -5,10 +5,9 @@ extracts the next); the later stages are set up in the background while the firs
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from apache_beam.utils.shared import Shared

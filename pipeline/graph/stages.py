@@ -129,11 +129,12 @@ def set_up_stages(stages: list[Stage]) -> None:
     the later stages one after another on a background thread, so that loading spaCy and the fastText models
     (a second or more) runs while the first pages are read, guessed and extracted instead of before them. Each
     stage waits for its own set-up before it first runs (`ready`)."""
-    first = stages[:1] if stages and isinstance(stages[0], Extract) else []
-    for stage in first:
-        stage.setup()
+    later = stages
+    if stages and isinstance(stages[0], Extract):
+        stages[0].setup()
+        later = stages[1:]
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-setup")
-    for stage in stages[len(first):]:
+    for stage in later:
         stage._set_up = pool.submit(stage.setup)
     pool.shutdown(wait=False)  # its thread ends once the set-ups are done
 
