@@ -37,7 +37,7 @@ $(DSIR_MODELS) &: | $(INSTALLED)
 
 # Deterministic (one thread, fixed seed): the same data gives the same model bytes. A change to the
 # recipe (presets, normalisations) rebuilds them.
-FASTTEXT_RECIPE := scripts/train_fasttext.py filters/models/classifier_text.py
+FASTTEXT_RECIPE := scripts/train_fasttext.py beam_curation/filters/models/classifier_text.py
 models/fasttext/toxicity.bin: models/training_data/toxicity/davidson_train.csv.gz $(FASTTEXT_RECIPE) | $(INSTALLED)
 	$(PY) scripts/train_fasttext.py --preset toxicity --output $@
 
@@ -56,7 +56,7 @@ compose:
 		|| echo "make setup: docker-compose not installed; tests/test_compose.py will skip its compose check"
 
 run: setup
-	$(PY) -m pipeline run --config configs/default.yaml
+	$(VENV)/bin/beam-curation run --config configs/default.yaml
 
 test: setup
 	$(PY) -m pytest -q --durations=15

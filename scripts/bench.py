@@ -30,7 +30,7 @@ PEER = r"""
 import os, sys, time, json, gzip, glob
 import pyarrow.parquet as pq
 import trafilatura, fasttext
-from filters.models.langid import default_model_path, prepare
+from beam_curation.filters.models.langid import default_model_path, prepare
 from warcio.archiveiterator import ArchiveIterator
 paths = sys.argv[1:]
 pages = []
@@ -45,7 +45,7 @@ for p in paths:
 model = fasttext.load_model(str(default_model_path()))
 signals = None
 if os.environ.get("BENCH_SIGNALS") == "1":
-    from filters.heuristics.rpv2 import SignalComputer
+    from beam_curation.filters.heuristics.rpv2 import SignalComputer
     signals = SignalComputer()
 out = []
 for html, url in pages:
@@ -104,7 +104,7 @@ def bench_input(name: str, inputs: list[str], runs: int, runner_args: list[str],
     rows = []
     for i in range(runs):
         out = work / f"{name}-out-{i}"
-        wall, rss, _ = timed([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--output", str(out),
+        wall, rss, _ = timed([sys.executable, "-m", "beam_curation", "run", "--config", str(config), "--output", str(out),
                               "--log-level", "WARNING", *runner_args], REPO)
         stats = json.loads((out / "stats.json").read_text())
         rows.append({"wall": wall, "rss_mb": rss, "docs": stats["input"], "stages": stats["stages"]})

@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from filters.models.classifier import FastTextClassifier  # noqa: E402
+from beam_curation.filters.models.classifier import FastTextClassifier  # noqa: E402
 
 
 def make_docs(n: int, doc_chars: int) -> list[str]:

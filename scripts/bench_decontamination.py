@@ -1,11 +1,11 @@
-"""Time filters.release.decontamination with a 10,000-item evaluation set and print documents per second per core.
+"""Time beam_curation.filters.release.decontamination with a 10,000-item evaluation set and print documents per second per core.
 
 Evaluation items (real text from --data): WikiText-2 test paragraphs, then Project Gutenberg sentences, of at
 least 13 words, the first --items of them. Documents: the real documents of bench_signals.py cut to 5,000
 characters, each scanned against the set (exact index and Bloom filter). Prints the index's distinct n-grams,
 build seconds and memory, and documents/s/core (process CPU time, best of --repeat).
 
-With --join it also times the join path's own work per core (pipeline.graph.decontam, without Beam): a
+With --join it also times the join path's own work per core (beam_curation.pipeline.graph.decontam, without Beam): a
 document's hashes cut into join buckets, the set's items hashed and cut, each bucket's set pairs indexed and
 probed with the documents' pairs; figures are checked equal to the exact index's. --large-items N adds a set
 of N items generated from the same real text (each item three sentences drawn at random from WikiText-2 and
@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_signals import load_documents  # noqa: E402
-from filters.release.decontamination import (BloomNgramIndex, NgramIndex, decontamination_signals,  # noqa: E402
+from beam_curation.filters.release.decontamination import (BloomNgramIndex, NgramIndex, decontamination_signals,  # noqa: E402
                                              ngram_hashes, ngram_pairs, split_by_bucket, summarize_arrays)
 
 SLICE = 5000
@@ -178,7 +178,7 @@ def bench_pipeline(sets: dict[str, list[str]], docs: list[str], n: int, join: bo
             folder = name.replace(" ", "_")
             (root / f"{folder}.yaml").write_text(yaml.safe_dump(config))
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pipeline", "--log-level", "WARNING", "run", "--config",
+            subprocess.run([sys.executable, "-m", "beam_curation", "--log-level", "WARNING", "run", "--config",
                             str(root / f"{folder}.yaml"), "--output", str(root / folder)], check=True, cwd=REPO,
                            stdout=subprocess.DEVNULL)
             walls[name] = time.perf_counter() - start
@@ -207,8 +207,8 @@ def bench_pipeline(sets: dict[str, list[str]], docs: list[str], n: int, join: bo
 
 def shuffled(config: dict, out: Path) -> str:
     """Bytes the join's groupings took (runner.measure_shuffle), from an in-process run."""
-    from pipeline.config import parse_config
-    from pipeline.run import run
+    from beam_curation.pipeline.config import parse_config
+    from beam_curation.pipeline.run import run
 
     config = {**config, "output": {"path": str(out)}, "runner": {"measure_shuffle": True}}
     counters = run(parse_config(config)).counters

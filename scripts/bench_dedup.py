@@ -8,7 +8,7 @@ The scale corpus is generated inside the pipeline (no input files): Zipf-distrib
 synthetic vocabulary, planted near-duplicate clusters (copies with a few word substitutions) and one
 boilerplate cluster of ``--boilerplate`` near-identical documents (a hot key in every shuffle).
 ``--runner dask`` runs it on a dask.distributed LocalCluster of ``--workers`` non-daemonic worker processes
-(one thread each) through pipeline.runners.dask_runner, as tests/test_dask_runner.py starts one.
+(one thread each) through beam_curation.pipeline.runners.dask_runner, as tests/test_dask_runner.py starts one.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def generate_shard(shard: int, num_docs: int, dup_fraction: float, boilerplate: 
 def bench_throughput(num_docs: int, num_perm: int) -> None:
     from datasketch import MinHash
 
-    from filters.dedup.minhash import MinHasher, ShingleConfig, shingle_strings
+    from beam_curation.filters.dedup.minhash import MinHasher, ShingleConfig, shingle_strings
 
     docs = [t for _, t, _ in generate_shard(5, num_docs + 10_000, 0.0, 0)][:num_docs]
     cfg = ShingleConfig(ngram=5)
@@ -117,7 +117,7 @@ def bench_throughput(num_docs: int, num_perm: int) -> None:
     t = time.perf_counter()
     for i in range(0, len(docs), 512):
         hasher.signatures(docs[i : i + 512])
-    rows.append(("filters.dedup.minhash (batch 512)", time.perf_counter() - t))
+    rows.append(("beam_curation.filters.dedup.minhash (batch 512)", time.perf_counter() - t))
     base = len(docs) / rows[0][1]
     print(f"\nSignature throughput: {len(docs)} docs, {words:.0f} words/doc, word 5-grams, {num_perm} perms, 1 core")
     print(f"{'implementation':32s} {'docs/s':>10s} {'x update()':>11s}")
@@ -192,7 +192,7 @@ def _runner(kind: str, workers: int):
     import dask
     import distributed
 
-    from pipeline.runners.dask_runner import DaskRunner
+    from beam_curation.pipeline.runners.dask_runner import DaskRunner
 
     with dask.config.set({"distributed.worker.daemon": False}):
         cluster = distributed.LocalCluster(n_workers=workers, processes=True, threads_per_worker=1,
@@ -206,8 +206,8 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
                 runner: str = "multi_processing") -> None:
     import apache_beam as beam
 
-    from filters.dedup.types import DedupConfig, DedupInput
-    from pipeline.graph.dedup import Deduplicate
+    from beam_curation.filters.dedup.types import DedupConfig, DedupInput
+    from beam_curation.pipeline.graph.dedup import Deduplicate
 
     out = Path(tempfile.mkdtemp(prefix="bench_dedup_"))
     config = DedupConfig(max_rounds=max_rounds)

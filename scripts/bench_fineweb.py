@@ -1,6 +1,6 @@
 """Throughput of the FineWeb chain here vs DataTrove's four filters, on the same real documents.
 
-Ours: ``filters.heuristics.fineweb_chain.fineweb_decision`` (computes every signal, tokenizing each text once),
+Ours: ``beam_curation.filters.heuristics.fineweb_chain.fineweb_decision`` (computes every signal, tokenizing each text once),
 with a fresh tokenizer (cold chunk cache) and then a second pass (warm cache, as in a long run).
 DataTrove: GopherRepetitionFilter -> GopherQualityFilter -> C4QualityFilter(filter_no_terminal_punct=False)
 -> FineWebQualityFilter, stopping at the first removal as DataTrove does, run in its own virtualenv.
@@ -23,8 +23,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 import compare_datatrove  # noqa: E402
 import datatrove_env  # noqa: E402
 
-from filters.heuristics.fineweb_chain import fineweb_decision  # noqa: E402
-from filters.text.word_tokens import EnglishWordTokenizer  # noqa: E402
+from beam_curation.filters.heuristics.fineweb_chain import fineweb_decision  # noqa: E402
+from beam_curation.filters.text.word_tokens import EnglishWordTokenizer  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,9 +44,9 @@ def load_pages(folder: Path) -> list[tuple[str, bytes]]:
 
 
 def sandbox_overhead(pages: list[tuple[str, bytes]], runs: int) -> dict:
-    from filters.text.extract import ExtractOptions, extract_timed, warm_up
-    from filters.text.html_decode import decode_html
-    from pipeline.runners.sandbox import BATCH, Sandbox  # not pipeline.graph: this process stays free of Beam
+    from beam_curation.filters.text.extract import ExtractOptions, extract_timed, warm_up
+    from beam_curation.filters.text.html_decode import decode_html
+    from beam_curation.pipeline.runners.sandbox import BATCH, Sandbox  # not beam_curation.pipeline.graph: this process stays free of Beam
 
     options = ExtractOptions(favor="precision")
     warm_up()

@@ -13,7 +13,7 @@ times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`
   LocalPipelineExecutor with tasks=1 workers=1, then tasks=4 workers=2 (it parallelises by file). With dedup,
   its four MinHash stages follow on the written output, as FineWeb runs them (5-grams, 14 buckets x 8 hashes,
   64-bit hashes).
-- Ours: `python -m pipeline run --config configs/fineweb.yaml --set dedup.enabled=false` on the in-process
+- Ours: `beam-curation run --config configs/fineweb.yaml --set dedup.enabled=false` on the in-process
   runner; at 2 workers both with `--direct_num_workers=2` (the in-process runner's two worker threads, each
   driving its own extraction child process) and with `--direct_running_mode=multi_processing` too (two worker
   processes, as on a cluster); with dedup, the config as it is
@@ -203,7 +203,7 @@ def our_modes(workers: int) -> list[str]:
 
 def fineweb_command(inputs: str, out: Path, workers: int, mode: str, settings: list[str]) -> list[str]:
     """`pipeline run` of configs/fineweb.yaml with `--set` settings, on `workers` workers in one of our_modes."""
-    cmd = [sys.executable, "-m", "pipeline", "run", "--config", "configs/fineweb.yaml", "--input", inputs,
+    cmd = [sys.executable, "-m", "beam_curation", "run", "--config", "configs/fineweb.yaml", "--input", inputs,
            "--output", str(out), "--log-level", "WARNING"]
     for setting in settings:
         cmd += ["--set", setting]
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(REPO))
     from datatrove_env import datatrove_python
-    from filters.models.langid import default_model_path
+    from beam_curation.filters.models.langid import default_model_path
 
     python = datatrove_python(args.datatrove_python)
     lid_model = str(default_model_path())

@@ -1,4 +1,4 @@
-"""Time filters.release.pii on real documents cut to 5,000 characters and print documents per second per core.
+"""Time beam_curation.filters.release.pii on real documents cut to 5,000 characters and print documents per second per core.
 
 Documents: the DCLM human-labelled Common Crawl texts, the cc_net sample and the ScrapingHub article bodies
 (as bench_signals.py), and with --eval the labelled set of scripts/build_pii_eval.py (denser in personal
@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_signals import load_documents  # noqa: E402
-from filters.release.pii import DEFAULT_KINDS, PII_KINDS, PiiDetector  # noqa: E402
+from beam_curation.filters.release.pii import DEFAULT_KINDS, PII_KINDS, PiiDetector  # noqa: E402
 
 SLICE = 5000
 

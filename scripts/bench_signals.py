@@ -1,4 +1,4 @@
-"""Time filters.heuristics.rpv2.SignalComputer on real documents and print milliseconds per 5 KB.
+"""Time beam_curation.filters.heuristics.rpv2.SignalComputer on real documents and print milliseconds per 5 KB.
 
 Documents: the DCLM human-labelled Common Crawl texts, the ScrapingHub article bodies and the
 cc_net sample from the shared data folder (--data DIR). Two numbers are printed:
@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from filters.heuristics.rpv2 import SignalComputer  # noqa: E402
+from beam_curation.filters.heuristics.rpv2 import SignalComputer  # noqa: E402
 
 SLICE = 5000
 

@@ -6,7 +6,7 @@ a decision-only rerun, and planning at Common Crawl scale.
     python scripts/bench.py rerun --dev-pages DIR [--copies 4 --runs 3]   # full FineWeb run vs rules-only rerun
     python scripts/bench.py plan [--files 90000]             # planning a Common Crawl dump's worth of paths
 
-Whole-process figures (a fresh `python -m pipeline run` per measurement), medians over `--runs`. Documents are
+Whole-process figures (a fresh `beam-curation run` per measurement), medians over `--runs`. Documents are
 made from text the repo ships (models/training_data: WikiText-2, Gutenberg), so no data folder is needed
 except for `rerun`, which uses real HTML pages (extraction_dev).
 """
@@ -121,10 +121,10 @@ def write_shard(path: Path, texts: list[str]) -> None:
 
 
 def run_cli(config: Path, output: Path, *args: str) -> tuple[float, dict]:
-    """Wall seconds of one whole `python -m pipeline run`, and its stats.json."""
+    """Wall seconds of one whole `beam-curation run`, and its stats.json."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--output",
+    proc = subprocess.run([sys.executable, "-m", "beam_curation", "run", "--config", str(config), "--output",
                            str(output), "--log-level", "WARNING", *args], cwd=REPO, env=env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -135,9 +135,9 @@ def run_cli(config: Path, output: Path, *args: str) -> tuple[float, dict]:
 
 def bench_shuffle(args) -> None:
     """Bytes grouped per document, by grouping, for 2 KB and 50 KB documents (in-process runner)."""
-    from pipeline.config import load_config
-    from pipeline.graph.metrics import shuffle_totals
-    from pipeline.run import run
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.graph.metrics import shuffle_totals
+    from beam_curation.pipeline.run import run
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,7 +184,7 @@ def bench_memory(args) -> None:
             write_shard(shard, make_documents(n, args.chars, seed=n))
             config = work / f"memory{n}.yaml"
             config.write_text(MEMORY_CONFIG.format(input=shard, dedup=str(args.dedup).lower()))
-            runs = [_worker_peak([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--output",
+            runs = [_worker_peak([sys.executable, "-m", "beam_curation", "run", "--config", str(config), "--output",
                                   str(work / f"out{n}-{i}"), "--log-level", "WARNING",
                                   "--direct_running_mode=multi_processing", "--direct_num_workers=1"])
                     for i in range(args.runs)]
@@ -225,8 +225,8 @@ def bench_rerun(args) -> None:
 
 def bench_plan(args) -> None:
     """Planning `--files` Common Crawl-style WARC paths: matching, naming, the task file."""
-    from pipeline.config import parse_config
-    from pipeline.io.shards import plan_shards, read_tasks, write_plan
+    from beam_curation.pipeline.config import parse_config
+    from beam_curation.pipeline.io.shards import plan_shards, read_tasks, write_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "crawl"

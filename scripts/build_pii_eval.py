@@ -5,7 +5,7 @@ values and hard negatives.
 
 Carriers (real text, read only from ``--data``): the ScrapingHub article bodies and the trafilatura gold
 snippets of ``extraction_dev`` (each page's ``with`` snippets joined by newlines), and the main text of every
-HTML response in ``warc/`` (extracted with ``filters.text.extract``). The personal data the carriers already hold
+HTML response in ``warc/`` (extracted with ``beam_curation.filters.text.extract``). The personal data the carriers already hold
 (newsroom and company e-mail addresses, phone numbers, a crawler's IPs) was labelled by hand once; the table
 below holds only a truncated SHA-1 of each value and its kind, so no address is copied into the repository.
 
@@ -87,7 +87,7 @@ def load_carriers(data: Path) -> list[Carrier]:
 def load_warc_texts(folder: Path) -> list[Carrier]:
     from warcio.archiveiterator import ArchiveIterator
 
-    from filters.text.extract import extract_text
+    from beam_curation.filters.text.extract import extract_text
 
     out = []
     for path in sorted(folder.glob("*.warc.gz")):

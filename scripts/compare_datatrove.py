@@ -1,4 +1,4 @@
-"""Compare ``filters.heuristics.fineweb_chain.fineweb_decision`` with DataTrove's own FineWeb filters on real texts.
+"""Compare ``beam_curation.filters.heuristics.fineweb_chain.fineweb_decision`` with DataTrove's own FineWeb filters on real texts.
 
 DataTrove is never a dependency of this project: it runs in its own virtualenv, created under ``.cache/`` on
 first use (``scripts/datatrove_env.py``) or given with ``--datatrove-python``. This script (run with the
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(REPO))
     from datatrove_env import datatrove_python
-    from filters.heuristics.fineweb_chain import fineweb_decision
+    from beam_curation.filters.heuristics.fineweb_chain import fineweb_decision
 
     python = datatrove_python(args.datatrove_python)
     corpus = load_corpus(args.data)

@@ -13,7 +13,7 @@ The texts: language-ID dev sentences joined into documents of 4 to 60 lines (and
 trip each rule), and the extracted dev and Common Crawl pages lid.176 assigns to a covered language. In
 the DataTrove interpreter this same file (``--worker``) runs GopherRepetitionFilter, FineWebQualityFilter
 and GopherQualityFilter with the arguments of FineWeb-2's pipeline script and each language's
-``configs/{lang}_{script}.yml``; here the project computes ``filters.heuristics.fineweb2.fineweb2_signals`` and
+``configs/{lang}_{script}.yml``; here the project computes ``beam_curation.filters.heuristics.fineweb2.fineweb2_signals`` and
 applies the rules of configs/fineweb2.yaml (all but the GlotLID language-score floor, which sits before
 these filters). It prints keep/drop agreement per language and writes the expectation files the tests
 read (text sha1 and DataTrove's decision; word-list sha1 for one real sentence group per language).
@@ -92,7 +92,7 @@ def page_documents(data: Path) -> list[tuple[str, str]]:
     from warcio.archiveiterator import ArchiveIterator
 
     sys.path.insert(0, str(REPO))
-    from filters.models.langid import default_model_path, prepare
+    from beam_curation.filters.models.langid import default_model_path, prepare
 
     model = fasttext.load_model(str(default_model_path()))
     texts = []
@@ -193,7 +193,7 @@ def fineweb2_rules(config: Path):
     import yaml
 
     sys.path.insert(0, str(REPO))
-    from filters.rules import compile_rule
+    from beam_curation.filters.rules import compile_rule
 
     raw = yaml.safe_load(config.read_text(encoding="utf-8"))
     return [compile_rule(r["name"], r["keep"], r.get("params"), languages=r.get("languages", ()))
@@ -201,8 +201,8 @@ def fineweb2_rules(config: Path):
 
 
 def our_decision(rules, text: str, language: str) -> tuple[bool, str | None]:
-    from filters.heuristics.fineweb2 import fineweb2_signals
-    from filters.rules import first_failed
+    from beam_curation.filters.heuristics.fineweb2 import fineweb2_signals
+    from beam_curation.filters.rules import first_failed
 
     failed = first_failed(rules, fineweb2_signals(text, language), language)
     return failed is None, failed
@@ -219,13 +219,13 @@ REASONS = {
 
 
 def pipeline_decisions(corpus: list[tuple[str, str]], config: Path) -> list[tuple[str, bool, str | None]]:
-    """(language, kept, removed_by) of each text after `python -m pipeline run` with ``config`` (its GlotLID
+    """(language, kept, removed_by) of each text after `beam-curation run` with ``config`` (its GlotLID
     floor left out), extraction and dedup off: language ID, the signal stage and the rules as a user runs them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     import yaml
 
-    from pipeline.cli import main as cli
+    from beam_curation.pipeline.cli import main as cli
 
     with tempfile.TemporaryDirectory() as tmp:
         shard = Path(tmp) / "texts.parquet"
@@ -258,7 +258,7 @@ def main() -> None:
     parser.add_argument("--no-pages", action="store_true", help="sentence documents only (no extraction)")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite the expectation files")
     parser.add_argument("--through-pipeline", action="store_true",
-                        help="decide with `python -m pipeline run` (its language ID included) instead of the filters "
+                        help="decide with `beam-curation run` (its language ID included) instead of the filters "
                              "alone; DataTrove judges each document in the language the pipeline gave it")
     args = parser.parse_args()
     if args.worker:
@@ -316,7 +316,7 @@ def main() -> None:
     for m in mismatches[:20]:
         print("MISMATCH", m)
 
-    from filters.text.word_tokenizers import word_tokenizer
+    from beam_curation.filters.text.word_tokenizers import word_tokenizer
 
     same_words = sum(word_tokenizer(lang).words(text) == w for (lang, text), w in zip(samples, result["words"]))
     print(f"words identical on {same_words}/{len(samples)} languages' sentence samples")

@@ -53,7 +53,7 @@ def write_shard(pages: list[dict], path: Path) -> None:
 
 def pipeline_outputs(pages: list[dict], workdir: Path, runner_args: list[str], overrides: list[str] = ()) -> dict:
     """Run the pipeline (annotate mode, extraction only) over the pages; id -> extracted text."""
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     shard = workdir / "pages.parquet"
     write_shard(pages, shard)

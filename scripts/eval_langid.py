@@ -37,7 +37,7 @@ def accuracy(gold: list[str], predicted: list[str]) -> float:
 
 
 def pipeline_predictions(rows: list[tuple[str, str]], workdir: Path, runner_args: list[str]) -> list[str]:
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     shard = workdir / "sentences.parquet"
     pq.write_table(pa.table({"id": [f"s{i:06d}" for i in range(len(rows))], "text": [t for _, t in rows]}), shard)
@@ -59,7 +59,7 @@ def pipeline_predictions(rows: list[tuple[str, str]], workdir: Path, runner_args
 def raw_predictions(rows: list[tuple[str, str]]) -> list[str]:
     import fasttext
 
-    from filters.models.langid import default_model_path
+    from beam_curation.filters.models.langid import default_model_path
 
     model = fasttext.load_model(str(default_model_path()))
     labels, _ = model.predict([" ".join(t.split()) for _, t in rows], k=1)

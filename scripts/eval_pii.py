@@ -1,4 +1,4 @@
-"""Precision and recall of filters.release.pii on the labelled set from scripts/build_pii_eval.py, false positives on
+"""Precision and recall of beam_curation.filters.release.pii on the labelled set from scripts/build_pii_eval.py, false positives on
 real gold text, and throughput.
 
     python scripts/eval_pii.py --eval /tmp/pii_eval.jsonl [--kinds email ip phone card iban]
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from filters.release.pii import DEFAULT_KINDS, PII_KINDS, PiiDetector, redact  # noqa: E402
+from beam_curation.filters.release.pii import DEFAULT_KINDS, PII_KINDS, PiiDetector, redact  # noqa: E402
 
 SLICE = 5000
 

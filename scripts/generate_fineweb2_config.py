@@ -18,7 +18,7 @@ stored in this repository, only the numbers and word lists this script writes:
         --distribution fineweb-2/fineweb2-language-distribution.csv --top 30
 
 Rules are keyed by the language codes our language ID (fastText lid.176) emits; ``--language
-ekk_Latn=et`` adds or overrides a mapping. The stop words go to ``filters/resources/stopwords_fineweb2.json``
+ekk_Latn=et`` adds or overrides a mapping. The stop words go to ``beam_curation/filters/resources/stopwords_fineweb2.json``
 (same keys), for the Gopher stop-word signal.
 """
 
@@ -62,14 +62,14 @@ HEADER = """\
 # Languages ({count}, lid.176 codes; FineWeb-2 subset in brackets):
 {languages}
 #
-# The rules read the `fineweb2` signal group (filters/heuristics/fineweb2.py): words split per language as DataTrove
-# splits them (filters/text/word_tokenizers.py) and FineWeb-2's stop words (filters/resources/stopwords_fineweb2.json);
+# The rules read the `fineweb2` signal group (beam_curation/filters/heuristics/fineweb2.py): words split per language as DataTrove
+# splits them (beam_curation/filters/text/word_tokenizers.py) and FineWeb-2's stop words (beam_curation/filters/resources/stopwords_fineweb2.json);
 # scripts/compare_fineweb2.py checks the decisions against DataTrove 0.10.1 set up as FineWeb-2.
 #
 # NOT EQUAL TO FINEWEB-2 HERE: fineweb2_language_score. FineWeb-2 identifies languages with GlotLID and set
 # these floors on GlotLID's scores; this pipeline's language_score is fastText lid.176's, another model on
 # another scale, so the same number does not keep the same documents. The floors are kept as FineWeb-2
-# published them, as a starting point; `python -m pipeline thresholds` derives floors from a run's own scores.
+# published them, as a starting point; `beam-curation thresholds` derives floors from a run's own scores.
 """
 
 
@@ -195,7 +195,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", type=Path, required=True, help="folder of FineWeb-2 {lang}_{script}.yml files")
     parser.add_argument("--output", type=Path, default=REPO / "configs" / "fineweb2.yaml")
-    parser.add_argument("--stop-words", type=Path, default=REPO / "filters" / "resources" / "stopwords_fineweb2.json")
+    parser.add_argument("--stop-words", type=Path, default=REPO / "beam_curation" / "filters" / "resources" / "stopwords_fineweb2.json")
     parser.add_argument("--distribution", type=Path, help="fineweb2-language-distribution.csv: pick --top subsets by size")
     parser.add_argument("--top", type=int, default=len(DEFAULT_LANGUAGES))
     parser.add_argument("--language", action="append", default=[], metavar="SUBSET=CODE",

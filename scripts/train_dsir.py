@@ -3,7 +3,7 @@
 
 Subcommands
 -----------
-``train``    target documents + raw web documents -> one ``.npz`` for ``filters.models.dsir.DsirModel``.
+``train``    target documents + raw web documents -> one ``.npz`` for ``beam_curation.filters.models.dsir.DsirModel``.
 ``default``  build the shipped English models from bundled data (idempotent, ``--force`` rebuilds):
              ``models/dsir/wikipedia.npz``: WikiText-2 articles (target) vs the DCLM web sample (raw);
              ``models/dsir/books.npz``:     the 11 Gutenberg books (target) vs the same raw sample.
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from filters.models.dsir import DEFAULT_BUCKETS, HASH_ID, fit_counts, log_probabilities  # noqa: E402
+from beam_curation.filters.models.dsir import DEFAULT_BUCKETS, HASH_ID, fit_counts, log_probabilities  # noqa: E402
 from train_kenlm import (  # noqa: E402
     _display,
     clean_gutenberg,

@@ -14,7 +14,7 @@ gets its label from one of:
                                       per dimension (the pipeline writes one column each).
 Several files may be given for each (the quality model mixes prose, web pages and human
 labels). Texts are normalised with the same named normalisation the scorer uses
-(`filters.models.classifier_text`), recorded in the card.
+(`beam_curation.filters.models.classifier_text`), recorded in the card.
 
 A deterministic held-out split (sha1 of seed + raw text, so duplicates land on one side) is
 kept out of training and scored: ROC-AUC, precision/recall/F1 at 0.5 for the positive label.
@@ -57,8 +57,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from filters.models.classifier import FastTextClassifier  # noqa: E402
-from filters.models.classifier_text import normalizer  # noqa: E402
+from beam_curation.filters.models.classifier import FastTextClassifier  # noqa: E402
+from beam_curation.filters.models.classifier_text import normalizer  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
 logger = logging.getLogger("train_fasttext")

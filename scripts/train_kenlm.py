@@ -14,7 +14,7 @@ Subcommands
 
 Every training line goes through the source's de-tokenisation (undoing WikiText's ``@-@`` and
 spaced punctuation, Gutenberg's spaced punctuation and title lines) and then through
-``filters.models.perplexity.prepare_line``, the same function used at scoring time.
+``beam_curation.filters.models.perplexity.prepare_line``, the same function used at scoring time.
 The KenLM tools come from ``scripts/build_kenlm.sh`` (default ``.cache/kenlm-bin``).
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from filters.models.perplexity import (  # noqa: E402
+from beam_curation.filters.models.perplexity import (  # noqa: E402
     NORMALIZATION_ID,
     PerplexityModel,
     bucket_cutoffs,
@@ -218,7 +218,7 @@ def train(sources: list[dict], out: Path, order: int = DEFAULT_ORDER,
         "pruning": list(prune),
         "smoothing": "modified Kneser-Ney (lmplz, --discount_fallback)",
         "normalization": NORMALIZATION_ID,
-        "normalization_doc": "filters.models.perplexity.prepare_line: CCNet text_normalizer.normalize "
+        "normalization_doc": "beam_curation.filters.models.perplexity.prepare_line: CCNet text_normalizer.normalize "
                              "(strip, lowercase, strip accents, digits->0, unicode punct->ASCII, drop "
                              "non-printing) then \\w+|[^\\w\\s]+ tokens joined by spaces "
                              "(stands in for CCNet's SentencePiece)",

@@ -22,7 +22,7 @@ def shared_data(*parts: str) -> Path:
 
 
 def run_pipeline(config: Path | str, output: Path, *args: str) -> int:
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     return main(["run", "--config", str(config), "--output", str(output), *args])
 

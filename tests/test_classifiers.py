@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from filters.models.classifier import FastTextClassifier, paragraph_spans
-from filters.models.classifier_text import EOL_TOKEN, NORMALIZATIONS, normalize
+from beam_curation.filters.models.classifier import FastTextClassifier, paragraph_spans
+from beam_curation.filters.models.classifier_text import EOL_TOKEN, NORMALIZATIONS, normalize
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

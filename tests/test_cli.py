@@ -1,6 +1,6 @@
 """The command line as a user meets it: a mistake is one line and exit code 2 (a misspelt option never runs with a
 default in its place), Ctrl-C is one line and 130 and the same command resumes, and a local run on a terminal
-shows one live progress line. Every case runs `python -m pipeline` in a subprocess from the repository root."""
+shows one live progress line. Every case runs `beam-curation` in a subprocess from the repository root."""
 
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ def _env() -> dict[str, str]:
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=_env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "beam_curation", *args], cwd=REPO, env=_env(), capture_output=True,
                           text=True, timeout=timeout)
 
 
 def clis(*calls: list[str], timeout: float = 600) -> list[subprocess.CompletedProcess]:
     """Several independent invocations at once (each pays Beam's import)."""
-    procs = [subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=_env(),
+    procs = [subprocess.Popen([sys.executable, "-m", "beam_curation", *args], cwd=REPO, env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in calls]
     results = []
     for args, proc in zip(calls, procs):
@@ -111,7 +111,7 @@ def test_beam_options_pass_in_both_spellings_and_bad_values_are_refused(tmp_path
 
 
 def test_runner_options_in_the_config_must_be_beam_options(tmp_path: Path, capsys):
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     code = main(["run", "--config", str(DEFAULT), "--output", str(tmp_path / "out"), "--input", SMALL_SHARD,
                  "--set", "runner.options.direct_num_worker=2"])
@@ -124,7 +124,7 @@ def test_runner_options_in_the_config_must_be_beam_options(tmp_path: Path, capsy
 def test_check_beam_args_knows_every_registered_options_class():
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.runners.options import BeamArgumentError, beam_parser, check_beam_args, option_strings
+    from beam_curation.pipeline.runners.options import BeamArgumentError, beam_parser, check_beam_args, option_strings
 
     names = set(option_strings(beam_parser()))
     assert {"--runner", "--direct_num_workers", "--direct_running_mode", "--project", "--temp_location",
@@ -140,13 +140,13 @@ def test_check_beam_args_knows_every_registered_options_class():
 
 
 def test_help_describes_every_option_with_examples():
-    from pipeline.cli import _parser
+    from beam_curation.pipeline.cli import _parser
 
     parser = _parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"run", "refilter", "report", "thresholds"}
     for name, command in sub.choices.items():
-        assert "examples:" in command.epilog and f"python -m pipeline {name} " in command.epilog, name
+        assert "examples:" in command.epilog and f"beam-curation {name} " in command.epilog, name
         for action in command._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no description"
     assert all(a.help for a in sub._choices_actions)
@@ -225,7 +225,7 @@ def test_config_and_input_mistakes_stay_one_line(tmp_path: Path):
 
 def _start(output: Path, *args: str, stderr=subprocess.PIPE) -> subprocess.Popen:
     """A run in its own session, so that a SIGINT to its process group is what a terminal's Ctrl-C sends."""
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(DEFAULT), "--output",
+    return subprocess.Popen([sys.executable, "-m", "beam_curation", "run", "--config", str(DEFAULT), "--output",
                              str(output), *args], cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=stderr,
                             text=True, start_new_session=True)
 
@@ -329,9 +329,9 @@ def test_a_local_run_on_a_terminal_shows_one_live_line(tmp_path: Path):
 
 def test_progress_counts_a_finished_runs_markers(annotated: Path):
     """The counter reads what the run committed: a finished run's tasks are all reused, its shards complete."""
-    from pipeline.io.annotations import ANNOTATIONS
-    from pipeline.io.document import ShardSpec
-    from pipeline.progress import MarkerCounter, interrupted_line, progress_line
+    from beam_curation.pipeline.io.annotations import ANNOTATIONS
+    from beam_curation.pipeline.io.document import ShardSpec
+    from beam_curation.pipeline.progress import MarkerCounter, interrupted_line, progress_line
 
     manifest = json.loads((annotated / "manifest.json").read_text())
     shards = [ShardSpec(path=s["path"], name=s["shard"], format=s["format"], index=i)

@@ -78,7 +78,7 @@ def test_driver_job_server_and_worker_pool_agree(compose, engine):
     assert pool["image"] == driver["image"] and pool["build"]["target"] == "with-models"
     server = _flags(services[job_server]["command"])
     options = _flags(driver["entrypoint"])
-    assert driver["entrypoint"][:4] == ["python", "-m", "pipeline", "run"]
+    assert driver["entrypoint"][:4] == ["python", "-m", "beam_curation", "run"]
     assert options["runner"] == "PortableRunner" and options["environment_type"] == "EXTERNAL"
     assert options["environment_config"] == f"localhost:{POOL_PORT}", "the pool shares the engine worker's network"
     assert options["job_endpoint"] == f"{job_server}:{server['job-port']}"
@@ -95,7 +95,7 @@ def test_driver_job_server_and_worker_pool_agree(compose, engine):
 
 def test_the_cli_takes_runner_options_before_the_config():
     """The drivers' entrypoint puts Beam options before `--config`: the CLI hands them to Beam wherever they are."""
-    from pipeline.cli import _parser
+    from beam_curation.pipeline.cli import _parser
 
     args, beam_args = _parser().parse_known_args(["run", "--runner=PortableRunner", "--environment_type=EXTERNAL",
                                                   "--config", "configs/default.yaml", "--output", "/data/x"])

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from pipeline.config import ConfigError, apply_override, load_config, parse_config
-from pipeline.run import validate
-from pipeline.io.schema import signal_fields
+from beam_curation.pipeline.config import ConfigError, apply_override, load_config, parse_config
+from beam_curation.pipeline.run import validate
+from beam_curation.pipeline.io.schema import signal_fields
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
@@ -23,7 +23,7 @@ def test_shipped_configs_validate(path: Path, monkeypatch):
 
 
 def test_redpajama_v2_config_produces_every_signal_column(monkeypatch):
-    from filters.heuristics.rpv2 import SIGNAL_KINDS
+    from beam_curation.filters.heuristics.rpv2 import SIGNAL_KINDS
 
     monkeypatch.chdir(REPO)
     config = load_config(REPO / "configs" / "redpajama_v2.yaml")
@@ -36,7 +36,7 @@ def test_redpajama_v2_config_produces_every_signal_column(monkeypatch):
 
 
 def test_fineweb_config_follows_fineweb_order(monkeypatch):
-    from filters.heuristics.fineweb_chain import rule_expressions
+    from beam_curation.filters.heuristics.fineweb_chain import rule_expressions
 
     monkeypatch.chdir(REPO)
     config = load_config(REPO / "configs" / "fineweb.yaml")
@@ -113,7 +113,7 @@ def test_readme_example_for_published_classifiers_parses():
 
     import yaml
 
-    from filters.models.classifier_text import NORMALIZATIONS
+    from beam_curation.filters.models.classifier_text import NORMALIZATIONS
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "dclm_oh_eli5" in b)
@@ -130,7 +130,7 @@ def test_readme_example_for_published_classifiers_parses():
                                     ["rpv2", "fineweb2"]])
 def test_declared_signal_names_are_the_computed_ones(groups):
     """Columns are planned from each group's declared names; computing on real text gives exactly those."""
-    from filters.heuristics.quality_signals import QualitySignals
+    from beam_curation.filters.heuristics.quality_signals import QualitySignals
 
     computer = QualitySignals(groups)
     text = "The committee met on Tuesday.\nIt discussed the budget for the library, and parks.\n" * 3
@@ -139,7 +139,7 @@ def test_declared_signal_names_are_the_computed_ones(groups):
 
 def test_fineweb2_group_replaces_the_english_word_groups():
     """fineweb2 writes the gopher_* / fineweb_* columns per language: with the English groups it is refused."""
-    from filters.heuristics.quality_signals import QualitySignals
+    from beam_curation.filters.heuristics.quality_signals import QualitySignals
 
     for other in ("gopher_quality", "gopher_repetition", "fineweb", "c4"):
         with pytest.raises(ValueError, match="fineweb2"):

@@ -1,4 +1,4 @@
-"""pipeline.runners.dask_runner on a real dask.distributed cluster: 2 non-daemonic worker processes in another directory.
+"""beam_curation.pipeline.runners.dask_runner on a real dask.distributed cluster: 2 non-daemonic worker processes in another directory.
 
 One small pipeline per defect of Beam's DaskRunner (each fails on Beam's runner, or with that fix taken out),
 then the shipped configs on the bundled sample, byte-identical to the FnApiRunner run.
@@ -25,8 +25,8 @@ from apache_beam.metrics import Metrics  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.runners.dask import dask_runner as upstream  # noqa: E402
 
-from pipeline.runners import dask_runner  # noqa: E402
-from pipeline.runners.options import runner_for  # noqa: E402
+from beam_curation.pipeline.runners import dask_runner  # noqa: E402
+from beam_curation.pipeline.runners.options import runner_for  # noqa: E402
 from conftest import REPO, data_file_digests, run_pipeline  # noqa: E402
 
 # Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
@@ -104,7 +104,7 @@ def test_each_output_of_a_multi_output_pardo_reaches_only_its_consumers(cluster,
 
 class _Count(beam.DoFn):
     def process(self, x):
-        from pipeline.graph.metrics import NAMESPACE
+        from beam_curation.pipeline.graph.metrics import NAMESPACE
 
         Metrics.counter(NAMESPACE, "seen").inc()
         Metrics.counter(NAMESPACE, "sum").inc(x)
@@ -113,7 +113,7 @@ class _Count(beam.DoFn):
 
 def test_counters_come_back_from_the_workers(cluster):
     """Fix 3: result.metrics() raised NotImplementedError; the CLI's beam_counters reads them now."""
-    from pipeline.run import beam_counters
+    from beam_curation.pipeline.run import beam_counters
 
     result = _run(cluster, lambda p: p | beam.Create(list(range(10))) | beam.ParDo(_Count()))
     assert beam_counters(result) == {"seen": 10, "sum": 45}
@@ -121,11 +121,11 @@ def test_counters_come_back_from_the_workers(cluster):
 
 def test_no_metrics_gives_empty_counters_with_a_note(caplog):
     """A runner without metrics (Beam's own DaskRunner result, Dataflow's dry run) ends the run cleanly."""
-    from pipeline.run import beam_counters
+    from beam_curation.pipeline.run import beam_counters
 
     with pytest.raises(NotImplementedError):
         upstream.DaskRunnerResult(None, []).metrics()
-    with caplog.at_level(logging.INFO, logger="pipeline.graph.metrics"):
+    with caplog.at_level(logging.INFO, logger="beam_curation.pipeline.graph.metrics"):
         assert beam_counters(upstream.DaskRunnerResult(None, [])) == {}
     assert "reports no Beam metrics" in caplog.text
 
@@ -269,7 +269,7 @@ def test_key_hash_is_the_same_in_every_process():
     import sys
 
     key = ("doc", b"\x00band", 7)
-    code = "from pipeline.runners.dask_runner import _key_hash; print(_key_hash(('doc', b'\\x00band', 7)))"
+    code = "from beam_curation.pipeline.runners.dask_runner import _key_hash; print(_key_hash(('doc', b'\\x00band', 7)))"
     for seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
                              env=dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO))).stdout
@@ -277,7 +277,7 @@ def test_key_hash_is_the_same_in_every_process():
 
 
 def test_daemonic_workers_are_reported(cluster, caplog):
-    with caplog.at_level(logging.WARNING, logger="pipeline.runners.dask_runner"):
+    with caplog.at_level(logging.WARNING, logger="beam_curation.pipeline.runners.dask_runner"):
         assert dask_runner.warn_if_daemonic(cluster[1]) is False
         with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0",
                                       silence_logs=logging.WARNING) as daemonic, \
@@ -302,7 +302,7 @@ def test_runner_names_resolve_to_this_runner():
 @pytest.mark.parametrize("config", ["configs/default.yaml", "configs/fineweb.yaml"])
 def test_shipped_config_on_dask_matches_fnapi_byte_for_byte(cluster, tmp_path, config, monkeypatch):
     """Every data file of a Dask run equals the FnApiRunner run's; both workers annotated shards."""
-    monkeypatch.chdir(REPO)  # the config's relative model paths, made absolute on the driver (pipeline.config)
+    monkeypatch.chdir(REPO)  # the config's relative model paths, made absolute on the driver (beam_curation.pipeline.config)
     recipe = REPO / config
     # A page past extract.timeout_seconds goes to errors/, so a slower run would differ: no limit reached here.
     args = ("--input", str(REPO / "sample" / "*.warc.gz"), "--set", "extract.timeout_seconds=300")

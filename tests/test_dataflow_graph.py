@@ -20,15 +20,15 @@ DATAFLOW = ["--runner=DataflowRunner", "--dry_run=True", "--project=curation-tes
 
 
 def _translate(config: Path, output: Path, *args: str):
-    from pipeline.config import load_config
-    from pipeline.run import run
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.run import run
 
     return run(load_config(config, list(args), output_path=str(output)), DATAFLOW)
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "fineweb.yaml"])
 def test_shipped_configs_translate_for_dataflow(name: str, tmp_path: Path, in_repo, capsys):
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     assert main(["run", "--config", str(REPO / "configs" / name), "--output", str(tmp_path / "out"), *DATAFLOW]) == 0
     printed = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""filters.release.decontamination against lm-eval-harness's Janitor, on evaluation sets made from real text."""
+"""beam_curation.filters.release.decontamination against lm-eval-harness's Janitor, on evaluation sets made from real text."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.release.decontamination import (BloomNgramIndex, NgramIndex, build_index, decontamination_signals,
+from beam_curation.filters.release.decontamination import (BloomNgramIndex, NgramIndex, build_index, decontamination_signals,
                                      load_index, ngram_hashes, normalize, read_eval_texts, summarize_matches)
 from tests.conftest import REPO, shared_data
 
@@ -142,7 +142,7 @@ def test_signals_and_join_building_blocks(eval_items):
 
 
 def test_hashes_do_not_depend_on_the_process():
-    code = ("from filters.release.decontamination import ngram_hashes; "
+    code = ("from beam_curation.filters.release.decontamination import ngram_hashes; "
             "print(ngram_hashes('The quick brown fox jumps over the lazy dog again and again and again!', 5).tolist())")
     outs = {subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                            env=dict(os.environ, PYTHONHASHSEED=seed)).stdout for seed in ("1", "2")}

@@ -1,4 +1,4 @@
-"""The join path of decontamination (pipeline.graph.decontam) against the side-input path and lm-eval-harness.
+"""The join path of decontamination (beam_curation.pipeline.graph.decontam) against the side-input path and lm-eval-harness.
 
 Evaluation sets are WikiText-2 paragraphs (JSONL) and a few more (Parquet); documents are ScrapingHub articles
 with 13-word windows of items planted at their start, middle and end, 12-word near misses, and documents
@@ -24,7 +24,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import read_folder, run_pipeline, shared_data, user_file_digests
-from filters.release.decontamination import (JOIN_BUCKETS, EvalUnit, NgramIndex, eval_units, ngram_hashes, ngram_pairs,
+from beam_curation.filters.release.decontamination import (JOIN_BUCKETS, EvalUnit, NgramIndex, eval_units, ngram_hashes, ngram_pairs,
                                              read_eval_texts, read_unit, signal_names, split_by_bucket,
                                              summarize_arrays)
 
@@ -172,9 +172,9 @@ def test_units_cover_every_item_once(tmp_path, corpus):
 @pytest.mark.slow
 def test_join_transform_on_a_test_pipeline(corpus, tmp_path):
     """JoinEvalSets alone: (node, figures) for exactly the documents the exact index matches."""
-    from pipeline.config import parse_config
-    from pipeline.graph.decide import node_of
-    from pipeline.graph.decontam import JoinEvalSets
+    from beam_curation.pipeline.config import parse_config
+    from beam_curation.pipeline.graph.decide import node_of
+    from beam_curation.pipeline.graph.decontam import JoinEvalSets
 
     config = parse_config(yaml.safe_load(corpus["config"].read_text()))
     indexes = {s.name: NgramIndex.build(read_eval_texts(s.path, s.text_column)) for s in config.decontamination.sets}
@@ -241,7 +241,7 @@ def test_join_on_multi_processing_and_after_refilter(corpus, side_run, join_run,
                         "--direct_running_mode=multi_processing", "--direct_num_workers=2") == 0
     assert user_file_digests(out) == user_file_digests(side_run)
     # refilter joins again from the stored hashes; a looser rule removes only documents with 2+ items
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     args = ["--config", str(corpus["config"]), "--set", TINY, "--set",
             'filters.rules=[{name: decontaminated, keep: "decontam_wiki_items + decontam_passages_items < 2"}]']

@@ -14,9 +14,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from datasketch import MinHash, MinHashLSH
 
-from filters.dedup.types import DedupConfig, DedupInput, DupRecord
-from filters.dedup.minhash import ShingleConfig, shingle_strings
-from pipeline.graph.dedup import ConnectedComponents, Deduplicate, DeduplicateAll, large_star, small_star
+from beam_curation.filters.dedup.types import DedupConfig, DedupInput, DupRecord
+from beam_curation.filters.dedup.minhash import ShingleConfig, shingle_strings
+from beam_curation.pipeline.graph.dedup import ConnectedComponents, Deduplicate, DeduplicateAll, large_star, small_star
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EXTRACTION = DATA / "extraction_dev"
@@ -150,7 +150,7 @@ def near_duplicate_set() -> list[DedupInput]:
         pytest.skip(f"extraction dev data not found at {EXTRACTION} (shared/data next to the repo)")
     import trafilatura
 
-    from filters.text.html_decode import decode_html
+    from beam_curation.filters.text.html_decode import decode_html
 
     docs = []
     for line in gold.read_text(encoding="utf-8").splitlines():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from filters.models.dsir import (
+from beam_curation.filters.models.dsir import (
     DEFAULT_BUCKETS,
     EPSILON,
     DsirModel,
@@ -40,7 +40,7 @@ def test_raw_words_are_wordpunct_tokens():
 def test_buckets_are_stable_across_processes():
     # Pinned values: a shipped .npz is only valid while these do not change.
     assert (feature_bucket("the"), feature_bucket("of the"), feature_bucket("Wikipedia")) == (9790, 4401, 3086)
-    code = "from filters.models.dsir import feature_bucket; print(feature_bucket('of the'))"
+    code = "from beam_curation.filters.models.dsir import feature_bucket; print(feature_bucket('of the'))"
     for seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                              env={"PYTHONHASHSEED": seed, "PATH": ""}, check=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, assert_conservation, read_folder, run_pipeline, shared_data
-from filters.text.extract import ExtractOptions, extract_text
-from pipeline.config import ConfigError, parse_config
+from beam_curation.filters.text.extract import ExtractOptions, extract_text
+from beam_curation.pipeline.config import ConfigError, parse_config
 
 pytest.importorskip("resiliparse", reason="the resiliparse extra is not installed (pip install '.[resiliparse]')")
 
@@ -69,7 +69,7 @@ def test_resiliparse_backend_end_to_end_on_the_bundled_sample(tmp_path: Path, mi
     """The key works end to end: every kept document's text is Resiliparse's extraction of its record."""
     from warcio.archiveiterator import ArchiveIterator
 
-    from filters.text.html_decode import charset_from_content_type
+    from beam_curation.filters.text.html_decode import charset_from_content_type
 
     sample = sorted(str(p) for p in (REPO / "sample").glob("*.warc.gz"))
     out = tmp_path / "out"

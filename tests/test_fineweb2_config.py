@@ -29,14 +29,14 @@ top_n_grams: [[2, 0.093], [3, 0.117], [4, {top4}]]
 
 
 def test_shipped_config_loads_and_covers_20_languages():
-    from pipeline.config import load_config
+    from beam_curation.pipeline.config import load_config
 
     config = load_config(REPO / "configs" / "fineweb2.yaml")
     assert len(config.langid.keep) >= 20 and "no" in config.langid.keep
     names = [r.name for r in config.filters.rules]
     assert names[0] == "fineweb2_language_score" and "gopher_enough_stop_words" in names
     assert config.signals.groups == ["fineweb2"] and config.dedup.per_language
-    stop = json.loads((REPO / "filters" / "resources" / "stopwords_fineweb2.json").read_text(encoding="utf-8"))
+    stop = json.loads((REPO / "beam_curation" / "filters" / "resources" / "stopwords_fineweb2.json").read_text(encoding="utf-8"))
     assert set(stop) == set(config.langid.keep)
 
 

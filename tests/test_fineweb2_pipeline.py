@@ -1,4 +1,4 @@
-"""`python -m pipeline run --config configs/fineweb2.yaml` keeps and drops what DataTrove's FineWeb-2 filters do.
+"""`beam-curation run --config configs/fineweb2.yaml` keeps and drops what DataTrove's FineWeb-2 filters do.
 
 DataTrove runs in its own virtualenv, never here: scripts/compare_fineweb2.py recorded its decisions (with
 FineWeb-2's per-language parameters and tokenisers) for documents built from ../shared/data's language-ID

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from filters.heuristics.c4 import c4_filter_lines
-from filters.heuristics.fineweb_chain import RULES, fineweb_decision, fineweb_signals, rule_expressions
-from filters.heuristics.fineweb_quality import fineweb_quality_signals
-from filters.heuristics.gopher_quality import gopher_quality_signals
-from filters.heuristics.gopher_repetition import SIGNAL_NAMES as REPETITION_SIGNALS
-from filters.heuristics.gopher_repetition import gopher_repetition_signals
-from filters.text.word_tokens import default_tokenizer, split_into_words
+from beam_curation.filters.heuristics.c4 import c4_filter_lines
+from beam_curation.filters.heuristics.fineweb_chain import RULES, fineweb_decision, fineweb_signals, rule_expressions
+from beam_curation.filters.heuristics.fineweb_quality import fineweb_quality_signals
+from beam_curation.filters.heuristics.gopher_quality import gopher_quality_signals
+from beam_curation.filters.heuristics.gopher_repetition import SIGNAL_NAMES as REPETITION_SIGNALS
+from beam_curation.filters.heuristics.gopher_repetition import gopher_repetition_signals
+from beam_curation.filters.text.word_tokens import default_tokenizer, split_into_words
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

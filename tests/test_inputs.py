@@ -16,11 +16,11 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
 from conftest import assert_conservation, read_folder, run_pipeline, shared_data
-from pipeline.config import load_config
-from pipeline.io.document import ShardSpec
-from pipeline.io.readers import read_shard
-from pipeline.io.shards import plan_shards
-from pipeline.io.writers import decode_input
+from beam_curation.pipeline.config import load_config
+from beam_curation.pipeline.io.document import ShardSpec
+from beam_curation.pipeline.io.readers import read_shard
+from beam_curation.pipeline.io.shards import plan_shards
+from beam_curation.pipeline.io.writers import decode_input
 
 WET = ("warc", "CC-MAIN-2024-22_whirlwind.warc.wet.gz")
 WAT = ("warc", "CC-MAIN-2024-22_whirlwind.warc.wat.gz")
@@ -124,7 +124,7 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory):
     _without_responses(shared_data(*WARC), data / "warc" / "requests-only.warc.gz")
     empties = sorted([*empty, "norows.parquet", "warc/requests-only.warc.gz"])
     out = root / "out"
-    logger = logging.getLogger("pipeline.io.shards")
+    logger = logging.getLogger("beam_curation.pipeline.io.shards")
     handler = _Remember()
     logger.addHandler(handler)
     previous = logger.level
@@ -218,7 +218,7 @@ def test_wet_sample_read_directly():
 def test_explicit_warc_format_reads_a_wet_file_as_wet(tmp_path: Path, caplog):
     config = load_config(_config(tmp_path), ["input.format=warc"],
                          input_paths=[str(shared_data(*WET)), str(shared_data(*WARC))])
-    with caplog.at_level(logging.INFO, logger="pipeline.io.shards"):
+    with caplog.at_level(logging.INFO, logger="beam_curation.pipeline.io.shards"):
         shards = plan_shards(config)
     assert [(s.name, s.format) for s in shards] == [("CC-MAIN-2024-22_whirlwind", "warc"),
                                                     ("CC-MAIN-2024-22_whirlwind.wet", "wet")]

@@ -1,5 +1,5 @@
 """Per-language curation: models only score their languages, thresholds from a run's own signals per language
-(`python -m pipeline thresholds`), and dedup that never clusters documents of two languages."""
+(`beam-curation thresholds`), and dedup that never clusters documents of two languages."""
 
 from __future__ import annotations
 
@@ -58,9 +58,9 @@ def test_classifier_languages_decide_which_documents_are_scored(monkeypatch):
     the list is part of the annotation digest (changing it annotates again)."""
     from apache_beam.utils.shared import Shared
 
-    from pipeline.config import parse_config
-    from pipeline.io.document import Doc
-    from pipeline.graph.stages import Classify
+    from beam_curation.pipeline.config import parse_config
+    from beam_curation.pipeline.io.document import Doc
+    from beam_curation.pipeline.graph.stages import Classify
 
     monkeypatch.chdir(REPO)
     german = ("Die Stadtbibliothek hat am Dienstag ihre neuen Öffnungszeiten vorgestellt. Künftig ist sie auch "
@@ -102,7 +102,7 @@ SPECS = {"rps_doc_word_count": ("higher", 10.0), "ccnet_perplexity": ("lower", 9
 
 
 def _thresholds(out: Path, rules: Path, *extra: str) -> dict[str, dict]:
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     signals = [f"{name}:{d}:{p:g}" for name, (d, p) in SPECS.items()]
     assert main(["thresholds", "--from", str(out), "--output", str(rules), "--signals", *signals,
@@ -170,7 +170,7 @@ def test_approximate_thresholds_are_within_the_stated_rank_error(tmp_path):
 def test_thresholds_rules_file_drives_a_run(annotated, tmp_path, monkeypatch):
     """refilter with `filters.include=[rules]` removes exactly the documents that fail their language's
     thresholds (after default.yaml's own rules), and the rules land in the manifest."""
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     monkeypatch.chdir(REPO)
     rules_path = tmp_path / "rules.yaml"
@@ -204,7 +204,7 @@ def test_thresholds_rules_file_drives_a_run(annotated, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_thresholds_refuses_an_unknown_signal(annotated, tmp_path, capsys):
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     assert main(["thresholds", "--from", str(annotated), "--output", str(tmp_path / "r.yaml"),
                  "--signals", "rps_doc_no_such_signal:higher"]) == 2
@@ -213,9 +213,9 @@ def test_thresholds_refuses_an_unknown_signal(annotated, tmp_path, capsys):
 
 def test_culturax_spec_names_columns_a_culturax_run_writes(monkeypatch):
     """configs/thresholds/culturax.yaml asks only for numeric signal columns configs/culturax.yaml produces."""
-    from pipeline.config import load_config
-    from pipeline.io.schema import signal_fields
-    from pipeline.report.thresholds import load_specs
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.io.schema import signal_fields
+    from beam_curation.pipeline.report.thresholds import load_specs
 
     monkeypatch.chdir(REPO)
     specs = load_specs([], "configs/thresholds/culturax.yaml", 10, 90)
@@ -271,8 +271,8 @@ def test_dedup_per_language_never_clusters_two_languages(tmp_path):
 def test_per_language_keys_keep_width_and_separate_languages():
     """At the key level: the same signature and text hash give different keys in two languages, equal keys in
     one, of the same widths; without per_language the language is ignored."""
-    from filters.dedup.keys import DedupKeyer
-    from filters.dedup.types import DedupConfig
+    from beam_curation.filters.dedup.keys import DedupKeyer
+    from beam_curation.filters.dedup.types import DedupConfig
 
     config = DedupConfig(per_language=True, url=True)
     keyer = DedupKeyer(config)

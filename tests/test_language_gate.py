@@ -1,4 +1,4 @@
-"""The language gate before extraction (filters.models.langid_prefilter, `langid_prefilter`): a page whose raw
+"""The language gate before extraction (beam_curation.filters.models.langid_prefilter, `langid_prefilter`): a page whose raw
 HTML CLD2 confidently places outside the kept languages is not extracted. It must never change what is kept:
 each input here runs the full path (`langid.prefilter: false`) and the gated path, and the kept ids must be
 the same, with FineWeb's chain and with the keep-list alone (the strictest: every page lid.176 calls a kept
@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, assert_conservation, read_folder, run_pipeline, shared_data
-from filters.models.langid_prefilter import gate_languages, guess_languages, outside, related
-from filters.text.html_decode import decode_html
+from beam_curation.filters.models.langid_prefilter import gate_languages, guess_languages, outside, related
+from beam_curation.filters.text.html_decode import decode_html
 
 FINEWEB = REPO / "configs" / "fineweb.yaml"
 BASE = ("--set", "dedup.enabled=false", "--set", "extract.timeout_seconds=120")  # no load-dependent timeouts
@@ -40,7 +40,7 @@ def stats(output: Path) -> dict:
 
 
 def refilter(source: Path, output: Path, *args: str) -> int:
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     return main(["refilter", "--from", str(source), "--config", str(FINEWEB), "--output", str(output), *args])
 
@@ -64,8 +64,8 @@ def test_keep_lists_the_gate_can_and_cannot_serve():
 def test_a_short_english_line_on_a_chinese_page_keeps_the_page():
     """trafilatura extracts only this page's English copyright line, which lid.176 calls English: best-effort
     CLD2 reports that weak English too, so the page is not skipped for an English keep-list."""
-    from pipeline.io.document import ShardSpec
-    from pipeline.io.readers import read_shard
+    from beam_curation.pipeline.io.document import ShardSpec
+    from beam_curation.pipeline.io.readers import read_shard
 
     path = shared_data("warc", "CC-MAIN-2020-34_sample_resiliparse.warc.gz")
     (doc,) = [d for d in read_shard(ShardSpec(path=str(path), name="s", format="warc"))
@@ -185,14 +185,14 @@ def test_warc_samples_keep_the_same_documents_with_and_without_the_gate(warc_sam
 
 
 def test_prefilter_is_a_validated_boolean(tmp_path: Path):
-    from pipeline.config import ConfigError, load_config
+    from beam_curation.pipeline.config import ConfigError, load_config
 
     path = tmp_path / "c.yaml"
     path.write_text("langid: {prefilter: maybe}\n")
     with pytest.raises(ConfigError, match="langid.prefilter"):
         load_config(path)
     path.write_text("langid: {prefilter: false, keep: [en]}\n")
-    from pipeline.graph.decide import prefilter_gate
+    from beam_curation.pipeline.graph.decide import prefilter_gate
 
     assert prefilter_gate(load_config(path)) is None
     path.write_text("langid: {keep: [en]}\n")

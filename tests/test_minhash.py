@@ -10,9 +10,9 @@ import pytest
 from datasketch import MinHash
 from datasketch.lsh import MinHashLSH, _optimal_param
 
-from filters.dedup.exact import normalize_text_exact, normalize_url, text_hash, url_hash
-from filters.dedup.lsh import LSHParams, band_keys, lsh_params, optimal_params
-from filters.dedup.minhash import MinHasher, ShingleConfig, estimate_jaccard, normalize_text, shingle_spans, shingle_strings
+from beam_curation.filters.dedup.exact import normalize_text_exact, normalize_url, text_hash, url_hash
+from beam_curation.filters.dedup.lsh import LSHParams, band_keys, lsh_params, optimal_params
+from beam_curation.filters.dedup.minhash import MinHasher, ShingleConfig, estimate_jaccard, normalize_text, shingle_spans, shingle_strings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GOLD = DATA / "extraction_dev" / "scrapinghub_gold.jsonl"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from filters.models.perplexity import (
+from beam_curation.filters.models.perplexity import (
     HEAD,
     MIDDLE,
     TAIL,

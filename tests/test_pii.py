@@ -1,4 +1,4 @@
-"""filters.release.pii: exact spans per kind, what must not be flagged, redaction, and the labelled set's figures."""
+"""beam_curation.filters.release.pii: exact spans per kind, what must not be flagged, redaction, and the labelled set's figures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat
 
-from filters.release.pii import (DEFAULT_KINDS, PII_KINDS, PiiDetector, Span, count_by_kind, find_pii, iban_valid,
+from beam_curation.filters.release.pii import (DEFAULT_KINDS, PII_KINDS, PiiDetector, Span, count_by_kind, find_pii, iban_valid,
                          luhn_valid, redact)
 from tests.conftest import REPO, shared_data
 

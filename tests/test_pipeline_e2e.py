@@ -154,7 +154,7 @@ def test_annotate_mode_removes_nothing_by_rule(tmp_path: Path, monkeypatch_modul
 
 
 def test_refilter_decides_as_a_fresh_run_would(default_run: Path, tmp_path: Path, monkeypatch_module):
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     strict = ['filters.rules=[{name: long_enough, keep: "rps_doc_word_count >= 300"}]']
     sets = [a for s in strict for a in ("--set", s)]
@@ -174,7 +174,7 @@ def test_refilter_decides_as_a_fresh_run_would(default_run: Path, tmp_path: Path
 
 
 def test_report_is_self_contained_html_with_plots(default_run: Path):
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     assert main(["report", str(default_run)]) == 0
     page = (default_run / "report.html").read_text()
@@ -187,7 +187,7 @@ def test_report_is_self_contained_html_with_plots(default_run: Path):
 def test_shards_written_in_parts_hold_the_same_rows(default_run: Path, tmp_path: Path, monkeypatch_module):
     """output.rows_per_file cuts each shard into parts written by separate workers: same rows, same decisions,
     the same bytes on every runner, reruns redo only an unfinished shard's parts, and refilter works part-wise."""
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     parts = ["--set", "output.rows_per_file=4"]
     out = tmp_path / "parts"
@@ -231,8 +231,8 @@ def test_shards_written_in_parts_hold_the_same_rows(default_run: Path, tmp_path:
 
 def test_beam_counters_match_stats(tmp_path: Path, monkeypatch_module):
     """The `curation` Beam counters (live on Dataflow/Flink) add up to what stats.json reports."""
-    from pipeline.config import load_config
-    from pipeline.run import run
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.run import run
 
     summary = run(load_config(DEFAULT, output_path=str(tmp_path / "out")), RUNNERS["multi_processing"])
     c, s = summary.counters, summary.stats

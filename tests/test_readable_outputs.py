@@ -227,7 +227,7 @@ def test_rerun_deletes_what_an_earlier_run_of_a_shard_wrote(mixed_run: Path, mix
 def test_json_values_are_typed_as_pyarrow_types_them():
     """The column types of real Dolma records' values are those pyarrow infers for the same values (fields by
     name), and every value converts to its column's type."""
-    from pipeline.io.passthrough import ColumnUnion, conform
+    from beam_curation.pipeline.io.passthrough import ColumnUnion, conform
 
     records = [json.loads(line) for line in
                shared_data("quality_reference", "ccnet_en_head_sample_dolma.jsonl").read_text().splitlines()]
@@ -244,7 +244,7 @@ def test_json_values_are_typed_as_pyarrow_types_them():
 
 
 def test_conflicting_types_are_widened_not_refused():
-    from pipeline.io.passthrough import ColumnUnion, conform, output_column
+    from beam_curation.pipeline.io.passthrough import ColumnUnion, conform, output_column
 
     union = ColumnUnion()
     union.add(0, [pa.field("label", pa.float32()), pa.field("meta", pa.struct([("a", pa.int32())])),

@@ -181,7 +181,7 @@ def test_every_planted_overlap_found_no_near_miss_flagged(corpus, release_run):
 
 
 def test_personal_data_counted_spanned_and_redacted(corpus, release_run):
-    from filters.release.pii import redact, Span
+    from beam_curation.filters.release.pii import redact, Span
 
     signals = _rows(release_run, "signals")
     out_text = {**{d: r["text"] for d, r in _rows(release_run, "documents").items()},
@@ -206,7 +206,7 @@ def test_personal_data_counted_spanned_and_redacted(corpus, release_run):
 
 
 def test_multi_label_toxicity_columns(corpus, release_run):
-    from filters.models.classifier import FastTextClassifier
+    from beam_curation.filters.models.classifier import FastTextClassifier
 
     signals = _rows(release_run, "signals")
     schema = pq.read_schema(next((release_run / "signals").glob("*.parquet")))
@@ -276,7 +276,7 @@ def _n(cell: str) -> float:
 
 def test_data_card_validates_and_every_figure_is_the_runs(corpus, release_run):
     from huggingface_hub import DatasetCard
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     assert main(["report", str(release_run)]) == 0
     text = (release_run / "README.md").read_text(encoding="utf-8")
@@ -356,7 +356,7 @@ def test_data_card_validates_and_every_figure_is_the_runs(corpus, release_run):
 # --- start-time checks and the index choice ---------------------------------------------------------------
 
 def _fails(config: dict, tmp_path: Path, capsys, *needles: str) -> None:
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -389,9 +389,9 @@ def test_start_time_checks(corpus, tmp_path, capsys):
 
 
 def test_index_kind_chosen_by_size_and_reused_while_unchanged(corpus, tmp_path):
-    from filters.release.decontamination import load_index
-    from pipeline.config import load_config
-    from pipeline.io.eval_sets import built_index_path, prepare_indexes
+    from beam_curation.filters.release.decontamination import load_index
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.io.eval_sets import built_index_path, prepare_indexes
 
     config = load_config(corpus["config"], output_path=str(tmp_path / "o"))
     first = prepare_indexes(config)
@@ -419,9 +419,9 @@ def test_index_kind_chosen_by_size_and_reused_while_unchanged(corpus, tmp_path):
 def test_pii_stage_annotate_mode_keeps_the_text():
     from apache_beam.utils.shared import Shared
 
-    from pipeline.config import parse_config
-    from pipeline.io.document import Doc
-    from pipeline.graph.stages import FindPii
+    from beam_curation.pipeline.config import parse_config
+    from beam_curation.pipeline.io.document import Doc
+    from beam_curation.pipeline.graph.stages import FindPii
 
     text = "Mail john.smith@gmail.com or call +1 415-555-2671; the router is 192.168.0.1, v1.2.3.4 is a version."
     for mode, expected in (("annotate", text), ("redact", "Mail <EMAIL> or call <PHONE>; the router is 192.168.0.1, "

@@ -32,7 +32,7 @@ TOLERANCE_PX = 40  # how far a plot area may move from where the reference has i
 # --- fast: the pieces --------------------------------------------------------------------------------------------
 
 def test_rule_comparisons_are_the_thresholds_drawn():
-    from filters.rules import Comparison, comparisons, compile_rule
+    from beam_curation.filters.rules import Comparison, comparisons, compile_rule
 
     rule = compile_rule("r", "3 <= a <= 10 and b > -2 and abs(c) < 3 and d >= p and 5 > e and language in keep "
                         "and f / a > 2", {"p": {"en": 0.1, "default": 0.2}, "keep": ["en"]})
@@ -42,8 +42,8 @@ def test_rule_comparisons_are_the_thresholds_drawn():
 
 
 def test_funnel_follows_rule_order_and_ends_at_kept():
-    from pipeline.report.run_data import funnel
-    from filters.rules import compile_rule
+    from beam_curation.pipeline.report.run_data import funnel
+    from beam_curation.filters.rules import compile_rule
 
     rules = [compile_rule("langid", "language_score >= 0.5"), compile_rule("short", "n >= 50"),
              compile_rule("never", "n >= 0")]
@@ -62,7 +62,7 @@ def _write(path: Path, table: pa.Table, row_group_size: int | None = None) -> No
 
 def test_folders_read_tolerantly(tmp_path: Path):
     """0-row files, a file without a column and int/float widths that differ between files are all read."""
-    from pipeline.report.run_data import open_folder, scan_removed
+    from beam_curation.pipeline.report.run_data import open_folder, scan_removed
 
     removed = tmp_path / "removed"
     _write(removed / "a.parquet", pa.table({"id": ["a0", "a1", "a2", "a3", "a4"], "text": ["w", "x" * 500, "y", None, "v"],
@@ -88,7 +88,7 @@ def test_folders_read_tolerantly(tmp_path: Path):
                                             "quality_score": [0.5, 0.25]}))
     dataset = open_folder(str(tmp_path), "signals")
     assert dataset.schema.field("rps_doc_word_count").type == pa.float64()
-    from pipeline.report.run_data import sample_signals
+    from beam_curation.pipeline.report.run_data import sample_signals
 
     sample = sample_signals(dataset, [], 1000)
     assert sample.total == 3 and list(sample.ids) == ["a1", "b1", "b2"]
@@ -105,7 +105,7 @@ def sample_run(tmp_path_factory) -> Path:
     mp.chdir(REPO)  # the shipped config reads sample/ relative to the working directory
     try:
         assert run_pipeline(DEFAULT, out) == 0
-        from pipeline.cli import main
+        from beam_curation.pipeline.cli import main
 
         assert main(["report", str(out)]) == 0
     finally:
@@ -126,9 +126,9 @@ def _rows(section: str, *keys: str) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_figures_match_stats_json(sample_run: Path):
-    from pipeline.config import parse_config
-    from pipeline.graph.decide import rule_specs
-    from pipeline.report.plots import svg_texts
+    from beam_curation.pipeline.config import parse_config
+    from beam_curation.pipeline.graph.decide import rule_specs
+    from beam_curation.pipeline.report.plots import svg_texts
 
     page = (sample_run / "report.html").read_text()
     stats = json.loads((sample_run / "stats.json").read_text())
@@ -197,8 +197,8 @@ def test_figures_match_stats_json(sample_run: Path):
 
 @pytest.mark.slow
 def test_histograms_come_from_a_bounded_sample(sample_run: Path):
-    from pipeline.report.page import render
-    from pipeline.report.run_data import open_folder, read_run, sample_signals
+    from beam_curation.pipeline.report.page import render
+    from beam_curation.pipeline.report.run_data import open_folder, read_run, sample_signals
 
     run = read_run(str(sample_run), sample_rows=10)
     assert run.signals.total == 55 and 0 < run.signals.size <= 25
@@ -237,7 +237,7 @@ def plot_areas(image: np.ndarray) -> list[tuple[int, int, int, int]]:
     the page uses (bars, grid and threshold lines cut it; a closing bridges lines, boxes that overlap merge)."""
     from scipy import ndimage
 
-    from pipeline.report.plots import PLOT_FACE
+    from beam_curation.pipeline.report.plots import PLOT_FACE
 
     face = tuple(int(PLOT_FACE[i:i + 2], 16) for i in (1, 3, 5))
     mask = np.all(image[..., :3] == face, axis=-1)
@@ -259,7 +259,7 @@ def plot_areas(image: np.ndarray) -> list[tuple[int, int, int, int]]:
 def test_screenshot_matches_the_reference_loosely(sample_run: Path, tmp_path: Path):
     from PIL import Image
 
-    from pipeline.report.plots import PLOT_FACE
+    from beam_curation.pipeline.report.plots import PLOT_FACE
 
     png = tmp_path / "report.png"
     screenshot(sample_run / "report.html", png, tmp_path / "profile")

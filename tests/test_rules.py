@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from filters.rules import RuleError, compile_rule, first_failed
+from beam_curation.filters.rules import RuleError, compile_rule, first_failed
 
 
 def test_comparisons_boolean_logic_and_arithmetic():

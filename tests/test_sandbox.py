@@ -10,7 +10,7 @@ from functools import partial
 
 import pytest
 
-from pipeline.runners.sandbox import RemoteError, Sandbox, SandboxCrash, SandboxTimeout
+from beam_curation.pipeline.runners.sandbox import RemoteError, Sandbox, SandboxCrash, SandboxTimeout
 
 
 def _calls(*args):
@@ -92,7 +92,7 @@ def test_the_child_does_not_import_beam_even_when_the_parent_has():
 
 def test_a_child_that_cannot_start_fails_the_task_not_the_documents():
     """A child that dies before it is ready is the environment's fault (a missing library): it raises."""
-    from pipeline.runners.sandbox import SandboxStartError
+    from beam_curation.pipeline.runners.sandbox import SandboxStartError
 
     box = Sandbox(int, timeout=5.0, warmup=partial(os._exit, 3))
     try:

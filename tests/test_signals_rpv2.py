@@ -24,10 +24,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.tokenize import WordPunctTokenizer
 
-from filters.heuristics.rpv2 import SIGNAL_KINDS, DocumentView, SignalComputer
-from filters.heuristics.rpv2.document import normalize
-from filters.heuristics.rpv2.ldnoobw import load_ldnoobw
-from filters.heuristics.rpv2.natural_language import load_stop_words
+from beam_curation.filters.heuristics.rpv2 import SIGNAL_KINDS, DocumentView, SignalComputer
+from beam_curation.filters.heuristics.rpv2.document import normalize
+from beam_curation.filters.heuristics.rpv2.ldnoobw import load_ldnoobw
+from beam_curation.filters.heuristics.rpv2.natural_language import load_stop_words
 from multilingual_text import SCRIPTS, langid_documents
 
 WORD_PUNCT = WordPunctTokenizer()
@@ -151,7 +151,7 @@ def reference(text: str, language: str, stop_words, ldnoobw) -> dict:
 @pytest.fixture(scope="module")
 def ref_resources():
     stop = load_stop_words()
-    folder = Path(__file__).resolve().parents[1] / "filters" / "resources" / "ldnoobw"
+    folder = Path(__file__).resolve().parents[1] / "beam_curation" / "filters" / "resources" / "ldnoobw"
     raw_lists = {p.stem: p.read_text(encoding="utf-8").split("\n") for p in folder.glob("*.txt")}
     return stop, raw_lists
 

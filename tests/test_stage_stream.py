@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from apache_beam.utils.shared import Shared
 
-from pipeline.config import load_config
-from pipeline.graph.stages import Stage, enabled_stages, run_stages, set_up_stages, tear_down_stages
-from pipeline.io.document import Doc
+from beam_curation.pipeline.config import load_config
+from beam_curation.pipeline.graph.stages import Stage, enabled_stages, run_stages, set_up_stages, tear_down_stages
+from beam_curation.pipeline.io.document import Doc
 
 PAGE = "<html><body><article><p>{}</p></article></body></html>"
 TEXT = ("The committee met on Tuesday to discuss the new library budget, and after a long debate it agreed "

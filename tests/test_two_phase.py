@@ -51,7 +51,7 @@ def page_shards(tmp_path_factory) -> tuple[Path, int]:
 
 def _cli(config: Path, output: Path, *args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--output",
+    return subprocess.Popen([sys.executable, "-m", "beam_curation", "run", "--config", str(config), "--output",
                              str(output), "--log-level", "WARNING", *args], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -129,7 +129,7 @@ def test_a_ut1_rule_is_decided_alike_by_run_and_refilter(tmp_path: Path, in_repo
     source = tmp_path / "source"
     assert run_pipeline(DEFAULT, source, *sets, "--set", "mode=annotate") == 0
     refiltered = tmp_path / "refiltered"
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     assert main(["refilter", "--from", str(source), "--config", str(DEFAULT), "--output", str(refiltered),
                  *sets, *rule]) == 0
@@ -144,7 +144,7 @@ def test_a_ut1_rule_is_decided_alike_by_run_and_refilter(tmp_path: Path, in_repo
 
 def test_refilter_into_another_folder_gives_a_fresh_runs_bytes(tmp_path: Path, in_repo):
     """Rules, langid, dedup threshold and keep policy, and the layout all change; the bytes are a fresh run's."""
-    from pipeline.cli import main
+    from beam_curation.pipeline.cli import main
 
     source = tmp_path / "source"
     assert run_pipeline(DEFAULT, source, "--set", "mode=annotate") == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, read_folder, run_pipeline
-from filters.heuristics.url_blocklist import DomainBlocklist, combination_id, url_host
+from beam_curation.filters.heuristics.url_blocklist import DomainBlocklist, combination_id, url_host
 
 SAMPLE_LIST = REPO / "tests" / "data" / "ut1_sample"
 

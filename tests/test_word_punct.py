@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.tokenize import RegexpTokenizer, WordPunctTokenizer
 
-from filters.text.word_punct import (
+from beam_curation.filters.text.word_punct import (
     AGREE, ALNUM_NOT_WORD, PATTERN, REGEX_WORD_ONLY, SPACE_MISMATCH, char_classes, tokenize, word_and_punct_tokens,
 )
 from multilingual_text import INDONESIAN_WITH_ARABIC, SCRIPTS, langid_documents

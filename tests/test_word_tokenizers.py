@@ -44,7 +44,7 @@ def compare():
 def _tokenizer(language: str):
     if language == "ko":
         pytest.importorskip("kiwipiepy", reason="Korean words need the optional `korean` extra (kiwipiepy, LGPL-3.0)")
-    from filters.text.word_tokenizers import word_tokenizer
+    from beam_curation.filters.text.word_tokenizers import word_tokenizer
 
     return word_tokenizer(language)
 
@@ -78,7 +78,7 @@ def test_segmenters_split_unspaced_scripts(compare):
 
 
 def test_byte_bounded_pieces():
-    from filters.text.word_tokenizers import byte_bounded_pieces
+    from beam_curation.filters.text.word_tokenizers import byte_bounded_pieces
 
     text = "日本語のテキスト。" * 3000 + "end"
     pieces = byte_bounded_pieces(text, 40_000)

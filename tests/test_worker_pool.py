@@ -55,8 +55,8 @@ def worker_pool(tmp_path_factory):
     root = tmp_path_factory.mktemp("worker-pool")
     site, workdir = root / "site", root / "cwd"
     workdir.mkdir()
-    for package in ("pipeline", "filters"):
-        shutil.copytree(REPO / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "beam_curation", site / "beam_curation",
+                    ignore=shutil.ignore_patterns("__pycache__", "configs", "sample", "models"))
     env = {**os.environ, "PYTHONPATH": str(site),
            # The pool starts each SDK worker as `python -c ...`: the interpreter that has Beam installed.
            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
@@ -85,9 +85,9 @@ def driver_dir(tmp_path) -> Path:
 
 
 def _start(driver: Path, output: str, *beam_args: str) -> subprocess.Popen:
-    """`python -m pipeline run` from the driver's directory, the output named relative to it."""
+    """`beam-curation run` from the driver's directory, the output named relative to it."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(CONFIG), "--output", output,
+    return subprocess.Popen([sys.executable, "-m", "beam_curation", "run", "--config", str(CONFIG), "--output", output,
                              *NO_TIMEOUT, *beam_args], cwd=driver, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -123,7 +123,7 @@ def test_default_config_on_an_external_worker_pool_matches_fnapi_byte_for_byte(w
 
 def test_relative_paths_are_absolute_for_the_workers(driver_dir, monkeypatch):
     """What the workers are handed names the driver's files: config paths are made absolute at load."""
-    from pipeline.config import load_config
+    from beam_curation.pipeline.config import load_config
 
     monkeypatch.chdir(driver_dir)
     config = load_config(CONFIG, ["decontamination.sets=[{name: mmlu, path: evals/mmlu.jsonl}]",
@@ -141,7 +141,7 @@ def test_relative_paths_are_absolute_for_the_workers(driver_dir, monkeypatch):
 
 
 def test_folders_the_workers_open_are_absolute_on_the_command_line(tmp_path, monkeypatch):
-    from pipeline.cli import _parser
+    from beam_curation.pipeline.cli import _parser
 
     monkeypatch.chdir(tmp_path)
     refilter = _parser().parse_args(["refilter", "--from", "run", "--config", "c.yaml", "--output", "o"])

@@ -1,0 +1,190 @@
+"""Decisions from stored annotations: the one rule path, and what dedup sees and says.
+
+`run` (fresh or reusing annotations) and `refilter` decide with this module alone. In filter mode a document
+is, in order: removed by the language gate (its raw HTML is confidently in none of the kept languages, so it
+need not have been extracted), failed (errors/), removed by an annotation stage (no text left), removed by the
+first rule it fails (the language keep-list and threshold come first, as the rule `langid`), removed as a
+duplicate of its cluster's keeper, or kept. The gate is decided from the stored guess, so a page a fresh run
+skips is removed alike by a run that reuses annotations made with another keep-list. A missing value (no model for the language, host on no list) is NaN to every rule.
+Annotate mode removes nothing by rule or dedup; dedup still records clusters.
+
+Dedup nodes are integers, `shard index << 40 | row`, so the records clustering shuffles stay small and each
+result finds its way back to its shard and row without any id being parsed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Iterator, Mapping, Optional
+
+import apache_beam as beam
+import pyarrow as pa
+
+from beam_curation.filters.dedup.types import DedupDoc, DupRecord
+from beam_curation.filters.models.langid_prefilter import gate_languages, outside
+from beam_curation.filters.rules import Rule, compile_rule, first_failed
+from beam_curation.pipeline.config import Config, RuleSpec
+from beam_curation.pipeline.graph.dedup import ClusterMember, dup_record
+from beam_curation.pipeline.io.document import LANGID_PREFILTER
+
+LANGUAGE_RULE = "langid"
+ROW_BITS = 40  # rows per shard < 2^40; shards per run < 2^23
+
+
+def dedup_columns(config: Config) -> list[pa.Field]:
+    """signals/ columns the dedup decision writes."""
+    if not config.dedup.enabled:
+        return []
+    return [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64())]
+
+
+def prefilter_gate(config: Config) -> Optional[frozenset[str]]:
+    """The kept languages the gate skips pages by, or None when it is off. It removes only what the `langid`
+    rule would remove, so it is on in filter mode with a keep-list whose languages CLD2 can see."""
+    langid = config.langid
+    if not (config.mode == "filter" and langid.enabled and langid.prefilter and config.extract.enabled):
+        return None
+    return gate_languages(langid.keep)
+
+
+def language_rule(config: Config) -> Optional[RuleSpec]:
+    """`langid.keep` and `langid.min_score` as a rule named `langid` (None when they keep everything)."""
+    langid = config.langid
+    if not langid.enabled:
+        return None
+    conditions, params = [], {}
+    if langid.keep:
+        conditions.append("language in keep_languages")
+        params["keep_languages"] = list(langid.keep)
+    if langid.min_score > 0:
+        conditions.append("language_score >= min_language_score")
+        params["min_language_score"] = langid.min_score
+    if not conditions:
+        return None
+    return RuleSpec(name=LANGUAGE_RULE, keep=" and ".join(conditions), params=params)
+
+
+def rule_specs(config: Config) -> list[RuleSpec]:
+    """The rules a filter-mode run applies, in order; none in annotate mode."""
+    if config.mode != "filter":
+        return []
+    specs = [r for r in [language_rule(config)] if r is not None]
+    if config.filters.enabled:
+        specs += list(config.filters.rules)
+    return specs
+
+
+def node_of(shard_index: int, row: int) -> int:
+    return (shard_index << ROW_BITS) | row
+
+
+def shard_row(node: int) -> tuple[int, int]:
+    return node >> ROW_BITS, node & ((1 << ROW_BITS) - 1)
+
+
+class Decider:
+    """Decides for one annotation row (a mapping of annotation columns) what becomes of the document."""
+
+    def __init__(self, config: Config, available: Iterable[str]):
+        available = sorted(available)
+        self._rules: list[Rule] = [compile_rule(s.name, s.keep, s.params, available, s.languages)
+                                   for s in rule_specs(config)]
+        self._filter = config.mode == "filter"
+        self._gate = prefilter_gate(config)
+        self.dedup = config.dedup.enabled
+
+    @property
+    def columns(self) -> list[str]:
+        """Annotation columns the rules read."""
+        return sorted({"language", "language_score"} | {c for rule in self._rules for c in rule.columns})
+
+    def gated(self, row: Mapping[str, Any]) -> bool:
+        """The language gate removes the document (before anything else: a skipped page has no extraction)."""
+        if outside(row.get("_langid_guess"), self._gate):
+            return True
+        if row["_removed_by"] == LANGID_PREFILTER:  # skipped with a keep-list this run's is not a subset of
+            raise RuntimeError(f"document {row['id']} was not annotated (language gate) and this run keeps its "
+                               "language: its task must be annotated again")
+        return False
+
+    def rule_decision(self, row: Mapping[str, Any]) -> Optional[str]:
+        """The first rule the document fails, or None."""
+        if not self._rules:
+            return None
+        values = {c: (math.nan if row.get(c) is None else row[c]) for c in self.columns}
+        values["language"] = row.get("language") or ""
+        values["language_score"] = row["language_score"] if row.get("language_score") is not None else 0.0
+        return first_failed(self._rules, values, row.get("language"))
+
+    def before_dedup(self, row: Mapping[str, Any]) -> Optional[str]:
+        """What removes the document before dedup (the gate, a stage or a rule); None: it takes part in dedup."""
+        if self.gated(row):
+            return LANGID_PREFILTER
+        return row["_removed_by"] or self.rule_decision(row)
+
+    def outcome(self, row: Mapping[str, Any], dup: Optional[tuple[Optional[ClusterMember], bool]]
+                ) -> tuple[Optional[str], Optional[DupRecord]]:
+        """(removed_by or None, the document's dedup record or None) for a document that did not fail;
+        `dup` is its cluster membership and exact-copy flag, None when it is in no cluster."""
+        removed = self.before_dedup(row)
+        if removed is not None or not self.dedup:
+            return removed, None
+        member, exact = dup if dup is not None else (None, False)
+        record = dup_record(row["id"], member, exact)
+        return (record.reason if self._filter and not record.keep else None), record
+
+
+def decision_columns(config: Config, decider: Decider) -> list[str]:
+    """Annotation columns the dedup decision step reads back from a finished task (never the text)."""
+    columns = ["id", "url", "_removed_by", "_error", "_text_chars", "_text_hash", "_minhash", "_shingled",
+               "_langid_guess", *decider.columns]
+    if config.dedup.keep == "highest_quality":
+        columns.append("quality_score")
+    return sorted(set(columns))
+
+
+class DedupDocs(beam.DoFn):
+    """(shard index, annotation rows) of one task -> a DedupDoc for each document that takes part in dedup."""
+
+    def __init__(self, config: Config, available: Iterable[str]):
+        self._config = config
+        self._available = sorted(available)
+        self._decider = self._keyer = None
+
+    def setup(self) -> None:
+        from beam_curation.filters.dedup.keys import DedupKeyer
+
+        self._decider = Decider(self._config, self._available)
+        self._keyer = DedupKeyer(self._config.dedup)
+
+    def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[DedupDoc]:
+        shard_index, rows = element
+        for row in rows:
+            if self._decider.gated(row) or row["_error"] is not None or self._decider.before_dedup(row) is not None:
+                continue
+            yield self._keyer.doc(node_of(shard_index, row["_row"]), row["id"], row["_text_chars"],
+                                  row.get("quality_score"), row["_text_hash"], row["url"], row["_minhash"],
+                                  bool(row["_shingled"]), row.get("language"))
+
+
+def members_by_part(element: tuple[int, ClusterMember], rows_per_file: int) -> tuple[tuple[int, int], tuple]:
+    """(node, membership) -> ((shard index, part), (row, membership)) for the part's writer."""
+    from beam_curation.pipeline.io.shards import part_of
+
+    node, member = element
+    shard, row = shard_row(node)
+    return (shard, part_of(row, rows_per_file)), (row, member)
+
+
+def exact_by_part(node: int, rows_per_file: int) -> tuple[tuple[int, int], int]:
+    from beam_curation.pipeline.io.shards import part_of
+
+    shard, row = shard_row(node)
+    return (shard, part_of(row, rows_per_file)), row
+
+
+def part_dups(members: Iterable[tuple[int, ClusterMember]], exact_rows: Iterable[int]
+              ) -> dict[int, tuple[ClusterMember, bool]]:
+    """A part's cluster members by row, with their exact-copy flags (documents in no cluster are absent)."""
+    exact = set(exact_rows)
+    return {row: (member, row in exact) for row, member in members}

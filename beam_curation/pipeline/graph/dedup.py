@@ -1,0 +1,424 @@
+"""Exact and MinHash near-duplicate detection on Beam, with no single-node step.
+
+Graph (every arrow is a shuffle of small records; no step holds all documents or all edges):
+
+1. Each document is a *node*: a compact integer unique within the run. Buckets, edges and component rounds
+   carry only nodes and fixed-width keys (a few bytes each); a document's id and keep rank travel once.
+2. Buckets -> edges. Exact keys (hash of normalised text, optionally of the normalised URL) and LSH bucket
+   keys (one per band and threshold, 12 bytes; documents without shingles get none) group nodes. Every member
+   is linked to its bucket's minimum node: ``size - 1`` edges per bucket, never all pairs, never a list of
+   members in memory (each bucket is streamed twice: minimum, then edges).
+3. Connected components by alternating large-star / small-star rounds (Kiveris et al., "Connected
+   Components in MapReduce and Beyond", SoCC 2014), unrolled ``max_rounds`` times. Each round groups
+   edges by node and streams each neighbourhood twice (minimum, then emit), so a node with millions of
+   neighbours costs time, not memory. A final grouping checks the fixed point (every component a star
+   around its minimum) and fails the pipeline, naming ``dedup.max_rounds``, if it was not reached.
+4. Keepers. Only nodes on an edge (members of clusters of two or more) are joined with their (rank, id, exact
+   keys) and grouped by component: the member with the smallest (rank, id, node) is kept, ``cluster_id`` is its
+   id. A removed member is an exact duplicate when a better-ranked member of its cluster shares one of its
+   exact keys (a grouping by component and key), else a MinHash duplicate. Documents on no edge are
+   singletons: kept, and no record is shuffled for them.
+
+Results depend only on the input and config: the same on every runner, worker count and rerun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from typing import Iterable, Iterator, NamedTuple, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam import pvalue
+
+from beam_curation.filters.dedup.keys import DedupKeyer
+from beam_curation.filters.dedup.types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupDoc, DupRecord
+from beam_curation.filters.dedup.minhash import estimate_jaccard
+from beam_curation.pipeline.graph.metrics import measured
+
+logger = logging.getLogger(__name__)
+
+
+def _edge(a, b):
+    return (a, b) if a < b else (b, a)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-key steps (plain functions: unit-testable without Beam)
+# ---------------------------------------------------------------------------------------------------
+
+
+def large_star(node: bytes, neighbours: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Link every strictly larger neighbour of ``node`` to the minimum of its closed neighbourhood."""
+    m = node
+    for v in neighbours:
+        if v < m:
+            m = v
+    for v in neighbours:  # second pass over a re-iterable: no neighbourhood list in memory
+        if v > node:
+            yield (m, v)
+
+
+def small_star(node: bytes, smaller: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Link ``node`` and its smaller neighbours to the smallest of them."""
+    m = node
+    for v in smaller:
+        if v < m:
+            m = v
+    for v in smaller:
+        if v != m:
+            yield (m, v)
+    if node != m:
+        yield (m, node)
+
+
+def star_label(node: bytes, tags: Iterable[tuple[str, Optional[bytes]]]) -> tuple[bytes, bool]:
+    """``(label, ok)`` for a node of the final edge set; ``ok`` is False unless it is a star root or leaf."""
+    is_root = False
+    parent: Optional[bytes] = None
+    parents = 0
+    for kind, other in tags:
+        if kind == "S":
+            is_root = True
+        elif parent is None or other != parent:
+            parents += 1
+            parent = other if parent is None or other < parent else parent
+    if parent is None:
+        return node, True
+    return parent, (not is_root and parents == 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DoFns and small composites
+# ---------------------------------------------------------------------------------------------------
+
+
+def _member_node(value):
+    return value[0] if isinstance(value, tuple) else value
+
+
+class _LinkToBucketMin(beam.DoFn):
+    """One bucket -> edges ``(min node, member)`` linking every member to the bucket's minimum node.
+
+    Members are streamed (two passes over a re-iterable), never held in a list. They are ``node`` or, when
+    verifying, ``(node, signature bytes)``; with verification an edge is kept only if the MinHash estimate of
+    Jaccard similarity with the minimum reaches ``threshold``.
+    """
+
+    def __init__(self, verify_threshold: Optional[float] = None):
+        self._verify = verify_threshold
+
+    def process(self, element):
+        _key, values = element
+        m = None
+        count = 0
+        for value in values:
+            node = _member_node(value)
+            count += 1
+            if m is None or node < m:
+                m = node
+        if count < 2:
+            return
+        m_sig = None
+        if self._verify is not None:
+            for node, sig in values:
+                if node == m:
+                    m_sig = np.frombuffer(sig, dtype=np.uint32)
+                    break
+        for value in values:
+            node = _member_node(value)
+            if node == m:
+                continue
+            if self._verify is not None and estimate_jaccard(np.frombuffer(value[1], dtype=np.uint32), m_sig) < self._verify:
+                continue
+            yield (m, node)
+
+
+class LinkBuckets(beam.PTransform):
+    """``(bucket key, member)`` -> edges ``(min node, node)`` linking each member to its bucket's minimum."""
+
+    def __init__(self, verify_threshold: Optional[float] = None, label: str = "buckets", measure: bool = False):
+        super().__init__()
+        self._verify = verify_threshold
+        self._label = label
+        self._measure = measure
+
+    def expand(self, members):
+        return (
+            measured(members, "Count", self._label, self._measure)
+            | "Group" >> beam.GroupByKey()
+            | "Link" >> beam.ParDo(_LinkToBucketMin(self._verify))
+        )
+
+
+def _exact_members(doc: DedupDoc) -> Iterator[tuple[bytes, int]]:
+    for key in doc.exact:
+        yield key, doc.node
+
+
+def _band_members(doc: DedupDoc, t_index: int) -> Iterator[tuple[bytes, object]]:
+    if not (doc.shingled and doc.bands):
+        return
+    member = (doc.node, doc.signature) if doc.signature is not None else doc.node
+    for key in doc.bands[t_index]:
+        yield key, member
+
+
+class _CheckedLabel(beam.DoFn):
+    """Star-form check of the last round: emits ``(node, label)``; counts nodes not in star form."""
+
+    BAD = "bad"
+
+    def process(self, element):
+        node, tags = element
+        label, ok = star_label(node, tags)
+        if not ok:
+            yield pvalue.TaggedOutput(self.BAD, 1)
+        yield (node, label)
+
+
+def _fail_unless_converged(node_label, bad: int, max_rounds: int):
+    if bad:
+        raise RuntimeError(
+            f"dedup connected components did not converge in dedup.max_rounds={max_rounds} "
+            f"({bad} nodes not in star form); raise dedup.max_rounds"
+        )
+    return node_label
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges ``(a, b)`` -> ``(node, label)`` for every node on an edge; label = component's minimum node."""
+
+    def __init__(self, max_rounds: int, measure: bool = False):
+        super().__init__()
+        self._max_rounds = max_rounds
+        self._measure = measure
+
+    def expand(self, edges):
+        m = self._measure
+        e = edges
+        for i in range(self._max_rounds):
+            out = e | f"LargeStar{i}Out" >> beam.FlatMap(lambda ab: ((ab[0], ab[1]), (ab[1], ab[0])))
+            e = (measured(out, f"LargeStar{i}Count", "components", m)
+                 | f"LargeStar{i}Group" >> beam.GroupByKey()
+                 | f"LargeStar{i}" >> beam.FlatMapTuple(large_star))
+            out = e | f"SmallStar{i}Orient" >> beam.MapTuple(lambda a, b: (b, a))  # key: the larger end
+            e = (measured(out, f"SmallStar{i}Count", "components", m)
+                 | f"SmallStar{i}Group" >> beam.GroupByKey()
+                 | f"SmallStar{i}" >> beam.FlatMapTuple(small_star))
+        tags = e | "LabelTags" >> beam.FlatMap(lambda ab: ((ab[1], ("L", ab[0])), (ab[0], ("S", None))))
+        checked = (
+            measured(tags, "LabelCount", "components", m)
+            | "LabelGroup" >> beam.GroupByKey()
+            | "Label" >> beam.ParDo(_CheckedLabel()).with_outputs(_CheckedLabel.BAD, main="labels")
+        )
+        bad = checked[_CheckedLabel.BAD] | "CountBad" >> beam.CombineGlobally(sum)
+        return checked.labels | "CheckConverged" >> beam.Map(
+            _fail_unless_converged, bad=pvalue.AsSingleton(bad), max_rounds=self._max_rounds
+        )
+
+
+class ClusterMember(NamedTuple):
+    """A member of a cluster of two or more: its keeper's id, the cluster's size, whether it is the keeper."""
+
+    cluster_id: str
+    cluster_size: int
+    keep: bool
+
+
+def _labelled_member(element) -> Iterator[tuple[int, tuple]]:
+    """(node, [label and/or info]) -> (label, (rank, id, node, exact keys)) for nodes on an edge."""
+    node, values = element
+    label = info = None
+    for tag, value in values:
+        if tag == "l":
+            label = value
+        else:
+            info = value
+    if label is not None and info is not None:
+        rank, doc_id, exact = info
+        yield label, (rank, doc_id, node, exact)
+
+
+class _ChooseKeeper(beam.DoFn):
+    """One component (label, members) -> (node, ClusterMember) per member, plus, per member and exact key,
+    ((label, key), (rank, id, node)) on the ``by_key`` output for the exact-duplicate check."""
+
+    BY_KEY = "by_key"
+
+    def process(self, element):
+        label, members = element
+        best, size = None, 0
+        for rank, doc_id, node, _ in members:
+            size += 1
+            if best is None or (rank, doc_id, node) < best:
+                best = (rank, doc_id, node)
+        keeper_id, keeper_node = best[1], best[2]
+        for rank, doc_id, node, exact in members:
+            yield node, ClusterMember(keeper_id, size, node == keeper_node)
+            for key in exact:
+                yield pvalue.TaggedOutput(self.BY_KEY, ((label, key), (rank, doc_id, node)))
+
+
+def _exact_copies(element) -> Iterator[int]:
+    """Members of one (component, exact key) group that a better-ranked member shares the key with."""
+    _, members = element
+    best = None
+    for member in members:
+        if best is None or member < best:
+            best = member
+    for member in members:
+        if member != best:
+            yield member[2]
+
+
+class AssignClusters(beam.PTransform):
+    """Labels ``(node, label)`` and every document -> ``{"members": (node, ClusterMember), "exact": node}``.
+
+    ``exact`` holds the removed members that are exact copies of a better-ranked member (their removal reason is
+    ``dedup_exact``; other removed members are ``dedup_minhash``). Singletons produce nothing."""
+
+    def __init__(self, docs, measure: bool = False):
+        super().__init__()
+        self._docs = docs
+        self._measure = measure
+
+    def expand(self, labels):
+        info = self._docs | "Info" >> beam.Map(lambda d: (d.node, ("i", (d.rank, d.id, d.exact))))
+        m = self._measure
+        joined = (labels | "TagLabel" >> beam.MapTuple(lambda node, label: (node, ("l", label))), info) | "JoinInfo" >> beam.Flatten()
+        labelled = (measured(joined, "CountInfo", "assign", m)
+                    | "GroupNode" >> beam.GroupByKey()
+                    | "Labelled" >> beam.FlatMap(_labelled_member))
+        chosen = (measured(labelled, "CountMembers", "assign", m)
+                  | "GroupCluster" >> beam.GroupByKey()
+                  | "Keeper" >> beam.ParDo(_ChooseKeeper()).with_outputs(_ChooseKeeper.BY_KEY, main="members"))
+        exact = (measured(chosen[_ChooseKeeper.BY_KEY], "CountByKey", "assign", m)
+                 | "GroupByKey" >> beam.GroupByKey()
+                 | "ExactCopies" >> beam.FlatMap(_exact_copies))
+        return {"members": chosen.members, "exact": exact}
+
+
+def dup_record(doc_id: str, member: Optional[ClusterMember], exact_copy: bool) -> DupRecord:
+    """The dedup result of one document (``member`` None: a singleton, its own cluster of one, kept)."""
+    if member is None:
+        return DupRecord(doc_id, doc_id, 1, True, None)
+    reason = None if member.keep else (REASON_EXACT if exact_copy else REASON_MINHASH)
+    return DupRecord(doc_id, member.cluster_id, member.cluster_size, member.keep, reason)
+
+
+class ClusterDocs(beam.PTransform):
+    """``PCollection[DedupDoc]`` -> ``{threshold: {"members": ..., "exact": ...}}`` (see ``AssignClusters``)
+    for ``config.all_thresholds()``. Exact-key edges are computed once and shared by every threshold."""
+
+    def __init__(self, config: DedupConfig = DedupConfig(), measure: bool = False):
+        super().__init__()
+        self._config = config
+        self._measure = measure
+
+    def expand(self, docs):
+        c = self._config
+        thresholds = c.all_thresholds()
+        keyer = DedupKeyer(c)
+        if c.minhash:
+            for params in keyer.params:
+                logger.info("dedup: threshold %.2f -> %d bands x %d rows of %d permutations",
+                            params.threshold, params.bands, params.rows, c.num_perm)
+        edge_sets = []
+        if c.exact or c.url:
+            edge_sets.append(docs | "ExactKeys" >> beam.FlatMap(_exact_members)
+                             | "ExactLink" >> LinkBuckets(label="exact", measure=self._measure))
+        results = {}
+        for i, t in enumerate(thresholds):
+            name = f"T{t:g}"
+            sets = list(edge_sets)
+            if c.minhash:
+                sets.append(docs | f"{name}Bands" >> beam.FlatMap(_band_members, i)
+                            | f"{name}Link" >> LinkBuckets(t if c.verify_jaccard else None, "bands", self._measure))
+            if not sets:
+                sets.append(docs | f"{name}NoKeys" >> beam.FlatMap(lambda d: ()))
+            canonical = sets | f"{name}Edges" >> beam.Flatten() | f"{name}Canonical" >> beam.MapTuple(_edge)
+            edges = measured(canonical, f"{name}CountEdges", "edges", self._measure) | f"{name}Distinct" >> beam.Distinct()
+            labels = edges | f"{name}CC" >> ConnectedComponents(c.max_rounds, self._measure)
+            results[t] = labels | f"{name}Assign" >> AssignClusters(docs, self._measure)
+        return results
+
+
+def _text_node(doc_id: str) -> int:
+    """A 63-bit node for a standalone document id (``Deduplicate``): ids must be unique."""
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "big") >> 1
+
+
+class _StandaloneDocs(beam.DoFn):
+    """A batch of ``DedupInput`` -> ``DedupDoc`` (signatures computed in batches)."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+        self._keyer = None
+
+    def setup(self) -> None:
+        self._keyer = DedupKeyer(self._config)
+
+    def process(self, batch):
+        for d, (exact, signature, shingled) in zip(batch, self._keyer.annotate(d.text or "" for d in batch)):
+            yield self._keyer.doc(_text_node(d.id), d.id, len(d.text or ""), d.quality_score, exact, d.url,
+                                  signature, shingled, d.language)
+
+
+def _record_per_input(element) -> DupRecord:
+    _, values = element
+    doc_id, member, exact = None, None, False
+    for tag, value in values:
+        if tag == "d":
+            doc_id = value
+        elif tag == "m":
+            member = value
+        else:
+            exact = True
+    return dup_record(doc_id, member, exact)
+
+
+class DeduplicateAll(beam.PTransform):
+    """``DedupInput`` -> ``{threshold: PCollection[DupRecord]}``, one record per input, for every threshold.
+
+    Standalone use (tests, benchmarks, other pipelines); the curation pipeline feeds ``ClusterDocs`` from
+    stored annotations instead."""
+
+    def __init__(self, config: DedupConfig = DedupConfig(), measure: bool = False):
+        super().__init__()
+        self._config = config
+        self._measure = measure  # count the records (and bytes) of every grouping
+
+    def expand(self, inputs):
+        c = self._config
+        docs = (inputs
+                | "Batch" >> beam.BatchElements(min_batch_size=max(1, c.batch_size // 4), max_batch_size=c.batch_size)
+                | "Docs" >> beam.ParDo(_StandaloneDocs(c)))
+        ids = docs | "Ids" >> beam.Map(lambda d: (d.node, ("d", d.id)))
+        if not c.enabled or not (c.exact or c.url or c.minhash):
+            records = docs | "Singletons" >> beam.Map(lambda d: dup_record(d.id, None, False))
+            return {t: records for t in c.all_thresholds()}
+        out = {}
+        for t, clusters in (docs | "Cluster" >> ClusterDocs(c, self._measure)).items():
+            name = f"T{t:g}"
+            members = clusters["members"] | f"{name}TagMember" >> beam.MapTuple(lambda n, m: (n, ("m", m)))
+            exact = clusters["exact"] | f"{name}TagExact" >> beam.Map(lambda n: (n, ("x", None)))
+            out[t] = ((ids, members, exact) | f"{name}Join" >> beam.Flatten()
+                      | f"{name}Group" >> beam.GroupByKey() | f"{name}Record" >> beam.Map(_record_per_input))
+        return out
+
+
+class Deduplicate(beam.PTransform):
+    """``PCollection[DedupInput]`` -> ``PCollection[DupRecord]`` (one per input) at ``config.threshold``."""
+
+    def __init__(self, config: DedupConfig = DedupConfig(), measure: bool = False):
+        super().__init__()
+        self._config = config
+        self._measure = measure
+
+    def expand(self, docs):
+        single = dataclasses.replace(self._config, thresholds=())
+        return (docs | "All" >> DeduplicateAll(single, self._measure))[float(single.threshold)]

@@ -1,0 +1,335 @@
+"""`report OUT` writes OUT/README.md: a Hugging Face dataset card for a finished run.
+
+The YAML header is the Hub's dataset-card metadata (languages, licence, size category, task, source
+datasets, and `configs` naming the data folders so `datasets.load_dataset(OUT)` finds them); the body follows
+Data Cards and the Dataset Nutrition Label: where the data came from under which licence, what it holds by
+language and domain, every stage and rule with its thresholds and what it removed, dedup, personal data and
+benchmark contamination figures, the models used (sha256 and their own cards) and known limitations.
+
+Every count comes from stats.json (or, for domains and declared sources, from documents/ itself) and every
+setting from manifest.json, so the card says what the run did, not what a config meant to do.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections import Counter
+from typing import Any, Iterable, Iterator
+from urllib.parse import urlsplit
+
+import yaml
+
+from beam_curation.pipeline.io.atomic import atomic_write
+from beam_curation.pipeline.config import Config, parse_config
+from beam_curation.pipeline.report.figures import UNKNOWN_LANGUAGE
+
+# The Hub's size categories (huggingface_hub's dataset-card metadata), by number of rows.
+SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
+                   (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"),
+                   (1_000_000_000_000, "100B<n<1T")]
+TOP_DOMAINS = 20
+DATA_CONFIGS = (("default", "documents"), ("removed", "removed"), ("signals", "signals"),
+                ("duplicates", "duplicates"))
+STAGE_REMOVAL_REASONS = {"langid_prefilter": "its raw HTML is confidently in none of the kept languages (CLD2; "
+                                             "not extracted)",
+                         "extract_empty": "extraction left no text", "c4_empty": "C4's line filter left no text",
+                         "dedup_exact": "exact duplicate (same normalised text) of a kept document",
+                         "dedup_minhash": "near duplicate (MinHash LSH) of a kept document"}
+
+
+def size_category(rows: int) -> str:
+    for bound, name in SIZE_CATEGORIES:
+        if rows < bound:
+            return name
+    return "n>1T"
+
+
+def _fmt(n: Any) -> str:
+    if isinstance(n, float):
+        return f"{n:,.3f}" if n == n else "n/a"
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
+    rows = [[_fmt(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out if rows else out + ["| " + " | ".join(["none"] + [""] * (len(header) - 1)) + " |"]
+
+
+def _data_column(output: str, folder: str, column: str) -> Iterator[Any]:
+    """One column's values of a data folder (absent: none), streamed a record batch at a time."""
+    from apache_beam.io.filesystems import FileSystems
+    import pyarrow.parquet as pq
+
+    from beam_curation.pipeline.io.readers import open_path
+
+    found = FileSystems.match([posixpath.join(output, folder, "*.parquet")])[0].metadata_list
+    for meta in sorted(found, key=lambda m: m.path):
+        with open_path(meta.path) as handle:
+            parquet = pq.ParquetFile(handle)
+            if column in parquet.schema_arrow.names:
+                for batch in parquet.iter_batches(batch_size=65_536, columns=[column]):
+                    yield from batch.column(0).to_pylist()
+
+
+def _has_files(output: str, folder: str) -> bool:
+    from apache_beam.io.filesystems import FileSystems
+
+    return bool(FileSystems.match([posixpath.join(output, folder, "*.parquet")])[0].metadata_list)
+
+
+def domain_counts(output: str) -> Counter:
+    """Kept documents by host (lower-cased, without `www.`); documents without a URL are not counted."""
+    hosts: Counter = Counter()
+    for url in _data_column(output, "documents", "url"):
+        host = (urlsplit(url).hostname or "") if url else ""
+        if host:
+            hosts[host.removeprefix("www.")] += 1
+    return hosts
+
+
+def source_counts(output: str) -> Counter:
+    """Kept documents by the input's own `source` field (Dolma's documents carry one), when present."""
+    return Counter(v for v in _data_column(output, "documents", "source") if v)
+
+
+def _read_card(path: str | None) -> dict[str, Any] | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def card_metadata(config: Config, stats: dict[str, Any], output: str) -> dict[str, Any]:
+    """The YAML header: Hugging Face dataset-card metadata."""
+    languages = sorted(lang for lang in stats.get("languages", {}) if lang != UNKNOWN_LANGUAGE)
+    meta: dict[str, Any] = {
+        "pretty_name": config.input.source or posixpath.basename(output.rstrip("/")) or "curated corpus",
+        "language": languages,
+        "multilinguality": "multilingual" if len(languages) > 1 else "monolingual",
+        "license": config.input.license or "unknown",
+        "size_categories": [size_category(stats["kept"])],
+        "task_categories": ["text-generation"],
+        "task_ids": ["language-modeling"],
+        "source_datasets": [f"extended|{config.input.source}" if config.input.source else "original"],
+        "annotations_creators": ["machine-generated"],
+        "language_creators": ["found"],
+        "configs": [{"config_name": name, "data_files": [{"split": "train", "path": f"{folder}/*.parquet"}]}
+                    for name, folder in DATA_CONFIGS if _has_files(output, folder)],  # a glob matching none fails
+    }
+    return meta
+
+
+def _rules(config: Config) -> list[tuple[str, str, dict[str, Any], list[str]]]:
+    from beam_curation.pipeline.graph.decide import rule_specs
+
+    return [(r.name, r.keep, r.params, r.languages) for r in rule_specs(config)]
+
+
+def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) -> str:
+    config = parse_config(manifest["config"])
+    meta = card_metadata(config, stats, output)
+    n_in, kept = stats["input"], stats["kept"]
+    lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
+             f"# {meta['pretty_name']}", "",
+             f"Curated with beam-curation (`beam-curation run`, config digest `{manifest['config_digest']}`, "
+             f"mode `{config.mode}`): {_fmt(kept)} of {_fmt(n_in)} input documents kept, "
+             f"{_fmt(stats['removed_total'])} removed, {_fmt(stats['errors_total'])} failed. "
+             "The documents are in `documents/` (the default config), removed ones with the reason in `removed/`, "
+             "every document's signals in `signals/`.", ""]
+
+    # --- sources ---
+    lines += ["## Sources and licences", "",
+              f"Declared by the curator (`input.source`, `input.license`): source **{config.input.source or 'not declared'}**, "
+              f"licence **{config.input.license or 'not declared'}**. The licence of the text is that of its "
+              "publishers; this card does not grant rights the sources did not.", ""]
+    lines += ["### Input files", ""]
+    lines += _table(["file", "format", "sha256"],
+                    [[i["path"], i["format"], i.get("sha256") or "remote (not hashed)"]
+                     for i in manifest["inputs"]])
+    sources = source_counts(output)
+    if sources:
+        lines += ["", "### Sources named in the input (`source` field), kept documents", ""]
+        lines += _table(["source", "documents"], [[s, n] for s, n in sorted(sources.items(), key=lambda kv: -kv[1])])
+    lines.append("")
+
+    # --- composition ---
+    languages = stats.get("languages", {})
+    lines += ["## Composition", "", "### By language (kept documents)", ""]
+    lines += _table(["language", "documents", "share", "characters"],
+                    [[lang, v["documents"], _share(v["documents"], kept), v["chars"]]
+                     for lang, v in sorted(languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0]))])
+    hosts = domain_counts(output)
+    lines += ["", f"### By domain (kept documents, top {TOP_DOMAINS} of {_fmt(len(hosts))} hosts)", ""]
+    lines += _table(["domain", "documents", "share"],
+                    [[h, n, _share(n, kept)] for h, n in sorted(hosts.items(), key=lambda kv: (-kv[1], kv[0]))
+                     [:TOP_DOMAINS]])
+    lines.append("")
+
+    # --- processing ---
+    removed = stats["removed"]
+    lines += ["## Processing", "", "Stages in the order they ran, with the documents each saw and the seconds "
+              "it took (summed over workers):", ""]
+    lines += _table(["stage", "documents", "seconds"],
+                    [[s, v["documents"], round(v["seconds"], 3)] for s, v in
+                     sorted(stats["stages"].items(), key=lambda kv: _stage_order(kv[0]))])
+    lines += ["", _settings(config), "", "### What was removed, and why", "",
+              "A document is removed by the first rule it fails, in this order, then by dedup; stages remove only "
+              "documents left without text." if config.mode == "filter" else
+              "Annotate mode: nothing removed by rule or dedup, only documents left without text.", ""]
+    rows = []
+    for name, keep, params, langs in _rules(config):
+        rows.append([name, f"`{keep}`", json.dumps(params, sort_keys=True) if params else "",
+                     ", ".join(langs) or "all", removed.get(name, 0), _share(removed.get(name, 0), n_in)])
+    for reason, what in STAGE_REMOVAL_REASONS.items():
+        if reason in removed:
+            rows.append([reason, what, "", "all", removed[reason], _share(removed[reason], n_in)])
+    lines += _table(["rule or stage", "keeps a document when", "parameters", "languages", "removed",
+                     "share of input"], rows)
+    if stats["errors"]:
+        lines += ["", "Documents that failed (kept in `errors/` with their input, replayable):", ""]
+        lines += _table(["stage", "errors"], [[s, n] for s, n in stats["errors"].items()])
+    lines.append("")
+
+    # --- dedup ---
+    lines += ["## Deduplication", ""]
+    if config.dedup.enabled:
+        d = config.dedup
+        dup = stats.get("duplicates", {})
+        lines += [f"Exact text hash{', normalised URL' if d.url else ''}"
+                  f"{f', MinHash LSH at Jaccard {d.threshold} ({d.num_perm} permutations, {d.ngram}-{d.ngram_unit} shingles)' if d.minhash else ''}; "
+                  f"the keeper of each cluster: `{d.keep}`.", ""]
+        lines += _table(["figure", "value"], [
+            ["clusters of more than one document", dup.get("clusters", 0)],
+            ["documents in those clusters", dup.get("documents_in_clusters", 0)],
+            ["removed as exact duplicates", removed.get("dedup_exact", 0)],
+            ["removed as near duplicates", removed.get("dedup_minhash", 0)]])
+    else:
+        lines.append("Not deduplicated (`dedup.enabled: false`).")
+    lines.append("")
+
+    # --- personal data ---
+    lines += ["## Personal data", ""]
+    if config.pii.enabled:
+        pii = config.pii
+        how = ("replaced in the text by `<EMAIL>`, `<IP>`, `<PHONE>`, `<CARD>`, `<IBAN>`" if pii.mode == "redact"
+               else "recorded (counts and spans in `signals/`) and left in the text")
+        lines += [f"Detected kinds: {', '.join(pii.kinds)} (phone numbers in international format, and national "
+                  f"formats of {', '.join(pii.phone_regions)}); values were {how}. Names, postal addresses and "
+                  "other personal data are not detected.", ""]
+        lines += _table(["kind", "values found", "documents", "values in kept documents", "kept documents"],
+                        [[k, v["values"], v["documents"], v["kept_values"], v["kept_documents"]]
+                         for k, v in stats.get("pii", {}).items()])
+    else:
+        lines.append("Not scanned for personal data (`pii.enabled: false`).")
+    lines.append("")
+
+    # --- contamination ---
+    lines += ["## Benchmark contamination", ""]
+    if config.decontamination.enabled:
+        decon = config.decontamination
+        described = {e["name"]: e for e in manifest.get("eval_sets", [])}
+        lines += [f"Word {decon.ngram}-grams shared with each evaluation set, after lm-evaluation-harness's "
+                  "normalisation (ASCII lower-case, punctuation removed); a document matching any n-gram of an "
+                  "item counts as contaminated by it. Paraphrases and translations are not detected.", ""]
+        rows = []
+        for spec in decon.sets:
+            e = described.get(spec.name, {})
+            v = stats.get("decontamination", {}).get(spec.name, {"documents": 0, "ngrams": 0, "kept_documents": 0})
+            rows.append([spec.name, spec.path, (e.get("settings", {}).get("sha256") or "")[:16], e.get("items", ""),
+                         e.get("kind", ""), v["documents"], v["ngrams"], v["kept_documents"]])
+        lines += _table(["set", "file", "sha256 (first 16)", "items", "index", "documents matched",
+                         "n-grams matched", "kept documents matched"], rows)
+    else:
+        lines.append("Not checked against evaluation sets (`decontamination.enabled: false`).")
+    lines.append("")
+
+    # --- models ---
+    lines += ["## Models", ""]
+    models = manifest.get("models", [])
+    lines += _table(["used for", "file", "sha256", "card"],
+                    [[m["key"], m["path"], m.get("sha256") or "remote (not hashed)", m.get("card") or "none"]
+                     for m in models])
+    for m in models:
+        card = _read_card(m.get("card"))
+        if not card:
+            continue
+        lines += ["", f"**{m['key']}** ({card.get('name', m['path'])}): {card.get('description') or card.get('kind', '')}"]
+        for source in card.get("data", []) + card.get("sources", []):
+            lines.append(f"- trained on `{source.get('path') or source.get('file') or source.get('format')}`, "
+                         f"licence {source.get('license') or source.get('licence') or 'unknown'}")
+        metrics = card.get("metrics", {})
+        if "roc_auc" in metrics.get("holdout", {}):
+            lines.append(f"- held-out ROC-AUC {metrics['holdout']['roc_auc']:.3f}")
+        elif "roc_auc" in metrics.get("holdout_macro", {}):
+            lines.append(f"- held-out ROC-AUC {metrics['holdout_macro']['roc_auc']:.3f} (macro over labels)")
+    lines.append("")
+
+    lines += ["## Known limitations", "",
+              "- Filtering is automatic: rules and classifiers keep some low-quality, toxic or off-topic text and "
+              "remove some good text; the signals in `signals/` let a user re-decide (`beam-curation "
+              "refilter`).",
+              "- Language identification (fastText lid.176) is least reliable on short, mixed-language or "
+              "code-heavy documents.",
+              "- Classifier scores carry the biases of their training data (see each model's card above).",
+              "- Personal data other than the detected kinds (names, addresses, identifiers) remains in the text.",
+              "- Contamination is checked only against the listed evaluation sets and only for verbatim n-gram "
+              "overlap.",
+              "- Web text reflects its publishers: it can be wrong, biased or under copyright.", ""]
+    lines += ["## Reproducing", "", f"Config digest `{manifest['config_digest']}`, annotation digest "
+              f"`{manifest['annotation_digest']}`; the resolved config is in `manifest.json`. Packages: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(manifest.get("packages", {}).items())) + ".", ""]
+    return "\n".join(lines)
+
+
+def _stage_order(stage: str) -> int:
+    """Position of a stage in the run: read, the annotation stages in pipeline order, then write."""
+    from beam_curation.pipeline.graph.stages import STAGES
+
+    order = ["read", *(s.STAGE for s in STAGES), "write"]
+    return order.index(stage) if stage in order else len(order)
+
+
+def _settings(config: Config) -> str:
+    """One line per enabled stage with its settings."""
+    parts = ["Settings:"]
+    if config.extract.enabled:
+        parts.append(f"- extract (HTML input): trafilatura, favor `{config.extract.favor}`, tables "
+                     f"{config.extract.include_tables}, time limit {config.extract.timeout_seconds:g} s per page")
+    if config.langid.enabled:
+        parts.append(f"- langid: model `{config.langid.model or 'lid.176.ftz'}`, keep "
+                     f"{', '.join(config.langid.keep) or 'every language'}, min score {config.langid.min_score:g}")
+    if config.signals.enabled:
+        parts.append(f"- signals: groups {', '.join(config.signals.groups)}"
+                     + (f" ({len(config.signals.names)} named signals)" if config.signals.names is not None else ""))
+    if config.pii.enabled:
+        parts.append(f"- pii: mode `{config.pii.mode}`, kinds {', '.join(config.pii.kinds)}")
+    if config.decontamination.enabled:
+        parts.append(f"- decontamination: {config.decontamination.ngram}-grams, sets "
+                     f"{', '.join(s.name for s in config.decontamination.sets)}")
+    if config.perplexity.enabled:
+        parts.append(f"- perplexity: KenLM for {', '.join(config.perplexity.models) or 'no language'}")
+    if config.classifiers.enabled:
+        for spec in config.classifiers.models:
+            parts.append(f"- classifier `{spec.name}`: writes {', '.join(spec.columns())}")
+    if config.dedup.enabled:
+        parts.append(f"- dedup: threshold {config.dedup.threshold}, keep `{config.dedup.keep}`")
+    return "\n".join(parts)
+
+
+def write_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """Write OUT/README.md and return its path."""
+    path = posixpath.join(output, "README.md")
+    text = render_card(output, stats, manifest).encode()
+    atomic_write(path, lambda handle: handle.write(text))
+    return path

