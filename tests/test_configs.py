@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO
 from beam_curation.pipeline.config import ConfigError, apply_override, load_config, parse_config
 from beam_curation.pipeline.run import validate
-from beam_curation.pipeline.io.schema import signal_fields
+from beam_curation.pipeline.plan import signal_fields
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
@@ -108,14 +108,14 @@ def test_classifier_config_must_match_its_model_card(monkeypatch):
 
 
 def test_readme_example_for_published_classifiers_parses():
-    """The README's config for DCLM's and Dolma's published fastText models is a valid config."""
+    """The configuration reference's config for DCLM's and Dolma's published fastText models is a valid config."""
     import re
 
     import yaml
 
     from beam_curation.filters.models.classifier_text import NORMALIZATIONS
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "dclm_oh_eli5" in b)
     raw = yaml.safe_load(block)
     config = parse_config({"input": {"paths": ["sample/*.warc.gz"]}, **raw})

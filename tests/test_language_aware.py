@@ -60,7 +60,8 @@ def test_classifier_languages_decide_which_documents_are_scored(monkeypatch):
 
     from beam_curation.pipeline.config import parse_config
     from beam_curation.pipeline.io.document import Doc
-    from beam_curation.pipeline.graph.stages import Classify
+    from beam_curation.pipeline.stages import StageContext
+    from beam_curation.pipeline.stages.classifiers import Classify
 
     monkeypatch.chdir(REPO)
     german = ("Die Stadtbibliothek hat am Dienstag ihre neuen Öffnungszeiten vorgestellt. Künftig ist sie auch "
@@ -72,7 +73,7 @@ def test_classifier_languages_decide_which_documents_are_scored(monkeypatch):
             {"name": "quality", "model": "models/fasttext/quality.bin", "output": "quality_score",
              "positive_label": "hq", "normalization": "lower_punct_lines", "max_chars": 5000,
              "languages": languages}]}})
-        stage = Classify(config, Shared())
+        stage = Classify(config.classifiers, StageContext(), Shared())
         stage.setup()
         docs = [Doc("s", 0, "de", text=german, language="de"), Doc("s", 1, "en", text=english, language="en")]
         stage.run(docs)
@@ -214,7 +215,7 @@ def test_thresholds_refuses_an_unknown_signal(annotated, tmp_path, capsys):
 def test_culturax_spec_names_columns_a_culturax_run_writes(monkeypatch):
     """configs/thresholds/culturax.yaml asks only for numeric signal columns configs/culturax.yaml produces."""
     from beam_curation.pipeline.config import load_config
-    from beam_curation.pipeline.io.schema import signal_fields
+    from beam_curation.pipeline.plan import signal_fields
     from beam_curation.pipeline.report.thresholds import load_specs
 
     monkeypatch.chdir(REPO)

@@ -192,7 +192,7 @@ def test_prefilter_is_a_validated_boolean(tmp_path: Path):
     with pytest.raises(ConfigError, match="langid.prefilter"):
         load_config(path)
     path.write_text("langid: {prefilter: false, keep: [en]}\n")
-    from beam_curation.pipeline.graph.decide import prefilter_gate
+    from beam_curation.pipeline.plan import prefilter_gate
 
     assert prefilter_gate(load_config(path)) is None
     path.write_text("langid: {keep: [en]}\n")

@@ -421,12 +421,13 @@ def test_pii_stage_annotate_mode_keeps_the_text():
 
     from beam_curation.pipeline.config import parse_config
     from beam_curation.pipeline.io.document import Doc
-    from beam_curation.pipeline.graph.stages import FindPii
+    from beam_curation.pipeline.stages import StageContext
+    from beam_curation.pipeline.stages.pii import FindPii
 
     text = "Mail john.smith@gmail.com or call +1 415-555-2671; the router is 192.168.0.1, v1.2.3.4 is a version."
     for mode, expected in (("annotate", text), ("redact", "Mail <EMAIL> or call <PHONE>; the router is 192.168.0.1, "
                                                           "v1.2.3.4 is a version.")):
-        stage = FindPii(parse_config({"pii": {"enabled": True, "mode": mode}}), Shared())
+        stage = FindPii(parse_config({"pii": {"enabled": True, "mode": mode}}).pii, StageContext(), Shared())
         stage.setup()
         doc = Doc("shard", 0, "d", text=text)
         stage.run([doc])

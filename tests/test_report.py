@@ -127,7 +127,7 @@ def _rows(section: str, *keys: str) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_figures_match_stats_json(sample_run: Path):
     from beam_curation.pipeline.config import parse_config
-    from beam_curation.pipeline.graph.decide import rule_specs
+    from beam_curation.pipeline.plan import rule_specs
     from beam_curation.pipeline.report.plots import svg_texts
 
     page = (sample_run / "report.html").read_text()

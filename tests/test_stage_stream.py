@@ -13,7 +13,8 @@ import pytest
 from apache_beam.utils.shared import Shared
 
 from beam_curation.pipeline.config import load_config
-from beam_curation.pipeline.graph.stages import Stage, enabled_stages, run_stages, set_up_stages, tear_down_stages
+from beam_curation.pipeline.plan import resolve
+from beam_curation.pipeline.stages.base import Stage, run_stages, set_up_stages, tear_down_stages
 from beam_curation.pipeline.io.document import Doc
 
 PAGE = "<html><body><article><p>{}</p></article></body></html>"
@@ -38,7 +39,7 @@ def _stages(tmp_path: Path, extract: bool) -> list[Stage]:
     path.write_text(f"extract: {{enabled: {str(extract).lower()}, timeout_seconds: 30}}\n"
                     "langid: {enabled: false}\nsignals: {enabled: false}\ndedup: {enabled: false}\n")
     config = load_config(path)
-    return [stage(config, Shared()) for stage in enabled_stages(config)]
+    return resolve(config).annotation.build(Shared())
 
 
 def _docs(n: int, extract: bool) -> list[Doc]:

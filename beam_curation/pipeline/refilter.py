@@ -14,10 +14,9 @@ import posixpath
 
 from beam_curation.pipeline.io.annotations import ANNOTATIONS
 from beam_curation.pipeline.config import Config, ConfigError, parse_config
-from beam_curation.pipeline.graph.decide import prefilter_gate
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.readers import open_path
-from beam_curation.pipeline.io.schema import rule_columns
+from beam_curation.pipeline.plan import prefilter_gate, rule_columns
 from beam_curation.pipeline.progress import RunProgress
 from beam_curation.pipeline.run import RunSummary, check_rules, run
 

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import posixpath
-import re
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -28,18 +27,18 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 from beam_curation.filters.rules import RuleError, compile_rule
 from beam_curation.pipeline.io.annotations import ANNOTATIONS
 from beam_curation.pipeline.io.atomic import atomic_write
-from beam_curation.pipeline.config import Config, ConfigError
+from beam_curation.pipeline.config import Config, ConfigError, content_digest
+from beam_curation.settings import path_settings
 from beam_curation.pipeline.progress import MarkerCounter, RunProgress
 from beam_curation.pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_for, runner_name
-from beam_curation.pipeline.graph.decide import LANGUAGE_RULE, prefilter_gate, rule_specs
 from beam_curation.pipeline.io.document import ShardSpec
-from beam_curation.pipeline.io.eval_sets import check_eval_sets, described_indexes, joined_sets, prepare_indexes
-from beam_curation.pipeline.graph.build import RunPlan, build_graph
-from beam_curation.pipeline.graph.stages import STAGES
+from beam_curation.pipeline.io.eval_sets import described_indexes, joined_sets, prepare_indexes
+from beam_curation.pipeline.graph.build import Job, build_graph
 from beam_curation.pipeline.graph.metrics import beam_counters
 from beam_curation.pipeline.models import is_remote, model_exists
 from beam_curation.pipeline.io.passthrough import ColumnUnion, fingerprint, run_columns
-from beam_curation.pipeline.io.schema import annotation_fields, rule_columns, signature_columns
+from beam_curation.pipeline.plan import (LANGUAGE_RULE, enabled_stages, prefilter_gate, resolve, rule_columns,
+                                         rule_specs, signature_columns)
 from beam_curation.pipeline.io.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_chunks,
                              plan_shards, read_marker, read_tasks, split_done, write_plan)
 from beam_curation.pipeline.io.writers import OUTPUT_DIRS, sum_stats
@@ -64,23 +63,7 @@ class RunSummary:
 
 def model_paths(config: Config) -> list[tuple[str, str]]:
     """(config key, path) of every model file the enabled stages load."""
-    paths = []
-    if config.langid.enabled and config.langid.model:
-        paths.append(("langid.model", config.langid.model))
-    if config.langid.enabled and not config.langid.model:
-        from beam_curation.filters.models.langid import default_model_path
-
-        try:
-            paths.append(("langid.model", str(default_model_path())))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"langid.model: {exc}") from None
-    if config.signals.enabled:
-        paths += [(f"signals.importance.{name}", path) for name, path in config.signals.importance.items()]
-    if config.perplexity.enabled:
-        paths += [(f"perplexity.models.{lang}", path) for lang, path in config.perplexity.models.items()]
-    if config.classifiers.enabled:
-        paths += [(f"classifiers.models[{i}].model", spec.model) for i, spec in enumerate(config.classifiers.models)]
-    return paths
+    return [entry for stage, section in enabled_stages(config) for entry in stage.model_paths(section)]
 
 
 def check_models(config: Config) -> None:
@@ -90,104 +73,12 @@ def check_models(config: Config) -> None:
             raise ConfigError(f"{key}: model file not found: {path}")
 
 
-def check_classifier_cards(config: Config) -> None:
-    """A model card beside a local classifier (`x.bin` -> `x.card.json`, written by scripts/train_fasttext.py)
-    records how the model was trained; a config that scores it differently would silently get poor scores."""
-    if not config.classifiers.enabled:
-        return
-    for i, spec in enumerate(config.classifiers.models):
-        if is_remote(spec.model):
-            continue
-        card_path = Path(spec.model.removeprefix("file://")).with_suffix(".card.json")
-        if not card_path.is_file():
-            continue
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        if spec.labels or card.get("multi_label"):
-            _check_multi_label_card(i, spec, card, card_path)
-            continue
-        expected = {
-            "normalization": card.get("normalization"),
-            "positive_label": card.get("labels", {}).get("positive"),
-            "max_chars": card.get("max_chars"),
-        }
-        given = {
-            "normalization": spec.normalization,
-            "positive_label": spec.positive_label if spec.positive_label.startswith("__label__")
-            else f"__label__{spec.positive_label}",
-            "max_chars": spec.max_chars,
-        }
-        for key, value in expected.items():
-            if value is not None and value != given[key]:
-                raise ConfigError(
-                    f"classifiers.models[{i}].{key}: {given[key]!r} but the model card {card_path} "
-                    f"says the model was trained with {value!r}"
-                )
-
-
-def check_word_segmenters(config: Config) -> None:
-    """The `fineweb2` group splits words with each language's segmenter: one that is not installed fails the
-    run at start for the languages the run keeps, except Korean's (Kiwi is LGPL-3.0 and optional: Korean
-    documents then fail one by one, in errors/, with the install hint)."""
-    if not (config.signals.enabled and "fineweb2" in config.signals.groups):
-        return
-    from beam_curation.filters.text.word_tokenizers import ASSIGNMENTS, missing_libraries
-
-    missing = missing_libraries(config.langid.keep or sorted(ASSIGNMENTS))
-    optional = {lang: m for lang, m in missing.items() if m[1] == "korean"}
-    required = {lang: m for lang, m in missing.items() if m[1] != "korean"}
-    if required:
-        languages = ", ".join(f"{lang} ({module})" for lang, (module, _) in sorted(required.items()))
-        raise ConfigError(f"signals.groups: fineweb2 needs the word segmenters of {languages}: "
-                          "pip install 'beam-curation[multilingual]', or leave those languages out of langid.keep")
-    if optional:
-        log.warning("kiwipiepy is not installed: Korean documents will fail the signal stage (errors/); "
-                    "pip install 'beam-curation[korean]' (LGPL-3.0) or leave ko out of langid.keep")
-
-
-def _check_multi_label_card(i: int, spec: Any, card: dict[str, Any], card_path: Path) -> None:
-    """A multi-label model's card lists its labels: the config must ask for some of them, normalised alike."""
-    if not card.get("multi_label"):
-        raise ConfigError(f"classifiers.models[{i}].labels: the model card {card_path} describes a binary "
-                          f"model (positive label {card.get('labels', {}).get('positive')!r}); drop labels")
-    if not spec.labels:
-        raise ConfigError(f"classifiers.models[{i}].labels: the model card {card_path} describes a multi-label "
-                          f"model; list the labels to score (of {card['labels']['all']})")
-    known = card["labels"]["all"]
-    for label in spec.labels:
-        full = label if label.startswith("__label__") else f"__label__{label}"
-        if full not in known:
-            raise ConfigError(f"classifiers.models[{i}].labels: {label!r} is not a label of the model "
-                              f"(its card {card_path} lists {known})")
-    for key in ("normalization", "max_chars"):
-        if card.get(key) is not None and card[key] != getattr(spec, key):
-            raise ConfigError(f"classifiers.models[{i}].{key}: {getattr(spec, key)!r} but the model card "
-                              f"{card_path} says the model was trained with {card[key]!r}")
-
-
-# What to enable for a signal that is not a column of the config's stages (see `signal_source`).
-_STAGE_KEYS = {"langid": "langid.enabled", "pii": "pii.enabled and pii.kinds", "perplexity": "perplexity.enabled",
-               "classifiers": "a classifiers.models entry", "decontamination": "a decontamination.sets entry"}
-
-
 def signal_source(column: str, config: Config) -> str | None:
     """The config key that would compute `column` (for messages), or None when no stage can."""
-    from beam_curation.filters.heuristics.quality_signals import GROUPS, C4Options, signal_names
-
-    groups = [g for g in GROUPS if column in {name for name, _ in signal_names((g,), None, C4Options())}]
-    if groups:
-        return f"signals.groups: {' or '.join(groups)}"
-    if column == "rps_doc_ut1_blacklist":
-        return "signals.ut1_blocklist"
-    importance = re.fullmatch(r"rps_doc_(\w+?)_importance(_length_correction)?", column)
-    if importance:
-        return f"signals.importance.{importance[1]}"
-    for stage in STAGES:
-        try:
-            columns = {f.name for f in stage.columns(config)}
-        except ValueError:
-            continue
-        if column in columns and stage.STAGE in _STAGE_KEYS:
-            return _STAGE_KEYS[stage.STAGE]
+    for stage, section in config.stage_sections():
+        hint = stage.hint(column, section)
+        if hint:
+            return hint
     return None
 
 
@@ -217,23 +108,10 @@ def check_rules(config: Config, computed: set[str] | None = None, source: str | 
 
 
 def check_stages(config: Config) -> None:
-    """Start-time checks of the annotation stages (config, models, resources)."""
-    if config.signals.enabled:
-        try:
-            annotation_fields(config)  # builds the signal computer once (cached): unknown groups or names fail here
-        except ValueError as exc:
-            raise ConfigError(f"signals: {exc}") from None
+    """Start-time checks of the enabled annotation stages (models, then each stage's own), then the rules."""
     check_models(config)
-    check_classifier_cards(config)
-    check_word_segmenters(config)
-    check_eval_sets(config)
-    if config.signals.enabled and config.signals.ut1_blocklist:
-        from beam_curation.filters.heuristics.url_blocklist import DomainBlocklist
-
-        try:
-            DomainBlocklist.load(config.signals.ut1_blocklist, config.signals.ut1_categories)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            raise ConfigError(f"signals.ut1_blocklist: {exc}") from None
+    for stage, section in enabled_stages(config):
+        stage.check(section, config)
     check_rules(config)
 
 
@@ -327,8 +205,8 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         log.info("skipping %d shard(s) already complete with this config", len(done))
     counters: dict[str, int] = {}
     # Built (or found unchanged) before any worker starts; a refilter never annotates, so needs none.
-    eval_sets = prepare_indexes(config) if annotations_from is None else \
-        described_indexes(config, posixpath.dirname(annotations_from.rstrip("/")))
+    eval_sets = prepare_indexes(config.decontamination, output) if annotations_from is None else \
+        described_indexes(config.decontamination, posixpath.dirname(annotations_from.rstrip("/")))
     rewritten: set[str] = set()
     # A complete shard stays complete only if the run's passthrough columns are those it was written with;
     # they are the union over every shard, known once the new shards are annotated. A shard whose columns
@@ -382,19 +260,19 @@ def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec]
     planned = [dataclasses.replace(s, write=s.name in pending) for s in shards] if config.dedup.enabled else todo
     tasks = read_tasks(planned, splits or config.input.splits)
     output = config.output.path
-    plan = RunPlan(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
-                   annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
-                   annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
-                   compute=annotations_from is None, known_columns=known, joined=joined)
+    job = Job(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
+              annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
+              annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
+              compute=annotations_from is None, known_columns=known, joined=joined)
     dry_run = options.view_as(TestOptions).dry_run
     tracking = nullcontext() if progress is None or dry_run else progress.tracking(
-        MarkerCounter(output, plan.annotations, tasks, plan.annotation_digest, shards, done, digest,
-                      compute=plan.compute), local=is_local(options), runner=runner_name(options))
+        MarkerCounter(output, job.annotations, tasks, job.annotation_digest, shards, done, digest,
+                      compute=job.compute), local=is_local(options), runner=runner_name(options))
     with tracking, beam.Pipeline(runner=runner_for(options), options=options) as p:
-        build_graph(p, config, plan)
+        build_graph(p, resolve(config), job)
     if dry_run:
-        job = getattr(p.result, "job", None)
-        return len(job.proto_pipeline.SerializeToString()) if hasattr(job, "proto_pipeline") else None
+        staged = getattr(p.result, "job", None)
+        return len(staged.proto_pipeline.SerializeToString()) if hasattr(staged, "proto_pipeline") else None
     return beam_counters(p.result)
 
 
@@ -430,8 +308,6 @@ def package_versions() -> dict[str, str]:
 
 def _local_sha256(path: str) -> str | None:
     """sha256 of a local file (None for a remote one: reading it back is the job's, not the driver's)."""
-    from beam_curation.pipeline.config import content_digest
-
     return None if is_remote(path) else content_digest(path)
 
 
@@ -449,9 +325,9 @@ def model_files(config: Config) -> list[dict[str, Any]]:
                     entry["card"] = str(card)
                     break
         models.append(entry)
-    if config.signals.enabled and config.signals.ut1_blocklist:
-        models.append({"key": "signals.ut1_blocklist", "path": config.signals.ut1_blocklist,
-                       "sha256": _local_sha256(config.signals.ut1_blocklist)})
+    models += [{"key": key, "path": path, "sha256": _local_sha256(path)}
+               for stage, section in enabled_stages(config)
+               for key, path, kind in path_settings(section, stage.SECTION) if kind == "resource"]
     return models
 
 

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
+from beam_curation.settings import decided_later
+
 KEEP_POLICIES = ("smallest_id", "longest_text", "highest_quality")
 REASON_EXACT = "dedup_exact"
 REASON_MINHASH = "dedup_minhash"
@@ -78,15 +80,17 @@ class DedupConfig:
     computed from the same signatures.
     """
 
-    enabled: bool = True
+    # Only the signature's settings (shingles, permutations, seed) shape the stored dedup keys; the rest is
+    # decided later from them, so changing it reuses a run's annotations.
+    enabled: bool = decided_later(True)
     # FineWeb-2: each language is deduplicated on its own. The document's language is folded into every
     # exact and band bucket key at decision time, so documents of two languages never share a bucket.
-    per_language: bool = False
-    exact: bool = True
-    url: bool = False
+    per_language: bool = decided_later(False)
+    exact: bool = decided_later(True)
+    url: bool = decided_later(False)
     minhash: bool = True
-    threshold: float = 0.7
-    thresholds: tuple[float, ...] = ()
+    threshold: float = decided_later(0.7)
+    thresholds: tuple[float, ...] = decided_later(())
     num_perm: int = 128
     ngram: int = 5
     ngram_unit: str = "word"
@@ -94,12 +98,12 @@ class DedupConfig:
     punctuation: str = "ascii"
     unicode_form: Optional[str] = "NFD"
     seed: int = 1
-    keep: str = "smallest_id"
-    verify_jaccard: bool = False
-    max_rounds: int = 10
-    batch_size: int = 512
+    keep: str = decided_later("smallest_id")
+    verify_jaccard: bool = decided_later(False)
+    max_rounds: int = decided_later(10)
+    batch_size: int = decided_later(512)
     # RedPajama-V2-style minhash/ output: per document, the band signatures for each threshold
-    write_signatures: bool = False
+    write_signatures: bool = decided_later(False)
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_POLICIES:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 from beam_curation.filters.text.html_decode import decode_html
+from beam_curation.settings import setting
 
 
 class InputTooLarge(ValueError):
@@ -20,7 +21,7 @@ class InputTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class ExtractOptions:
-    backend: Literal["trafilatura", "resiliparse"] = "trafilatura"
+    backend: Literal["trafilatura", "resiliparse"] = setting("trafilatura", newer=True)
     favor: Literal["balanced", "precision", "recall"] = "balanced"
     include_tables: bool = True
     include_comments: bool = False

@@ -29,14 +29,12 @@ from apache_beam.utils.shared import Shared
 
 from beam_curation.pipeline.io.annotations import (NGRAMS, ROW_GROUP, AnnotationFile, AnnotationSchema, TaskDone, TaskMarker,
                                      file_schema, input_passthrough, iter_file, read_task_marker, write_task_marker)
-from beam_curation.pipeline.config import Config
 from beam_curation.pipeline.io.document import LANGID_PREFILTER, Doc, ShardSpec
-from beam_curation.pipeline.graph.decide import prefilter_gate
 from beam_curation.pipeline.graph.metrics import count, count_outcome
 from beam_curation.pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, input_fields
 from beam_curation.pipeline.io.readers import DOLMA_FIELDS, read_shard
-from beam_curation.pipeline.io.schema import annotation_fields
-from beam_curation.pipeline.graph.stages import enabled_stages, run_stages, set_up_stages, tear_down_stages
+from beam_curation.pipeline.plan import Annotation
+from beam_curation.pipeline.stages.base import run_stages, set_up_stages, tear_down_stages
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +48,9 @@ class AnnotateTask(beam.DoFn):
     DECISIONS = "decisions"
     NGRAMS = "ngrams"
 
-    def __init__(self, config: Config, folder: str, digest: str, shared: Shared,
+    def __init__(self, annotation: Annotation, folder: str, digest: str, shared: Shared,
                  decision_columns: list[str] | None = None, compute: bool = True, ngrams: str = ""):
-        self._config = config
+        self._annotation = annotation
         self._folder = folder  # the annotations folder (another run's, for refilter)
         self._digest = digest
         self._shared = shared
@@ -60,14 +58,14 @@ class AnnotateTask(beam.DoFn):
         self._ngrams = ngrams
         self._compute = compute  # False: every task must already be annotated (refilter)
         self._stages = None
-        self._fields = annotation_fields(config)
-        self._gate = prefilter_gate(config)  # the keep-list pages are skipped by, or None
+        self._fields = list(annotation.fields)
+        self._gate = annotation.context.gate  # the keep-list pages are skipped by, or None
 
     def _ready_stages(self) -> list:
         """The stages, set up on the first task that needs annotating (a rerun that reuses every task never
         starts the extraction sandbox or loads a model)."""
         if self._stages is None:
-            self._stages = [stage(self._config, self._shared) for stage in enabled_stages(self._config)]
+            self._stages = self._annotation.build(self._shared)
             set_up_stages(self._stages)
         return self._stages
 
@@ -96,10 +94,10 @@ class AnnotateTask(beam.DoFn):
     def _annotate(self, task: ShardSpec, previous: TaskMarker | None = None) -> Iterator[Any]:
         """Annotate the task; with `previous` (same digest, pages skipped by a gate this run does not cover),
         only the skipped pages this run needs, the other rows copied from the stored file."""
-        schema = AnnotationSchema(self._fields, input_passthrough(task), task.format, self._config.dedup.enabled,
+        schema = AnnotationSchema(self._fields, input_passthrough(task), task.format, self._annotation.dedup,
                                   bool(self._ngrams))
         name = f"{task.task}.parquet"
-        compression = None if self._config.output.compression == "none" else self._config.output.compression
+        compression = self._annotation.compression
         stored = _StoredRows(posixpath.join(self._folder, previous.file)) if previous is not None else None
         out = AnnotationFile(posixpath.join(self._folder, name), schema, compression)
         timing: dict[str, dict[str, float]] = {s: dict(v) for s, v in previous.stages.items()} if previous else {}

@@ -27,20 +27,19 @@ import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from beam_curation.pipeline.graph.annotate import AnnotateTask
-from beam_curation.pipeline.config import Config
 from beam_curation.pipeline.graph.decide import Decider, DedupDocs, decision_columns, exact_by_part, members_by_part
 from beam_curation.pipeline.graph.decontam import JoinEvalSets, filled_rows, found_by_part, rows_by_node
 from beam_curation.pipeline.graph.dedup import ClusterDocs
 from beam_curation.pipeline.graph.materialize import CommitShard, RunColumns, WritePart, expand_parts, shard_columns
 from beam_curation.pipeline.graph.metrics import measured
 from beam_curation.pipeline.io.passthrough import ColumnUnion
-from beam_curation.pipeline.io.schema import rule_columns, signal_fields, signature_columns
 from beam_curation.pipeline.io.shards import read_plan
+from beam_curation.pipeline.plan import RunPlan
 
 
 @dataclasses.dataclass(frozen=True)
-class RunPlan:
-    """What the driver decided before the graph is built (all of it small)."""
+class Job:
+    """What the driver decided about this job's tasks before the graph is built (all of it small)."""
 
     tasks_file: str  # the task list, read by the workers
     chunks: int  # ... in this many chunks (beam_curation.pipeline.io.shards.plan_chunks)
@@ -54,23 +53,23 @@ class RunPlan:
     joined: tuple[str, ...] = ()  # evaluation sets joined with the documents' n-grams (beam_curation.pipeline.io.eval_sets)
 
 
-def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollection:
+def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
     """Wire the run; returns the PCollection of the shard markers this run commits."""
-    measure = config.runner.measure_shuffle
-    rows_per_file = config.output.rows_per_file
-    available = rule_columns(config)
-    decider = Decider(config, available)
-    columns = decision_columns(config, decider) if config.dedup.enabled else None
+    measure = run.measure_shuffle
+    rows_per_file = run.writing.output.rows_per_file
+    dedup = run.dedup.enabled
+    decider = Decider(run.decisions)
+    columns = decision_columns(run.dedup, decider) if dedup else None
     # dedup's rules read a joined set's columns: its figures must meet the decision rows first
-    regroup = config.dedup.enabled and bool(joined_columns(plan.joined) & set(decider.columns))
-    ngrams = ("all" if regroup else "written") if plan.joined else ""
-    tasks = (p | "Plan" >> beam.Create(list(range(plan.chunks)))
-             | "ReadPlan" >> beam.FlatMap(read_plan, plan.tasks_file, plan.chunks))
+    regroup = dedup and bool(joined_columns(job.joined) & set(decider.columns))
+    ngrams = ("all" if regroup else "written") if job.joined else ""
+    tasks = (p | "Plan" >> beam.Create(list(range(job.chunks)))
+             | "ReadPlan" >> beam.FlatMap(read_plan, job.tasks_file, job.chunks))
     annotated = (
         measured(tasks, "CountTasks", "tasks", measure)
         | "SpreadTasks" >> beam.Reshuffle()
-        | "Annotate" >> beam.ParDo(AnnotateTask(config, plan.annotations, plan.annotation_digest, Shared(),
-                                                columns, plan.compute, ngrams))
+        | "Annotate" >> beam.ParDo(AnnotateTask(run.annotation, job.annotations, job.annotation_digest, Shared(),
+                                                columns, job.compute, ngrams))
         .with_outputs(AnnotateTask.DECISIONS, AnnotateTask.NGRAMS, main="tasks")
     )
     by_shard = annotated.tasks | "KeyByShard" >> beam.Map(lambda done: (done.task.index, done))
@@ -78,33 +77,32 @@ def build_graph(p: beam.Pipeline, config: Config, plan: RunPlan) -> beam.PCollec
     # One passthrough schema for the run, before any part is written: the union of every shard's columns.
     passthrough = (tasks_by_shard
                    | "ShardColumns" >> beam.MapTuple(lambda index, done: (index, shard_columns(done)))
-                   | "RunColumns" >> beam.CombineGlobally(RunColumns(plan.known_columns)))
-    grouped = {"spec": tasks_by_shard | "Parts" >> beam.FlatMap(expand_parts, plan.annotations, rows_per_file)}
+                   | "RunColumns" >> beam.CombineGlobally(RunColumns(job.known_columns)))
+    grouped = {"spec": tasks_by_shard | "Parts" >> beam.FlatMap(expand_parts, job.annotations, rows_per_file)}
     decisions = annotated[AnnotateTask.DECISIONS]
-    if plan.joined:
-        found = annotated[AnnotateTask.NGRAMS] | "JoinEvalSets" >> JoinEvalSets(config, plan.joined, measure)
+    if job.joined:
+        found = annotated[AnnotateTask.NGRAMS] | "JoinEvalSets" >> JoinEvalSets(run.decontamination, job.joined, measure)
         grouped["found"] = found | "FoundByPart" >> beam.Map(found_by_part, rows_per_file)
         if regroup:
             decisions = ({"rows": decisions | "RowsByNode" >> beam.FlatMap(rows_by_node), "found": found}
                          | "JoinDecisionRows" >> beam.CoGroupByKey()
                          | "FilledRows" >> beam.FlatMap(filled_rows))
-    if config.dedup.enabled:
-        primary = dataclasses.replace(config.dedup, thresholds=())  # cluster at the primary threshold only
+    if dedup:
+        primary = dataclasses.replace(run.dedup, thresholds=())  # cluster at the primary threshold only
         clusters = (decisions
-                    | "DedupDocs" >> beam.ParDo(DedupDocs(config, available))
+                    | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
                     | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
         grouped["members"] = clusters["members"] | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
         grouped["exact"] = clusters["exact"] | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
     counted = {tag: measured(pc, f"Count{tag.title()}", "parts", measure) for tag, pc in grouped.items()}
     written = (counted
                | "GroupByPart" >> beam.CoGroupByKey()
-               | "WriteParts" >> beam.ParDo(WritePart(config, signal_fields(config), available,
-                                                      signature_columns(config)),
+               | "WriteParts" >> beam.ParDo(WritePart(run.writing, run.decisions, run.dedup),
                                             columns=beam.pvalue.AsSingleton(passthrough)))
     return (
         measured(written, "CountWritten", "commits", measure)
         | "GroupPartsByShard" >> beam.GroupByKey()
-        | "CommitShards" >> beam.ParDo(CommitShard(plan.digest, config.output.path, plan.scope))
+        | "CommitShards" >> beam.ParDo(CommitShard(job.digest, run.writing.output.path, job.scope))
     )
 
 

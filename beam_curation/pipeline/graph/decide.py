@@ -20,58 +20,14 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 import apache_beam as beam
 import pyarrow as pa
 
-from beam_curation.filters.dedup.types import DedupDoc, DupRecord
-from beam_curation.filters.models.langid_prefilter import gate_languages, outside
+from beam_curation.filters.dedup.types import DedupConfig, DedupDoc, DupRecord
+from beam_curation.filters.models.langid_prefilter import outside
 from beam_curation.filters.rules import Rule, compile_rule, first_failed
-from beam_curation.pipeline.config import Config, RuleSpec
 from beam_curation.pipeline.graph.dedup import ClusterMember, dup_record
 from beam_curation.pipeline.io.document import LANGID_PREFILTER
+from beam_curation.pipeline.plan import Decisions
 
-LANGUAGE_RULE = "langid"
 ROW_BITS = 40  # rows per shard < 2^40; shards per run < 2^23
-
-
-def dedup_columns(config: Config) -> list[pa.Field]:
-    """signals/ columns the dedup decision writes."""
-    if not config.dedup.enabled:
-        return []
-    return [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64())]
-
-
-def prefilter_gate(config: Config) -> Optional[frozenset[str]]:
-    """The kept languages the gate skips pages by, or None when it is off. It removes only what the `langid`
-    rule would remove, so it is on in filter mode with a keep-list whose languages CLD2 can see."""
-    langid = config.langid
-    if not (config.mode == "filter" and langid.enabled and langid.prefilter and config.extract.enabled):
-        return None
-    return gate_languages(langid.keep)
-
-
-def language_rule(config: Config) -> Optional[RuleSpec]:
-    """`langid.keep` and `langid.min_score` as a rule named `langid` (None when they keep everything)."""
-    langid = config.langid
-    if not langid.enabled:
-        return None
-    conditions, params = [], {}
-    if langid.keep:
-        conditions.append("language in keep_languages")
-        params["keep_languages"] = list(langid.keep)
-    if langid.min_score > 0:
-        conditions.append("language_score >= min_language_score")
-        params["min_language_score"] = langid.min_score
-    if not conditions:
-        return None
-    return RuleSpec(name=LANGUAGE_RULE, keep=" and ".join(conditions), params=params)
-
-
-def rule_specs(config: Config) -> list[RuleSpec]:
-    """The rules a filter-mode run applies, in order; none in annotate mode."""
-    if config.mode != "filter":
-        return []
-    specs = [r for r in [language_rule(config)] if r is not None]
-    if config.filters.enabled:
-        specs += list(config.filters.rules)
-    return specs
 
 
 def node_of(shard_index: int, row: int) -> int:
@@ -85,13 +41,12 @@ def shard_row(node: int) -> tuple[int, int]:
 class Decider:
     """Decides for one annotation row (a mapping of annotation columns) what becomes of the document."""
 
-    def __init__(self, config: Config, available: Iterable[str]):
-        available = sorted(available)
-        self._rules: list[Rule] = [compile_rule(s.name, s.keep, s.params, available, s.languages)
-                                   for s in rule_specs(config)]
-        self._filter = config.mode == "filter"
-        self._gate = prefilter_gate(config)
-        self.dedup = config.dedup.enabled
+    def __init__(self, decisions: Decisions):
+        self._rules: list[Rule] = [compile_rule(s.name, s.keep, s.params, list(decisions.available), s.languages)
+                                   for s in decisions.rules]
+        self._filter = decisions.filter_mode
+        self._gate = decisions.gate
+        self.dedup = decisions.dedup
 
     @property
     def columns(self) -> list[str]:
@@ -134,11 +89,11 @@ class Decider:
         return (record.reason if self._filter and not record.keep else None), record
 
 
-def decision_columns(config: Config, decider: Decider) -> list[str]:
+def decision_columns(dedup: DedupConfig, decider: Decider) -> list[str]:
     """Annotation columns the dedup decision step reads back from a finished task (never the text)."""
     columns = ["id", "url", "_removed_by", "_error", "_text_chars", "_text_hash", "_minhash", "_shingled",
                "_langid_guess", *decider.columns]
-    if config.dedup.keep == "highest_quality":
+    if dedup.keep == "highest_quality":
         columns.append("quality_score")
     return sorted(set(columns))
 
@@ -146,16 +101,16 @@ def decision_columns(config: Config, decider: Decider) -> list[str]:
 class DedupDocs(beam.DoFn):
     """(shard index, annotation rows) of one task -> a DedupDoc for each document that takes part in dedup."""
 
-    def __init__(self, config: Config, available: Iterable[str]):
-        self._config = config
-        self._available = sorted(available)
+    def __init__(self, decisions: Decisions, dedup: DedupConfig):
+        self._decisions = decisions
+        self._dedup = dedup
         self._decider = self._keyer = None
 
     def setup(self) -> None:
         from beam_curation.filters.dedup.keys import DedupKeyer
 
-        self._decider = Decider(self._config, self._available)
-        self._keyer = DedupKeyer(self._config.dedup)
+        self._decider = Decider(self._decisions)
+        self._keyer = DedupKeyer(self._dedup)
 
     def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[DedupDoc]:
         shard_index, rows = element

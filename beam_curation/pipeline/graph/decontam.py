@@ -26,7 +26,7 @@ import numpy as np
 
 from beam_curation.filters.release.decontamination import (EvalUnit, NgramIndex, eval_units, ngram_pairs, read_unit, signal_names,
                                              split_by_bucket, summarize_arrays)
-from beam_curation.pipeline.config import Config, EvalSetSpec
+from beam_curation.pipeline.stages.decontamination import EvalSetSpec
 from beam_curation.pipeline.graph.metrics import count, measured
 
 EVAL_CHUNK_PAIRS = 1 << 20  # (n-gram, item) pairs a reader gathers before cutting them into buckets
@@ -162,10 +162,11 @@ class JoinEvalSets(beam.PTransform):
     """PCollection of (shard index, [(row, n-gram hashes)]) -> (node, {column: value}) for every document that
     shares an n-gram with a joined set."""
 
-    def __init__(self, config: Config, names: tuple[str, ...], measure: bool = False):
+    def __init__(self, decontamination: Any, names: tuple[str, ...], measure: bool = False):
+        """`decontamination`: that config section; `names`: the sets it joins."""
         super().__init__()
-        self._specs = [s for s in config.decontamination.sets if s.name in names]
-        self._n = config.decontamination.ngram
+        self._specs = [s for s in decontamination.sets if s.name in names]
+        self._n = decontamination.ngram
         self._measure = measure
 
     def expand(self, ngrams):

@@ -15,8 +15,9 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
+from beam_curation.filters.dedup.types import DedupConfig
+
 from beam_curation.pipeline.io.annotations import TaskDone, iter_rows
-from beam_curation.pipeline.config import Config
 from beam_curation.pipeline.graph.decide import Decider, part_dups
 from beam_curation.pipeline.graph.decontam import fill
 from beam_curation.pipeline.io.document import LANGID_PREFILTER, STAGE_REMOVALS, reached_signals
@@ -24,6 +25,7 @@ from beam_curation.pipeline.io.passthrough import ColumnUnion, decode_fields, en
 from beam_curation.pipeline.report.figures import Figures
 from beam_curation.pipeline.graph.metrics import count, count_written
 from beam_curation.pipeline.io.shards import ShardMarker, part_name
+from beam_curation.pipeline.plan import Decisions, Writing
 from beam_curation.pipeline.io.writers import PartWriter, commit_shard, sum_stats
 
 
@@ -101,24 +103,20 @@ class WritePart(beam.DoFn):
     for `CommitShard`. A part without a spec belongs to a shard that is already complete (its dedup results
     are dropped). `columns` (side input) is the run's passthrough columns (`RunColumns`)."""
 
-    def __init__(self, config: Config, signal_fields: list[pa.Field], available: Iterable[str],
-                 signature_columns: list[str]):
-        self._config = config
-        self._signal_fields = signal_fields
-        self._available = sorted(available)
-        self._signature_columns = signature_columns
+    def __init__(self, writing: Writing, decisions: Decisions, dedup: DedupConfig):
+        self._writing = writing
+        self._decisions = decisions
+        self._dedup = dedup
+        self._signature_columns = list(writing.signature_columns)
         self._decider = self._keyer = None
         self._columns: tuple[str, list[pa.Field]] | None = None
 
     def setup(self) -> None:
-        from beam_curation.pipeline.graph.stages import model_languages
-
-        self._decider = Decider(self._config, self._available)
-        self._model_languages = model_languages(self._config)
+        self._decider = Decider(self._decisions)
         if self._signature_columns:
             from beam_curation.filters.dedup.keys import DedupKeyer
 
-            self._keyer = DedupKeyer(self._config.dedup)
+            self._keyer = DedupKeyer(self._dedup)
 
     def _passthrough(self, columns: str) -> list[pa.Field]:
         if self._columns is None or self._columns[0] != columns:
@@ -135,8 +133,9 @@ class WritePart(beam.DoFn):
         passthrough = self._passthrough(columns)
         schema = fingerprint(passthrough)
         started = time.perf_counter()
-        config = self._config
-        per_file = config.output.rows_per_file
+        writing = self._writing
+        output = writing.output
+        per_file = output.rows_per_file
         lo, hi = (part * per_file, (part + 1) * per_file) if per_file > 0 else (0, None)
         rows = iter_rows(spec.files, None, lo, hi)
         first = next(rows, None)
@@ -146,10 +145,10 @@ class WritePart(beam.DoFn):
             return
         dups = part_dups(grouped.get("members", ()), grouped.get("exact", ()))
         found = dict(grouped.get("found", ()))
-        writer = PartWriter(config.output.path, part_name(spec.shard, part, per_file), self._signal_fields,
-                            passthrough, config.output.compression, config.dedup.enabled, self._signature_columns)
+        writer = PartWriter(output.path, part_name(spec.shard, part, per_file), list(writing.signal_fields),
+                            passthrough, output.compression, self._decisions.dedup, self._signature_columns)
         removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
-        figures = Figures(config)
+        figures = Figures(writing.pii, writing.decontamination, self._decisions.dedup)
         for row in _chain(first, rows):
             n += 1
             fill(row, found.get(row["_row"]))
@@ -162,7 +161,7 @@ class WritePart(beam.DoFn):
                 writer.error(row)
                 continue
             if row["_removed_by"] is None:  # it reached the models: was each one for its language?
-                for column, languages in self._model_languages.items():
+                for column, languages in writing.model_languages.items():
                     if row["language"] not in languages:
                         skipped[column] += 1
             removed_by, dup = self._decider.outcome(row, dups.get(row["_row"]))

@@ -5,7 +5,7 @@ the memory one set's index may take in every worker):
 
 - **side input**: the set's n-gram index (exact, or a Bloom filter when the exact one would exceed the limit,
   or as `index` says) is built by the driver and saved under `OUT/_decontamination/<name>-<digest>-<kind>.npz`;
-  workers load it once per process (beam_curation.pipeline.graph.stages.Decontaminate), so the set itself need not be
+  workers load it once per process (beam_curation.pipeline.stages.decontamination), so the set itself need not be
   reachable from them.
 - **join** (`index: auto` when even the Bloom filter would exceed the limit, or `index: join`): no index is
   built; documents store their n-gram hashes in the annotations and the global step joins them with the
@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from beam_curation.pipeline.config import Config, ConfigError, EvalSetSpec, content_digest
+from beam_curation.pipeline.io.content import content_digest
+from beam_curation.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,9 @@ def _description_path(output: str, name: str) -> str:
     return posixpath.join(output, INDEXES, f"{name}.json")
 
 
-def check_eval_sets(config: Config) -> None:
-    """Start-time check: every enabled evaluation set is a local file or a `datasets` save_to_disk folder."""
-    decon = config.decontamination
+def check_eval_sets(decon: Any) -> None:
+    """Start-time check: every enabled evaluation set (of the `decontamination` section) is a local file or a
+    `datasets` save_to_disk folder."""
     if not decon.enabled:
         return
     for i, spec in enumerate(decon.sets):
@@ -74,20 +75,18 @@ def built_index_path(output: str, name: str) -> str:
     return posixpath.join(output, INDEXES, described["file"])
 
 
-def _settings(spec: EvalSetSpec, config: Config) -> dict[str, Any]:
-    decon = config.decontamination
+def _settings(spec: Any, decon: Any) -> dict[str, Any]:
     return {"name": spec.name, "path": spec.path, "text_column": spec.text_column, "split": spec.split,
             "sha256": content_digest(spec.path), "ngram": decon.ngram, "index": decon.index,
             "max_index_mb": decon.max_index_mb, "bloom_error_rate": decon.bloom_error_rate}
 
 
-def _build(spec: EvalSetSpec, config: Config, where: str):
+def _build(spec: Any, decon: Any, where: str):
     """(the set's index, of the kind the settings and its size choose, or None for the join path; the set's
     item, short item and n-gram counts)."""
     from beam_curation.filters.release.decontamination import (BloomNgramIndex, NgramIndex, bloom_index_bytes, count_ngrams,
                                                  read_eval_texts)
 
-    decon = config.decontamination
     limit = decon.max_index_mb * MIB
 
     def texts():
@@ -125,30 +124,28 @@ def joined_sets(described: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(d["name"] for d in described if d.get("kind") == "join")
 
 
-def prepare_indexes(config: Config) -> list[dict[str, Any]]:
-    """Build (or reuse) every evaluation set's index under the output; returns their descriptions (the
-    manifest records them and the data card reports them)."""
+def prepare_indexes(decon: Any, output: str) -> list[dict[str, Any]]:
+    """Build (or reuse) every evaluation set's index of the `decontamination` section under the output folder;
+    returns their descriptions (the manifest records them and the data card reports them)."""
     from apache_beam.io.filesystems import FileSystems
 
     from beam_curation.pipeline.io.atomic import atomic_write
 
-    decon = config.decontamination
     if not decon.enabled:
         return []
-    output = config.output.path
     folder = posixpath.join(output, INDEXES)
     if not FileSystems.exists(folder):
         FileSystems.mkdirs(folder)
     described = []
     for i, spec in enumerate(decon.sets):
-        settings = _settings(spec, config)
+        settings = _settings(spec, decon)
         previous = read_description(output, spec.name)
         if previous is not None and previous.get("settings") == settings and \
                 (previous["file"] is None or FileSystems.exists(posixpath.join(folder, previous["file"]))):
             described.append(previous)
             continue
         started = time.perf_counter()
-        index, (items, short, ngrams) = _build(spec, config, f"decontamination.sets[{i}]")
+        index, (items, short, ngrams) = _build(spec, decon, f"decontamination.sets[{i}]")
         if index is None:  # the join: nothing to save, the workers read the set ("ngrams": all, not distinct)
             info = {"name": spec.name, "file": None, "settings": settings, "kind": "join", "items": items,
                     "short_items": short, "ngrams": ngrams, "index_bytes": 0}
@@ -174,8 +171,8 @@ def prepare_indexes(config: Config) -> list[dict[str, Any]]:
     return described
 
 
-def described_indexes(config: Config, output: str) -> list[dict[str, Any]]:
+def described_indexes(decon: Any, output: str) -> list[dict[str, Any]]:
     """The descriptions of the indexes another run built (what `refilter` records of its source)."""
-    if not config.decontamination.enabled:
+    if not decon.enabled:
         return []
-    return [d for d in (read_description(output, s.name) for s in config.decontamination.sets) if d is not None]
+    return [d for d in (read_description(output, s.name) for s in decon.sets) if d is not None]

@@ -131,7 +131,7 @@ def card_metadata(config: Config, stats: dict[str, Any], output: str) -> dict[st
 
 
 def _rules(config: Config) -> list[tuple[str, str, dict[str, Any], list[str]]]:
-    from beam_curation.pipeline.graph.decide import rule_specs
+    from beam_curation.pipeline.plan import rule_specs
 
     return [(r.name, r.keep, r.params, r.languages) for r in rule_specs(config)]
 
@@ -294,7 +294,7 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
 
 def _stage_order(stage: str) -> int:
     """Position of a stage in the run: read, the annotation stages in pipeline order, then write."""
-    from beam_curation.pipeline.graph.stages import STAGES
+    from beam_curation.pipeline.stages import STAGES
 
     order = ["read", *(s.STAGE for s in STAGES), "write"]
     return order.index(stage) if stage in order else len(order)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from beam_curation.pipeline.config import Config
-
 FIGURE_KEYS = ("languages", "pii", "decontamination", "duplicates")
 UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined": no language identified
 
@@ -20,14 +18,15 @@ UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined": no language identified
 class Figures:
     """Counts of one part; `add(row, ...)` per document that did not fail, `as_stats()` at the end."""
 
-    def __init__(self, config: Config):
+    def __init__(self, pii: Any, decontamination: Any, dedup: bool):
+        """`pii` and `decontamination`: those config sections; `dedup`: whether dedup is on."""
         from beam_curation.filters.release.decontamination import signal_names
         from beam_curation.filters.release.pii import PII_KINDS, signal_name
 
-        self._pii = {k: signal_name(k) for k in PII_KINDS if config.pii.enabled and k in config.pii.kinds}
-        self._sets = {s.name: signal_names(s.name)[0] for s in config.decontamination.sets} \
-            if config.decontamination.enabled else {}
-        self._dedup = config.dedup.enabled
+        self._pii = {k: signal_name(k) for k in PII_KINDS if pii.enabled and k in pii.kinds}
+        self._sets = {s.name: signal_names(s.name)[0] for s in decontamination.sets} \
+            if decontamination.enabled else {}
+        self._dedup = dedup
         self.languages: dict[str, dict[str, int]] = {}
         self.pii = {k: {"values": 0, "documents": 0, "kept_values": 0, "kept_documents": 0} for k in self._pii}
         self.decontamination = {n: {"documents": 0, "ngrams": 0, "kept_documents": 0} for n in self._sets}

@@ -218,7 +218,7 @@ def rule_values(signals: Optional[ds.Dataset], examples: dict[str, list[Example]
 # --- what the report shows ----------------------------------------------------------------------------------
 
 def compiled_rules(config: Config) -> list[Rule]:
-    from beam_curation.pipeline.graph.decide import rule_specs
+    from beam_curation.pipeline.plan import rule_specs
 
     return [compile_rule(s.name, s.keep, s.params, None, s.languages) for s in rule_specs(config)]
 

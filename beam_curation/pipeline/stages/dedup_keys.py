@@ -1,0 +1,34 @@
+"""What dedup needs from the text, computed once: the MinHash signature and the exact-text hash. Buckets,
+thresholds and keepers are decided from them later (beam_curation.pipeline.graph.decide), without the text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beam_curation.filters.dedup.types import DedupConfig
+from beam_curation.pipeline.io.document import Doc
+from beam_curation.pipeline.stages.base import Stage
+from beam_curation.settings import annotation_view
+
+
+class DedupKeys(Stage):
+    STAGE = "dedup_keys"
+    SECTION = "dedup"
+    Settings = DedupConfig  # its own checks run as it is built (DedupConfig.__post_init__)
+
+    @classmethod
+    def digest(cls, section: DedupConfig) -> dict[str, Any]:
+        """The signature's settings (the only ones marked as shaping annotations), or None when dedup is off."""
+        return {cls.SECTION: annotation_view(section) if section.enabled else None}
+
+    def setup(self) -> None:
+        from beam_curation.filters.dedup.keys import DedupKeyer
+
+        self._keyer = DedupKeyer(self.section)
+
+    def apply_batch(self, docs: list[Doc]) -> None:
+        for doc, keys in zip(docs, self._keyer.annotate(d.text or "" for d in docs)):
+            doc.dedup = keys
+
+
+STAGE = DedupKeys
