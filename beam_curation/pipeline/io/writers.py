@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 from beam_curation.pipeline.io.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
 from beam_curation.pipeline.io.atomic import atomic_write
+from beam_curation.pipeline.io.figures import add_figures, sort_figures
 from beam_curation.pipeline.io.passthrough import conform, output_column
-from beam_curation.pipeline.report.figures import add_figures, sort_figures
 from beam_curation.pipeline.io.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
 from beam_curation.pipeline.io.shards import ShardMarker, marker_path, read_marker
 
@@ -154,7 +154,7 @@ class PartWriter:
 
 
 def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts, stage seconds and card figures (beam_curation.pipeline.report.figures) of several parts or shards, added up.
+    """Counts, stage seconds and card figures (beam_curation.pipeline.io.figures) of several parts or shards, added up.
     `not_scored`: documents a model left unscored because it is not for their language, by output column."""
     total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "not_scored": {}, "stages": {}}
     for s in stats:
