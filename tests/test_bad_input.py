@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, assert_conservation, read_folder, run_pipeline, user_file_digests
-from beam_curation.pipeline.io.writers import decode_input
+from beam_curation.pipeline.io.input_record import decode_input
 
 ARTICLE = ("<html><head><title>A page</title></head><body><article>"
            + "".join(f"<p>This is paragraph {i} of a real looking article about rivers, towns and the people who "

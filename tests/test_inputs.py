@@ -18,9 +18,9 @@ from warcio.warcwriter import WARCWriter
 from conftest import assert_conservation, read_folder, run_pipeline, shared_data
 from beam_curation.pipeline.config import load_config
 from beam_curation.pipeline.io.document import ShardSpec
+from beam_curation.pipeline.io.input_record import decode_input
 from beam_curation.pipeline.io.readers import read_shard
 from beam_curation.pipeline.io.shards import plan_shards
-from beam_curation.pipeline.io.writers import decode_input
 
 WET = ("warc", "CC-MAIN-2024-22_whirlwind.warc.wet.gz")
 WAT = ("warc", "CC-MAIN-2024-22_whirlwind.warc.wat.gz")

@@ -8,27 +8,14 @@ from inside Python.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
-from typing import Literal
+from dataclasses import fields
 
+from beam_curation.filters.text.extract_options import ExtractOptions
 from beam_curation.filters.text.html_decode import decode_html
-from beam_curation.settings import setting
 
 
 class InputTooLarge(ValueError):
     """The HTML exceeds the configured size cap; extraction is not attempted."""
-
-
-@dataclass(frozen=True)
-class ExtractOptions:
-    backend: Literal["trafilatura", "resiliparse"] = setting("trafilatura", newer=True)
-    favor: Literal["balanced", "precision", "recall"] = "balanced"
-    include_tables: bool = True
-    include_comments: bool = False
-    include_links: bool = False
-    deduplicate: bool = False
-    fast: bool = False
-    max_input_bytes: int = 20_000_000
 
 
 def extract_options(options: ExtractOptions) -> ExtractOptions:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from beam_curation.filters.text.extract import ExtractOptions
+    from beam_curation.filters.text.extract_options import ExtractOptions
 
 
 def warm_up() -> None:

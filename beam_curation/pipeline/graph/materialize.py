@@ -22,7 +22,7 @@ from beam_curation.pipeline.graph.decide import Decider, part_dups
 from beam_curation.pipeline.graph.decontam import fill
 from beam_curation.pipeline.io.document import LANGID_PREFILTER, STAGE_REMOVALS, reached_signals
 from beam_curation.pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, fingerprint
-from beam_curation.pipeline.report.figures import Figures
+from beam_curation.pipeline.io.figures import Figures
 from beam_curation.pipeline.graph.metrics import count, count_written
 from beam_curation.pipeline.io.shards import ShardMarker, part_name
 from beam_curation.pipeline.plan import Decisions, Writing

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from beam_curation.pipeline.io.document import Doc, ShardSpec
+from beam_curation.pipeline.io.input_record import encode_input
 
 ANNOTATIONS = "_annotations"
 ROW = "_row"
@@ -81,8 +82,6 @@ class AnnotationSchema:
 
     def rows(self, docs: list[Doc]) -> list[dict[str, Any]]:
         """One annotation row per document."""
-        from beam_curation.pipeline.io.writers import encode_input
-
         rows = []
         for d in docs:
             row = {ROW: d.row, "id": d.id, "url": d.url, "_removed_by": d.removed_by, "_error_stage": d.error_stage,

@@ -8,7 +8,6 @@ No file has 0 rows; every file of a folder has the same schema.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import posixpath
@@ -19,29 +18,14 @@ import pyarrow.parquet as pq
 
 from beam_curation.pipeline.io.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
 from beam_curation.pipeline.io.atomic import atomic_write
-from beam_curation.pipeline.io.passthrough import conform, json_default, output_column
-from beam_curation.pipeline.report.figures import add_figures, sort_figures
+from beam_curation.pipeline.io.figures import add_figures, sort_figures
+from beam_curation.pipeline.io.passthrough import conform, output_column
 from beam_curation.pipeline.io.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
 from beam_curation.pipeline.io.shards import ShardMarker, marker_path, read_marker
 
 log = logging.getLogger(__name__)
 
 OUTPUT_DIRS = ("documents", "removed", "errors", "signals", "duplicates")
-
-
-def encode_input(record: dict[str, Any]) -> str:
-    """JSON for errors/`input`; bytes values become {"$base64": ...} so the record replays exactly."""
-    return json.dumps(record, sort_keys=True, ensure_ascii=False, default=json_default)
-
-
-def decode_input(blob: str) -> dict[str, Any]:
-    """Inverse of `encode_input`: the original record, with HTML bytes restored."""
-    def hook(obj: dict[str, Any]) -> Any:
-        if set(obj) == {"$base64"}:
-            return base64.b64decode(obj["$base64"])
-        return obj
-
-    return json.loads(blob, object_hook=hook)
 
 
 class _StreamedTable:
@@ -170,7 +154,7 @@ class PartWriter:
 
 
 def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts, stage seconds and card figures (beam_curation.pipeline.report.figures) of several parts or shards, added up.
+    """Counts, stage seconds and card figures (beam_curation.pipeline.io.figures) of several parts or shards, added up.
     `not_scored`: documents a model left unscored because it is not for their language, by output column."""
     total: dict[str, Any] = {"input": 0, "kept": 0, "removed": {}, "errors": {}, "not_scored": {}, "stages": {}}
     for s in stats:

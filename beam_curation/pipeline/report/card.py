@@ -22,7 +22,7 @@ import yaml
 
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.config import Config, parse_config
-from beam_curation.pipeline.report.figures import UNKNOWN_LANGUAGE
+from beam_curation.pipeline.io.figures import UNKNOWN_LANGUAGE
 
 # The Hub's size categories (huggingface_hub's dataset-card metadata), by number of rows.
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),

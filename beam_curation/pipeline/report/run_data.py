@@ -29,7 +29,7 @@ from beam_curation.filters.dedup.types import REASON_EXACT, REASON_MINHASH
 from beam_curation.filters.rules import Comparison, Rule, comparisons, compile_rule
 from beam_curation.pipeline.config import Config, parse_config
 from beam_curation.pipeline.io.document import STAGE_REMOVALS
-from beam_curation.pipeline.report.figures import UNKNOWN_LANGUAGE
+from beam_curation.pipeline.io.figures import UNKNOWN_LANGUAGE
 
 SAMPLE_ROWS = 100_000  # signals/ rows the histograms are drawn from, at most
 EXAMPLES_PER_REASON = 3

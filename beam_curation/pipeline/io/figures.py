@@ -5,6 +5,10 @@ personal-data kind the values found and the documents holding any, among all doc
 signal stages and among the kept ones; the same for each evaluation set's matched n-grams; dedup clusters
 (of more than one document) and their members. The card (beam_curation.pipeline.report.card) reads them from stats.json, so
 every figure it shows is one stats.json holds.
+
+They belong to writing the output (beam_curation.pipeline.io.writers adds them up, the part's writer in
+beam_curation.pipeline.graph.materialize counts them), not to the report that reads them afterwards: here,
+io/ and graph/ need nothing of report/.
 """
 
 from __future__ import annotations
