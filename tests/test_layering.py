@@ -28,16 +28,10 @@ import beam_curation
 PACKAGE = "beam_curation"
 ROOT = Path(beam_curation.__file__).resolve().parent
 
-# Strongly connected groups of modules (each a cycle or several), as sorted tuples. The stage registry
-# rewrite of graph/stages.py and io/schema.py removes this one.
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    ("beam_curation.pipeline.graph.stages", "beam_curation.pipeline.io.schema"),
-}
-# Imports against the layers, as (importer, imported). Also the stage registry rewrite's.
-KNOWN_WRONG_WAY: set[tuple[str, str]] = {
-    ("beam_curation.pipeline.io.schema", "beam_curation.pipeline.graph.decide"),
-    ("beam_curation.pipeline.io.schema", "beam_curation.pipeline.graph.stages"),
-}
+# Strongly connected groups of modules (each a cycle or several), as sorted tuples, tolerated for now: none.
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
+# Imports against the layers, as (importer, imported), tolerated for now: none.
+KNOWN_WRONG_WAY: set[tuple[str, str]] = set()
 
 # (importer prefix, forbidden prefixes): a module under the first may import nothing under the others.
 LAYERS = [

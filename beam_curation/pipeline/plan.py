@@ -55,7 +55,7 @@ class Writing:
     signal_fields: tuple[pa.Field, ...]  # signals/ columns after `id`
     signature_columns: tuple[str, ...]  # minhash/ columns (RedPajama-V2-style band signatures), or none
     model_languages: dict[str, frozenset[str]]  # output column -> the languages its model is for
-    pii: Any  # the sections whose figures the data card reports (beam_curation.pipeline.report.figures)
+    pii: Any  # the sections whose figures the data card reports (beam_curation.pipeline.io.figures)
     decontamination: Any
 
 
