@@ -50,7 +50,7 @@ def test_fineweb_config_follows_fineweb_order(monkeypatch):
     ({"extract": {"timeout_seconds": "soon"}}, "extract.timeout_seconds: expected a number"),
     ({"mode": "delete"}, "mode: must be one of filter, annotate"),
     ({"langid": {"keep": "en"}}, "langid.keep: expected a list"),
-    ({"dedup": {"keep": "random"}}, "dedup.keep must be one of"),
+    ({"dedup": {"keep": "random"}}, "dedup.keep: must be one of"),
     ({"filters": {"rules": [{"name": "x"}]}}, "filters.rules[0]"),
     ({"bogus": 1}, "unknown config key: bogus"),
     ({"output": {"rows_per_file": -1}}, "output.rows_per_file: must be >= 0"),

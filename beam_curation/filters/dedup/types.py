@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import Literal, NamedTuple, Optional
 
 from beam_curation.settings import decided_later
 
@@ -93,12 +93,12 @@ class DedupConfig:
     thresholds: tuple[float, ...] = decided_later(())
     num_perm: int = 128
     ngram: int = 5
-    ngram_unit: str = "word"
+    ngram_unit: Literal["word", "char"] = "word"
     lowercase: bool = True
-    punctuation: str = "ascii"
-    unicode_form: Optional[str] = "NFD"
+    punctuation: Literal["ascii", "unicode", "keep"] = "ascii"
+    unicode_form: Optional[Literal["NFD", "NFC", "NFKD", "NFKC"]] = "NFD"
     seed: int = 1
-    keep: str = decided_later("smallest_id")
+    keep: Literal["smallest_id", "longest_text", "highest_quality"] = decided_later("smallest_id")
     verify_jaccard: bool = decided_later(False)
     max_rounds: int = decided_later(10)
     batch_size: int = decided_later(512)
