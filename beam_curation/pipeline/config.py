@@ -26,16 +26,21 @@ import yaml
 from beam_curation.filters.dedup.types import DedupConfig
 from beam_curation.filters.text.extract import ExtractOptions
 from beam_curation.filters.heuristics.quality_signals import C4Options
+from beam_curation.pipeline.io import formats
 
 
 class ConfigError(ValueError):
     """A configuration problem, reported before any work starts."""
 
 
+# `input.format`: `auto` (each file's format from its name) or a registered format's name.
+InputFormatName = Literal[(formats.AUTO, *formats.names())]
+
+
 @dataclass(frozen=True)
 class InputConfig:
     paths: list[str] = field(default_factory=list)
-    format: Literal["auto", "parquet", "jsonl", "warc", "wet"] = "auto"
+    format: InputFormatName = formats.AUTO
     # Read each shard as N slices, each its own annotation task: a shard is extracted by up to N workers and no
     # raw HTML is shuffled. 1 when shards outnumber workers.
     splits: int = 1

@@ -24,9 +24,10 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 import numpy as np
 
-from beam_curation.filters.release.decontamination import (EvalUnit, NgramIndex, eval_units, ngram_pairs, read_unit, signal_names,
-                                             split_by_bucket, summarize_arrays)
+from beam_curation.filters.release.decontamination import (NgramIndex, ngram_pairs, signal_names, split_by_bucket,
+                                                           summarize_arrays)
 from beam_curation.pipeline.config import Config, EvalSetSpec
+from beam_curation.pipeline.io.eval_files import EvalUnit, eval_units, read_unit
 from beam_curation.pipeline.graph.metrics import count, measured
 
 EVAL_CHUNK_PAIRS = 1 << 20  # (n-gram, item) pairs a reader gathers before cutting them into buckets
