@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from beam_curation.filters.release.decontamination import (BloomNgramIndex, NgramIndex, build_index, decontamination_signals,
-                                     load_index, ngram_hashes, normalize, read_eval_texts, summarize_matches)
+                                     load_index, ngram_hashes, normalize, summarize_matches)
+from beam_curation.pipeline.io.eval_files import read_eval_texts
 from tests.conftest import REPO, shared_data
 
 janitor = pytest.importorskip("lm_eval.decontamination.janitor")

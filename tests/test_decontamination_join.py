@@ -24,9 +24,9 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import read_folder, run_pipeline, shared_data, user_file_digests
-from beam_curation.filters.release.decontamination import (JOIN_BUCKETS, EvalUnit, NgramIndex, eval_units, ngram_hashes, ngram_pairs,
-                                             read_eval_texts, read_unit, signal_names, split_by_bucket,
-                                             summarize_arrays)
+from beam_curation.filters.release.decontamination import (JOIN_BUCKETS, NgramIndex, ngram_hashes, ngram_pairs, signal_names,
+                                             split_by_bucket, summarize_arrays)
+from beam_curation.pipeline.io.eval_files import EvalUnit, eval_units, read_eval_texts, read_unit
 
 janitor = pytest.importorskip("lm_eval.decontamination.janitor")
 

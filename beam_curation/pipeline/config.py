@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
+from beam_curation.pipeline.io import formats
 from beam_curation.pipeline.io.content import content_digest  # noqa: F401 - re-exported
 from beam_curation.pipeline.stages import STAGES
 from beam_curation.settings import ConfigError, setting, settings_view, with_paths
@@ -28,10 +29,14 @@ from beam_curation.settings import ConfigError, setting, settings_view, with_pat
 __all__ = ["Config", "ConfigError", "RuleSpec", "content_digest", "load_config", "parse_config"]
 
 
+# `input.format`: `auto` (each file's format from its name) or a registered format's name.
+InputFormatName = Literal[(formats.AUTO, *formats.names())]
+
+
 @dataclass(frozen=True)
 class InputConfig:
     paths: list[str] = setting(default_factory=list, path="input")
-    format: Literal["auto", "parquet", "jsonl", "warc", "wet"] = "auto"
+    format: InputFormatName = formats.AUTO
     # Read each shard as N slices, each its own annotation task: a shard is extracted by up to N workers and no
     # raw HTML is shuffled. 1 when shards outnumber workers.
     splits: int = 1

@@ -32,7 +32,8 @@ from beam_curation.pipeline.io.annotations import (NGRAMS, ROW_GROUP, Annotation
 from beam_curation.pipeline.io.document import LANGID_PREFILTER, Doc, ShardSpec
 from beam_curation.pipeline.graph.metrics import count, count_outcome
 from beam_curation.pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, input_fields
-from beam_curation.pipeline.io.readers import DOLMA_FIELDS, read_shard
+from beam_curation.pipeline.io import formats
+from beam_curation.pipeline.io.readers import read_shard
 from beam_curation.pipeline.plan import Annotation
 from beam_curation.pipeline.stages.base import run_stages, set_up_stages, tear_down_stages
 
@@ -102,14 +103,15 @@ class AnnotateTask(beam.DoFn):
         out = AnnotationFile(posixpath.join(self._folder, name), schema, compression)
         timing: dict[str, dict[str, float]] = {s: dict(v) for s, v in previous.stages.items()} if previous else {}
         rows = documents = 0
-        jsonl = task.format == "jsonl"
+        input_format = formats.get(task.format)
+        varying = input_format.varying_columns  # the records say their columns (JSONL)
         passthrough = ColumnUnion()
-        if jsonl:  # Dolma's fields always (a null column is a string one), then what the records hold
-            passthrough.add(0, [pa.field(k, pa.null()) for k in DOLMA_FIELDS], ordered=False)
+        if varying:  # the format's columns always (a null column is a string one), then what the records hold
+            passthrough.add(0, [pa.field(k, pa.null()) for k in input_format.always_columns], ordered=False)
         else:
             passthrough.add(0, input_fields(schema.passthrough))
         if previous is not None:  # the stored rows' columns, as their marker recorded them
-            passthrough.add(0, decode_fields(previous.passthrough), ordered=not jsonl)
+            passthrough.add(0, decode_fields(previous.passthrough), ordered=not varying)
         gated_guesses: list[Any] = []
         try:
             docs = self._read(task)
@@ -140,7 +142,7 @@ class AnnotateTask(beam.DoFn):
                         agg = timing.setdefault(stage_name, {"documents": 0, "seconds": 0.0})
                         agg["documents"] += 1
                         agg["seconds"] += seconds
-                    if doc.raw_input is None and jsonl:
+                    if doc.raw_input is None and varying:
                         passthrough.add_values(doc.passthrough)
                 documents += len(todo)
                 rows = max(rows, batch[-1].row + 1)

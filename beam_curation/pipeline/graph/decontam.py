@@ -24,8 +24,9 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 import numpy as np
 
-from beam_curation.filters.release.decontamination import (EvalUnit, NgramIndex, eval_units, ngram_pairs, read_unit, signal_names,
-                                             split_by_bucket, summarize_arrays)
+from beam_curation.filters.release.decontamination import (NgramIndex, ngram_pairs, signal_names, split_by_bucket,
+                                                           summarize_arrays)
+from beam_curation.pipeline.io.eval_files import EvalUnit, eval_units, read_unit
 from beam_curation.pipeline.stages.decontamination import EvalSetSpec
 from beam_curation.pipeline.graph.metrics import count, measured
 

@@ -20,6 +20,7 @@ from beam_curation.filters.dedup.types import DedupConfig
 from beam_curation.pipeline.io.annotations import TaskDone, iter_rows
 from beam_curation.pipeline.graph.decide import Decider, part_dups
 from beam_curation.pipeline.graph.decontam import fill
+from beam_curation.pipeline.io import formats
 from beam_curation.pipeline.io.document import LANGID_PREFILTER, STAGE_REMOVALS, reached_signals
 from beam_curation.pipeline.io.passthrough import ColumnUnion, decode_fields, encode_fields, fingerprint
 from beam_curation.pipeline.io.figures import Figures
@@ -42,7 +43,7 @@ def shard_columns(done: Iterable[TaskDone]) -> str:
     """The passthrough columns of a shard: the union of its tasks' (slices of one input)."""
     union = ColumnUnion()
     for d in sorted(done, key=lambda d: d.task.slice):
-        union.add(0, decode_fields(d.marker.passthrough), ordered=d.task.format != "jsonl")
+        union.add(0, decode_fields(d.marker.passthrough), ordered=not formats.get(d.task.format).varying_columns)
     return encode_fields(union.fields())
 
 

@@ -44,16 +44,9 @@ ROW_GROUP = 512  # documents per row group: what one read of the file holds
 
 def input_passthrough(spec: ShardSpec) -> list[pa.Field]:
     """The input's passthrough columns as the file types them (JSONL: none here, see `_passthrough`)."""
-    from beam_curation.pipeline.io.readers import WARC_FAMILY, WARC_PASSTHROUGH, parquet_schema, passthrough_fields
+    from beam_curation.pipeline.io import formats
 
-    if spec.format == "parquet":
-        try:
-            return list(passthrough_fields(parquet_schema(spec.path)))
-        except Exception:  # unreadable footer: the task holds only its read error
-            return []
-    if spec.format in WARC_FAMILY:
-        return [pa.field(name, pa.string()) for name in WARC_PASSTHROUGH]
-    return []
+    return formats.get(spec.format).passthrough_fields(spec.path)
 
 
 class AnnotationSchema:
@@ -61,9 +54,12 @@ class AnnotationSchema:
 
     def __init__(self, signal_fields: list[pa.Field], passthrough: list[pa.Field], fmt: str, dedup: bool,
                  ngrams: bool = False):
+        from beam_curation.pipeline.io import formats
+
         self.signal_fields = signal_fields
         self.passthrough = passthrough
-        self._json_passthrough = fmt == "jsonl"
+        self._format = formats.get(fmt)
+        self._json_passthrough = self._format.varying_columns
         self._dedup = dedup
         self._ngrams = ngrams  # an evaluation set is joined (beam_curation.pipeline.graph.decontam): store the n-gram hashes
         fields = [*META_FIELDS, *signal_fields, *(DEDUP_FIELDS if dedup else [])]
@@ -90,7 +86,7 @@ class AnnotationSchema:
             if d.error is None:
                 row["text"] = d.text or ""
             else:
-                row["_input"] = encode_input(d.original_record())
+                row["_input"] = encode_input(self._format.raw_record(d))
             row.update({f.name: d.signals.get(f.name) for f in self.signal_fields})
             row["language"], row["language_score"] = d.language, d.language_score
             if self._dedup and d.dedup is not None:

@@ -30,7 +30,7 @@ class ShardSpec:
 
     path: str
     name: str  # output file stem, unique within a run
-    format: str  # parquet | jsonl | warc | wet
+    format: str  # an input format's name (beam_curation.pipeline.io.formats)
     slice: int = 0  # this task reads its slice of the rows (input.splits)
     slices: int = 1
     index: int = 0  # position in the run's sorted shard list: the high bits of its documents' dedup nodes
@@ -53,6 +53,7 @@ class Doc:
     charset: Optional[str] = None  # transport charset (WARC HTTP header), a hint for decoding
     passthrough: dict[str, Any] = field(default_factory=dict)
     raw_input: Optional[dict[str, Any]] = None  # set when the record could not be parsed: what was read
+    # (the record errors/ keeps is the reader's: beam_curation.pipeline.io.formats.InputFormat.raw_record)
     language: Optional[str] = None
     language_score: Optional[float] = None
     language_guess: Optional[tuple[str, ...]] = None  # CLD2's languages on the raw HTML (langid_prefilter)
@@ -75,17 +76,3 @@ class Doc:
 
     def add_seconds(self, stage: str, seconds: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
-
-    def original_record(self) -> dict[str, Any]:
-        """The input record as read (HTML or text, id, url, passthrough): what errors/ stores to replay it."""
-        if self.raw_input is not None:
-            return self.raw_input
-        record: dict[str, Any] = {"id": self.id}
-        if self.url is not None:
-            record["url"] = self.url
-        if self.html is not None:
-            record["html"] = self.html
-        elif self.text is not None:
-            record["text"] = self.text
-        record.update(self.passthrough)
-        return record

@@ -84,8 +84,9 @@ def _settings(spec: Any, decon: Any) -> dict[str, Any]:
 def _build(spec: Any, decon: Any, where: str):
     """(the set's index, of the kind the settings and its size choose, or None for the join path; the set's
     item, short item and n-gram counts)."""
-    from beam_curation.filters.release.decontamination import (BloomNgramIndex, NgramIndex, bloom_index_bytes, count_ngrams,
-                                                 read_eval_texts)
+    from beam_curation.filters.release.decontamination import (BloomNgramIndex, NgramIndex, bloom_index_bytes,
+                                                               count_ngrams)
+    from beam_curation.pipeline.io.eval_files import read_eval_texts
 
     limit = decon.max_index_mb * MIB
 

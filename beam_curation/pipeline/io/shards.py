@@ -18,18 +18,17 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
 from beam_curation.pipeline.config import Config, ConfigError
+from beam_curation.pipeline.io import formats
 from beam_curation.pipeline.io.document import ShardSpec
-from beam_curation.pipeline.io.readers import (NAMED_FORMATS, WARC_FAMILY, WET_SUFFIXES, SchemaError, check_parquet_schema, format_by_name,
-                                 is_wat, parquet_schema)
+from beam_curation.pipeline.io.formats import SchemaError
 
 log = logging.getLogger(__name__)
 
 SHARD_MARKERS = "_shards"
 PLAN = "_plan"
-# Parquet footers checked at start (a missing text/html column fails the run before any work); beyond this
-# many files the rest are checked by the worker that reads them (a read error naming the file).
+# Files whose schema is checked at start (a Parquet file without a text/html column fails the run before any
+# work); beyond this many files the rest are checked by the worker that reads them (a read error naming the file).
 SCHEMA_CHECKS = 1000
-_EXTENSIONS = sorted((ext for exts in NAMED_FORMATS.values() for ext in exts), key=len, reverse=True)
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class InputFile:
     size: int
 
 
-def match_inputs(patterns: list[str], fmt: str = "auto") -> list[InputFile]:
+def match_inputs(patterns: list[str], fmt: str = formats.AUTO) -> list[InputFile]:
     """The files the input patterns name, sorted by path. A pattern is a file, a glob, or a folder: every
     supported input file under it, at any depth (see `folder_inputs`)."""
     if not patterns:
@@ -86,8 +85,8 @@ def _is_folder(pattern: str, matched: list[InputFile]) -> bool:
 
 def folder_inputs(folder: str, fmt: str) -> list[InputFile]:
     """Every supported input file under `folder`, recursively (Common Crawl and Hugging Face datasets nest their
-    files), sorted. Supported: a name that tells an input format (the configured one unless `auto`; WARC and
-    WET go together), not WAT. Entries whose name or folder starts with `.` or `_` are hidden or internal
+    files), sorted. Supported: a name that tells an input format (the configured one's family unless `auto`:
+    WARC and WET go together), not one a format refuses (WAT). Entries whose name or folder starts with `.` or `_` are hidden or internal
     (`_SUCCESS`, this pipeline's `_annotations/`), as pyarrow datasets take them. Everything skipped is named
     in one log line; a folder with nothing to read fails."""
     root = folder.rstrip("/")
@@ -95,18 +94,20 @@ def folder_inputs(folder: str, fmt: str) -> list[InputFile]:
     if not listed:  # on an object store a mistyped file name is a prefix with nothing under it
         why = "the folder is empty" if _is_local(folder) and os.path.isdir(folder) else "nothing under it"
         raise ConfigError(f"input.paths: no file matches {folder} ({why})")
+    family = None if fmt == formats.AUTO else formats.get(fmt).family_name
     chosen: list[InputFile] = []
     skipped: dict[str, list[str]] = {}
     for entry in listed:
         relative = entry.path[len(root):].lstrip("/\\")
-        named = format_by_name(entry.path)
+        named = formats.detect(entry.path)
+        refused = formats.refused(entry.path)
         if any(part.startswith((".", "_")) for part in relative.replace("\\", "/").split("/")):
             reason = "hidden or internal"
-        elif is_wat(entry.path):
-            reason = "WAT, metadata only"
+        elif refused is not None:
+            reason = refused.label
         elif named is None:
             reason = "not an input format"
-        elif fmt != "auto" and named != fmt and not (named in WARC_FAMILY and fmt in WARC_FAMILY):
+        elif family is not None and named.family_name != family:
             reason = f"not {fmt}"
         else:
             chosen.append(entry)
@@ -125,53 +126,49 @@ def _some(names: list[str], shown: int = 5) -> str:
 
 
 def resolve_formats(files: list[InputFile], configured: str) -> list[str]:
-    """Each file's format. WAT fails the run (nothing in it can be read as a page). `auto` goes by name. An
-    explicit `warc` or `wet` follows the name within that family (WET files are WARC files: the same reader
-    takes either), said in one log line. An explicit format is for names that tell none (`part-0001`); one
-    that contradicts a file's name (a `.parquet` as jsonl) fails, where it would turn every line into an error."""
-    wat = [f.path for f in files if is_wat(f.path)]
-    if wat:
-        raise ConfigError(f"input: {_some(wat, 3)}: a WAT file holds metadata about pages, not their content; "
-                          "use the WARC (.warc.gz) or WET (.warc.wet.gz) files")
-    formats, renamed = [], []
+    """Each file's format. A file a format refuses (WAT) fails the run (nothing in it can be read as a page).
+    `auto` goes by name. An explicit format follows the name within its family (`warc` or `wet`: WET files are
+    WARC files, the same reader takes either), said in one log line. An explicit format is for names that tell
+    none (`part-0001`); one that contradicts a file's name (a `.parquet` as jsonl) fails, where it would turn
+    every line into an error."""
+    refused = [(f.path, why) for f in files if (why := formats.refused(f.path)) is not None]
+    if refused:
+        first = refused[0][1]
+        raise ConfigError(f"input: {_some([p for p, why in refused if why == first], 3)}: {first.why}")
+    chosen = None if configured == formats.AUTO else formats.get(configured)
+    found: list[str] = []
+    renamed: dict[str, list[str]] = {}
     for f in files:
-        named = format_by_name(f.path)
-        if configured == "auto":
+        named = formats.detect(f.path)
+        if chosen is None:
             if named is None:
                 raise ConfigError(f"input.format: cannot tell the format of {f.path}; set input.format")
-            formats.append(named)
-        elif configured in WARC_FAMILY and named in WARC_FAMILY:
-            formats.append(named)
-            if named != configured:
-                renamed.append(f.path)
-        elif named is not None and named != configured:
-            raise ConfigError(f"input.format: {configured}, but {f.path} is named as {named}; set input.format: "
-                              "auto to read each file by its name")
+            found.append(named.name)
+        elif named is not None and named.family_name == chosen.family_name:
+            found.append(named.name)
+            if named is not chosen:
+                renamed.setdefault(named.name, []).append(f.path)
+        elif named is not None:
+            raise ConfigError(f"input.format: {configured}, but {f.path} is named as {named.name}; set "
+                              "input.format: auto to read each file by its name")
         else:
-            formats.append(configured)
-    if renamed:
-        how = {"warc": "named as WET are read as WET (conversion records, as text)",
-               "wet": "named as WARC are read as WARC (HTML response records, extracted)"}[configured]
-        log.info("input.format is %s: %d file(s) %s: %s", configured, len(renamed), how, _some(renamed, 3))
-    return formats
+            found.append(configured)
+    for name, paths in renamed.items():
+        label = formats.get(name).label
+        log.info("input.format is %s: %d file(s) %s: %s", configured, len(paths),
+                 f"named as {label} are read as {label} ({formats.get(name).reads})", _some(paths, 3))
+    return found
 
 
 def shard_stem(path: str) -> str:
-    """The file name without its input extension; a WET file keeps `.wet`, so that a crawl file's WARC and WET
-    (`x.warc.gz`, `x.warc.wet.gz`) are the shards `x` and `x.wet`."""
-    base = posixpath.basename(path.replace("\\", "/"))
-    lower = base.lower()
-    for ext in _EXTENSIONS:
-        if lower.endswith(ext):
-            stem = base[: -len(ext)] or base
-            return f"{stem}.wet" if ext in WET_SUFFIXES and stem != base else stem
-    return base
+    """The file name without its input extension, as its format names shards (beam_curation.pipeline.io.formats)."""
+    return formats.shard_stem(path)
 
 
 def plan_shards(config: Config) -> list[ShardSpec]:
     """Match the inputs and describe each shard; fail early on what no worker could read."""
     files = match_inputs(config.input.paths, config.input.format)
-    formats = resolve_formats(files, config.input.format)
+    file_formats = resolve_formats(files, config.input.format)
     empty = [f.path for f in files if f.size == 0]
     if empty:
         log.warning("%d input file(s) are empty (0 bytes), each reported as a read error in errors/: %s",
@@ -180,26 +177,24 @@ def plan_shards(config: Config) -> list[ShardSpec]:
     stems = [shard_stem(p) for p in paths]
     repeated = {stem for stem, n in Counter(stems).items() if n > 1}
     specs = []
-    for index, (path, stem, fmt) in enumerate(zip(paths, stems, formats)):
+    for index, (path, stem, fmt) in enumerate(zip(paths, stems, file_formats)):
         name = f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}" if stem in repeated else stem
-        if fmt == "parquet" and index < SCHEMA_CHECKS and path not in empty:
+        reader = formats.get(fmt)
+        if index < SCHEMA_CHECKS and path not in empty:
             try:
-                schema = parquet_schema(path)
+                reader.check_schema(path)
+            except SchemaError as exc:
+                raise ConfigError(f"input: {exc}") from None
             except Exception as exc:  # corrupt: left to the worker, which records it in errors/
                 log.warning("cannot read the schema of %s (%s); its documents will be reported in errors/",
                             path, exc)
-            else:
-                try:
-                    check_parquet_schema(path, schema)
-                except SchemaError as exc:
-                    raise ConfigError(f"input: {exc}") from None
         specs.append(ShardSpec(path=path, name=name, format=fmt, index=index))
     return specs
 
 
 def read_tasks(shards: list[ShardSpec], splits: int) -> list[ShardSpec]:
-    """Each shard as `splits` slices (by row group for Parquet where it can, else by row): parallel reading and
-    extraction within a shard, no shuffle."""
+    """Each shard as `splits` slices (as its format slices: by row group for Parquet where it can, else by row):
+    parallel reading and extraction within a shard, no shuffle."""
     return [ShardSpec(s.path, s.name, s.format, slice=i, slices=splits, index=s.index, write=s.write)
             for s in shards for i in range(splits)]
 
