@@ -56,7 +56,8 @@ def worker_pool(tmp_path_factory):
     site, workdir = root / "site", root / "cwd"
     workdir.mkdir()
     shutil.copytree(REPO / "beam_curation", site / "beam_curation",
-                    ignore=shutil.ignore_patterns("__pycache__", "configs", "sample", "models"))
+                    ignore=lambda folder, names: [n for n in names  # the links to configs/, sample/, models/
+                                                  if n == "__pycache__" or Path(folder, n).is_symlink()])
     env = {**os.environ, "PYTHONPATH": str(site),
            # The pool starts each SDK worker as `python -c ...`: the interpreter that has Beam installed.
            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}

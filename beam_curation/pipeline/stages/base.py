@@ -64,7 +64,7 @@ class Stage:
     Settings: ClassVar[type] = type(None)  # the section's dataclass
     # A section added after digests were first written: left out of every digest while it is off.
     OPTIONAL: ClassVar[bool] = False
-    HINT: ClassVar[Optional[str]] = None  # what a user sets to get this stage's columns (in messages)
+    HINT: ClassVar[Optional[str]] = None  # what a user sets to get its columns, in messages (`<section>.enabled`)
 
     # --- what the stage declares (class level: the driver asks before any worker starts) ---
 
@@ -105,7 +105,7 @@ class Stage:
             names = {f.name for f in cls.columns(section)}
         except ValueError:
             return None
-        return cls.HINT if cls.HINT and column in names else None
+        return (cls.HINT or f"{cls.SECTION}.enabled") if column in names else None
 
     @classmethod
     def languages(cls, section: Any) -> dict[str, frozenset[str]]:

@@ -27,7 +27,6 @@ class LangIdConfig:
 class IdentifyLanguage(Stage):
     STAGE = SECTION = "langid"
     Settings = LangIdConfig
-    HINT = "langid.enabled"
 
     @classmethod
     def columns(cls, section: LangIdConfig) -> list[pa.Field]:

@@ -22,7 +22,6 @@ class PerplexityConfig:
 class ScorePerplexity(Stage):
     STAGE = SECTION = "perplexity"
     Settings = PerplexityConfig
-    HINT = "perplexity.enabled"
 
     @classmethod
     def columns(cls, section: PerplexityConfig) -> list[pa.Field]:
