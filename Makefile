@@ -1,7 +1,7 @@
 # make setup: .venv with the project and its default models (idempotent).
 # make run:   the embedded default run (bundled sample -> out/).
 # make test:  the test suite.
-# make test-fast: the everyday tier (tests not marked slow), under a minute.
+# make test-fast: the everyday tier (tests marked neither slow nor shared_data), under a minute.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -62,7 +62,7 @@ test: setup
 	$(PY) -m pytest -q --durations=15
 
 test-fast: setup
-	$(PY) -m pytest -q -m 'not slow'
+	$(PY) -m pytest -q -m 'not slow and not shared_data'
 
 bench: setup
 	$(PY) scripts/bench.py

@@ -13,8 +13,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+_RUNNING: dict[str, pytest.Item] = {}  # the test being set up or run (`shared_data` checks its marker)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _RUNNING["item"] = item
+    if item.get_closest_marker("shared_data") and not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not available: {SHARED_DATA} is not beside this clone")
+
+
 def shared_data(*parts: str) -> Path:
-    """A path under ../shared/data, or skip the test when that folder is not beside the repo (a user's clone)."""
+    """A path under ../shared/data (the real data sets beside the clone), for a test marked `shared_data`:
+    `make test-fast` leaves those out, and they skip where the folder is absent (a user's clone)."""
+    item = _RUNNING.get("item")
+    if item is not None and not item.get_closest_marker("shared_data"):
+        raise RuntimeError(f"{item.nodeid} reads ../shared/data: mark it @pytest.mark.shared_data")
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"real test data not available: {path} (../shared/data is not beside this clone)")

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 TRAFILATURA_ALONE_F1 = 0.916
 
 
+@pytest.mark.shared_data
 def test_extraction_through_pipeline_scores_at_least_trafilatura_alone(tmp_path: Path):
     pages = load_pages(shared_data("extraction_dev"))
     outputs = pipeline_outputs(pages, tmp_path, ["--direct_running_mode=multi_processing", "--direct_num_workers=2"])
@@ -26,6 +27,7 @@ def test_extraction_through_pipeline_scores_at_least_trafilatura_alone(tmp_path:
     assert scores["f1"] >= TRAFILATURA_ALONE_F1, scores
 
 
+@pytest.mark.shared_data
 def test_language_id_through_pipeline_matches_the_raw_model(tmp_path: Path):
     rows = load_sentences(shared_data("langid_dev", "lingua_sentences_dev.tsv"))
     assert len(rows) == 19852

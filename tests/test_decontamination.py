@@ -70,6 +70,7 @@ def restyle(words: list[str], rng: random.Random) -> str:
     return rng.choice([" ", "\n", "  "]).join(out)
 
 
+@pytest.mark.shared_data
 def test_planted_overlaps_found_and_near_misses_not(eval_items, documents):
     index = NgramIndex.build(eval_items)
     bloom = BloomNgramIndex.build(eval_items, error_rate=1e-9)
@@ -98,6 +99,7 @@ def test_planted_overlaps_found_and_near_misses_not(eval_items, documents):
     assert checked >= 30
 
 
+@pytest.mark.shared_data
 def test_counts_equal_lm_eval_harness_ngram_sets(eval_items, documents):
     """Distinct shared n-grams and distinct items, against sets of lm-eval-harness's own n-gram strings."""
     index = NgramIndex.build(eval_items)
@@ -127,6 +129,7 @@ def test_short_items_cannot_match_and_ngram_size_is_a_parameter():
     assert small.match("He said: Only five words, here OK?") == (1, 1.0)
 
 
+@pytest.mark.shared_data
 def test_signals_and_join_building_blocks(eval_items):
     index = NgramIndex.build(eval_items)
     doc = "Intro text. " + eval_items[5] + " Outro."
@@ -152,6 +155,7 @@ def test_hashes_do_not_depend_on_the_process():
         "the QUICK brown fox, jumps over the lazy dog again and again and again", 5).tolist()
 
 
+@pytest.mark.shared_data
 def test_save_and_load(tmp_path, eval_items):
     for kind in ("exact", "bloom"):
         index = build_index(eval_items[:50], kind=kind)
@@ -163,6 +167,7 @@ def test_save_and_load(tmp_path, eval_items):
         assert a.ngrams == b.ngrams and (a.items == b.items or math.isnan(a.items) and math.isnan(b.items))
 
 
+@pytest.mark.shared_data
 def test_readers_all_formats_give_the_same_items(tmp_path, eval_items):
     rows = [{"id": i, "question": t, "choices": ["yes", "no"]} for i, t in enumerate(eval_items[:40])]
     rows.insert(3, {"id": 99, "question": "", "choices": []})  # empty row: skipped
@@ -183,6 +188,7 @@ def test_readers_all_formats_give_the_same_items(tmp_path, eval_items):
         list(read_eval_texts(tmp_path / "set.parquet", "text"))
 
 
+@pytest.mark.shared_data
 def test_reader_of_a_datasets_save_to_disk_folder(tmp_path, eval_items):
     datasets = pytest.importorskip("datasets")
     rows = {"question": eval_items[:30], "label": list(range(30))}

@@ -120,6 +120,7 @@ def _signals(out: Path) -> dict[str, dict]:
 
 # --- the pure pieces, without Beam ---------------------------------------------------------------------------
 
+@pytest.mark.shared_data
 def test_bucketed_join_equals_the_index(corpus):
     """Every bucket's pairs probed against that bucket's index give, per document, NgramIndex.match's figures."""
     items = corpus["sets"]["wiki"]
@@ -137,6 +138,7 @@ def test_bucketed_join_equals_the_index(corpus):
         assert summarize_arrays(found_h, found_i) == index.match(text)
 
 
+@pytest.mark.shared_data
 def test_ngram_pairs_of_many_texts_equal_each_text_alone(corpus):
     texts = [*corpus["sets"]["wiki"][:50], "", "too short to hold one", " ".join(["word"] * 30),
              *corpus["sets"]["passages"], "ten words then the next text begins right here now"]
@@ -147,6 +149,7 @@ def test_ngram_pairs_of_many_texts_equal_each_text_alone(corpus):
     assert [len(a) for a in ngram_pairs(["a b c"], 13)] == [0, 0]
 
 
+@pytest.mark.shared_data
 def test_units_cover_every_item_once(tmp_path, corpus):
     """Byte ranges of a JSONL file and row groups of a Parquet file: the same items in order, ids unique."""
     items = corpus["sets"]["wiki"]
@@ -169,6 +172,7 @@ def test_units_cover_every_item_once(tmp_path, corpus):
     assert list(read_unit(EvalUnit(str(tmp_path / "set.parquet"), 3, 0, 1), "question"))[0] == (3 << 40, items[0])
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_join_transform_on_a_test_pipeline(corpus, tmp_path):
     """JoinEvalSets alone: (node, figures) for exactly the documents the exact index matches."""
@@ -198,6 +202,7 @@ def test_join_transform_on_a_test_pipeline(corpus, tmp_path):
 
 # --- the pipeline ------------------------------------------------------------------------------------------
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_join_chosen_by_size_and_recorded(corpus, side_run, join_run):
     side = {e["name"]: e for e in json.loads((side_run / "manifest.json").read_text())["eval_sets"]}
@@ -212,6 +217,7 @@ def test_join_chosen_by_size_and_recorded(corpus, side_run, join_run):
     assert all(len(b) % 8 == 0 for b in annotations.column("_decontam_ngrams").to_pylist())
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_join_columns_equal_side_input_and_lm_eval_harness(corpus, side_run, join_run):
     side, joined = _signals(side_run), _signals(join_run)
@@ -234,6 +240,7 @@ def test_join_columns_equal_side_input_and_lm_eval_harness(corpus, side_run, joi
     assert stats[0] == stats[1]
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_join_on_multi_processing_and_after_refilter(corpus, side_run, join_run, tmp_path):
     out = tmp_path / "mp"
@@ -257,6 +264,7 @@ def test_join_on_multi_processing_and_after_refilter(corpus, side_run, join_run,
     assert removed
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_join_on_dask(corpus, side_run, tmp_path):
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")

@@ -69,6 +69,7 @@ def _run(tmp: Path, folder: Path, name: str, *args: str, mode: str = "annotate",
     return out
 
 
+@pytest.mark.shared_data
 def test_planted_duplicates_cluster_identically_on_every_runner(corpus, tmp_path: Path):
     folder, origin = corpus
     outputs = {name: _run(tmp_path, folder, name, *args) for name, args in RUNNERS.items()}
@@ -90,6 +91,7 @@ def test_planted_duplicates_cluster_identically_on_every_runner(corpus, tmp_path
         assert r["keep"] == (r["id"] == r["cluster_id"])
 
 
+@pytest.mark.shared_data
 def test_filter_mode_removes_all_but_the_keeper(corpus, tmp_path: Path):
     folder, origin = corpus
     out = _run(tmp_path, folder, "filter", mode="filter", keep="longest_text")
@@ -103,6 +105,7 @@ def test_filter_mode_removes_all_but_the_keeper(corpus, tmp_path: Path):
             assert removed[origin[d]] == "dedup_exact", origin[d]
 
 
+@pytest.mark.shared_data
 def test_rerun_clusters_an_unfinished_shard_against_the_finished_ones(corpus, tmp_path: Path):
     """A crash after shard a finished: the rerun redoes only b, whose copies of a's documents are still found."""
     folder, origin = corpus
@@ -121,6 +124,7 @@ def test_rerun_clusters_an_unfinished_shard_against_the_finished_ones(corpus, tm
     assert data_file_digests(out) == digests
 
 
+@pytest.mark.shared_data
 def test_a_new_input_file_redoes_every_shard(corpus, tmp_path: Path):
     """Shard a finished alone, then b joins: a's dedup decisions were made without b, so all is redone."""
     folder, _ = corpus
@@ -133,6 +137,7 @@ def test_a_new_input_file_redoes_every_shard(corpus, tmp_path: Path):
     assert data_file_digests(grown) == reference
 
 
+@pytest.mark.shared_data
 def test_redpajama_style_band_signatures(corpus, tmp_path: Path):
     folder, origin = corpus
     sets = ["--set", "dedup.write_signatures=true", "--set", "dedup.thresholds=[0.8, 0.9, 1.0]"]

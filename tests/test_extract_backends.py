@@ -28,6 +28,7 @@ def _gold_pages(limit: int) -> list[dict]:
     return pages
 
 
+@pytest.mark.shared_data
 def test_resiliparse_finds_the_gold_main_text_on_real_pages():
     """On 20 real pages most `with` snippets are in Resiliparse's text (0.94 over all 345 dev pages), and the
     text is not trafilatura's: the backend switch reaches the extractor."""
@@ -38,6 +39,7 @@ def test_resiliparse_finds_the_gold_main_text_on_real_pages():
     assert all(text != (extract_text(page["html"], page["url"]) or "") for page, text in zip(pages[:3], texts))
 
 
+@pytest.mark.shared_data
 def test_resiliparse_honours_the_shared_options():
     """include_tables, include_links and include_comments mean the same for both backends where Resiliparse has
     the element: a page's table text goes with include_tables off."""

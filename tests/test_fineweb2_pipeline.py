@@ -57,6 +57,7 @@ def through_pipeline(tmp_path_factory):
     return corpus, out
 
 
+@pytest.mark.shared_data
 def test_pipeline_keeps_and_drops_what_datatrove_does(through_pipeline):
     corpus, out = through_pipeline
     expected = {}
@@ -89,6 +90,7 @@ def test_pipeline_keeps_and_drops_what_datatrove_does(through_pipeline):
     assert 0.3 < kept / compared < 0.9  # both outcomes are at stake
 
 
+@pytest.mark.shared_data
 def test_removal_reasons_are_fineweb2s(through_pipeline):
     """Every removal names a FineWeb-2 rule (or `langid` for lid.176's other languages), many rules at work."""
     _, out = through_pipeline

@@ -26,6 +26,7 @@ def _corpus(data: Path) -> list[tuple[str, str]]:
     return module.load_corpus(data)
 
 
+@pytest.mark.shared_data
 def test_fineweb_config_agrees_with_datatrove(tmp_path: Path):
     corpus = _corpus(shared_data())
     expected = {}

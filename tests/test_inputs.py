@@ -146,6 +146,7 @@ class _Remember(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_wet_conversion_records_are_documents_with_their_ids_and_urls(folder_run):
     assert folder_run["code"] == 0
@@ -169,6 +170,7 @@ def test_wet_conversion_records_are_documents_with_their_ids_and_urls(folder_run
     assert stats["stages"]["extract"]["documents"] == _html_responses(data / "warc" / "deeper" / WARC[1])
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_a_folder_reads_every_supported_file_and_names_what_it_skips(folder_run):
     data, out = folder_run["data"], folder_run["out"]
@@ -187,6 +189,7 @@ def test_a_folder_reads_every_supported_file_and_names_what_it_skips(folder_run)
     assert_conservation(out, expected_docs + len(folder_run["empties"]))
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_files_with_no_document_are_read_errors_naming_them(folder_run):
     data, out = folder_run["data"], folder_run["out"]
@@ -205,6 +208,7 @@ def test_files_with_no_document_are_read_errors_naming_them(folder_run):
 # ---------------------------------------------------------------------------------------------------------
 # Reading and planning, without a run
 
+@pytest.mark.shared_data
 def test_wet_sample_read_directly():
     path = shared_data(*WET)
     docs = list(read_shard(ShardSpec(str(path), "wet", "wet")))
@@ -215,6 +219,7 @@ def test_wet_sample_read_directly():
     assert doc.html is None and doc.text == block.decode("utf-8") and doc.error is None
 
 
+@pytest.mark.shared_data
 def test_explicit_warc_format_reads_a_wet_file_as_wet(tmp_path: Path, caplog):
     config = load_config(_config(tmp_path), ["input.format=warc"],
                          input_paths=[str(shared_data(*WET)), str(shared_data(*WARC))])
@@ -243,6 +248,7 @@ def test_an_empty_file_is_one_read_error_whatever_the_slices(tmp_path: Path, sli
         assert docs[0].raw_input["path"] == str(tmp_path / name)
 
 
+@pytest.mark.shared_data
 def test_a_wat_renamed_as_warc_is_a_read_error_saying_so(tmp_path: Path):
     disguised = tmp_path / "segment.warc.gz"
     disguised.write_bytes(shared_data(*WAT).read_bytes())
@@ -262,6 +268,7 @@ def _refused(capsys, tmp_path: Path, *args: str) -> str:
     return err
 
 
+@pytest.mark.shared_data
 def test_wat_is_refused_at_start(tmp_path: Path, capsys):
     err = _refused(capsys, tmp_path, "--input", str(shared_data(*WAT)))
     assert WAT[1] in err and "metadata" in err and "WARC" in err and "WET" in err
@@ -270,6 +277,7 @@ def test_wat_is_refused_at_start(tmp_path: Path, capsys):
     assert WAT[1] in err and "metadata" in err
 
 
+@pytest.mark.shared_data
 def test_a_folder_with_nothing_to_read_is_refused(tmp_path: Path, capsys):
     folder = tmp_path / "only_wat"
     folder.mkdir()
@@ -281,6 +289,7 @@ def test_a_folder_with_nothing_to_read_is_refused(tmp_path: Path, capsys):
     assert "the folder is empty" in _refused(capsys, tmp_path, "--input", str(tmp_path / "nothing"))
 
 
+@pytest.mark.shared_data
 def test_an_explicit_format_contradicting_a_file_name_is_refused(tmp_path: Path, capsys):
     err = _refused(capsys, tmp_path, "--input", str(shared_data(*WET)), "--set", "input.format=jsonl")
     assert "input.format" in err and WET[1] in err and "wet" in err

@@ -61,6 +61,7 @@ def test_keep_lists_the_gate_can_and_cannot_serve():
     assert "es" in related("an") and "en" not in related("de")
 
 
+@pytest.mark.shared_data
 def test_a_short_english_line_on_a_chinese_page_keeps_the_page():
     """trafilatura extracts only this page's English copyright line, which lid.176 calls English: best-effort
     CLD2 reports that weak English too, so the page is not skipped for an English keep-list."""
@@ -76,6 +77,7 @@ def test_a_short_english_line_on_a_chinese_page_keeps_the_page():
     assert outside(guess, gate_languages(["fr"]))
 
 
+@pytest.mark.shared_data
 def test_the_gate_is_monotone_in_the_keep_list():
     folder = shared_data("extraction_dev", "trafilatura_html")
     guesses = [guess_languages(_page(f.name)) for f in sorted(folder.glob("*.html.gz"))[:40]]
@@ -136,6 +138,7 @@ def _check_skipped_pages(gated: Path, total: int | None) -> int:
     return skipped
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_dev_pages_keep_the_same_documents_with_and_without_the_gate(dev_shards, tmp_path: Path, in_repo):
     folder, total = dev_shards
@@ -169,6 +172,7 @@ def test_dev_pages_keep_the_same_documents_with_and_without_the_gate(dev_shards,
     assert kept(tmp_path / "en") == kept(tmp_path / "full-en")
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_warc_samples_keep_the_same_documents_with_and_without_the_gate(warc_samples, tmp_path: Path, in_repo):
     folder, _ = warc_samples

@@ -125,6 +125,7 @@ def test_redact_requires_disjoint_spans_and_keeps_offsets_of_the_original():
         PiiDetector(["ssn"])
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_labelled_set_meets_the_targets():
     """The set built from real pages: recall >= 0.99 (e-mail, IP), >= 0.95 (phone), precision >= 0.98."""

@@ -138,6 +138,7 @@ def test_documents_join_signals_by_id(run: Path, tmp_path: Path):
     assert len(set(hf_docs["id"]) & set(hf_signals["id"])) == n_docs
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_mixed_inputs_share_typed_columns(mixed_run: Path, mixed_inputs):
     import duckdb
@@ -183,6 +184,7 @@ def test_mixed_inputs_share_typed_columns(mixed_run: Path, mixed_inputs):
     assert_conservation(mixed_run, len(docs) + len(errors))
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_changed_inputs_rewrite_complete_shards_with_the_new_columns(mixed_run: Path, mixed_inputs,
                                                                      tmp_path: Path, in_repo):
@@ -204,6 +206,7 @@ def test_changed_inputs_rewrite_complete_shards_with_the_new_columns(mixed_run: 
     assert user_file_digests(out) == before
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_rerun_deletes_what_an_earlier_run_of_a_shard_wrote(mixed_run: Path, mixed_inputs, tmp_path: Path, in_repo):
     """A shard that now has nothing for a folder leaves no file of an earlier run there, whether that run's
@@ -224,6 +227,7 @@ def test_rerun_deletes_what_an_earlier_run_of_a_shard_wrote(mixed_run: Path, mix
         assert_conservation(out, json.loads((mixed_run / "stats.json").read_text())["input"])
 
 
+@pytest.mark.shared_data
 def test_json_values_are_typed_as_pyarrow_types_them():
     """The column types of real Dolma records' values are those pyarrow infers for the same values (fields by
     name), and every value converts to its column's type."""

@@ -152,6 +152,7 @@ def _rows(out: Path, folder: str) -> dict[str, dict]:
     return {r["id"]: r for r in read_folder(out, folder)}
 
 
+@pytest.mark.shared_data
 def test_conservation_and_contaminated_documents_removed_by_the_rule(corpus, release_run):
     assert_conservation(release_run, len(corpus["docs"]))
     removed = _rows(release_run, "removed")
@@ -159,6 +160,7 @@ def test_conservation_and_contaminated_documents_removed_by_the_rule(corpus, rel
     assert {d for d, r in removed.items() if r["removed_by"] == "decontaminated"} == overlaps
 
 
+@pytest.mark.shared_data
 def test_every_planted_overlap_found_no_near_miss_flagged(corpus, release_run):
     signals = _rows(release_run, "signals")
     texts = {**{d: r["text"] for d, r in _rows(release_run, "documents").items()},
@@ -180,6 +182,7 @@ def test_every_planted_overlap_found_no_near_miss_flagged(corpus, release_run):
     assert found == {"start", "middle", "end"}
 
 
+@pytest.mark.shared_data
 def test_personal_data_counted_spanned_and_redacted(corpus, release_run):
     from beam_curation.filters.release.pii import redact, Span
 
@@ -205,6 +208,7 @@ def test_personal_data_counted_spanned_and_redacted(corpus, release_run):
                 assert value not in text
 
 
+@pytest.mark.shared_data
 def test_multi_label_toxicity_columns(corpus, release_run):
     from beam_curation.filters.models.classifier import FastTextClassifier
 
@@ -224,6 +228,7 @@ def test_multi_label_toxicity_columns(corpus, release_run):
     assert set(card["metrics"]["holdout_by_label"]) == {"hate", "offensive", "none"}
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("runner", ["multi_processing", "portable"])
 def test_runners_give_identical_bytes(corpus, release_run, runner, tmp_path):
     out = tmp_path / runner
@@ -231,6 +236,7 @@ def test_runners_give_identical_bytes(corpus, release_run, runner, tmp_path):
     assert data_file_digests(out) == data_file_digests(release_run)
 
 
+@pytest.mark.shared_data
 def test_manifest_hashes_models_inputs_and_eval_sets(corpus, release_run):
     manifest = json.loads((release_run / "manifest.json").read_text())
     sha = lambda p: hashlib.sha256(Path(p).read_bytes()).hexdigest()  # noqa: E731
@@ -274,6 +280,7 @@ def _n(cell: str) -> float:
     return float(cell.replace(",", "").rstrip("%"))
 
 
+@pytest.mark.shared_data
 def test_data_card_validates_and_every_figure_is_the_runs(corpus, release_run):
     from huggingface_hub import DatasetCard
     from beam_curation.pipeline.cli import main
@@ -367,6 +374,7 @@ def _fails(config: dict, tmp_path: Path, capsys, *needles: str) -> None:
     assert not (tmp_path / "never" / "_annotations").exists() or not list((tmp_path / "never" / "_annotations").iterdir())
 
 
+@pytest.mark.shared_data
 def test_start_time_checks(corpus, tmp_path, capsys):
     base = yaml.safe_load(corpus["config"].read_text())
     base["filters"] = {"rules": []}
@@ -388,6 +396,7 @@ def test_start_time_checks(corpus, tmp_path, capsys):
            "classifiers.models[0].labels", "sarcasm")
 
 
+@pytest.mark.shared_data
 def test_index_kind_chosen_by_size_and_reused_while_unchanged(corpus, tmp_path):
     from beam_curation.filters.release.decontamination import load_index
     from beam_curation.pipeline.config import load_config

@@ -395,6 +395,7 @@ def test_scripts_match_reference(sc, ref_resources, name):
         assert_matches_reference(sc, SCRIPTS[name], language, ref_resources)
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_real_multilingual_pages_match_reference(sc, ref_resources, multilingual_pages):
     """Extracted pages in 16 languages (dev pages and Common Crawl WARC pages)."""
@@ -413,6 +414,7 @@ def _word_signals(raw: list[str], text: str, stop_words: frozenset[str]) -> dict
     }
 
 
+@pytest.mark.shared_data
 def test_raw_word_signals_follow_nltk_not_python_re(sc):
     """French prose with Arabic quotations (real sentences of both): the four raw-word signals equal the
     values computed from nltk's tokens, and differ from what Python's re tokens would give."""

@@ -56,6 +56,7 @@ def _cli(config: Path, output: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.shared_data
 def test_a_killed_run_resumes_from_its_finished_tasks(page_shards, tmp_path: Path):
     folder, total = page_shards
     inputs = ["--input", str(folder / "*.parquet")]

@@ -97,6 +97,7 @@ def test_hypothesis_like_nltk(text):
 
 # --- real text ------------------------------------------------------------------------------------
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_langid_sentences_tokenize_as_nltk():
     docs = langid_documents()
@@ -108,6 +109,7 @@ def test_langid_sentences_tokenize_as_nltk():
     assert differ >= 10  # Indic, Arabic-script, Thai, Hebrew ... documents: re would be wrong on them
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_real_pages_tokenize_as_nltk(multilingual_pages):
     real_pages = multilingual_pages

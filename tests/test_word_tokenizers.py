@@ -49,6 +49,7 @@ def _tokenizer(language: str):
     return word_tokenizer(language)
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_words_equal_datatrove(compare, language):
@@ -67,6 +68,7 @@ def test_every_language_of_the_config_has_recorded_words():
     assert set(config["langid"]["keep"]) == recorded and len(recorded) >= 20
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_segmenters_split_unspaced_scripts(compare):
     """A real run of 12+ characters without a space becomes several words in each unspaced script."""
@@ -87,6 +89,7 @@ def test_byte_bounded_pieces():
     assert byte_bounded_pieces("short", 40_000) == ["short"]
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_fineweb2_decisions_equal_datatrove(compare):
     """configs/fineweb2.yaml's rules on FineWeb-2's signals keep and drop what DataTrove's filters do."""
