@@ -188,7 +188,7 @@ def test_graph_is_read(graph):
     assert "beam_curation.pipeline.io.readers" in graph["beam_curation.pipeline.graph.annotate"]
     assert "apache_beam" in graph["beam_curation.pipeline.graph.build"]
     # A function-level import; a `from package import module`.
-    assert "beam_curation.filters.release.pii" in graph["beam_curation.pipeline.io.figures"]
+    assert "beam_curation.filters.release.pii" in graph["beam_curation.pipeline.plan"]
     assert "beam_curation.filters.heuristics.rpv2.ccnet_length" in graph["beam_curation.filters.heuristics.rpv2"]
 
 

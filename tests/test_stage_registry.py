@@ -22,6 +22,7 @@ SEEDS: dict[str, dict[str, Any]] = {
     "pii": {"enabled": True},
     "perplexity": {"enabled": True, "models": {"en": "/m/en.bin"}},
     "dedup": {"enabled": True},
+    "tokens": {"enabled": True, "tokenizer": "/t/tokenizer.json"},
 }
 
 

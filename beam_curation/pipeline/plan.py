@@ -15,7 +15,9 @@ import pyarrow as pa
 from beam_curation.filters.dedup.types import DedupConfig
 from beam_curation.filters.models.langid_prefilter import gate_languages
 from beam_curation.pipeline.config import Config, OutputConfig, RuleSpec
+from beam_curation.pipeline.io.figures import FigureColumns
 from beam_curation.pipeline.stages import Stage, StageContext
+from beam_curation.pipeline.stages.tokens import COLUMN as TOKEN_COLUMN, CountTokens
 
 LANGUAGE_RULE = "langid"
 LANGUAGE_FIELDS = [pa.field("language", pa.string()), pa.field("language_score", pa.float64())]
@@ -55,8 +57,7 @@ class Writing:
     signal_fields: tuple[pa.Field, ...]  # signals/ columns after `id`
     signature_columns: tuple[str, ...]  # minhash/ columns (RedPajama-V2-style band signatures), or none
     model_languages: dict[str, frozenset[str]]  # output column -> the languages its model is for
-    pii: Any  # the sections whose figures the data card reports (beam_curation.pipeline.io.figures)
-    decontamination: Any
+    figures: FigureColumns  # what the data card's figures are counted from
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,23 @@ def resolve(config: Config) -> RunPlan:
         decisions=Decisions(tuple(rule_specs(config)), config.mode == "filter", prefilter_gate(config),
                             config.dedup.enabled, available),
         writing=Writing(config.output, tuple(signal_fields(config)), tuple(signature_columns(config)), languages,
-                        config.pii, config.decontamination),
+                        figure_columns(config)),
         dedup=config.dedup,
         decontamination=config.decontamination,
         measure_shuffle=config.runner.measure_shuffle,
     )
+
+
+def figure_columns(config: Config) -> FigureColumns:
+    from beam_curation.filters.release.decontamination import signal_names
+    from beam_curation.filters.release.pii import PII_KINDS, signal_name
+
+    pii, decon = config.pii, config.decontamination
+    return FigureColumns(
+        pii={k: signal_name(k) for k in PII_KINDS if pii.enabled and k in pii.kinds},
+        sets={s.name: signal_names(s.name)[0] for s in decon.sets} if decon.enabled else {},
+        dedup=config.dedup.enabled,
+        tokens=TOKEN_COLUMN if CountTokens.enabled(config.tokens) else None)
 
 
 def enabled_stages(config: Config) -> list[tuple[type[Stage], Any]]:

@@ -149,7 +149,7 @@ class WritePart(beam.DoFn):
         writer = PartWriter(output.path, part_name(spec.shard, part, per_file), list(writing.signal_fields),
                             passthrough, output.compression, self._decisions.dedup, self._signature_columns)
         removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
-        figures = Figures(writing.pii, writing.decontamination, self._decisions.dedup)
+        figures = Figures(writing.figures)
         for row in _chain(first, rows):
             n += 1
             fill(row, found.get(row["_row"]))

@@ -13,34 +13,46 @@ io/ and graph/ need nothing of report/.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-FIGURE_KEYS = ("languages", "pii", "decontamination", "duplicates")
+FIGURE_KEYS = ("languages", "pii", "decontamination", "duplicates", "tokens")
 UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined": no language identified
+
+
+@dataclass(frozen=True)
+class FigureColumns:
+    """Which figures a run counts, from which signal columns (resolved by the run plan)."""
+
+    pii: dict[str, str] = field(default_factory=dict)  # kind -> its count column
+    sets: dict[str, str] = field(default_factory=dict)  # evaluation set -> its n-gram column
+    dedup: bool = False
+    tokens: Optional[str] = None  # the token count column, when tokens are counted
 
 
 class Figures:
     """Counts of one part; `add(row, ...)` per document that did not fail, `as_stats()` at the end."""
 
-    def __init__(self, pii: Any, decontamination: Any, dedup: bool):
-        """`pii` and `decontamination`: those config sections; `dedup`: whether dedup is on."""
-        from beam_curation.filters.release.decontamination import signal_names
-        from beam_curation.filters.release.pii import PII_KINDS, signal_name
-
-        self._pii = {k: signal_name(k) for k in PII_KINDS if pii.enabled and k in pii.kinds}
-        self._sets = {s.name: signal_names(s.name)[0] for s in decontamination.sets} \
-            if decontamination.enabled else {}
-        self._dedup = dedup
+    def __init__(self, columns: FigureColumns):
+        self._pii = columns.pii
+        self._sets = columns.sets
+        self._dedup = columns.dedup
+        self._tokens = columns.tokens
         self.languages: dict[str, dict[str, int]] = {}
         self.pii = {k: {"values": 0, "documents": 0, "kept_values": 0, "kept_documents": 0} for k in self._pii}
         self.decontamination = {n: {"documents": 0, "ngrams": 0, "kept_documents": 0} for n in self._sets}
         self.duplicates = {"clusters": 0, "documents_in_clusters": 0}
+        # all and kept, per language and per declared source (a `source` column, as Dolma's documents have)
+        self.tokens: dict[str, Any] = {"documents": 0, "tokens": 0, "kept_documents": 0, "kept_tokens": 0,
+                                       "languages": {}, "sources": {}}
 
     def add(self, row: Mapping[str, Any], kept: bool, reached_signals: bool, dup: Optional[Any]) -> None:
         if kept:
             lang = self.languages.setdefault(row["language"] or UNKNOWN_LANGUAGE, {"documents": 0, "chars": 0})
             lang["documents"] += 1
             lang["chars"] += len(row["text"] or "")
+        if self._tokens and row.get(self._tokens) is not None:
+            self._add_tokens(row, int(row[self._tokens]), kept)
         if reached_signals:
             for kind, column in self._pii.items():
                 n = int(row.get(column) or 0)
@@ -62,8 +74,21 @@ class Figures:
             self.duplicates["documents_in_clusters"] += 1
             self.duplicates["clusters"] += int(dup.keep)  # one keeper per cluster
 
+    def _add_tokens(self, row: Mapping[str, Any], n: int, kept: bool) -> None:
+        groups = [self.tokens, self.tokens["languages"].setdefault(row["language"] or UNKNOWN_LANGUAGE, {})]
+        source = row.get("source")
+        if isinstance(source, str) and source:
+            groups.append(self.tokens["sources"].setdefault(source, {}))
+        for agg in groups:
+            for key, value in (("documents", 1), ("tokens", n)):
+                agg[key] = agg.get(key, 0) + value
+                if kept:
+                    agg[f"kept_{key}"] = agg.get(f"kept_{key}", 0) + value
+
     def as_stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {"languages": self.languages}
+        if self._tokens:
+            out["tokens"] = self.tokens
         if self._pii:
             out["pii"] = self.pii
         if self._sets:

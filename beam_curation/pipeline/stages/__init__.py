@@ -21,6 +21,7 @@ ORDER = (
     "beam_curation.pipeline.stages.decontamination",
     "beam_curation.pipeline.stages.perplexity",
     "beam_curation.pipeline.stages.classifiers",
+    "beam_curation.pipeline.stages.tokens",
     "beam_curation.pipeline.stages.dedup_keys",
 )
 
