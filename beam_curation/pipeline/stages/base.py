@@ -176,6 +176,12 @@ class Stage:
             yield docs
 
 
+def in_batches(docs: list[Doc], size: int) -> Iterator[list[Doc]]:
+    """`docs` in consecutive lists of at most `size`: a batched model's calls."""
+    for start in range(0, len(docs), size):
+        yield docs[start:start + size]
+
+
 def set_up_stages(stages: list[Stage]) -> None:
     """Set the stages up: the first at once (extraction: that starts its child, which imports the extractor
     meanwhile), the later ones one after another on a background thread, so that loading spaCy and the

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from beam_curation.pipeline.io.document import Doc
 from beam_curation.pipeline.models import is_remote
-from beam_curation.pipeline.stages.base import SPANS, Stage, acquire
+from beam_curation.pipeline.stages.base import SPANS, Stage, acquire, in_batches
 from beam_curation.pipeline.stages.decontamination import COLUMN_SUFFIX
 from beam_curation.settings import ConfigError, decided_later, setting
 
@@ -123,9 +123,7 @@ class Classify(Stage):
                         for spec in self.section.models]
 
     def apply_batch(self, docs: list[Doc]) -> None:
-        batch = self.section.batch_size
-        for start in range(0, len(docs), batch):
-            every = docs[start:start + batch]
+        for every in in_batches(docs, self.section.batch_size):
             for spec, model in self._models:
                 # A model scores only the languages it is for; the others keep a null score.
                 chunk = [d for d in every if d.language in spec.languages] if spec.languages else every

@@ -8,7 +8,7 @@ from typing import Optional
 import pyarrow as pa
 
 from beam_curation.pipeline.io.document import Doc
-from beam_curation.pipeline.stages.base import Stage, acquire
+from beam_curation.pipeline.stages.base import Stage, acquire, in_batches
 from beam_curation.settings import ConfigError, decided_later, setting
 
 
@@ -56,9 +56,7 @@ class IdentifyLanguage(Stage):
         self._model = acquire(self.shared, LanguageIdentifier, self.section.model)
 
     def apply_batch(self, docs: list[Doc]) -> None:
-        batch = self.section.batch_size
-        for start in range(0, len(docs), batch):
-            chunk = docs[start:start + batch]
+        for chunk in in_batches(docs, self.section.batch_size):
             for doc, (lang, score) in zip(chunk, self._model.predict([d.text or "" for d in chunk])):
                 doc.language, doc.language_score = lang, score
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from beam_curation.pipeline.io.document import Doc
 from beam_curation.pipeline.models import is_remote
-from beam_curation.pipeline.stages.base import Stage, acquire
+from beam_curation.pipeline.stages.base import Stage, acquire, in_batches
 from beam_curation.settings import ConfigError, decided_later, setting
 
 COLUMN = "token_count"
@@ -67,9 +67,7 @@ class CountTokens(Stage):
         self._tokenizer = acquire(self.shared, load_tokenizer, self.section.tokenizer)
 
     def apply_batch(self, docs: list[Doc]) -> None:
-        batch = self.section.batch_size
-        for start in range(0, len(docs), batch):
-            chunk = docs[start:start + batch]
+        for chunk in in_batches(docs, self.section.batch_size):
             for doc, n in zip(chunk, count_tokens(self._tokenizer, [d.text or "" for d in chunk])):
                 doc.signals[COLUMN] = n
 
