@@ -264,6 +264,13 @@ _UNARY = {ast.USub: lambda value: float(-_float(value)), ast.UAdd: lambda value:
           ast.Not: lambda value: not _truth(value)}
 
 
+def _member(item: Any, group: Any) -> bool:
+    """`item in group` by `==` alone (Python's own `in` finds a NaN that is the same object: not IEEE)."""
+    if isinstance(group, (list, tuple)):
+        return any(item == member for member in group)
+    return item in group  # a substring of a string
+
+
 def _comparison(test: Callable[[Any, Any], Any], uncomputable: bool) -> Callable[[Any, Any], bool]:
     """A comparison that cannot be made (`x < 'en'`, `x in 3.0`) is a comparison with NaN: false, except for
     `!=` and `not in`."""
@@ -278,8 +285,8 @@ def _comparison(test: Callable[[Any, Any], Any], uncomputable: bool) -> Callable
 _COMPARE = {ast.Eq: _comparison(operator.eq, False), ast.NotEq: _comparison(operator.ne, True),
             ast.Lt: _comparison(operator.lt, False), ast.LtE: _comparison(operator.le, False),
             ast.Gt: _comparison(operator.gt, False), ast.GtE: _comparison(operator.ge, False),
-            ast.In: _comparison(lambda item, group: item in group, False),
-            ast.NotIn: _comparison(lambda item, group: item not in group, True)}
+            ast.In: _comparison(lambda item, group: _member(item, group), False),
+            ast.NotIn: _comparison(lambda item, group: not _member(item, group), True)}
 
 
 def _abs(value: Any) -> float:
@@ -300,19 +307,19 @@ def _isnan(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating, np.bool_)) and bool(np.isnan(_float(value)))
 
 
-def _extreme(pick: Callable[[list], Any]) -> Callable[..., float]:
-    """min / max over numbers, of the arguments or of one list; NaN when any is NaN (IEEE 754-2019 minimum
-    and maximum: Python's own min(1, nan) is 1 but min(nan, 1) NaN) or when there are none."""
+def _extreme(reduce: Callable[[np.ndarray], Any]) -> Callable[..., float]:
+    """min / max over numbers, of the arguments or of one list, as numpy's minimum / maximum: NaN when any
+    is NaN (Python's own min(1, nan) is 1 but min(nan, 1) NaN) or when there are none."""
     def extreme(*args: Any) -> float:
         items = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
-        numbers = [_float(item) for item in items]
-        if not numbers or any(np.isnan(number) for number in numbers):
+        if not items:
             return math.nan
-        return float(pick(numbers))
+        return float(reduce(np.array([_float(item) for item in items], dtype=np.float64)))
     return extreme
 
 
-_FUNCTIONS = {"abs": _abs, "len": _len, "isnan": _isnan, "min": _extreme(min), "max": _extreme(max)}
+_FUNCTIONS = {"abs": _abs, "len": _len, "isnan": _isnan, "min": _extreme(np.minimum.reduce),
+              "max": _extreme(np.maximum.reduce)}
 
 
 def _build(node: ast.AST) -> Evaluator:
