@@ -186,13 +186,14 @@ def test_powers_within_the_bounds_compile():
     assert rule.keep({"x": 2.0}, "en")
 
 
-def test_a_refused_rule_ends_the_run_at_start_with_one_line(tmp_path, capsys, in_repo):
+def test_a_refused_rule_ends_the_run_at_start_with_one_line(tmp_path, minimal_config, capsys, in_repo):
     """`run` with the issue's exponent: exit 2, one line on stderr naming the rule, nothing created."""
     from beam_curation.pipeline.cli import main
 
     out = tmp_path / "out"
     rule = 'filters.rules=[{name: huge_power, keep: "rps_doc_word_count ** 999999999 > 1"}]'
-    assert main(["run", "--config", "configs/default.yaml", "--output", str(out), "--set", rule]) == 2
+    assert main(["run", "--config", str(minimal_config), "--input", "sample/*.warc.gz", "--output", str(out),
+                 "--set", rule]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "config error: filters.rules: rule huge_power: the exponent 999999999 in "
         "'rps_doc_word_count ** 999999999' is beyond +-100"]
