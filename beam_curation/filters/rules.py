@@ -36,7 +36,7 @@ DEFAULT_KEY = "default"
 
 # Bounds checked at compile time: a rule beyond them is a mistake, not a threshold.
 MAX_LENGTH = 10_000  # characters of an expression
-MAX_NODES = 2_000  # syntax-tree nodes (a list of 200 languages is about 400)
+MAX_NODES = 2_000  # syntax-tree nodes (`language in [...]` with 200 languages is about 200)
 MAX_DEPTH = 50  # nesting of the syntax tree (`a + b + c` is 3 deep)
 MAX_EXPONENT = 100  # largest |exponent| written as a number (or a param) in `x ** n`
 MAX_INTEGER = 2 ** 53  # largest |integer| a rule may write: float64 holds every integer up to it
