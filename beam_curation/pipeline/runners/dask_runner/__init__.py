@@ -2,13 +2,13 @@
 
 `--runner=DaskRunner` resolves to `DaskRunner` here (`beam_curation.pipeline.runners.options.runner_for`),
 after `version.py` has checked that the installed apache-beam is one this layer is tested with. Upstream's
-classes are used wherever they are right (DaskOptions, dask_overrides, the ops NoOp / Create / Flatten, the
-receivers, get_windowed_value, DaskBagWindowedIterator, DaskRunnerResult); each fix is one named unit, whose
+classes are used wherever they are right (DaskOptions, dask_overrides, the ops NoOp / Create / Flatten,
+get_windowed_value, defenestrate, DaskBagWindowedIterator, DaskRunnerResult); each fix is one named unit, whose
 docstring names the upstream defect (docs/dask-runner.md has each as a bug report):
 
 1. bundle.DoFnInstance.bundle: outputs emitted in finish_bundle arrive (and bundle.DoFnPool: a DoFn is set up
    once per worker and run, not per partition).
-2. outputs.take_outputs / outputs.select / translate.BagVisitor.bag_for: each output of a multi-output ParDo
+2. outputs.TaggedReceivers / outputs.select / translate.BagVisitor.bag_for: each output of a multi-output ParDo
    reaches only its own consumers.
 3. metrics.BundleMetrics / metrics.committed_metrics / runner.DaskRunnerResult.metrics: Beam metrics.
 4. create.Create: beam.Create spreads its items over the workers.
@@ -30,13 +30,14 @@ Importing this package imports no Dask and nothing version-dependent; its names 
 from __future__ import annotations
 
 import importlib
+import types
 
-_EXPORTS = {
+_EXPORTS = types.MappingProxyType({
     "DaskRunner": "runner", "DaskRunnerResult": "runner", "warn_if_daemonic": "runner", "DAEMON_HINT": "runner",
     "BEAM_VERSIONS": "version", "untested_beam": "version",
-}
+})
 
-__all__ = list(_EXPORTS)
+__all__ = tuple(_EXPORTS)
 
 
 def __getattr__(name: str):

@@ -21,13 +21,13 @@ import typing as t
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.runners.dask.transform_evaluator import OneReceiver, get_windowed_value
+from apache_beam.runners.dask.transform_evaluator import get_windowed_value
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from beam_curation.pipeline.runners.dask_runner.outputs import take_outputs
+from beam_curation.pipeline.runners.dask_runner.outputs import TaggedReceivers
 from beam_curation.pipeline.runners.dask_runner.partition import Partition
 from beam_curation.pipeline.runners.dask_runner.side_inputs import side_input_maps
 
@@ -70,14 +70,15 @@ def windowed(item, window_fn) -> WindowedValue:
 
 
 class DoFnInstance:
-    """One set-up DoFn with its invoker, built as upstream's `ParDo.apply` builds it (upstream's receivers, an
-    `_OutputHandler`, `DoFnInvoker.create_invoker`); runs one bundle at a time."""
+    """One set-up DoFn with its invoker, built as upstream's `ParDo.apply` builds it (an `_OutputHandler`,
+    `DoFnInvoker.create_invoker`) but with receivers that keep each output's tag (fix 2); runs one bundle at a
+    time."""
 
     def __init__(self, spec: ParDoSpec, side_values: tuple):
         import cloudpickle
         from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, _OutputHandler
 
-        self.receivers = OneReceiver()
+        self.receivers = TaggedReceivers()
         handler = _OutputHandler(window_fn=spec.window_fn, main_receivers=self.receivers[None],
                                  tagged_receivers=self.receivers, per_element_output_counter=None,
                                  output_batch_converter=None, process_yields_batches=False,
@@ -97,7 +98,7 @@ class DoFnInstance:
         for item in items:
             process(windowed(item, window_fn))
         invoker.invoke_finish_bundle()
-        return take_outputs(self.receivers)
+        return self.receivers.take()
 
     def teardown(self) -> None:
         try:
@@ -156,7 +157,8 @@ class DoFnPool(WorkerPlugin):
             instance.teardown()
 
     async def setup(self, worker) -> None:
-        earlier = [plugin for name, plugin in worker.plugins.items() if isinstance(plugin, DoFnPool) and name != self.name]
+        earlier = [plugin for name, plugin in worker.plugins.items()
+                   if isinstance(plugin, DoFnPool) and name != self.name]
         for pool in earlier:  # DoFn teardowns run in a thread, not in the worker's event loop
             await asyncio.get_running_loop().run_in_executor(None, pool.close)
 

@@ -12,6 +12,7 @@ output by tag (fix 2) and depends on its side inputs' tasks (fix 6).
 from __future__ import annotations
 
 import re
+import types
 import typing as t
 
 import apache_beam as beam
@@ -30,7 +31,8 @@ from beam_curation.pipeline.runners.dask_runner.partition import discard
 from beam_curation.pipeline.runners.dask_runner.side_inputs import side_input_value
 
 # Upstream's ops, but Create (fix 4), GroupByKey (fix 8) and Flatten (widest input's partition count).
-TRANSLATIONS = {**upstream.TRANSLATIONS, _Create: Create, _GroupByKeyOnly: GroupByKey, _Flatten: Flatten}
+TRANSLATIONS = types.MappingProxyType(
+    {**upstream.TRANSLATIONS, _Create: Create, _GroupByKeyOnly: GroupByKey, _Flatten: Flatten})
 
 
 class BagVisitor(PipelineVisitor):
