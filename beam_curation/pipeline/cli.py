@@ -373,16 +373,30 @@ def _main(argv: list[str] | None, interrupt: _Interrupt) -> int:
     return 0
 
 
+def _check_runner(config, beam_args: list[str]) -> None:
+    """The runner the options choose must run here as tested (the Dask runner: a tested apache-beam); checked
+    before anything is written."""
+    from beam_curation.pipeline.run import pipeline_options
+    from beam_curation.pipeline.runners.options import BeamArgumentError, check_runner
+
+    try:
+        check_runner(pipeline_options(config, list(beam_args)))
+    except BeamArgumentError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
     if args.command == "run":
         from beam_curation.pipeline.run import run
 
         config = load_config(args.config, args.overrides, input_paths=args.input, output_path=args.output)
+        _check_runner(config, beam_args)
         print(_summary(run(config, beam_args, progress=progress)))
     elif args.command == "refilter":
         from beam_curation.pipeline.refilter import refilter
 
         config = load_config(args.config, args.overrides, output_path=args.output)
+        _check_runner(config, beam_args)
         print(_summary(refilter(args.source, config, beam_args, progress=progress)))
     elif args.command == "thresholds":
         from beam_curation.pipeline.report import thresholds as th

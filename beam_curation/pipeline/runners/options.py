@@ -25,15 +25,33 @@ DASK_RUNNER_NAMES = ("daskrunner", "dask", "apache_beam.runners.dask.dask_runner
 def runner_for(options):
     """This project's DaskRunner (beam_curation.pipeline.runners.dask_runner) when the options name Beam's, else None (Beam
     resolves the name itself). Use as `beam.Pipeline(runner=runner_for(options), options=options)`; dask is
-    imported only for a Dask run (it adds 0.3 s to every start)."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    name = options.view_as(StandardOptions).runner
-    if isinstance(name, str) and name.lower() in DASK_RUNNER_NAMES:
+    imported only for a Dask run (it adds 0.3 s to every start). Raises as check_runner does."""
+    if _dask_runner_name(options):
+        check_runner(options)
         from beam_curation.pipeline.runners.dask_runner import DaskRunner
 
         return DaskRunner()
     return None
+
+
+def _dask_runner_name(options) -> str | None:
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    name = options.view_as(StandardOptions).runner
+    return name if isinstance(name, str) and name.lower() in DASK_RUNNER_NAMES else None
+
+
+def check_runner(options) -> None:
+    """BeamArgumentError (one line) when the options choose the Dask runner and the installed apache-beam is not
+    one its fixes are tested with (beam_curation.pipeline.runners.dask_runner.version); the CLI checks before it
+    creates the output folder."""
+    name = _dask_runner_name(options)
+    if name:
+        from beam_curation.pipeline.runners.dask_runner.version import untested_beam
+
+        problem = untested_beam()
+        if problem:
+            raise BeamArgumentError(f"--runner={name}: {problem}")
 
 
 class BeamArgumentError(ValueError):
