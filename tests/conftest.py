@@ -103,6 +103,14 @@ def minimal_config(tmp_path: Path) -> Path:
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
+# Property tests draw the same examples on every run (a suite that passes passes again: CI is not a lottery);
+# HYPOTHESIS_PROFILE=explore draws new ones, to look for new failures by hand.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
 
 @pytest.fixture(scope="session")
 def multilingual_pages() -> dict[str, str]:

@@ -221,9 +221,9 @@ def _literal(node: ast.AST) -> Any:
     """The number a node writes (`3`, `-2.5`, `+1`), or None."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _literal(node.operand)
-        if inner is None:
-            return None
-        return -inner if isinstance(node.op, ast.USub) else inner
+        if inner is None or isinstance(node.op, ast.UAdd):
+            return inner
+        return -inner if inner else -float(inner)  # `-0` is IEEE's negative zero (x / -0 is -inf), not int 0
     if isinstance(node, ast.Constant) and _is_number(node.value):
         return node.value
     return None
