@@ -423,5 +423,10 @@ def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
     else:
         from beam_curation.pipeline.report.page import write_report_and_card
 
+        from beam_curation.pipeline.report.mix_card import is_mixture, rewrite_mix_card
+
         _finished_run(args.output, "report")
+        if is_mixture(args.output):  # a mixture has no run to report on: its data card only
+            print(rewrite_mix_card(args.output))
+            return
         print("\n".join(write_report_and_card(args.output)))

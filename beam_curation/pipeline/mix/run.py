@@ -138,18 +138,17 @@ def tokens_column(config: MixConfig, runs: list[RunFiles]) -> Optional[str]:
 
 
 def check_groups(config: MixConfig, runs: list[RunFiles]) -> set[str]:
-    """Every column the groups' expressions name exists in every run that kept documents; the columns."""
+    """Every column the groups' expressions name is a column of some run (a run without it gives its
+    documents NaN there, "" for text, as rules see a missing signal); the columns."""
     needed: set[str] = set()
+    known = set().union(*(r.columns() for r in runs if r.documents)) if any(r.documents for r in runs) else None
     for group in config.groups:
         columns = compile_rule(group.name, group.where).columns
-        for run in runs:
-            if not run.documents:
-                continue
-            missing = sorted(columns - run.columns())
-            if missing:
-                raise ConfigError(f"groups: group {group.name}: {missing[0]!r} is not a column of --from {run.path}'s "
-                                  "documents/ or signals/ (source, language, url, the documents' columns and "
-                                  "the stored signals are)")
+        missing = sorted(columns - known) if known is not None else []
+        if missing:
+            raise ConfigError(f"groups: group {group.name}: {missing[0]!r} is a column of no --from run's "
+                              "documents/ or signals/ (source, language, url, the documents' columns and the "
+                              "stored signals are)")
         needed |= columns
     return needed
 
@@ -176,8 +175,9 @@ def plan_files(config: MixConfig, runs: list[RunFiles]) -> tuple[Reading, list[F
             log.warning("--from %s kept no documents: nothing to draw from it", run.path)
             continue
         own = set(run.document_schema.names)
+        stored = set(run.signal_schema.names) - {"id"} if run.signal_schema is not None else set()
         from_documents = tuple(sorted(needed & own | ({SOURCE} & own)))
-        from_signals = tuple(sorted(needed - own))
+        from_signals = tuple(sorted((needed - own) & stored))
         for column in needed:
             field = run.field(column)
             if field is not None and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):

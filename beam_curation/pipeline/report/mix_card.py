@@ -86,3 +86,23 @@ def write_mix_card(output: str, stats: dict[str, Any], manifest: dict[str, Any])
     text = render_mix_card(output, stats, manifest).encode()
     atomic_write(path, lambda handle: handle.write(text))
     return path
+
+
+def _read_json(path: str) -> Any:
+    import json
+
+    from beam_curation.pipeline.io.readers import open_path
+
+    with open_path(path) as handle:
+        return json.loads(handle.read())
+
+
+def is_mixture(output: str) -> bool:
+    """A finished folder written by `mix` (its manifest says so)."""
+    return _read_json(posixpath.join(output, "manifest.json")).get("kind") == "mixture"
+
+
+def rewrite_mix_card(output: str) -> str:
+    """`report MIXTURE`: the card again, from the mixture's stats.json and manifest.json."""
+    return write_mix_card(output, _read_json(posixpath.join(output, "stats.json")),
+                          _read_json(posixpath.join(output, "manifest.json")))
