@@ -102,6 +102,26 @@ def test_cut_takes_units_in_key_order_until_the_remainder():
     assert draw_count([brute[0], units[0][0]], plan, cut) == 4 + 1 + cut.takes(units[0][0])
 
 
+def test_chooser_groups_tokens_and_copies():
+    """First matching group; a missing value is NaN (text: ""); tokens estimated from characters; a keeper
+    is repeated by the table, a duplicate that is not its cluster's keeper counts once."""
+    from beam_curation.pipeline.mix.read import CHARS, Chooser, Reading
+
+    reading = Reading(groups=(("hq", "quality_score >= 0.5"), ("en", "language == 'en'"), ("rest", "True")),
+                      string_columns=frozenset({"language", "source"}), tokens_column=None,
+                      rehydration=((1, 1), (2, 4)), seed=3)
+    chooser = Chooser(reading)
+    doc = {"id": "a", "language": "en", "quality_score": 0.9, CHARS: 10, "dup_cluster_id": "a", "dup_cluster_size": 2}
+    assert chooser.choose(doc, 0) == (0, 3, [unit_key(3, 0, "a", c) for c in range(4)])
+    assert chooser.choose({**doc, "quality_score": None}, 0).group == 1  # NaN >= 0.5 is false
+    assert chooser.choose({**doc, "quality_score": None, "language": None}, 0).group == 2
+    assert len(chooser.choose({**doc, "dup_cluster_id": "b"}, 1).keys) == 1  # a duplicate of b: once
+    assert len(chooser.choose({**doc, "dup_cluster_id": None, "dup_cluster_size": None}, 1).keys) == 1
+    counted = Chooser(Reading((("all", "True"),), frozenset(), "token_count", None, 0))
+    assert counted.choose({"id": "x", "token_count": 41}, 0).tokens == 41
+    assert counted.choose({"id": "x", "token_count": None}, 0).tokens == 0 and counted.tokens_missing == 1
+
+
 # --- config and command-line mistakes: one line, exit 2 -------------------------------------------------------
 
 @pytest.fixture
@@ -255,7 +275,7 @@ def test_weights_by_language_are_met_within_one_document(synthetic, tmp_path):
     assert sum(g["tokens"] for g in groups.values()) == stats["tokens"] > 100_000
     for name, weight in (("english", 0.5), ("german", 0.3), ("french", 0.2)):
         g = groups[name]
-        assert abs(g["token_share"] - weight) < 0.01, (name, g)
+        assert abs(g["token_share"] - weight) < 0.01 and g["weighted_share"] == g["token_share"], (name, g)
         assert 0 <= g["target_tokens"] - g["tokens"] < g["largest_document_tokens"], (name, g)
     assert groups["french"]["tokens"] == groups["french"]["available_tokens"]  # the scarcest, whole
     assert stats["unmatched"]["documents"] > 0  # German below the quality bar is in no group
@@ -285,6 +305,7 @@ def test_budgets_by_source_are_met_within_one_document_and_repeat_a_small_pool(s
                         "groups:\n"
                         "  - {name: books, where: \"source == 'books'\", tokens: 250000}\n"
                         "  - {name: papers, where: \"source == 'papers' and language == 'en'\", tokens: 40000}\n"
+                        "  - {name: web_en, where: \"source == 'web' and language == 'en'\", weight: 2}\n"
                         "  - {name: web, where: \"source == 'web'\", weight: 1}\n"
                         "total_tokens: 700000\n"
                         "seed: 5\n")
@@ -292,15 +313,17 @@ def test_budgets_by_source_are_met_within_one_document_and_repeat_a_small_pool(s
     assert mix_main(*[a for run in synthetic["runs"] for a in ("--from", str(run))],
                     "--config", str(config), "--output", str(out)) == 0
     stats = json.loads((out / "stats.json").read_text())
-    books, papers, web = (stats["groups"][n] for n in ("books", "papers", "web"))
+    books, papers, web_en, web = (stats["groups"][n] for n in ("books", "papers", "web_en", "web"))
     assert books["available_tokens"] < 250_000 and books["whole_passes"] >= 1  # repeated to meet its budget
-    assert web["target_tokens"] == 700_000 - 250_000 - 40_000
-    for g in (books, papers, web):
+    assert 0 <= 700_000 - 250_000 - 40_000 - (web_en["target_tokens"] + web["target_tokens"]) <= 1  # (floors)
+    assert abs(web_en["weighted_share"] - 2 / 3) < 0.01 and abs(web["weighted_share"] - 1 / 3) < 0.01
+    for g in (books, papers, web_en, web):
         assert 0 <= g["target_tokens"] - g["tokens"] < g["largest_document_tokens"], g
-    assert stats["tokens"] > 700_000 - 3 * 400
+    assert stats["tokens"] > 700_000 - 4 * 400
     expected = brute_force(synthetic["docs"], [
         ("books", lambda d: d.get("source") == "books"),
         ("papers", lambda d: d.get("source") == "papers" and d["language"] == "en"),
+        ("web_en", lambda d: "source" not in d and d["language"] == "en"),
         ("web", lambda d: "source" not in d)], stats, 5)
     assert drawn(out) == expected
     assert min(n for (run, _), (n, g) in expected.items() if g == "books") == books["whole_passes"]
@@ -321,6 +344,18 @@ def test_rehydration_repeats_keepers_by_the_fineweb2_table(synthetic, tmp_path):
     assert g["tokens"] == g["available_tokens"] == sum(d["token_count"] * table[d["dup_cluster_size"]] for d in docs)
     assert stats["documents_by_rehydration_factor"] == {
         str(f): sum(1 for d in docs if table[d["dup_cluster_size"]] == f) for f in sorted(set(table.values()))}
+
+
+@pytest.mark.slow
+def test_a_weighted_group_nothing_matches_is_one_line(synthetic, tmp_path, capsys):
+    """Without total_tokens a weighted group must have documents (its share of nothing is no mixture): found
+    by the job's first pass, said in one line."""
+    config = write_yaml(tmp_path / "mix.yaml", "groups:\n  - {name: en, where: \"language == 'en'\", weight: 1}\n"
+                                               "  - {name: klingon, where: \"language == 'tlh'\", weight: 1}\n")
+    assert mix_main("--from", str(synthetic["runs"][0]), "--config", str(config), "--output", str(tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "group klingon has a weight but no document" in err, err
+    assert not (tmp_path / "o" / "manifest.json").exists()
 
 
 @pytest.mark.slow

@@ -229,7 +229,7 @@ def prepare(output: str, sources: list[str], names: set[str]) -> None:
         raise ConfigError(f"--output: cannot create {output}: {exc}") from None
     stale = [p for p in (posixpath.join(output, f) for f in ("manifest.json", "stats.json", "README.md"))
              if FileSystems.exists(p)]
-    stale += [p for p in _match(posixpath.join(output, WORK, FILES, "*.json")) + _match(posixpath.join(output, WORK, PLAN))]
+    stale += _match(posixpath.join(output, WORK, FILES, "*.json")) + _match(posixpath.join(output, WORK, PLAN))
     stale += [p for p in _match(posixpath.join(output, "documents", "*.parquet")) if _stem(p) not in names]
     if stale:
         FileSystems.delete(stale)
@@ -268,8 +268,12 @@ def aggregate(config: MixConfig, runs: list[RunFiles], files: list[FileSpec], ou
             "documents": got["documents"],  # distinct documents drawn (rows of documents/)
             "drawn": got["drawn"],  # documents times their mix_count
             "tokens": got["tokens"],
-            "token_share": got["tokens"] / drawn_total if drawn_total else 0.0,
+            "token_share": got["tokens"] / drawn_total if drawn_total else 0.0,  # of the whole mixture
         }
+    weighted_total = sum(groups[g.name]["tokens"] for g in config.groups if g.weight is not None)
+    for g in config.groups:  # what compares with `share`: the group's part of the weighted groups' tokens
+        if g.weight is not None:
+            groups[g.name]["weighted_share"] = groups[g.name]["tokens"] / weighted_total if weighted_total else 0.0
     stats: dict[str, Any] = {
         "kind": KIND,
         "from": [r.path for r in runs],
@@ -345,9 +349,9 @@ def summary(result: MixSummary) -> str:
              f"documents read: {s['input']}, drawn: {s['kept']} ({s['drawn']} with repeats), tokens: {s['tokens']:,} "
              f"(counted by {s['tokens_counted_by'].get('column') or s['tokens_counted_by']['estimate']})"]
     for name, g in s["groups"].items():
-        aim = f"weight {g['share']:.4f}" if g["weight"] is not None else f"budget {g['budget']:,}"
-        lines.append(f"  {name}: {g['tokens']:,} tokens ({g['token_share']:.4f}; {aim}), {g['documents']} documents, "
-                     f"{g['drawn']} drawn")
+        aim = (f"{g['weighted_share']:.4f} of the weighted tokens for a weight share of {g['share']:.4f}"
+               if g["weight"] is not None else f"budget {g['budget']:,}")
+        lines.append(f"  {name}: {g['tokens']:,} tokens ({aim}), {g['documents']} documents, {g['drawn']} drawn")
     lines.append(f"not in any group: {s['unmatched']['documents']} documents")
     lines.append(f"seconds: {result.seconds:.1f}")
     return "\n".join(lines)

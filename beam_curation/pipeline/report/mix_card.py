@@ -69,9 +69,9 @@ def render_mix_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]
     lines += _table(["run", "config digest"], [[r["path"], r.get("config_digest")] for r in manifest["from"]])
     lines += ["", "## Groups", ""]
     lines += _table(["group", "where", "weight share", "budget", "target tokens", "available tokens", "tokens",
-                     "token share", "documents", "drawn"],
+                     "share of the weighted tokens", "share of the mixture", "documents", "drawn"],
                     [[name, f"`{g['where']}`", g["share"], g["budget"], g["target_tokens"], g["available_tokens"],
-                      g["tokens"], g["token_share"], g["documents"], g["drawn"]]
+                      g["tokens"], g.get("weighted_share"), g["token_share"], g["documents"], g["drawn"]]
                      for name, g in stats["groups"].items()])
     lines += ["", f"Documents in no group (left out): {stats['unmatched']['documents']:,} "
                   f"({stats['unmatched']['tokens']:,} tokens).", "", "## By language (drawn, with repeats)", ""]
