@@ -1,4 +1,4 @@
-"""`beam-curation run | refilter | report | thresholds`.
+"""`beam-curation run | refilter | report | thresholds | mix`.
 
 Arguments a command does not own must be Beam pipeline options (`--runner DataflowRunner --project ...` works
 unchanged, as in Beam's own examples); anything else is refused with the closest valid spelling, so a typo
@@ -84,6 +84,16 @@ Add the rules file to a config with filters.include, then refilter or run. Other
 options, as for run.
 """
 
+MIX_EPILOG = """\
+examples:
+  beam-curation mix --from out-web --from out-wiki --config mix.yaml --output out-mix
+  beam-curation mix --from out --config mix.yaml --output out-mix --set total_tokens=1000000 --set seed=2
+
+MIX.yaml: groups (name, where: an expression as in rules, weight or tokens), total_tokens, tokens_column,
+upsample (none | rehydrate), rehydration, seed; see docs/training-data.md#mixtures. The same runs, config and
+seed give the same bytes on every runner. Other arguments are Beam pipeline options, as for run.
+"""
+
 
 class UsageError(ValueError):
     """A mistake on the command line: reported in one line, exit code 2."""
@@ -162,6 +172,18 @@ def _parser() -> argparse.ArgumentParser:
                             help="leave out languages with fewer documents holding the signal (10)")
     thresholds.add_argument("--work", metavar="DIR", type=absolute_path,
                             help="folder for the job's per-language results (default: FROM/_thresholds)")
+
+    mix = sub.add_parser("mix", help="draw a mixture from finished runs (groups, weights, token budgets)",
+                         epilog=MIX_EPILOG,
+                         description="Draw a mixture from one or more finished runs into a new output folder: "
+                                     "documents/ with mix_count (times drawn), stats.json, README.md, "
+                                     "manifest.json.", **common)
+    mix.add_argument("--from", dest="sources", required=True, action="append", metavar="OUT", type=absolute_path,
+                     help="a finished run's output folder (repeatable)")
+    mix.add_argument("--config", required=True, metavar="MIX.yaml", help="the mixture config")
+    mix.add_argument("--output", required=True, metavar="DIR", help="the folder to write (not a --from)")
+    mix.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any mixture config key, the value read as YAML (repeatable)")
     return parser
 
 
@@ -406,8 +428,19 @@ def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
         found = th.thresholds(args.source, specs, args.output, exact=args.exact, epsilon=args.epsilon,
                               min_documents=args.min_documents, beam_args=beam_args, work=args.work)
         print(th.summary(found, args.output, args.min_documents))
+    elif args.command == "mix":
+        from beam_curation.pipeline.mix.config import load_mix_config
+        from beam_curation.pipeline.mix.run import mix, summary
+
+        config = load_mix_config(args.config, args.overrides)
+        print(summary(mix(args.sources, config, args.output, beam_args)))
     else:
         from beam_curation.pipeline.report.page import write_report_and_card
 
+        from beam_curation.pipeline.report.mix_card import is_mixture, rewrite_mix_card
+
         _finished_run(args.output, "report")
+        if is_mixture(args.output):  # a mixture has no run to report on: its data card only
+            print(rewrite_mix_card(args.output))
+            return
         print("\n".join(write_report_and_card(args.output)))

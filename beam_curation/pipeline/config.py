@@ -359,3 +359,9 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError(f"filters.rules: rule name used twice: {dupes[0]}")
     for stage, section in config.stage_sections():
         stage.validate(section)
+
+
+def parse_dataclass(cls: type, raw: Any, where: str = "") -> Any:
+    """Validate a raw mapping into any frozen config dataclass (another command's config, `mix`'s), with the
+    same checks and one-line messages as a run config's sections."""
+    return _build(cls, raw, where)
