@@ -70,16 +70,29 @@ class Rule:
         if self.languages and language not in self.languages:
             return True
         try:
-            scope = {name: _resolve(self.params[name], language) for name in self.params}
+            return _truth(self._value(values, language))
         except _NotApplicable:
             return True
+
+    def value(self, values: Mapping[str, Any], language: str | None = None) -> Any:
+        """The expression's value for a document (what `keep` takes the truth of): NaN where it does not apply
+        (another language, a param without a value for the document's language). Never raises."""
+        if self.languages and language not in self.languages:
+            return math.nan
+        try:
+            return self._value(values, language)
+        except _NotApplicable:
+            return math.nan
+
+    def _value(self, values: Mapping[str, Any], language: str | None) -> Any:
+        scope = {name: _resolve(self.params[name], language) for name in self.params}
         for column in self.columns:
             value = values.get(column)
             scope[column] = math.nan if value is None else value
         if not self._uses_numpy:
-            return _truth(self._evaluate(scope))
+            return self._evaluate(scope)
         with np.errstate(all="ignore"):  # x/0, overflow, invalid: IEEE results, no warning, no exception
-            return _truth(self._evaluate(scope))
+            return self._evaluate(scope)
 
     def __reduce__(self):  # the evaluator is closures: a pickled rule is compiled again
         return compile_rule, (self.name, self.expression, dict(self.params), None, tuple(self.languages))

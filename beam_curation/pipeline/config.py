@@ -65,6 +65,19 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class BucketSpec:
+    """Named bands over signals (beam_curation.filters.bands): column `name` holds the label of the band the
+    expression `value` falls in (`labels[i]` below `edges[i]`, the last label at or above the last edge; null
+    for NaN). Decided from stored signals, like a rule; rules and mixtures can read the column."""
+
+    name: str
+    value: str
+    edges: Union[list[float], dict[str, list[float]]]  # ascending; or per language, with `default`
+    labels: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FiltersConfig:
     enabled: bool = True
     rules: list[RuleSpec] = field(default_factory=list)
@@ -130,7 +143,8 @@ def _config_class() -> type:
                 ("output", OutputConfig, field(default_factory=OutputConfig)),
                 ("mode", Literal["filter", "annotate"], field(default="filter"))]
     sections += [(stage.SECTION, stage.Settings, field(default_factory=stage.Settings)) for stage in STAGES]
-    sections += [("filters", FiltersConfig, field(default_factory=FiltersConfig)),
+    sections += [("buckets", list[BucketSpec], setting(default_factory=list, newer=True)),
+                 ("filters", FiltersConfig, field(default_factory=FiltersConfig)),
                  ("runner", RunnerConfig, field(default_factory=RunnerConfig))]
     cls = dataclasses.make_dataclass("Config", sections, bases=(_ConfigMethods,), frozen=True)
     cls.__module__, cls.__doc__ = __name__, _ConfigMethods.__doc__  # picklable by reference
@@ -357,6 +371,7 @@ def _check_semantics(config: Config) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"filters.rules: rule name used twice: {dupes[0]}")
+    _check_buckets(config.buckets)
     for stage, section in config.stage_sections():
         stage.validate(section)
 
@@ -365,3 +380,19 @@ def parse_dataclass(cls: type, raw: Any, where: str = "") -> Any:
     """Validate a raw mapping into any frozen config dataclass (another command's config, `mix`'s), with the
     same checks and one-line messages as a run config's sections."""
     return _build(cls, raw, where)
+
+
+def _check_buckets(buckets: list[BucketSpec]) -> None:
+    """Each band set compiles (its columns are checked at start, against the run's) and has its own name."""
+    from beam_curation.filters.bands import compile_bands
+    from beam_curation.filters.rules import RuleError
+
+    seen: set[str] = set()
+    for i, spec in enumerate(buckets):
+        if not spec.name.isidentifier() or spec.name in seen:
+            raise ConfigError(f"buckets[{i}].name: {spec.name!r} must be a unique identifier (it names a column)")
+        seen.add(spec.name)
+        try:
+            compile_bands(spec.name, spec.value, spec.edges, spec.labels, spec.params)
+        except RuleError as exc:
+            raise ConfigError(f"buckets[{i}]: {exc}") from None

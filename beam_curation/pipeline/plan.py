@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from beam_curation.filters.dedup.types import DedupConfig
 from beam_curation.filters.models.langid_prefilter import gate_languages
-from beam_curation.pipeline.config import Config, OutputConfig, RuleSpec
+from beam_curation.pipeline.config import BucketSpec, Config, OutputConfig, RuleSpec
 from beam_curation.pipeline.io.figures import FigureColumns
 from beam_curation.pipeline.stages import Stage, StageContext
 from beam_curation.pipeline.stages.tokens import COLUMN as TOKEN_COLUMN, CountTokens
@@ -46,7 +46,8 @@ class Decisions:
     filter_mode: bool
     gate: Optional[frozenset[str]]
     dedup: bool
-    available: tuple[str, ...]  # the columns rules may read (sorted)
+    available: tuple[str, ...]  # the stored columns rules and bands may read (sorted)
+    buckets: tuple[BucketSpec, ...] = ()  # band columns, decided before the rules (which may read them)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class RunPlan:
 def resolve(config: Config) -> RunPlan:
     """The plan of `config` (on the driver, before the graph is built)."""
     fields = tuple(annotation_fields(config))
-    available = tuple(sorted(rule_columns(config)))
+    available = tuple(sorted(annotation_rule_columns(config)))
     compression = None if config.output.compression == "none" else config.output.compression
     languages: dict[str, frozenset[str]] = {}
     for stage, section in enabled_stages(config):
@@ -82,7 +83,7 @@ def resolve(config: Config) -> RunPlan:
         annotation=Annotation(tuple(enabled_stages(config)), stage_context(config), fields, config.dedup.enabled,
                               compression),
         decisions=Decisions(tuple(rule_specs(config)), config.mode == "filter", prefilter_gate(config),
-                            config.dedup.enabled, available),
+                            config.dedup.enabled, available, tuple(config.buckets)),
         writing=Writing(config.output, tuple(signal_fields(config)), tuple(signature_columns(config)), languages,
                         figure_columns(config)),
         dedup=config.dedup,
@@ -166,14 +167,24 @@ def dedup_columns(config: Config) -> list[pa.Field]:
     return [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64())]
 
 
+def bucket_fields(config: Config) -> list[pa.Field]:
+    """signals/ columns of the band sets (`buckets`): each document's label."""
+    return [pa.field(spec.name, pa.string()) for spec in config.buckets]
+
+
 def signal_fields(config: Config) -> list[pa.Field]:
-    """Columns of signals/ after `id`: every stage's, then the dedup decision's."""
-    return annotation_fields(config) + dedup_columns(config)
+    """Columns of signals/ after `id`: every stage's, the bands', then the dedup decision's."""
+    return annotation_fields(config) + bucket_fields(config) + dedup_columns(config)
+
+
+def annotation_rule_columns(config: Config) -> set[str]:
+    """Stored columns a rule or a band set may read: document-level (numeric or string) annotation columns."""
+    return {f.name for f in annotation_fields(config) if not pa.types.is_list(f.type)}
 
 
 def rule_columns(config: Config) -> set[str]:
-    """Names a rule may use: document-level (numeric or string) annotation columns (rules run before dedup)."""
-    return {f.name for f in annotation_fields(config) if not pa.types.is_list(f.type)}
+    """Names a rule may use: the stored document-level columns and the bands (rules run before dedup)."""
+    return annotation_rule_columns(config) | {spec.name for spec in config.buckets}
 
 
 def signature_columns(config: Config) -> list[str]:

@@ -16,7 +16,7 @@ from beam_curation.pipeline.io.annotations import ANNOTATIONS
 from beam_curation.pipeline.config import Config, ConfigError, parse_config
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.readers import open_path
-from beam_curation.pipeline.plan import prefilter_gate, rule_columns
+from beam_curation.pipeline.plan import annotation_rule_columns, prefilter_gate
 from beam_curation.pipeline.progress import RunProgress
 from beam_curation.pipeline.run import RunSummary, check_rules, run
 
@@ -24,7 +24,7 @@ from beam_curation.pipeline.run import RunSummary, check_rules, run
 def computed_columns(source: str, manifest: dict) -> set[str]:
     """The columns a rule may use that `source` computed, from the config its manifest records."""
     try:
-        return rule_columns(parse_config(manifest["config"]))
+        return annotation_rule_columns(parse_config(manifest["config"]))
     except (ConfigError, KeyError, TypeError) as exc:
         raise ConfigError(f"--from {source}: its manifest.json holds no config this version reads ({exc})") from None
 

@@ -37,8 +37,8 @@ from beam_curation.pipeline.graph.build import Job, build_graph
 from beam_curation.pipeline.graph.metrics import beam_counters
 from beam_curation.pipeline.models import is_remote, model_exists
 from beam_curation.pipeline.io.passthrough import ColumnUnion, fingerprint, run_columns
-from beam_curation.pipeline.plan import (LANGUAGE_RULE, enabled_stages, prefilter_gate, resolve, rule_columns,
-                                         rule_specs, signature_columns)
+from beam_curation.pipeline.plan import (LANGUAGE_RULE, annotation_rule_columns, enabled_stages, prefilter_gate,
+                                         resolve, rule_specs, signature_columns)
 from beam_curation.pipeline.io.shards import (PLAN, SHARD_MARKERS, ShardMarker, dedup_scope, existing_markers, plan_chunks,
                              plan_shards, read_marker, read_tasks, split_done, write_plan)
 from beam_curation.pipeline.io.writers import OUTPUT_DIRS, sum_stats
@@ -88,7 +88,15 @@ def check_rules(config: Config, computed: set[str] | None = None, source: str | 
     if any(r.name == LANGUAGE_RULE for r in config.filters.rules):
         raise ConfigError(f"filters.rules: the rule name {LANGUAGE_RULE!r} is reserved for langid.keep / "
                           "langid.min_score")
-    available = rule_columns(config) if computed is None else computed
+    stored = annotation_rule_columns(config) if computed is None else computed
+    for i, spec in enumerate(config.buckets):
+        missing = sorted(compile_rule(spec.name, spec.value, spec.params).columns - stored)
+        if missing:
+            raise ConfigError(f"buckets[{i}]: {spec.name}: unknown signal {missing[0]!r} (not "
+                              f"{'produced by the enabled stages' if source is None else f'computed by {source}'})")
+        if spec.name in stored:
+            raise ConfigError(f"buckets[{i}].name: {spec.name!r} is a column the stages write already")
+    available = stored | {spec.name for spec in config.buckets}
     for spec in rule_specs(config):
         try:
             rule = compile_rule(spec.name, spec.keep, spec.params, None, spec.languages)

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from beam_curation.filters.dedup.types import DedupConfig, DedupDoc, DupRecord
 from beam_curation.filters.models.langid_prefilter import outside
+from beam_curation.filters.bands import Bands, compile_bands
 from beam_curation.filters.rules import Rule, compile_rule, first_failed
 from beam_curation.pipeline.graph.dedup import ClusterMember, dup_record
 from beam_curation.pipeline.io.document import LANGID_PREFILTER
@@ -42,7 +43,11 @@ class Decider:
     """Decides for one annotation row (a mapping of annotation columns) what becomes of the document."""
 
     def __init__(self, decisions: Decisions):
-        self._rules: list[Rule] = [compile_rule(s.name, s.keep, s.params, list(decisions.available), s.languages)
+        stored = list(decisions.available)
+        self._bands: list[Bands] = [compile_bands(b.name, b.value, b.edges, b.labels, b.params, stored)
+                                    for b in decisions.buckets]
+        readable = stored + [b.name for b in self._bands]
+        self._rules: list[Rule] = [compile_rule(s.name, s.keep, s.params, readable, s.languages)
                                    for s in decisions.rules]
         self._filter = decisions.filter_mode
         self._gate = decisions.gate
@@ -50,8 +55,14 @@ class Decider:
 
     @property
     def columns(self) -> list[str]:
-        """Annotation columns the rules read."""
-        return sorted({"language", "language_score"} | {c for rule in self._rules for c in rule.columns})
+        """Stored annotation columns the rules and bands read."""
+        bands = {b.name for b in self._bands}
+        read = {c for rule in self._rules for c in rule.columns} - bands
+        return sorted({"language", "language_score"} | read | {c for b in self._bands for c in b.columns})
+
+    def bands(self, row: Mapping[str, Any]) -> dict[str, Optional[str]]:
+        """The document's label in each band set (None: its value is NaN)."""
+        return {b.name: b.band(row, row.get("language")) for b in self._bands}
 
     def gated(self, row: Mapping[str, Any]) -> bool:
         """The language gate removes the document (before anything else: a skipped page has no extraction)."""
@@ -67,6 +78,7 @@ class Decider:
         if not self._rules:
             return None
         values = {c: (math.nan if row.get(c) is None else row[c]) for c in self.columns}
+        values.update(self.bands(row))
         values["language"] = row.get("language") or ""
         values["language_score"] = row["language_score"] if row.get("language_score") is not None else 0.0
         return first_failed(self._rules, values, row.get("language"))

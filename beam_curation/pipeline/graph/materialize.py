@@ -171,6 +171,8 @@ class WritePart(beam.DoFn):
                 if removed_by not in STAGE_REMOVALS:
                     count(f"{'dedup' if dup is not None else 'filters'}_removed_{removed_by}")
             reached = reached_signals(row["_removed_by"], row["_error"])
+            if reached:
+                row.update(self._decider.bands(row))
             writer.document(row, removed_by, dup, reached)
             figures.add(row, removed_by is None, reached, dup)
             if self._signature_columns and row.get("_minhash") is not None:
