@@ -118,7 +118,8 @@ def main() -> None:
             stats = json.loads((tmp / "tokens" / "stats.json").read_text())
             results["tokenize"].append((wall, cpu, stats["tokens"] - stats["documents"]))
 
-    print(f"{docs:,} documents ({args.copies} copies of {source}'s), tokenizer {tokenizer.name if args.tokenizer else 'BPE 8,192 (WikiText-2)'}, "
+    origin = args.source or "the default run on the bundled sample"
+    print(f"{docs:,} documents ({args.copies} copies of {origin}'s), tokenizer {tokenizer.name if args.tokenizer else 'BPE 8,192 (WikiText-2)'}, "
           f"{os.cpu_count()} cores, median of {args.runs} fresh processes\n")
     print("| side | tokens | wall s | CPU s | tokens/s | tokens/s per core |")
     print("|---|---|---|---|---|---|")
