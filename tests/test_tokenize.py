@@ -328,6 +328,11 @@ def test_a_mixtures_documents_repeat_as_often_as_drawn(finished_run: Path, small
     read = [list(map(int, d)) for prefix in _parts(tmp_path / "out", ".idx") for d in read_megatron(prefix)[1]]
     assert read == [ids for _, _, ids, _, _ in expected]
     assert stats["documents"] == sum(counts) and stats["distinct_documents"] == sum(1 for c in counts if c)
+    # a file smaller than every document: one document per file, the numbers consecutive (none left unused)
+    _tokenize(mix, small_tokenizer, "megatron", tmp_path / "out", "--tokens-per-file", "1")
+    per_file = [read_megatron(prefix)[1] for prefix in _parts(tmp_path / "out", ".idx")]
+    assert [len(docs) for docs in per_file] == [1] * sum(counts)
+    assert [list(map(int, docs[0])) for docs in per_file] == read
 
 
 def _digests(folder: Path) -> dict[str, str]:
