@@ -197,6 +197,8 @@ def execute(plan: TokenizePlan, beam_args: list[str] = ()) -> TokenizeSummary:
                       format=plan.format, seed=plan.seed, tokens_per_file=plan.tokens_per_file, work=work,
                       count_column=plan.count_column)
     options = _options(list(beam_args))
+    log.info("tokenize %d file(s) of %s into %s (%s, %s ids, end-of-document %s = %d)", len(plan.inputs), plan.source,
+             output, plan.format, plan.dtype, plan.eod_token, plan.eod_id)
     with beam.Pipeline(runner=runner_for(options), options=options) as p:
         build(p, plan.inputs, job)
     shards, empty = _read_summary(work)
@@ -211,7 +213,8 @@ def execute(plan: TokenizePlan, beam_args: list[str] = ()) -> TokenizeSummary:
     manifest_path = posixpath.join(output, "manifest.json")
     if FileSystems.exists(manifest_path):  # DIR no longer holds a finished tokenize while files move
         FileSystems.delete([manifest_path])
-    stale = [path for path in _existing_shards(output) if path not in set(targets)]
+    keep = set(targets)
+    stale = [path for path in _existing_shards(output) if path not in keep]
     if stale:
         FileSystems.delete(stale)
     for src, dst in zip(sources, targets):

@@ -22,7 +22,6 @@ one output file's documents (about tokens_per_file ids).
 from __future__ import annotations
 
 import json
-import logging
 import posixpath
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
@@ -31,8 +30,6 @@ import apache_beam as beam
 import numpy as np
 
 from beam_curation.filters.tokenized import shuffle_key, with_eod
-
-log = logging.getLogger(__name__)
 
 BUCKET_BITS = 10
 BUCKETS = 1 << BUCKET_BITS
