@@ -144,7 +144,7 @@ def test_help_describes_every_option_with_examples():
 
     parser = _parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"run", "refilter", "report", "thresholds", "mix"}
+    assert set(sub.choices) == {"run", "refilter", "report", "thresholds", "mix", "tokenize"}
     for name, command in sub.choices.items():
         assert "examples:" in command.epilog and f"beam-curation {name} " in command.epilog, name
         for action in command._actions:

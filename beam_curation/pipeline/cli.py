@@ -1,4 +1,4 @@
-"""`beam-curation run | refilter | report | thresholds | mix`.
+"""`beam-curation run | refilter | report | thresholds | mix | tokenize`.
 
 Arguments a command does not own must be Beam pipeline options (`--runner DataflowRunner --project ...` works
 unchanged, as in Beam's own examples); anything else is refused with the closest valid spelling, so a typo
@@ -32,6 +32,7 @@ examples:
   beam-curation run --config configs/default.yaml --output out
   beam-curation report out
   beam-curation refilter --from out --config configs/fineweb.yaml --output out-fineweb
+  beam-curation tokenize --from out --tokenizer tokenizer.json --format megatron --output out-tokens
 
 Each command has its own --help with more examples, e.g. beam-curation run --help.
 Exit codes: 0 finished; 2 a mistake in the command, config or inputs (one line says which); 130 interrupted.
@@ -92,6 +93,21 @@ examples:
 MIX.yaml: groups (name, where: an expression as in rules, weight or tokens), total_tokens, tokens_column,
 upsample (none | rehydrate), rehydration, seed; see docs/training-data.md#mixtures. The same runs, config and
 seed give the same bytes on every runner. Other arguments are Beam pipeline options, as for run.
+"""
+
+
+TOKENIZE_EPILOG = """\
+examples:
+  beam-curation tokenize --from out --tokenizer tokenizer.json --format megatron --output out-megatron
+  beam-curation tokenize --from out-mix --tokenizer tokenizer.json --format dolma --output out-dolma \\
+      --tokens-per-file 100000000 --seed 7
+  beam-curation tokenize --from out --tokenizer tokenizer.json --format megatron --output out-megatron \\
+      --direct_running_mode=multi_processing --direct_num_workers=4
+
+Writes part-NNNNN.bin + .idx (Megatron-LM's indexed dataset, version 1) or part-NNNNN.npy + .csv.gz (Dolma's token
+memmaps and metadata), stats.json and manifest.json. Each document is its ids then the end-of-document id; the
+documents are in a seeded order (a hash of seed and id), the same on every runner; a mixture's documents are
+repeated as often as they were drawn (mix_count). Other arguments are Beam pipeline options, as for run.
 """
 
 
@@ -184,6 +200,24 @@ def _parser() -> argparse.ArgumentParser:
     mix.add_argument("--output", required=True, metavar="DIR", help="the folder to write (not a --from)")
     mix.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override any mixture config key, the value read as YAML (repeatable)")
+
+    tokenize = sub.add_parser("tokenize", help="tokenized shards for Megatron-LM or Dolma/OLMo from a finished run",
+                              epilog=TOKENIZE_EPILOG,
+                              description="Tokenize a finished run's (or mixture's) documents into training shards "
+                                          "(a Beam job).", **common)
+    tokenize.add_argument("--from", dest="source", required=True, metavar="OUT", type=absolute_path,
+                          help="a finished run's or mixture's output folder (documents/*.parquet)")
+    tokenize.add_argument("--tokenizer", required=True, metavar="tokenizer.json", type=absolute_path,
+                          help="a Hugging Face tokenizer.json, local or any Beam filesystem (never fetched from a hub)")
+    tokenize.add_argument("--format", required=True, choices=("megatron", "dolma"), dest="fmt",
+                          help="megatron: .bin + .idx; dolma: .npy + .csv.gz")
+    tokenize.add_argument("--output", required=True, metavar="DIR", type=absolute_path,
+                          help="the folder to write (not --from)")
+    tokenize.add_argument("--tokens-per-file", type=int, default=512 * 1024 * 1024, metavar="N",
+                          help="a file holds the documents starting in its N tokens of the order (default 2^29)")
+    tokenize.add_argument("--seed", type=int, default=0, help="the order's seed (default 0)")
+    tokenize.add_argument("--eod-token", metavar="TOKEN",
+                          help="the end-of-document token (default: the tokenizer's <|endoftext|>, </s>, <eos>, ...)")
     return parser
 
 
@@ -434,6 +468,12 @@ def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
 
         config = load_mix_config(args.config, args.overrides)
         print(summary(mix(args.sources, config, args.output, beam_args)))
+    elif args.command == "tokenize":
+        from beam_curation.pipeline import tokenize as tk
+
+        result = tk.tokenize(args.source, args.tokenizer, args.fmt, args.output, tokens_per_file=args.tokens_per_file,
+                             seed=args.seed, eod_token=args.eod_token, beam_args=beam_args)
+        print(tk.summary(result))
     else:
         from beam_curation.pipeline.report.page import write_report_and_card
 
