@@ -20,8 +20,9 @@ import pytest
 from beam_curation.filters.models.classifier import FastTextClassifier, paragraph_spans
 from beam_curation.filters.models.classifier_text import EOL_TOKEN, NORMALIZATIONS, normalize
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import REPO, SHARED_DATA
+
+SHARED = SHARED_DATA
 
 
 from scripts import train_fasttext as T  # noqa: E402  (importable by name: training runs in a spawned process)
@@ -90,6 +91,7 @@ def test_toxicity_heldout_davidson_auc(toxicity):
     assert abs(auc - hold["roc_auc"]) < 1e-6
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_toxicity_ethos_auc_reported(toxicity):
     path = SHARED / "toxicity_train" / "ethos_binary_train.csv"

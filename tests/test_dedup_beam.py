@@ -17,8 +17,9 @@ from datasketch import MinHash, MinHashLSH
 from beam_curation.filters.dedup.types import DedupConfig, DedupInput, DupRecord
 from beam_curation.filters.dedup.minhash import ShingleConfig, shingle_strings
 from beam_curation.pipeline.graph.dedup import ConnectedComponents, Deduplicate, DeduplicateAll, large_star, small_star
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 EXTRACTION = DATA / "extraction_dev"
 
 
@@ -170,6 +171,7 @@ def _pairs_in_same_cluster(records: dict[str, DupRecord]) -> set[tuple[str, str]
     return {tuple(sorted(p)) for members in clusters.values() for p in itertools.combinations(members, 2)}
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_near_duplicates_on_real_pages_both_runners(near_duplicate_set, tmp_path):
     docs = near_duplicate_set
@@ -204,6 +206,7 @@ def test_near_duplicates_on_real_pages_both_runners(near_duplicate_set, tmp_path
     assert recall > 0.5  # gold vs trafilatura is near-identical on most pages
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_multiple_thresholds_share_signatures(near_duplicate_set, tmp_path):
     docs = near_duplicate_set[:60]

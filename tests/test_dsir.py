@@ -23,8 +23,9 @@ from beam_curation.filters.models.dsir import (
     raw_words,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "quality_reference"
+from conftest import REPO, SHARED_DATA
+
+DATA = SHARED_DATA / "quality_reference"
 BUNDLED = REPO / "models" / "training_data"
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -119,6 +120,7 @@ def _per_word(model: DsirModel, texts: list[str]) -> np.ndarray:
     return np.array([model.importance(t)[0] / max(len(raw_words(t)), 1) for t in texts])
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_wikipedia_model_prefers_held_out_wikipedia(web_docs):
     wiki = DATA / "wikitext2_raw_test.txt"
@@ -136,6 +138,7 @@ def test_wikipedia_model_prefers_held_out_wikipedia(web_docs):
     assert auc >= 0.85, auc  # measured: 0.94
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_books_model_prefers_a_held_out_book(web_docs):
     books = sorted((DATA / "gutenberg_tokenized").glob("*.txt"))

@@ -16,9 +16,9 @@ from beam_curation.filters.heuristics.gopher_quality import gopher_quality_signa
 from beam_curation.filters.heuristics.gopher_repetition import SIGNAL_NAMES as REPETITION_SIGNALS
 from beam_curation.filters.heuristics.gopher_repetition import gopher_repetition_signals
 from beam_curation.filters.text.word_tokens import default_tokenizer, split_into_words
+from conftest import REPO, SHARED_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 EXPECTATIONS = REPO / "tests" / "data" / "fineweb_datatrove_expectations.jsonl"
 
 # A clean English paragraph that passes every FineWeb rule.
@@ -55,6 +55,7 @@ def test_sentence_count_follows_spacy_sentencizer(line, sentences):
     assert default_tokenizer().count_sentences(line) == sentences
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_tokenizer_matches_spacy_on_real_text():
     """Chunk-cached words and per-line sentence counts equal spaCy run on the whole text / line."""
@@ -245,6 +246,7 @@ def _load_compare_script():
     return module
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_decisions_equal_datatrove_on_real_texts():
     """Every real document gets DataTrove's decision (directly, or as recorded by compare_datatrove.py)."""

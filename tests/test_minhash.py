@@ -13,8 +13,9 @@ from datasketch.lsh import MinHashLSH, _optimal_param
 from beam_curation.filters.dedup.exact import normalize_text_exact, normalize_url, text_hash, url_hash
 from beam_curation.filters.dedup.lsh import LSHParams, band_keys, lsh_params, optimal_params
 from beam_curation.filters.dedup.minhash import MinHasher, ShingleConfig, estimate_jaccard, normalize_text, shingle_spans, shingle_strings
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 GOLD = DATA / "extraction_dev" / "scrapinghub_gold.jsonl"
 
 EDGE_CASES = [
@@ -43,6 +44,7 @@ def _datasketch(shingles: list[str], num_perm: int, seed: int) -> np.ndarray:
     return m.hashvalues
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize(
     "num_perm,seed,config",
     [
@@ -63,6 +65,7 @@ def test_signatures_bit_identical_to_datasketch(documents, num_perm, seed, confi
         np.testing.assert_array_equal(sig, expected)
 
 
+@pytest.mark.shared_data
 def test_batching_does_not_change_signatures(documents):
     hasher = MinHasher(64, 5, ShingleConfig(ngram=3, unit="char"))  # many shingles: crosses chunk boundaries
     batch = hasher.signatures(documents)
@@ -101,6 +104,7 @@ def test_lsh_params_equal_datasketch(num_perm):
         assert [(p.bands, p.rows) for p in params[1:]] == [(14, 9), (9, 13), (5, 25), (1, 128)]
 
 
+@pytest.mark.shared_data
 def test_band_keys_match_datasketch_buckets(documents):
     hasher = MinHasher(128, 1, ShingleConfig(ngram=5))
     sigs = hasher.signatures(documents[:5])

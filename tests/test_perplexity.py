@@ -26,9 +26,9 @@ from beam_curation.filters.models.perplexity import (
     prepare_line,
     prepared_lines,
 )
+from conftest import REPO, SHARED_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "quality_reference"
+DATA = SHARED_DATA / "quality_reference"
 SHIPPED_MODEL = REPO / "models" / "kenlm" / "en.bin"
 KENLM_BIN = REPO / ".cache" / "kenlm-bin"
 
@@ -127,6 +127,7 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+@pytest.mark.shared_data
 def test_ranks_human_quality_labels(model):
     """-perplexity vs DCLM human labels (majority-vote docs). Measured: 0.64 overall, 0.63 within
     length quartiles; text length alone gives 0.61 overall and 0.49 within quartiles."""
@@ -141,6 +142,7 @@ def test_ranks_human_quality_labels(model):
     assert within_length >= 0.59, within_length
 
 
+@pytest.mark.shared_data
 def test_ccnet_head_docs_have_moderate_perplexity(model):
     """cc_net's own head-bucket docs (its perplexity ~100-600) land low on our scale too."""
     head_docs = _read_jsonl(DATA / "ccnet_en_head_sample_dolma.jsonl")

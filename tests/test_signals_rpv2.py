@@ -29,9 +29,10 @@ from beam_curation.filters.heuristics.rpv2.document import normalize
 from beam_curation.filters.heuristics.rpv2.ldnoobw import load_ldnoobw
 from beam_curation.filters.heuristics.rpv2.natural_language import load_stop_words
 from multilingual_text import SCRIPTS, langid_documents
+from conftest import REPO, SHARED_DATA
 
 WORD_PUNCT = WordPunctTokenizer()
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 
 RPV2_NAMES = {
     "rps_doc_curly_bracket", "rps_doc_frac_all_caps_words", "rps_doc_frac_lines_end_with_ellipsis",
@@ -151,7 +152,7 @@ def reference(text: str, language: str, stop_words, ldnoobw) -> dict:
 @pytest.fixture(scope="module")
 def ref_resources():
     stop = load_stop_words()
-    folder = Path(__file__).resolve().parents[1] / "beam_curation" / "filters" / "resources" / "ldnoobw"
+    folder = REPO / "beam_curation" / "filters" / "resources" / "ldnoobw"
     raw_lists = {p.stem: p.read_text(encoding="utf-8").split("\n") for p in folder.glob("*.txt")}
     return stop, raw_lists
 
@@ -361,12 +362,14 @@ def _real_documents(limit: int) -> list[str]:
         return [json.loads(line)["text"] for line in f][:limit]
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_real_documents_match_reference(sc, ref_resources):
     for text in _real_documents(60):
         assert_matches_reference(sc, text, "en", ref_resources)
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_real_multilingual_documents_match_reference(sc, ref_resources):
     """Real web sentences in many scripts, 40 per language joined into one document."""
@@ -430,6 +433,7 @@ def test_raw_word_signals_follow_nltk_not_python_re(sc):
     assert want["rps_doc_stop_word_fraction"] > 0.1
 
 
+@pytest.mark.shared_data
 def test_real_offensive_tweets_match_reference(sc, ref_resources):
     """LDNOOBW counts on text that actually contains list entries (Davidson et al. tweets)."""
     path = DATA / "toxicity_train" / "davidson_train.csv"
