@@ -16,6 +16,8 @@ Pure dataclass walking: no Beam, no pipeline imports (filters/ marks its datacla
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 SHAPES, PATH, NEWER, HELP = "shapes", "path", "newer", "help"
@@ -23,6 +25,14 @@ SHAPES, PATH, NEWER, HELP = "shapes", "path", "newer", "help"
 
 class ConfigError(ValueError):
     """A configuration problem, reported before any work starts (one line, exit 2)."""
+
+
+def absolute_path(path: str, base: str | Path | None = None) -> str:
+    """`path` against `base` (default: the working directory) unless it is remote (`gs://...`) or already
+    absolute; a glob stays a glob."""
+    if "://" in path:
+        return path
+    return os.path.normpath(os.path.join(Path.cwd() if base is None else base, path))
 
 
 def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, shapes: bool = True,

@@ -210,14 +210,14 @@ def test_refilter_on_a_signal_the_source_did_not_compute_names_the_stage(annotat
 def test_config_and_input_mistakes_stay_one_line(tmp_path: Path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("extract: {timeout: 3}\n")
-    missing, unknown_key, no_input, no_config, bad_set = clis(
+    missing, unknown_key, no_input, no_recipe, bad_set = clis(
         ["run", "--config", str(tmp_path / "none.yaml")], ["run", "--config", str(bad)],
-        ["run", "--config", str(DEFAULT), "--input", str(tmp_path / "no-such-*.warc.gz")], ["run"],
+        ["run", "--config", str(DEFAULT), "--input", str(tmp_path / "no-such-*.warc.gz")], ["run", "--config", "fineweeb"],
         ["run", "--config", str(DEFAULT), "--set", "mode"])
     one_line_error(missing, "config file not found")
     one_line_error(unknown_key, "unknown config key: extract.timeout")
     one_line_error(no_input, "no file matches")
-    one_line_error(no_config, "--config", "required")
+    one_line_error(no_recipe, "config file not found: fineweeb (shipped recipes:", "fineweb")
     one_line_error(bad_set, "mode")
 
 
@@ -347,3 +347,12 @@ def test_progress_counts_a_finished_runs_markers(annotated: Path):
     assert interrupted_line(counts) == ("interrupted: 1 of 1 annotation tasks and 0 of 1 shards finished; "
                                         "rerun the same command to resume")
     assert PROGRESS.fullmatch(progress_line(counts, 12.0, None))
+
+
+def test_loading_the_command_line_starts_no_thread():
+    """Ctrl-C is blocked in every thread before any library starts one (`_interrupts`): importing the command
+    line module must neither import Beam nor start a thread, or a thread not told would swallow the signal."""
+    code = ("import sys, threading, beam_curation.__main__\n"
+            "print(threading.active_count(), 'apache_beam' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(), capture_output=True, text=True)
+    assert proc.stdout.split() == ["1", "False"], proc.stderr

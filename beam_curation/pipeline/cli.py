@@ -18,7 +18,9 @@ import sys
 import threading
 from typing import Iterator, Optional
 
-from beam_curation.pipeline.config import ConfigError, absolute_path, load_config
+# Nothing here imports Beam (or a module that does) at load: `_interrupts` must block SIGINT before any
+# library starts a thread, or a thread that was not told would swallow a Ctrl-C.
+from beam_curation.settings import ConfigError, absolute_path
 
 log = logging.getLogger("pipeline")
 
@@ -442,6 +444,8 @@ def _check_runner(config, beam_args: list[str]) -> None:
 
 
 def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
+    from beam_curation.pipeline.config import load_config
+
     if args.command == "run":
         from beam_curation.pipeline.run import run
 

@@ -24,9 +24,9 @@ import yaml
 from beam_curation.pipeline.io import formats
 from beam_curation.pipeline.io.content import content_digest  # noqa: F401 - re-exported
 from beam_curation.pipeline.stages import STAGES
-from beam_curation.settings import ConfigError, setting, settings_view, with_paths
+from beam_curation.settings import ConfigError, absolute_path, setting, settings_view, with_paths
 
-__all__ = ["Config", "ConfigError", "RuleSpec", "content_digest", "load_config", "parse_config"]
+__all__ = ["Config", "ConfigError", "RuleSpec", "absolute_path", "content_digest", "load_config", "parse_config"]
 
 
 # `input.format`: `auto` (each file's format from its name) or a registered format's name.
@@ -243,14 +243,6 @@ def parse_config(raw: dict[str, Any], base: Path | None = None) -> Config:
     config = absolute_paths(_build(Config, raw, ""), base or Path.cwd())
     _check_semantics(config)
     return config
-
-
-def absolute_path(path: str, base: str | Path | None = None) -> str:
-    """`path` against `base` (default: the working directory) unless it is remote (`gs://...`) or already
-    absolute; a glob stays a glob."""
-    if "://" in path:
-        return path
-    return os.path.normpath(os.path.join(Path.cwd() if base is None else base, path))
 
 
 def absolute_paths(config: Config, base: Path) -> Config:
