@@ -14,11 +14,12 @@ a YAML header and a Markdown body) and report.html are opened in browsers, on th
   backslash-escaped, so the rendered text is the input's (controls shown) and nothing becomes a link, an image,
   HTML, emphasis, a heading, math or a table cell boundary; newlines are shown, so no value starts a block.
 - Markdown code: a code span fenced by more backticks than the value holds; `|` escaped inside tables.
-- HTML: `& < > " '` as entities, controls shown (tab and newline kept: they are text in <pre>).
+- HTML: `& < > " '` as entities, controls and line breaks shown (tab and newline kept in a document's
+  text, shown in <pre>).
 - YAML: PyYAML's safe emitter (quotes and escapes as the value needs; never string formatting). When a value
   holds a bidirectional control, a separator or NEL (U+0085), which that emitter would leave raw, the whole
   header is emitted ASCII-only (`\\u202E` escapes), which parses to the same strings.
-- Plot labels (matplotlib, drawn with `text.parse_math` off): controls shown, as in HTML.
+- Plot labels (matplotlib, drawn with `text.parse_math` off): controls and line breaks shown.
 
 Values already escaped for a format are marked by their type (`Markdown`, `Html`), so an escaping function
 leaves them as they are and a table can escape every plain string cell itself.
@@ -86,11 +87,12 @@ def markdown_code(value: Any, in_table: bool = False) -> Markdown:
     return Markdown(f"{fence}{pad}{text}{pad}{fence}")
 
 
-def html_text(value: Any) -> Html:
-    """Text for an HTML element or a quoted attribute value; controls shown, tab and newline kept."""
+def html_text(value: Any, keep_lines: bool = False) -> Html:
+    """Text for an HTML element or a quoted attribute value, controls and line breaks shown; `keep_lines`: tab
+    and newline kept (a document's text in <pre>)."""
     if isinstance(value, Html):
         return value
-    return Html(html.escape(visible_controls(value), quote=True))
+    return Html(html.escape(visible_controls(value, keep_lines), quote=True))
 
 
 def plot_text(value: Any) -> str:

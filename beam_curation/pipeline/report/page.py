@@ -245,7 +245,7 @@ def _doc(example: Example, keeper: bool = False, note: str = "") -> str:
     return (f"<div class='doc{' keeper' if keeper else ''}' id='{anchor(example.id)}'>"
             f"<a class=id href='#{anchor(example.id)}'>{_e(example.id)}</a> "
             f"<span class=note>{' &middot; '.join(meta)}{note}</span>"
-            f"<pre>{_e(text) if text else '<i>(no text)</i>'}</pre></div>")
+            f"<pre>{html_text(text, keep_lines=True) if text else '<i>(no text)</i>'}</pre></div>")
 
 
 def _dedup(run: RunData) -> str:
@@ -272,7 +272,8 @@ def _dedup(run: RunData) -> str:
     rows = []
     for c in d.largest:
         keeper = run.snippets.get(c.keeper)
-        start = _e(keeper.text[:KEEPER_CHARS] + ("\u2026" if keeper.chars > KEEPER_CHARS else "")) if keeper else \
+        start = html_text(keeper.text[:KEEPER_CHARS] + ("\u2026" if keeper.chars > KEEPER_CHARS else ""),
+                          keep_lines=True) if keeper else \
             "<i>(text not found)</i>"
         members = ", ".join(f"<a class=id href='#{anchor(m)}'>{_e(m)}</a>" if m in shown else
                             f"<span class=id>{_e(m)}</span>" for m in c.members)
