@@ -19,7 +19,9 @@ a YAML header and a Markdown body) and report.html are opened in browsers, on th
 - YAML: PyYAML's safe emitter (quotes and escapes as the value needs; never string formatting). When a value
   holds a bidirectional control, a separator or NEL (U+0085), which that emitter would leave raw, the whole
   header is emitted ASCII-only (`\\u202E` escapes), which parses to the same strings.
-- Plot labels (matplotlib, drawn with `text.parse_math` off): controls and line breaks shown.
+- Plot labels (matplotlib): controls and line breaks shown, and every `$` escaped (`\\$`), so no label is
+  parsed as mathtext (a parse that fails on `$\\frac{$` and stopped `report`); the axes' own log-scale tick
+  labels still use mathtext.
 
 Values already escaped for a format are marked by their type (`Markdown`, `Html`), so an escaping function
 leaves them as they are and a table can escape every plain string cell itself.
@@ -96,8 +98,8 @@ def html_text(value: Any, keep_lines: bool = False) -> Html:
 
 
 def plot_text(value: Any) -> str:
-    """A label for a matplotlib figure (drawn with math parsing off): controls and line breaks shown."""
-    return visible_controls(value, keep_lines=False)
+    """A label for a matplotlib figure: controls and line breaks shown, `$` never starting mathtext."""
+    return visible_controls(value, keep_lines=False).replace("$", "\\$")
 
 
 def yaml_document(data: Any) -> str:

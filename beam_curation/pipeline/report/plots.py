@@ -19,8 +19,7 @@ KEPT, REMOVED, OTHER = "#4477aa", "#ee6677", "#bbbbbb"
 REASON_COLOURS = ("#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#994455", "#997700", "#6699cc",
                   "#ee99aa", "#117733")
 WIDE, HALF = 12.6, 6.2  # figure widths in inches: at 96 px an inch, the page's full and half width
-# No mathtext: a `$` in a label (a rule or language name) is text, never parsed (which can fail on any input).
-RC = {"svg.fonttype": "none", "text.parse_math": False, "text.usetex": False, "svg.hashsalt": "beam-curation-report", "font.size": 9, "axes.titlesize": 10,
+RC = {"svg.fonttype": "none", "svg.hashsalt": "beam-curation-report", "font.size": 9, "axes.titlesize": 10,
       "axes.facecolor": PLOT_FACE, "axes.edgecolor": "#555555", "axes.spines.top": False,
       "axes.spines.right": False, "legend.fontsize": 8, "legend.framealpha": 0.9, "legend.facecolor": "white",
       "font.family": "sans-serif"}
