@@ -27,7 +27,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import assert_conservation, read_folder, run_pipeline
 
 from beam_curation.pipeline.report.escape import (Html, Markdown, html_text, markdown_code, markdown_text,
-                                                  plot_text, visible_controls, yaml_document)
+                                                  plot_text, visible_controls, yaml_comment, yaml_document)
 
 markdown_it = pytest.importorskip("markdown_it")
 
@@ -159,6 +159,15 @@ def test_yaml_header_holds_the_exact_values():
     assert yaml.safe_load(text) == data
     assert not RAW_CONTROL.search(text)
     assert not any(line == "---" or line.startswith("--- ") for line in text.splitlines())
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["x\nfilters: {rules: [{name: a, keep: 'false'}]}",
+                                   "x\x85keep: 1", "x\u2028keep: 1", "x\rkeep: 1"])
+def test_yaml_comment_stays_a_comment(value: str):
+    """The thresholds rules file's comment lines name a path and languages: nothing in them becomes YAML."""
+    text = yaml_comment(value) + "\n" + yaml_document({"filters": {"rules": []}})
+    assert yaml.safe_load(text) == {"filters": {"rules": []}}
+    assert len(yaml_comment(value).splitlines()) == 1 and not RAW_CONTROL.search(yaml_comment(value))
 
 
 def test_escaped_values_are_not_escaped_twice():

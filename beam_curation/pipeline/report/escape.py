@@ -16,7 +16,8 @@ a YAML header and a Markdown body) and report.html are opened in browsers, on th
 - Markdown code: a code span fenced by more backticks than the value holds; `|` escaped inside tables.
 - HTML: `& < > " '` as entities, controls and line breaks shown (tab and newline kept in a document's
   text, shown in <pre>).
-- YAML: PyYAML's safe emitter (quotes and escapes as the value needs; never string formatting). When a value
+- YAML: PyYAML's safe emitter (quotes and escapes as the value needs; never string formatting; a comment line
+  shows its controls and line breaks, as Markdown text does). When a value
   holds a bidirectional control, a separator or NEL (U+0085), which that emitter would leave raw, the whole
   header is emitted ASCII-only (`\\u202E` escapes), which parses to the same strings.
 - Plot labels (matplotlib): controls and line breaks shown, and every `$` escaped (`\\$`), so no label is
@@ -102,10 +103,16 @@ def plot_text(value: Any) -> str:
     return visible_controls(value, keep_lines=False).replace("$", "\\$")
 
 
-def yaml_document(data: Any) -> str:
+def yaml_document(data: Any, width: int | None = None) -> str:
     """`data` as YAML by PyYAML's safe emitter, Unicode kept readable unless a value holds a character that
     emitter would leave raw (then ASCII-only); control characters come out as YAML escapes either way."""
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=width)
     if any(char in text for char in _YAML_ASCII_ONLY):
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=width)
     return text
+
+
+def yaml_comment(value: Any) -> str:
+    """A YAML comment line holding `value`: controls and every kind of line break shown, so nothing after the
+    `#` can start a line of YAML."""
+    return "# " + visible_controls(value, keep_lines=False) if value != "" else "#"

@@ -148,7 +148,7 @@ def _stages(run: RunData) -> str:
     rows = (({"stage": s, "documents": n, "seconds": round(t, 6)},
              [_e(s), n, f"{t:.3f}", f"{1000 * t / n:.2f}" if n else ""]) for s, n, t in stages)
     reused = run.stats.get("this_run", {}).get("tasks_reused", 0)
-    note = (f" {reused} task(s) reused stored annotations: their stage seconds are those of the run that "
+    note = (f" {_e(reused)} task(s) reused stored annotations: their stage seconds are those of the run that "
             "annotated them." if reused else "")
     return ("<h2 id=time>Time per stage</h2>"
             "<p class=note>Seconds each annotation stage spent on its documents, summed over workers (stats.json "
