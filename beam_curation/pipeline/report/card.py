@@ -165,7 +165,8 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
     n_in, kept = stats["input"], stats["kept"]
     lines = ["---", yaml_document(meta).rstrip(), "---", "",
              f"# {md(meta['pretty_name'])}", "",
-             f"Curated with beam-curation (`beam-curation run`, config digest {code_inline(manifest['config_digest'])}, "
+             "Curated with beam-curation (`beam-curation run`, config digest "
+             f"{code_inline(manifest['config_digest'])}, "
              f"mode {code_inline(config.mode)}): {_fmt(kept)} of {_fmt(n_in)} input documents kept, "
              f"{_fmt(stats['removed_total'])} removed, {_fmt(stats['errors_total'])} failed. "
              "The documents are in `documents/` (the default config), removed ones with the reason in `removed/`, "
@@ -173,8 +174,9 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
 
     # --- sources ---
     lines += ["## Sources and licences", "",
-              f"Declared by the curator (`input.source`, `input.license`): source "
-              f"**{md(config.input.source or 'not declared')}**, licence **{md(config.input.license or 'not declared')}**. "
+              "Declared by the curator (`input.source`, `input.license`): source "
+              f"**{md(config.input.source or 'not declared')}**, "
+              f"licence **{md(config.input.license or 'not declared')}**. "
               "The licence of the text is that of its publishers; this card does not grant rights the sources did not.",
               ""]
     lines += ["### Input files", ""]
@@ -184,7 +186,8 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
     sources = source_counts(output)
     if sources:
         lines += ["", "### Sources named in the input (`source` field), kept documents", ""]
-        lines += _table(["source", "documents"], [[s, n] for s, n in sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))])
+        lines += _table(["source", "documents"],
+                        [[s, n] for s, n in sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))])
     lines.append("")
 
     # --- composition ---
@@ -231,8 +234,9 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
     if config.dedup.enabled:
         d = config.dedup
         dup = stats.get("duplicates", {})
-        lines += [f"Exact text hash{', normalised URL' if d.url else ''}"
-                  f"{f', MinHash LSH at Jaccard {d.threshold} ({d.num_perm} permutations, {d.ngram}-{md(d.ngram_unit)} shingles)' if d.minhash else ''}; "
+        minhash = (f", MinHash LSH at Jaccard {d.threshold} ({d.num_perm} permutations, {d.ngram}-"
+                   f"{md(d.ngram_unit)} shingles)" if d.minhash else "")
+        lines += [f"Exact text hash{', normalised URL' if d.url else ''}{minhash}; "
                   f"the keeper of each cluster: {code_inline(d.keep)}.", ""]
         lines += _table(["figure", "value"], [
             ["clusters of more than one document", dup.get("clusters", 0)],
@@ -292,7 +296,8 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
         lines += ["", f"**{md(m['key'])}** ({md(card.get('name', m['path']))}): "
                       f"{md(card.get('description') or card.get('kind', ''))}"]
         for source in card.get("data", []) + card.get("sources", []):
-            lines.append(f"- trained on {code_inline(source.get('path') or source.get('file') or source.get('format'))}, "
+            trained_on = source.get("path") or source.get("file") or source.get("format")
+            lines.append(f"- trained on {code_inline(trained_on)}, "
                          f"licence {md(source.get('license') or source.get('licence') or 'unknown')}")
         metrics = card.get("metrics", {})
         if "roc_auc" in metrics.get("holdout", {}):
