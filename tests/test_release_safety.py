@@ -352,9 +352,12 @@ def test_report_rewrites_both_files_from_the_current_stats(hostile_run, tmp_path
     assert f"{stats['kept']} of {stats['input']} input documents kept" in hostile_run["card"]
     stats["wall_seconds"] = 1234.5
     stats.pop("this_run", None)  # as a rerun that found every shard complete writes it
+    stats["input"] += 1000  # a figure both files show
     (out / "stats.json").write_text(json.dumps(stats))
     assert main(["report", str(out)]) == 0
     page = Elements((out / "report.html").read_text(encoding="utf-8"))
     rows = {attrs.get("data-figure") for tag, attrs in page.tags if tag == "tr"}
     assert "wall seconds of the last run (every shard was complete: it ran nothing)" in rows
-    assert "1,234.5" in page.texts
+    assert "1,234.5" in page.texts and f"{stats['input']:,}" in page.texts
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert f"{stats['kept']} of {stats['input']:,} input documents kept" in card
