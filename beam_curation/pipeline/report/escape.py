@@ -81,8 +81,10 @@ def markdown_text(value: Any) -> Markdown:
 
 def markdown_code(value: Any, in_table: bool = False) -> Markdown:
     """An inline code span showing `value` (controls and line breaks shown); `in_table`: inside a GFM table row,
-    where `|` must be escaped even in code."""
+    where `|` must be escaped even in code. Nothing for an empty value (two backticks would show as text)."""
     text = visible_controls(value, keep_lines=False)
+    if not text:
+        return Markdown("")
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or (text.startswith(" ") and text.endswith(" ")) else ""
     if in_table:
