@@ -254,8 +254,13 @@ def test_manifest_hashes_models_inputs_and_eval_sets(corpus, release_run):
 
 # --- the data card ----------------------------------------------------------------------------------------
 
+def _unescape(cell: str) -> str:
+    """A cell's text as rendered: the card backslash-escapes Markdown's punctuation in values (`dedup\\_exact`)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", cell)
+
+
 def _tables(body: str) -> dict[str, list[dict[str, str]]]:
-    """Markdown tables by the heading above them: rows as {column: cell}."""
+    """Markdown tables by the heading above them: rows as {column: cell}, cells unescaped."""
     tables, heading, lines = {}, "", body.splitlines()
     i = 0
     while i < len(lines):
@@ -267,7 +272,7 @@ def _tables(body: str) -> dict[str, list[dict[str, str]]]:
             rows = []
             i += 2
             while i < len(lines) and lines[i].startswith("| "):
-                cells = [c.strip() for c in re.split(r"(?<!\\)\|", lines[i].strip().strip("|"))]
+                cells = [_unescape(c.strip()) for c in re.split(r"(?<!\\)\|", lines[i].strip().strip("|"))]
                 rows.append(dict(zip(header, cells)))
                 i += 1
             tables[heading] = rows

@@ -1,4 +1,4 @@
-"""`report OUT` writes OUT/README.md: a Hugging Face dataset card for a finished run.
+"""The text of OUT/README.md that `report OUT` writes: a Hugging Face dataset card for a finished run.
 
 The YAML header is the Hub's dataset-card metadata (languages, licence, size category, task, source
 datasets, and `configs` naming the data folders so `datasets.load_dataset(OUT)` finds them); the body follows
@@ -7,7 +7,9 @@ language and domain, every stage and rule with its thresholds and what it remove
 benchmark contamination figures, the models used (sha256 and their own cards) and known limitations.
 
 Every count comes from stats.json (or, for domains and declared sources, from documents/ itself) and every
-setting from manifest.json, so the card says what the run did, not what a config meant to do.
+setting from manifest.json, so the card says what the run did, not what a config meant to do. Every value
+that comes from the input, the config or a model's card is escaped by beam_curation.pipeline.report.escape
+(Markdown in the body, PyYAML's emitter for the header).
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from collections import Counter
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
-import yaml
-
-from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.config import Config, parse_config
 from beam_curation.pipeline.io.figures import UNKNOWN_LANGUAGE
+from beam_curation.pipeline.report.escape import Markdown, markdown_code, markdown_text as md, yaml_document
 
 # The Hub's size categories (huggingface_hub's dataset-card metadata), by number of rows.
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -46,10 +46,21 @@ def size_category(rows: int) -> str:
     return "n>1T"
 
 
-def _fmt(n: Any) -> str:
+def _fmt(n: Any) -> Markdown:
+    """A number as Markdown; anything else is input-derived text, escaped."""
     if isinstance(n, float):
-        return f"{n:,.3f}" if n == n else "n/a"
-    return f"{n:,}" if isinstance(n, int) else str(n)
+        return Markdown(f"{n:,.3f}" if n == n else "n/a")
+    return Markdown(f"{n:,}") if isinstance(n, int) and not isinstance(n, bool) else md(n)
+
+
+def code(value: Any) -> Markdown:
+    """A value as inline code in a table cell (where `|` is escaped even in code)."""
+    return markdown_code(value, in_table=True)
+
+
+def code_inline(value: Any) -> Markdown:
+    """A value as inline code in prose (where an escaped `|` would show its backslash)."""
+    return markdown_code(value)
 
 
 def _share(part: int, whole: int) -> str:
@@ -57,7 +68,8 @@ def _share(part: int, whole: int) -> str:
 
 
 def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
-    rows = [[_fmt(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
+    """A GFM table; a cell that is not Markdown already (a number, input-derived text) is escaped here."""
+    rows = [[_fmt(c) for c in row] for row in rows]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(row) + " |" for row in rows]
     return out if rows else out + ["| " + " | ".join(["none"] + [""] * (len(header) - 1)) + " |"]
@@ -89,15 +101,26 @@ def domain_counts(output: str) -> Counter:
     """Kept documents by host (lower-cased, without `www.`); documents without a URL are not counted."""
     hosts: Counter = Counter()
     for url in _data_column(output, "documents", "url"):
-        host = (urlsplit(url).hostname or "") if url else ""
+        host = url_host(url)
         if host:
             hosts[host.removeprefix("www.")] += 1
     return hosts
 
 
+def url_host(url: Any) -> str:
+    """The host of a URL, or "" when it has none or does not parse (e.g. `[` in the host: "Invalid IPv6")."""
+    if not isinstance(url, str) or not url:
+        return ""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
 def source_counts(output: str) -> Counter:
     """Kept documents by the input's own `source` field (Dolma's documents carry one), when present."""
-    return Counter(v for v in _data_column(output, "documents", "source") if v)
+    return Counter(v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+                   for v in _data_column(output, "documents", "source") if v)
 
 
 def _read_card(path: str | None) -> dict[str, Any] | None:
@@ -140,19 +163,22 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
     config = parse_config(manifest["config"])
     meta = card_metadata(config, stats, output)
     n_in, kept = stats["input"], stats["kept"]
-    lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
-             f"# {meta['pretty_name']}", "",
-             f"Curated with beam-curation (`beam-curation run`, config digest `{manifest['config_digest']}`, "
-             f"mode `{config.mode}`): {_fmt(kept)} of {_fmt(n_in)} input documents kept, "
+    lines = ["---", yaml_document(meta).rstrip(), "---", "",
+             f"# {md(meta['pretty_name'])}", "",
+             "Curated with beam-curation (`beam-curation run`, config digest "
+             f"{code_inline(manifest['config_digest'])}, "
+             f"mode {code_inline(config.mode)}): {_fmt(kept)} of {_fmt(n_in)} input documents kept, "
              f"{_fmt(stats['removed_total'])} removed, {_fmt(stats['errors_total'])} failed. "
              "The documents are in `documents/` (the default config), removed ones with the reason in `removed/`, "
              "every document's signals in `signals/`.", ""]
 
     # --- sources ---
     lines += ["## Sources and licences", "",
-              f"Declared by the curator (`input.source`, `input.license`): source **{config.input.source or 'not declared'}**, "
-              f"licence **{config.input.license or 'not declared'}**. The licence of the text is that of its "
-              "publishers; this card does not grant rights the sources did not.", ""]
+              "Declared by the curator (`input.source`, `input.license`): source "
+              f"**{md(config.input.source or 'not declared')}**, "
+              f"licence **{md(config.input.license or 'not declared')}**. "
+              "The licence of the text is that of its publishers; this card does not grant rights the sources did not.",
+              ""]
     lines += ["### Input files", ""]
     lines += _table(["file", "format", "sha256"],
                     [[i["path"], i["format"], i.get("sha256") or "remote (not hashed)"]
@@ -160,7 +186,8 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
     sources = source_counts(output)
     if sources:
         lines += ["", "### Sources named in the input (`source` field), kept documents", ""]
-        lines += _table(["source", "documents"], [[s, n] for s, n in sorted(sources.items(), key=lambda kv: -kv[1])])
+        lines += _table(["source", "documents"],
+                        [[s, n] for s, n in sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))])
     lines.append("")
 
     # --- composition ---
@@ -179,7 +206,8 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
     # --- processing ---
     removed = stats["removed"]
     lines += ["## Processing", "", "Stages in the order they ran, with the documents each saw and the seconds "
-              "it took (summed over workers):", ""]
+              "it took (summed over workers; for documents whose stored annotations a rerun reused, the seconds "
+              "of the run that annotated them):", ""]
     lines += _table(["stage", "documents", "seconds"],
                     [[s, v["documents"], round(v["seconds"], 3)] for s, v in
                      sorted(stats["stages"].items(), key=lambda kv: _stage_order(kv[0]))])
@@ -189,7 +217,7 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
               "Annotate mode: nothing removed by rule or dedup, only documents left without text.", ""]
     rows = []
     for name, keep, params, langs in _rules(config):
-        rows.append([name, f"`{keep}`", json.dumps(params, sort_keys=True) if params else "",
+        rows.append([name, code(keep), code(json.dumps(params, sort_keys=True)) if params else "",
                      ", ".join(langs) or "all", removed.get(name, 0), _share(removed.get(name, 0), n_in)])
     for reason, what in STAGE_REMOVAL_REASONS.items():
         if reason in removed:
@@ -206,9 +234,10 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
     if config.dedup.enabled:
         d = config.dedup
         dup = stats.get("duplicates", {})
-        lines += [f"Exact text hash{', normalised URL' if d.url else ''}"
-                  f"{f', MinHash LSH at Jaccard {d.threshold} ({d.num_perm} permutations, {d.ngram}-{d.ngram_unit} shingles)' if d.minhash else ''}; "
-                  f"the keeper of each cluster: `{d.keep}`.", ""]
+        minhash = (f", MinHash LSH at Jaccard {d.threshold} ({d.num_perm} permutations, {d.ngram}-"
+                   f"{md(d.ngram_unit)} shingles)" if d.minhash else "")
+        lines += [f"Exact text hash{', normalised URL' if d.url else ''}{minhash}; "
+                  f"the keeper of each cluster: {code_inline(d.keep)}.", ""]
         lines += _table(["figure", "value"], [
             ["clusters of more than one document", dup.get("clusters", 0)],
             ["documents in those clusters", dup.get("documents_in_clusters", 0)],
@@ -224,8 +253,8 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
         pii = config.pii
         how = ("replaced in the text by `<EMAIL>`, `<IP>`, `<PHONE>`, `<CARD>`, `<IBAN>`" if pii.mode == "redact"
                else "recorded (counts and spans in `signals/`) and left in the text")
-        lines += [f"Detected kinds: {', '.join(pii.kinds)} (phone numbers in international format, and national "
-                  f"formats of {', '.join(pii.phone_regions)}); values were {how}. Names, postal addresses and "
+        lines += [f"Detected kinds: {md(', '.join(pii.kinds))} (phone numbers in international format, and national "
+                  f"formats of {md(', '.join(pii.phone_regions))}); values were {how}. Names, postal addresses and "
                   "other personal data are not detected.", ""]
         lines += _table(["kind", "values found", "documents", "values in kept documents", "kept documents"],
                         [[k, v["values"], v["documents"], v["kept_values"], v["kept_documents"]]
@@ -264,10 +293,12 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
         card = _read_card(m.get("card"))
         if not card:
             continue
-        lines += ["", f"**{m['key']}** ({card.get('name', m['path'])}): {card.get('description') or card.get('kind', '')}"]
+        lines += ["", f"**{md(m['key'])}** ({md(card.get('name', m['path']))}): "
+                      f"{md(card.get('description') or card.get('kind', ''))}"]
         for source in card.get("data", []) + card.get("sources", []):
-            lines.append(f"- trained on `{source.get('path') or source.get('file') or source.get('format')}`, "
-                         f"licence {source.get('license') or source.get('licence') or 'unknown'}")
+            trained_on = source.get("path") or source.get("file") or source.get("format")
+            lines.append(f"- trained on {code_inline(trained_on)}, "
+                         f"licence {md(source.get('license') or source.get('licence') or 'unknown')}")
         metrics = card.get("metrics", {})
         if "roc_auc" in metrics.get("holdout", {}):
             lines.append(f"- held-out ROC-AUC {metrics['holdout']['roc_auc']:.3f}")
@@ -286,9 +317,9 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
               "- Contamination is checked only against the listed evaluation sets and only for verbatim n-gram "
               "overlap.",
               "- Web text reflects its publishers: it can be wrong, biased or under copyright.", ""]
-    lines += ["## Reproducing", "", f"Config digest `{manifest['config_digest']}`, annotation digest "
-              f"`{manifest['annotation_digest']}`; the resolved config is in `manifest.json`. Packages: "
-              + ", ".join(f"{k} {v}" for k, v in sorted(manifest.get("packages", {}).items())) + ".", ""]
+    lines += ["## Reproducing", "", f"Config digest {code_inline(manifest['config_digest'])}, annotation digest "
+              f"{code_inline(manifest['annotation_digest'])}; the resolved config is in `manifest.json`. Packages: "
+              + ", ".join(f"{md(k)} {md(v)}" for k, v in sorted(manifest.get("packages", {}).items())) + ".", ""]
     return "\n".join(lines)
 
 
@@ -301,35 +332,30 @@ def _stage_order(stage: str) -> int:
 
 
 def _settings(config: Config) -> str:
-    """One line per enabled stage with its settings."""
+    """One line per enabled stage with its settings (names and paths from the config, escaped)."""
+    def names(values: Iterable[Any]) -> str:
+        return md(", ".join(str(v) for v in values))
+
     parts = ["Settings:"]
     if config.extract.enabled:
-        parts.append(f"- extract (HTML input): trafilatura, favor `{config.extract.favor}`, tables "
+        parts.append(f"- extract (HTML input): trafilatura, favor {code_inline(config.extract.favor)}, tables "
                      f"{config.extract.include_tables}, time limit {config.extract.timeout_seconds:g} s per page")
     if config.langid.enabled:
-        parts.append(f"- langid: model `{config.langid.model or 'lid.176.ftz'}`, keep "
-                     f"{', '.join(config.langid.keep) or 'every language'}, min score {config.langid.min_score:g}")
+        parts.append(f"- langid: model {code_inline(config.langid.model or 'lid.176.ftz')}, keep "
+                     f"{names(config.langid.keep) or 'every language'}, min score {config.langid.min_score:g}")
     if config.signals.enabled:
-        parts.append(f"- signals: groups {', '.join(config.signals.groups)}"
+        parts.append(f"- signals: groups {names(config.signals.groups)}"
                      + (f" ({len(config.signals.names)} named signals)" if config.signals.names is not None else ""))
     if config.pii.enabled:
-        parts.append(f"- pii: mode `{config.pii.mode}`, kinds {', '.join(config.pii.kinds)}")
+        parts.append(f"- pii: mode {code_inline(config.pii.mode)}, kinds {names(config.pii.kinds)}")
     if config.decontamination.enabled:
         parts.append(f"- decontamination: {config.decontamination.ngram}-grams, sets "
-                     f"{', '.join(s.name for s in config.decontamination.sets)}")
+                     f"{names(s.name for s in config.decontamination.sets)}")
     if config.perplexity.enabled:
-        parts.append(f"- perplexity: KenLM for {', '.join(config.perplexity.models) or 'no language'}")
+        parts.append(f"- perplexity: KenLM for {names(config.perplexity.models) or 'no language'}")
     if config.classifiers.enabled:
         for spec in config.classifiers.models:
-            parts.append(f"- classifier `{spec.name}`: writes {', '.join(spec.columns())}")
+            parts.append(f"- classifier {code_inline(spec.name)}: writes {names(spec.columns())}")
     if config.dedup.enabled:
-        parts.append(f"- dedup: threshold {config.dedup.threshold}, keep `{config.dedup.keep}`")
+        parts.append(f"- dedup: threshold {config.dedup.threshold}, keep {code_inline(config.dedup.keep)}")
     return "\n".join(parts)
-
-
-def write_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) -> str:
-    """Write OUT/README.md and return its path."""
-    path = posixpath.join(output, "README.md")
-    text = render_card(output, stats, manifest).encode()
-    atomic_write(path, lambda handle: handle.write(text))
-    return path

@@ -5,12 +5,13 @@ What a data engineer checks first: how many documents went in and out and why (t
 order), which languages were kept and removed, where the time went, how each signal is distributed among kept
 and removed documents with the rules' thresholds drawn on it, what dedup clustered, and what removed documents
 actually look like. The figures are read by beam_curation.pipeline.report.run_data; each plot has its numbers in a table.
+Every string from the input, the config or stats.json is escaped by beam_curation.pipeline.report.escape (HTML
+text and attributes; plot labels with their control characters shown).
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import posixpath
 from typing import Any, Iterable
 
@@ -19,8 +20,9 @@ import numpy as np
 from beam_curation.pipeline.config import ConfigError
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.report import plots
-from beam_curation.pipeline.report.run_data import (DEDUP_REASONS, EXAMPLE_CHARS, SAMPLE_ROWS, Example, RunData, read_json,
-                                      read_run)
+from beam_curation.pipeline.report.escape import Html, html_text, plot_text
+from beam_curation.pipeline.report.run_data import (DEDUP_REASONS, EXAMPLE_CHARS, SAMPLE_ROWS, Example, RunData,
+                                                    read_run)
 
 LOG_SCALE = {"rps_doc_word_count", "ccnet_perplexity"}
 TOP_LANGUAGES = 24
@@ -45,19 +47,24 @@ def anchor(doc_id: str) -> str:
     return "doc-" + hashlib.sha1(doc_id.encode("utf-8")).hexdigest()[:16]
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value))
+def _e(value: Any) -> Html:
+    return html_text(value)
+
+
+def _labels(values: Iterable[Any]) -> list[str]:
+    return [plot_text(v) for v in values]
 
 
 def _table(header: list[str], rows: Iterable[tuple[dict[str, Any], list[Any]]], numeric: set[int] = frozenset()
            ) -> str:
-    """A table; each row is (data attributes, cells). Numeric columns are right-aligned."""
+    """A table; each row is (data attributes, cells). Numeric columns are right-aligned; a cell that is neither a
+    number nor Html already is escaped here."""
     head = "".join(f"<th{' class=n' if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(header))
     body = []
     for attrs, cells in rows:
         data = "".join(f' data-{k}="{_e(v)}"' for k, v in attrs.items())
         tds = "".join(f"<td{' class=n' if i in numeric else ''}>"
-                      f"{plots.fmt(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else c}</td>"
+                      f"{plots.fmt(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else _e(c)}</td>"
                       for i, c in enumerate(cells))
         body.append(f"<tr{data}>{tds}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -71,9 +78,11 @@ def _details(summary: str, content: str) -> str:
 
 def _summary(run: RunData) -> str:
     s, m = run.stats, run.manifest
+    # stats.json's wall_seconds is the last `run` command's own time; one that found every shard complete ran
+    # nothing (no `this_run` in stats.json), so its seconds are not the time this folder's documents took.
+    last = "wall seconds of the last run" + ("" if "this_run" in s else " (every shard was complete: it ran nothing)")
     rows = [("shards", s["shards"]), ("documents in", s["input"]), ("kept", s["kept"]),
-            ("removed", s["removed_total"]), ("failed (errors/)", s["errors_total"]),
-            ("wall seconds", s["wall_seconds"])]
+            ("removed", s["removed_total"]), ("failed (errors/)", s["errors_total"]), (last, s["wall_seconds"])]
     refiltered = m.get("refiltered_from")
     return (f"<h1>Curation run report</h1><p class=note>{_e(run.output)} &middot; config {_e(m['config_digest'])} "
             f"&middot; mode {_e(run.config.mode)}"
@@ -83,7 +92,7 @@ def _summary(run: RunData) -> str:
 
 def _funnel(run: RunData) -> str:
     steps = run.funnel
-    svg = plots.funnel([s.label for s in steps], [s.remaining for s in steps], [s.removed for s in steps])
+    svg = plots.funnel(_labels(s.label for s in steps), [s.remaining for s in steps], [s.removed for s in steps])
     rows = (({"step": s.name, "removed": s.removed, "remaining": s.remaining},
              [_e(s.label), s.removed if s.name not in ("input", "kept") else "", s.remaining]) for s in steps)
     how = ("A document is removed by the first rule it fails, in this order, then by dedup; stages remove only "
@@ -118,8 +127,8 @@ def _languages(run: RunData) -> str:
         return sum(run.removed_by_language.get(lang, {}).get(reason, 0) for lang in langs)
 
     groups = [[lang] for lang in shown] + ([rest] if rest else [])
-    svg = plots.languages(rows_lang, [kept(g) for g in groups],
-                          {r: [removed(g, r) for g in groups] for r in reasons})
+    svg = plots.languages(_labels(rows_lang), [kept(g) for g in groups],
+                          {plot_text(r): [removed(g, r) for g in groups] for r in reasons})
     rows = (({"language": lang, "kept": run.kept_by_language.get(lang, 0),
               "removed": sum(run.removed_by_language.get(lang, {}).values())},
              [_e(lang), run.kept_by_language.get(lang, 0), *[removed([lang], r) for r in reasons]])
@@ -135,17 +144,17 @@ def _stages(run: RunData) -> str:
     stages = run.stage_seconds
     if not stages:
         return ""
-    svg = plots.stage_seconds([s for s, _, _ in stages], [t for _, _, t in stages], [n for _, n, _ in stages])
+    svg = plots.stage_seconds(_labels(s for s, _, _ in stages), [t for _, _, t in stages], [n for _, n, _ in stages])
     rows = (({"stage": s, "documents": n, "seconds": round(t, 6)},
              [_e(s), n, f"{t:.3f}", f"{1000 * t / n:.2f}" if n else ""]) for s, n, t in stages)
     reused = run.stats.get("this_run", {}).get("tasks_reused", 0)
-    note = (f" {reused} task(s) reused stored annotations: their stage seconds are those of the run that "
+    note = (f" {_e(reused)} task(s) reused stored annotations: their stage seconds are those of the run that "
             "annotated them." if reused else "")
     return ("<h2 id=time>Time per stage</h2>"
             "<p class=note>Seconds each annotation stage spent on its documents, summed over workers (stats.json "
             "<code>stages</code>); <code>write</code> is phase 2's writing of the output parts. Dedup "
             "clustering runs as Beam groupings between the phases and is part of the wall time "
-            f"({plots.fmt(run.stats['wall_seconds'])} s) only.{note}</p>"
+            f"(the last run's: {plots.fmt(run.stats['wall_seconds'])} s) only.{note}</p>"
             f"<figure>{svg}</figure>"
             + _details("numbers", _table(["stage", "documents", "seconds", "ms per document"], rows, {1, 2, 3})))
 
@@ -195,8 +204,9 @@ def _signals(run: RunData) -> str:
         by_rule_mask = np.isin(reasons.astype(str), rules) & ~kept_mask if rules else np.zeros(sample.size, bool)
         other_mask = ~kept_mask & ~by_rule_mask
         log = column in LOG_SCALE
-        svg = plots.histogram(column, values[finite & kept_mask], values[finite & by_rule_mask],
-                              values[finite & other_mask], " / ".join(rules) or "a rule on it", lines, log)
+        svg = plots.histogram(plot_text(column), values[finite & kept_mask], values[finite & by_rule_mask],
+                              values[finite & other_mask], plot_text(" / ".join(rules) or "a rule on it"),
+                              [(value, plot_text(label)) for value, label in lines], log)
         if svg is None:
             continue
         missing = int((~finite).sum())
@@ -235,7 +245,7 @@ def _doc(example: Example, keeper: bool = False, note: str = "") -> str:
     return (f"<div class='doc{' keeper' if keeper else ''}' id='{anchor(example.id)}'>"
             f"<a class=id href='#{anchor(example.id)}'>{_e(example.id)}</a> "
             f"<span class=note>{' &middot; '.join(meta)}{note}</span>"
-            f"<pre>{_e(text) if text else '<i>(no text)</i>'}</pre></div>")
+            f"<pre>{html_text(text, keep_lines=True) if text else '<i>(no text)</i>'}</pre></div>")
 
 
 def _dedup(run: RunData) -> str:
@@ -262,7 +272,8 @@ def _dedup(run: RunData) -> str:
     rows = []
     for c in d.largest:
         keeper = run.snippets.get(c.keeper)
-        start = _e(keeper.text[:KEEPER_CHARS] + ("\u2026" if keeper.chars > KEEPER_CHARS else "")) if keeper else \
+        start = html_text(keeper.text[:KEEPER_CHARS] + ("\u2026" if keeper.chars > KEEPER_CHARS else ""),
+                          keep_lines=True) if keeper else \
             "<i>(text not found)</i>"
         members = ", ".join(f"<a class=id href='#{anchor(m)}'>{_e(m)}</a>" if m in shown else
                             f"<span class=id>{_e(m)}</span>" for m in c.members)
@@ -312,13 +323,22 @@ def render(run: RunData) -> str:
             f"<style>{STYLE}</style></head><body>" + "\n".join(b for b in body if b) + "</body></html>\n")
 
 
-def write_report(output: str, sample_rows: int = SAMPLE_ROWS) -> str:
-    """Write OUT/report.html and return its path."""
+def write_report_and_card(output: str, sample_rows: int = SAMPLE_ROWS) -> list[str]:
+    """`report OUT`: OUT/report.html and OUT/README.md (the dataset card, beam_curation.pipeline.report.card),
+    both rendered from one reading of the folder's current stats.json and manifest.json before either is
+    written, so the two never describe different runs (and a failure leaves both as they were)."""
+    from beam_curation.pipeline.report.card import render_card
+
     _check_finished(output)
-    page = render(read_run(output, sample_rows)).encode("utf-8")
-    path = posixpath.join(output, "report.html")
-    atomic_write(path, lambda handle: handle.write(page))
-    return path
+    run = read_run(output, sample_rows)
+    page = render(run).encode("utf-8")
+    card = render_card(output, run.stats, run.manifest).encode("utf-8")
+    written = []
+    for name, content in (("report.html", page), ("README.md", card)):
+        path = posixpath.join(output, name)
+        atomic_write(path, lambda handle, content=content: handle.write(content))
+        written.append(path)
+    return written
 
 
 def _check_finished(output: str) -> None:
@@ -327,14 +347,3 @@ def _check_finished(output: str) -> None:
     for name in ("stats.json", "manifest.json"):
         if not FileSystems.exists(posixpath.join(output, name)):
             raise ConfigError(f"report: {posixpath.join(output, name)} not found (not a finished run's folder?)")
-
-
-def write_report_and_card(output: str) -> list[str]:
-    """`report OUT`: OUT/report.html and OUT/README.md (the dataset card, beam_curation.pipeline.report.card)."""
-    from beam_curation.pipeline.report.card import write_card
-
-    html_path = write_report(output)
-    stats = read_json(posixpath.join(output, "stats.json"))
-    manifest = read_json(posixpath.join(output, "manifest.json"))
-    return [html_path, write_card(output, stats, manifest)]
-

@@ -30,6 +30,7 @@ import yaml
 
 from beam_curation.filters.thresholds import GRID, ThresholdSpec, exact_percentile, grid_index, rules, usable
 from beam_curation.pipeline.config import ConfigError
+from beam_curation.pipeline.report.escape import yaml_comment, yaml_document
 
 log = logging.getLogger(__name__)
 
@@ -181,18 +182,17 @@ def render(specs: list[ThresholdSpec], found: list[LanguageThreshold], *, source
     how = "exact (numpy percentiles)" if exact else (
         f"approximate (Beam ApproximateQuantiles, epsilon {epsilon:g}: rank within epsilon * N + 1 of the exact "
         "position)")
-    lines = [f"# Per-language thresholds from `beam-curation thresholds --from {source}`, {how}.",
-             f"# Languages with fewer than {min_documents} documents holding a value are left out (not judged).",
-             "# Include in a run: --set 'filters.include=[THIS_FILE]' (or filters.include in the config).",
-             "#"]
+    lines = [f"Per-language thresholds from `beam-curation thresholds --from {source}`, {how}.",
+             f"Languages with fewer than {min_documents} documents holding a value are left out (not judged).",
+             "Include in a run: --set 'filters.include=[THIS_FILE]' (or filters.include in the config).",
+             ""]
     for spec in specs:
         kept = values.get(spec.signal, {})
-        lines.append(f"# {spec.signal}: {spec.direction} is better -> keep {spec.operator} the p{spec.percentile:g} "
+        lines.append(f"{spec.signal}: {spec.direction} is better -> keep {spec.operator} the p{spec.percentile:g} "
                      f"of each language; {len(kept)} language(s), documents: "
                      + ", ".join(f"{lang or '(none)'} {n}" for lang, n in sorted(counts.get(spec.signal, {}).items())))
-    body = yaml.safe_dump({"filters": {"rules": rules(specs, values)}}, sort_keys=False, allow_unicode=True,
-                          width=110)
-    return "\n".join(lines) + "\n" + body
+    body = yaml_document({"filters": {"rules": rules(specs, values)}}, width=110)
+    return "\n".join(yaml_comment(line) for line in lines) + "\n" + body
 
 
 def write(path: str, text: str) -> None:
