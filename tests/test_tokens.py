@@ -80,16 +80,32 @@ def test_token_counts_and_totals_through_a_run_and_a_refilter(tokenizer_json: Pa
     removed = [r for r in read_folder(out, "removed") if r["id"] in counts]
     assert kept and removed
     for doc in kept + removed:  # the text documents/ and removed/ hold is the text the stage counted
+        if doc.get("removed_by") == "c4_empty":  # C4's line filter left no text: nothing to count
+            assert counts[doc["id"]] is None and doc["text"] == ""
+            continue
         assert counts[doc["id"]] == len(reference.encode(doc["text"], add_special_tokens=False).ids)
     stats = json.loads((out / "stats.json").read_text())
     tokens = stats["tokens"]
-    assert tokens["tokens"] == sum(counts.values()) and tokens["documents"] == len(counts)
+    counted = {i: n for i, n in counts.items() if n is not None}
+    assert tokens["tokens"] == sum(counted.values()) and tokens["documents"] == len(counted)
     assert tokens["kept_tokens"] == sum(counts[d["id"]] for d in kept)
     assert tokens["kept_documents"] == len(kept) == stats["kept"]
     by_language = {}
     for doc in kept:
         by_language[doc["language"]] = by_language.get(doc["language"], 0) + counts[doc["id"]]
     assert {k: v["kept_tokens"] for k, v in tokens["languages"].items() if "kept_tokens" in v} == by_language
+
+    # The report and the data card show them.
+    from huggingface_hub import DatasetCard
+
+    from beam_curation.pipeline.report.page import write_report_and_card
+
+    write_report_and_card(str(out))
+    card = DatasetCard.load(out / "README.md")
+    assert card.data.dataset_info == {"splits": [{"name": "train", "num_examples": stats["kept"]}]}
+    assert "## Size in tokens" in card.text and f"{tokens['kept_tokens']:,} tokens in the" in card.text
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h2 id=tokens>" in report and "tokens kept" in report
 
     # Decide again with a stricter rule: the kept totals come from the stored counts, nothing is annotated.
     assert run_pipeline(REPO / "configs" / "fineweb.yaml", out, "--set", "tokens.enabled=true",

@@ -149,8 +149,30 @@ def card_metadata(config: Config, stats: dict[str, Any], output: str) -> dict[st
         "language_creators": ["found"],
         "configs": [{"config_name": name, "data_files": [{"split": "train", "path": f"{folder}/*.parquet"}]}
                     for name, folder in DATA_CONFIGS if _has_files(output, folder)],  # a glob matching none fails
+        # the documents/ split's size, as `datasets` states it (tokens, when counted, are in the body)
+        "dataset_info": {"splits": [{"name": "train", "num_examples": stats["kept"]}]},
     }
     return meta
+
+
+def _token_lines(tokens: dict[str, Any] | None) -> list[str]:
+    """`## Size in tokens`: the `tokens` stage's counts, kept and in all, per language and declared source."""
+    if not tokens:
+        return []
+    lines = ["## Size in tokens", "",
+             f"{_fmt(tokens.get('kept_tokens', 0))} tokens in the {_fmt(tokens.get('kept_documents', 0))} kept "
+             f"documents ({_fmt(tokens['tokens'])} in all {_fmt(tokens['documents'])} documents with text), counted "
+             "with the run's tokenizer (`tokens.tokenizer` in the manifest), without special tokens.", ""]
+    for title, key in (("By language", "languages"), ("By source (`source` field)", "sources")):
+        groups = tokens.get(key) or {}
+        if groups:
+            lines += [f"### {title}", ""]
+            lines += _table(["", "kept documents", "kept tokens", "tokens in all"],
+                            [[name, v.get("kept_documents", 0), v.get("kept_tokens", 0), v["tokens"]]
+                             for name, v in sorted(groups.items(), key=lambda kv: (-kv[1].get("kept_tokens", 0),
+                                                                                    kv[0]))])
+            lines.append("")
+    return lines
 
 
 def _rules(config: Config) -> list[tuple[str, str, dict[str, Any], list[str]]]:
@@ -202,6 +224,7 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
                     [[h, n, _share(n, kept)] for h, n in sorted(hosts.items(), key=lambda kv: (-kv[1], kv[0]))
                      [:TOP_DOMAINS]])
     lines.append("")
+    lines += _token_lines(stats.get("tokens"))
 
     # --- processing ---
     removed = stats["removed"]

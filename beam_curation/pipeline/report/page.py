@@ -83,6 +83,8 @@ def _summary(run: RunData) -> str:
     last = "wall seconds of the last run" + ("" if "this_run" in s else " (every shard was complete: it ran nothing)")
     rows = [("shards", s["shards"]), ("documents in", s["input"]), ("kept", s["kept"]),
             ("removed", s["removed_total"]), ("failed (errors/)", s["errors_total"]), (last, s["wall_seconds"])]
+    if "tokens" in s:  # the `tokens` stage: its tokenizer's counts
+        rows[3:3] = [("tokens kept", s["tokens"].get("kept_tokens", 0)), ("tokens in all", s["tokens"]["tokens"])]
     refiltered = m.get("refiltered_from")
     return (f"<h1>Curation run report</h1><p class=note>{_e(run.output)} &middot; config {_e(m['config_digest'])} "
             f"&middot; mode {_e(run.config.mode)}"
@@ -316,8 +318,26 @@ def _errors(run: RunData) -> str:
             + _table(["stage", "errors"], (({"stage": s}, [_e(s), n]) for s, n in errors.items()), {1}))
 
 
+def _tokens(run: RunData) -> str:
+    """Tokens per language and per declared source, all and kept (the `tokens` stage's counts)."""
+    tokens = run.stats.get("tokens")
+    if not tokens:
+        return ""
+    parts = ["<h2 id=tokens>Tokens</h2>"]
+    for title, key in (("By language", "languages"), ("By source", "sources")):
+        groups = tokens.get(key) or {}
+        if not groups:
+            continue
+        rows = sorted(groups.items(), key=lambda kv: (-kv[1].get("kept_tokens", 0), kv[0]))
+        parts.append(f"<h3>{title}</h3>" + _table(
+            ["", "kept documents", "kept tokens", "documents", "tokens"],
+            (({key: name}, [_e(name), v.get("kept_documents", 0), v.get("kept_tokens", 0), v["documents"],
+                            v["tokens"]]) for name, v in rows), {1, 2, 3, 4}))
+    return "".join(parts)
+
+
 def render(run: RunData) -> str:
-    body = [_summary(run), _funnel(run), _languages(run), _stages(run), _signals(run), _dedup(run),
+    body = [_summary(run), _funnel(run), _languages(run), _tokens(run), _stages(run), _signals(run), _dedup(run),
             _examples(run), _errors(run)]
     return ("<!doctype html><html lang=en><head><meta charset='utf-8'><title>Curation run report</title>"
             f"<style>{STYLE}</style></head><body>" + "\n".join(b for b in body if b) + "</body></html>\n")
