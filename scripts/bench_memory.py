@@ -5,11 +5,12 @@
 
 For each size, a file holding one document of that many megabytes of real English prose (WikiText-2's test
 split, bundled for the KenLM model, repeated) plus one short document is run through `beam-curation run`
-in a fresh process with `input.max_text_bytes` raised above it (so the document is annotated, not refused),
+in a fresh process with `input.max_text_bytes` raised above it (so the document is annotated, not refused;
+`--default-cap` leaves the setting alone),
 and the run's process tree (the driver, Beam's workers, the extraction sandbox) is sampled with psutil every
 20 ms: the peak of the tree's summed RSS, and of its largest single process, are printed as JSON lines with
-the wall seconds and where the document went. `--repo` runs another checkout (e.g. the main branch, which
-has no `input.max_text_bytes`: the setting is then left out) for a before/after.
+the wall seconds and where the document went. `--repo` runs another checkout's pipeline (e.g. the main
+branch, which has no `input.max_text_bytes`: give `--default-cap` with it) for a before/after.
 """
 
 from __future__ import annotations
@@ -77,18 +78,20 @@ def measure(repo: Path, config: str, path: Path, out: Path, sets: list[str]) -> 
     for item in sets:
         command += ["--set", item]
     started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    watched = psutil.Process(proc.pid)
-    peak_tree = peak_one = 0
-    while proc.poll() is None:
-        try:
-            tree, one = tree_rss(watched)
-        except psutil.NoSuchProcess:
-            break
-        peak_tree, peak_one = max(peak_tree, tree), max(peak_one, one)
-        time.sleep(0.02)
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.wait()
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty run cannot block on it
+        proc = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=errors)
+        watched = psutil.Process(proc.pid)
+        peak_tree = peak_one = 0
+        while proc.poll() is None:
+            try:
+                tree, one = tree_rss(watched)
+            except psutil.NoSuchProcess:
+                break
+            peak_tree, peak_one = max(peak_tree, tree), max(peak_one, one)
+            time.sleep(0.02)
+        proc.wait()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     result = {"rc": proc.returncode, "wall_seconds": round(time.perf_counter() - started, 1),
               "peak_tree_mb": round(peak_tree / 2**20), "peak_process_mb": round(peak_one / 2**20)}
     if proc.returncode:
@@ -119,8 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default="configs/default.yaml")
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--repo", type=Path, default=REPO)
-    parser.add_argument("--no-cap-key", action="store_true",
-                        help="do not pass input.max_text_bytes (a checkout without the setting)")
+    parser.add_argument("--default-cap", action="store_true",
+                        help="leave input.max_text_bytes at its default: to see the cap at work, or to run a "
+                             "checkout without the setting")
     args = parser.parse_args(argv)
     repo = args.repo.resolve()
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             folder.mkdir()
             path = write_input(folder, size, args.format)
             sets = list(args.sets)
-            if not args.no_cap_key and args.repo.resolve() == REPO:
+            if not args.default_cap:
                 sets.append(f"input.max_text_bytes={size + 1_000_000}")
             result = measure(repo, args.config, path, folder / "out", sets)
             print(json.dumps({"mb": mb, "format": args.format, "repo": str(repo), **result}), flush=True)

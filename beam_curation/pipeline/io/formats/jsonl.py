@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
 from typing import IO, Any, Iterator, Optional
 
@@ -26,6 +27,8 @@ DOLMA_FIELDS = ("source", "added", "created", "metadata")  # always output colum
 ESCAPE_RATIO = 6
 FIELDS_SLACK = 1 << 20
 CHUNK = 1 << 20
+# Where a line may hold a lone surrogate: a \ud800-\udfff escape, or its bytes (json reads them with surrogatepass).
+SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
 
 
 class NotJsonl(ValueError):
@@ -43,14 +46,15 @@ def open_lines(path: str) -> IO[bytes]:
 
 def lines(stream: IO[bytes], limit: Optional[int]) -> Iterator[bytes | int]:
     """The non-blank lines (each with its newline). A line longer than `limit` bytes is read through in chunks
-    without being kept, and given as its size (an int)."""
-    if limit is None:
-        yield from (line for line in stream if line.strip())
-        return
-    while line := stream.readline(limit + 1):
-        if len(line) <= limit or line.endswith(b"\n"):
+    without being kept, and given as its size (an int). A line is yielded without a reference kept here, so
+    the reader can let go of it while the document it holds is worked on."""
+    held: list[bytes] = []
+    while line := stream.readline(limit + 1) if limit is not None else stream.readline():
+        if limit is None or len(line) <= limit or line.endswith(b"\n"):
             if line.strip():
-                yield line
+                held.append(line)
+                line = b""
+                yield held.pop()
             continue
         size = len(line)
         while not line.endswith(b"\n") and (line := stream.readline(CHUNK)):
@@ -119,6 +123,7 @@ class Jsonl(InputFormat):
                             f"{spec.path}: none of its {survey.lines} lines is a JSON object, not a JSONL file "
                             f"(the first: {doc.error})"))
                         return
+                line = None  # not kept while the document is worked on: a large text is not held twice
                 yield doc
                 row += 1
         except BrokenStream as exc:  # a truncated or corrupt compressed stream: the rest is one read error
@@ -141,6 +146,8 @@ class Jsonl(InputFormat):
             text = record.get("text")
             if text is not None and not isinstance(text, str):
                 raise ValueError("'text' must be a string")
+            if SURROGATE.search(line) and not _encodable(record):
+                raise ValueError("a string holds a lone surrogate (a \\ud800-\\udfff escape not in a pair): not text")
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             return self.failure(spec, row, f"line{row}", exc, line_record(line))
         doc = _dolma_doc(spec, row, record)
@@ -167,6 +174,22 @@ class Jsonl(InputFormat):
         except BrokenStream as exc:
             return _Survey(exc, has_object, count)
         return _Survey(None, has_object, count)
+
+
+def _encodable(value: Any) -> bool:
+    """Every string in a parsed record is UTF-8 text (json reads a lone surrogate escape, which is not, and
+    which no Parquet file can hold)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    return True
 
 
 def _is_object(line: bytes) -> bool:

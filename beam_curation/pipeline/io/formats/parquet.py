@@ -118,7 +118,9 @@ class Parquet(InputFormat):
                             batch = batch.take(keep)
                         else:
                             rows = range(row, row + n)
-                        yield from _docs(spec, batch, rows, extra, max_text_bytes)
+                        docs = list(_docs(spec, batch, rows, extra, max_text_bytes))
+                        batch = None  # the Arrow copy of the texts is not kept while the documents are worked on
+                        yield from docs
                         row += n
                 except Exception as exc:  # a corrupt page: the rest of this row group cannot be trusted
                     if by_group or row % spec.slices == spec.slice:
