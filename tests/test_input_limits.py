@@ -194,6 +194,21 @@ def test_a_broken_warc_gz_says_it_cannot_be_decompressed(tmp_path: Path, capsys)
     assert capsys.readouterr().err == "", "warcio's own messages about a bad stream stay out of the terminal"
 
 
+def test_a_parquet_file_cut_short_is_one_read_error(tmp_path: Path):
+    """Parquet has no stream to break midway: a file whose footer is cut off or overwritten is one error for the
+    file (from the first slice), whatever the number of slices."""
+    path = tmp_path / "whole.parquet"
+    pq.write_table(pa.Table.from_pylist([_record(i) for i in range(20)]), path, row_group_size=5)
+    data = path.read_bytes()
+    for name, blob in {"cut": data[:-100], "footer": data[:-12] + _garbage(8) + b"PAR1", "empty_tail": data[:4]}.items():
+        broken = tmp_path / f"{name}.parquet"
+        broken.write_bytes(blob)
+        for slices in (1, 2, 4):
+            docs = [d for k in range(slices) for d in _read(broken, slice=k, slices=slices)]
+            assert [(d.id, d.error_stage) for d in docs] == [(f"{name}/file", "read")], (name, slices)
+            assert formats.get("parquet").raw_record(docs[0]) == {"path": str(broken), "position": "file"}
+
+
 # --- the text cap -----------------------------------------------------------------------------------------------
 
 CAP = 5000
