@@ -88,10 +88,10 @@ class Jsonl(InputFormat):
     def documents(self, spec: ShardSpec, max_text_bytes: int | None = None) -> Iterator[Doc]:
         """One document a non-blank line; a line that is not a JSON object (with a string `text`) is a read
         error holding the line, a record whose text is over `max_text_bytes` a read error holding where it is.
-        The first line that fails makes the file be read once more to the end (`_survey`): if the stream does
-        not decompress, that line and the rest are one read error; if no line at all is a JSON object (and
-        there is more than one), the file is. A file with no line at all is one read error (from the first
-        slice)."""
+        The first line that fails in a compressed file (in a plain one: a first line that fails) makes the
+        file be read once more (`_survey`): if the stream does not decompress to its end, that line and the
+        rest are one read error; if no line at all is a JSON object (and there is more than one), the file is.
+        A file with no line at all is one read error (from the first slice)."""
         limit = None if max_text_bytes is None else ESCAPE_RATIO * max_text_bytes + FIELDS_SLACK
         compressed = spec.path.lower().endswith((".gz", ".zst"))
         row = 0
