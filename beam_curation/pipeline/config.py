@@ -32,7 +32,7 @@ __all__ = ["Config", "ConfigError", "RuleSpec", "content_digest", "load_config",
 # `input.format`: `auto` (each file's format from its name) or a registered format's name.
 InputFormatName = Literal[(formats.AUTO, *formats.names())]
 # `input.max_text_bytes`'s default: with the default config a 10 MB document peaks a worker at 1.2 GB, a 20 MB
-# one at 2.0 GB (scripts/bench_memory.py, docs/known-limits.md).
+# one at 2.0 GB, a 50 MB one at 4.3 GB (scripts/bench_memory.py, docs/known-limits.md).
 MAX_TEXT_BYTES = 10_000_000
 
 
