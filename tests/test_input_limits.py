@@ -160,6 +160,21 @@ def test_a_broken_compressed_jsonl_is_one_read_error(tmp_path: Path, suffix: str
     assert error.error.startswith("NotJsonl") and "not a JSONL file" in error.error and error.id.endswith("/file")
 
 
+def test_valid_streams_of_several_members_read_whole(tmp_path: Path):
+    """What the decompression checks must not refuse: gzip members and zstd frames one after the other (as
+    `cat` or pigz make them), zero padding after the last gzip member, an empty stream."""
+    parts = [_jsonl([_record(i) for i in range(k, k + 3)]) for k in (0, 3, 6)]
+    zstd = zstandard.ZstdCompressor()
+    files = {"members.jsonl.gz": b"".join(map(gzip.compress, parts)) + b"\0" * 512,
+             "frames.jsonl.zst": b"".join(map(zstd.compress, parts))}
+    for name, blob in files.items():
+        (tmp_path / name).write_bytes(blob)
+        assert [(d.id, d.error) for d in _read(tmp_path / name, CAP)] == [(f"d{i}", None) for i in range(9)], name
+    (tmp_path / "nothing.jsonl.gz").write_bytes(gzip.compress(b""))
+    (empty,) = _read(tmp_path / "nothing.jsonl.gz")
+    assert empty.error.startswith("EmptyInput")
+
+
 def test_a_jsonl_with_a_bad_first_line_keeps_its_good_lines(tmp_path: Path):
     """The file-level verdict is only for a file in which no line is a record."""
     path = tmp_path / "first_bad.jsonl.gz"
