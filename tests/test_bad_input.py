@@ -69,7 +69,13 @@ def test_text_documents_empty_and_huge(tmp_path: Path, minimal_config: Path):
     assert _run(minimal_config, out, [shard]) == 0
     assert_conservation(out, 4)
     kept = {r["id"] for r in read_folder(out, "documents")}
-    assert kept == {"a", "d"}
+    assert kept == {"a"}
+    (huge,) = read_folder(out, "errors")  # over input.max_text_bytes (10 MB): refused by the reader
+    assert huge["id"] == "d" and huge["stage"] == "read" and "input.max_text_bytes=10000000" in huge["error"]
+    raised = tmp_path / "raised"
+    assert _run(minimal_config, raised, [shard], "--set", "input.max_text_bytes=30000000") == 0
+    assert_conservation(raised, 4)
+    assert {r["id"] for r in read_folder(raised, "documents")} == {"a", "d"}
 
 
 def test_parquet_without_text_or_html_fails_at_start(tmp_path: Path, minimal_config: Path, capsys):

@@ -54,8 +54,25 @@ def test_the_stage_counts_what_the_tokenizer_encodes(tokenizer_json: Path):
     stage.run(docs)
     reference = Tokenizer.from_file(str(tokenizer_json))
     assert [d.signals["token_count"] for d in docs] == \
-        [len(reference.encode(t, add_special_tokens=False).ids) for t in texts]
+        [len(reference.encode(t).ids) for t in texts]
     assert all(d.error is None for d in docs)
+
+
+def test_what_the_tokenizers_template_adds_is_counted(tokenizer_json: Path, tmp_path: Path):
+    """A tokenizer whose template puts a BOS before each text: the count is `encode`'s, BOS included (what
+    `tokenize` writes for the document before its end-of-document id)."""
+    from tokenizers import Tokenizer
+    from tokenizers.processors import TemplateProcessing
+
+    from beam_curation.pipeline.stages.tokens import count_tokens
+
+    with_bos = Tokenizer.from_file(str(tokenizer_json))
+    bos = with_bos.token_to_id("<|endoftext|>")
+    with_bos.post_processor = TemplateProcessing(single="<|endoftext|> $A", special_tokens=[("<|endoftext|>", bos)])
+    plain = Tokenizer.from_file(str(tokenizer_json))
+    texts = ["Hello world.", "The tower is 324 metres tall."]
+    assert count_tokens(with_bos, texts) == [len(with_bos.encode(t).ids) for t in texts] == \
+        [len(plain.encode(t).ids) + 1 for t in texts]
 
 
 def test_a_file_that_is_not_a_tokenizer_is_refused_at_start(tmp_path: Path, in_repo):
@@ -83,7 +100,7 @@ def test_token_counts_and_totals_through_a_run_and_a_refilter(tokenizer_json: Pa
         if doc.get("removed_by") == "c4_empty":  # C4's line filter left no text: nothing to count
             assert counts[doc["id"]] is None and doc["text"] == ""
             continue
-        assert counts[doc["id"]] == len(reference.encode(doc["text"], add_special_tokens=False).ids)
+        assert counts[doc["id"]] == len(reference.encode(doc["text"]).ids)
     stats = json.loads((out / "stats.json").read_text())
     tokens = stats["tokens"]
     counted = {i: n for i, n in counts.items() if n is not None}

@@ -31,6 +31,9 @@ __all__ = ["Config", "ConfigError", "RuleSpec", "absolute_path", "content_digest
 
 # `input.format`: `auto` (each file's format from its name) or a registered format's name.
 InputFormatName = Literal[(formats.AUTO, *formats.names())]
+# `input.max_text_bytes`'s default: with the default config a 10 MB document peaks a worker at 1.2 GB, a 20 MB
+# one at 2.0 GB, a 50 MB one at 4.3 GB (scripts/bench_memory.py, docs/known-limits.md).
+MAX_TEXT_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class InputConfig:
     # What the input is and under which licence, as the user declares it: the data card (`report`) says so.
     source: Optional[str] = None  # e.g. "Common Crawl CC-MAIN-2024-22" or a Hugging Face dataset id
     license: Optional[str] = None  # an SPDX id or a Hugging Face licence id (cc-by-4.0, odc-by, other, ...)
+    # A record whose text is larger than this many bytes (UTF-8; a WET record's content as stored) is a read
+    # error, found by the reader before the text is held or copied: a worker's memory grows with the largest
+    # document (the signal stages take about 80 times its size; docs/known-limits.md). Shapes annotations.
+    max_text_bytes: int = setting(MAX_TEXT_BYTES, newer=True)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,9 @@ class _ConfigMethods:
         threshold, mode, dedup thresholds and keep policy and the output layout are decided later from stored
         annotations, so changing them reuses the annotations."""
         shaping: dict[str, Any] = {"version": ANNOTATION_VERSION, "format": self.input.format}
+        # the text cap decides which records are annotated at all; a newer key, so left out at its default
+        if "max_text_bytes" in settings_view(self.input):
+            shaping["max_text_bytes"] = self.input.max_text_bytes
         for stage, section in self.stage_sections():
             shaping.update(stage.digest(section))
         return _hash(shaping)
@@ -357,6 +367,8 @@ def _check_semantics(config: Config) -> None:
     """Cross-field checks that types alone cannot express: the fixed sections', then each stage's own."""
     if not 1 <= config.input.splits <= 1024:
         raise ConfigError("input.splits: must lie in [1, 1024]")
+    if config.input.max_text_bytes <= 0:
+        raise ConfigError("input.max_text_bytes: must be > 0")
     if config.output.rows_per_file < 0:
         raise ConfigError("output.rows_per_file: must be >= 0 (0: one file per shard)")
     names = [r.name for r in config.filters.rules]

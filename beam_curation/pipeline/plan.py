@@ -32,6 +32,7 @@ class Annotation:
     fields: tuple[pa.Field, ...]  # signal columns of the annotation files, in stage order
     dedup: bool  # the files carry the dedup keys
     compression: Optional[str]  # Parquet compression of the annotation files (None: none)
+    max_text_bytes: Optional[int] = None  # the readers' text cap (`input.max_text_bytes`; None: none)
 
     def build(self, shared: Any) -> list[Stage]:
         """The stage objects of one worker (not set up yet)."""
@@ -81,7 +82,7 @@ def resolve(config: Config) -> RunPlan:
         languages.update(stage.languages(section))
     return RunPlan(
         annotation=Annotation(tuple(enabled_stages(config)), stage_context(config), fields, config.dedup.enabled,
-                              compression),
+                              compression, config.input.max_text_bytes),
         decisions=Decisions(tuple(rule_specs(config)), config.mode == "filter", prefilter_gate(config),
                             config.dedup.enabled, available, tuple(config.buckets)),
         writing=Writing(config.output, tuple(signal_fields(config)), tuple(signature_columns(config)), languages,

@@ -200,10 +200,9 @@ class AnnotateTask(beam.DoFn):
                 return sorted(widest)
         raise RuntimeError("pages were skipped that no keep-list of this run skips")  # pragma: no cover
 
-    @staticmethod
-    def _read(task: ShardSpec) -> Iterator[Doc]:
+    def _read(self, task: ShardSpec) -> Iterator[Doc]:
         """The task's documents, timing the reader alone (not the stages run between reads)."""
-        docs = read_shard(task)
+        docs = read_shard(task, self._annotation.max_text_bytes)
         while True:
             started = time.perf_counter()
             doc = next(docs, None)

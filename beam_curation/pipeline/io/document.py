@@ -54,6 +54,7 @@ class Doc:
     passthrough: dict[str, Any] = field(default_factory=dict)
     raw_input: Optional[dict[str, Any]] = None  # set when the record could not be parsed: what was read
     # (the record errors/ keeps is the reader's: beam_curation.pipeline.io.formats.InputFormat.raw_record)
+    raw_text: Optional[bytes] = None  # the text's bytes as read, kept only when decoding them was lossy (WET)
     language: Optional[str] = None
     language_score: Optional[float] = None
     language_guess: Optional[tuple[str, ...]] = None  # CLD2's languages on the raw HTML (langid_prefilter)

@@ -162,7 +162,7 @@ def _token_lines(tokens: dict[str, Any] | None) -> list[str]:
     lines = ["## Size in tokens", "",
              f"{_fmt(tokens.get('kept_tokens', 0))} tokens in the {_fmt(tokens.get('kept_documents', 0))} kept "
              f"documents ({_fmt(tokens['tokens'])} in all {_fmt(tokens['documents'])} documents with text), counted "
-             "with the run's tokenizer (`tokens.tokenizer` in the manifest), without special tokens.", ""]
+             "with the run's tokenizer (`tokens.tokenizer` in the manifest) as its `encode` gives them.", ""]
     for title, key in (("By language", "languages"), ("By source (`source` field)", "sources")):
         groups = tokens.get(key) or {}
         if groups:

@@ -1,6 +1,7 @@
 """Token counts with a Hugging Face tokenizer (a `tokenizer.json`, local or on any Beam filesystem; never fetched
-from a hub): `token_count`, the ids `Tokenizer.encode(text, add_special_tokens=False)` gives for the text as the
-earlier stages left it. Totals per language and source, and over kept documents, are counted when parts are
+from a hub): `token_count`, the ids `Tokenizer.encode(text)` gives for the text as the earlier stages left it
+(with what the tokenizer's own template adds, e.g. a BOS: what `tokenize` writes for the document before its
+end-of-document id). Totals per language and source, and over kept documents, are counted when parts are
 written (stats.json `tokens`), so a refilter counts its kept documents from the stored column."""
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ def load_tokenizer(path: str):
 
 
 def count_tokens(tokenizer: Any, texts: list[str]) -> list[int]:
-    """Tokens of each text without special tokens (what a trainer's document holds before its end-of-document id)."""
-    return [len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    """Tokens of each text as `Tokenizer.encode` gives them (what a trainer's document holds before its
+    end-of-document id)."""
+    return [len(encoding.ids) for encoding in tokenizer.encode_batch(texts)]
 
 
 class CountTokens(Stage):

@@ -11,8 +11,10 @@ the registry is read by the config at load.
 
 from __future__ import annotations
 
+import io
+import zlib
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Iterator
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Iterator, Optional
 
 from beam_curation.pipeline.io.document import Doc, ShardSpec
 
@@ -26,6 +28,102 @@ class SchemaError(ValueError):
 
 class EmptyInput(ValueError):
     """An input file that holds no document: reported as a read error naming it."""
+
+
+class NotDecompressible(ValueError):
+    """A compressed input (or its rest, from a record on) that cannot be decompressed: a bad header, a truncated
+    or corrupt stream, garbage after its end. One read error for what could not be read, never one per line
+    of what a broken stream yields."""
+
+
+class TextTooLarge(ValueError):
+    """A record whose text is larger than `input.max_text_bytes`: refused by the reader before the text is held
+    or copied (errors/ keeps where the record is, not its text)."""
+
+
+class BrokenStream(Exception):
+    """Raised by `Decompressed` where its file stops decompressing. Neither a ValueError nor an EOFError, which
+    parsers (json, warcio) take for a bad record or the end of the file; readers turn it into one read error,
+    `NotDecompressible`, for the rest of the file."""
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+BLOCK = 1 << 16  # compressed bytes fed to a decompressor at a time
+
+
+class Decompressed(io.RawIOBase):
+    """The bytes of a gzip (every member) or zstd (every frame) file, decompressed block by block, raising
+    `BrokenStream` where the file stops decompressing: a bad header or checksum, a corrupt block, garbage
+    after the last member, or a file that ends inside one (which Python's gzip and zstandard's reader
+    report as the end of the file, or not at all). What decompressed before a fault is read before the fault
+    is raised, one `readinto` at a time: read through a `BufferedReader`, only `readline` keeps that promise
+    (`read(n)` may drop what it gathered when the fault comes), so warcio gets this object itself."""
+
+    def __init__(self, raw: IO[bytes], kind: str):
+        self._raw, self._kind = raw, kind
+        if kind == "zstd":
+            import zstandard
+
+            self._errors: tuple[type[BaseException], ...] = (zstandard.ZstdError,)
+            context = zstandard.ZstdDecompressor()
+            self._decoder = context.decompressobj
+        else:
+            self._errors = (zlib.error,)
+            self._decoder = lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._member: Any = None  # the member (frame) being decompressed, None between members
+        self._pending, self._offset = b"", 0  # decompressed, and how much of it was read
+        self._fault: Optional[BrokenStream] = None
+        self._started = False  # a member was started (zero padding after members is allowed, not before)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._offset >= len(self._pending):
+            if not self._refill():
+                return 0
+        size = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:size] = memoryview(self._pending)[self._offset:self._offset + size]
+        self._offset += size
+        return size
+
+    def _refill(self) -> bool:
+        """The next block decompressed into `_pending`; False at the end of the file."""
+        if self._fault is not None:
+            raise self._fault
+        block = self._raw.read(BLOCK)
+        if not block:
+            if self._member is not None:
+                raise BrokenStream(f"the file ends inside a {self._kind} member: truncated")
+            return False  # the end (of an empty file too: the reader says it holds no record)
+        out = []
+        try:
+            while block:
+                if self._member is None:
+                    if self._started and not block.strip(b"\0"):  # zero padding after the last member
+                        break
+                    self._member, self._started = self._decoder(), True
+                out.append(self._member.decompress(block))
+                block = b""
+                if self._member.eof:  # the next member, or garbage, starts in this block
+                    block, self._member = self._member.unused_data, None
+        except self._errors as exc:
+            self._fault = BrokenStream(f"{type(exc).__name__}: {exc}")
+        self._pending, self._offset = b"".join(out), 0
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+def utf8_size(text: str) -> int:
+    """The size of `text` in UTF-8 bytes (what `input.max_text_bytes` counts), without encoding it when it is
+    ASCII; a lone surrogate (from a JSON escape) counts as 3 bytes."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", errors="surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -93,14 +191,16 @@ class InputFormat:
 
     # --- reading --------------------------------------------------------------------------------------------
 
-    def documents(self, spec: ShardSpec) -> Iterator[Doc]:
-        """Every document of the file, failures included, in file order, numbered by `row`."""
+    def documents(self, spec: ShardSpec, max_text_bytes: int | None = None) -> Iterator[Doc]:
+        """Every document of the file, failures included, in file order, numbered by `row`. A record whose text
+        is larger than `max_text_bytes` (None: no cap) is a read error (`too_large`), found before its text is
+        held whole where the format allows."""
         raise NotImplementedError
 
-    def read(self, spec: ShardSpec) -> Iterator[Doc]:
+    def read(self, spec: ShardSpec, max_text_bytes: int | None = None) -> Iterator[Doc]:
         """The task's documents in file order: with slices, only this slice's rows (failures included, once).
         By default the file is read whole and the rows r with r % slices == slice kept."""
-        for doc in self.documents(spec):
+        for doc in self.documents(spec, max_text_bytes):
             if doc.row % spec.slices == spec.slice:
                 yield doc
 
@@ -127,3 +227,29 @@ class InputFormat:
         doc.raw_input = record or {"path": spec.path, "position": where}
         doc.fail("read", exc)
         return doc
+
+    @classmethod
+    def too_large(cls, spec: ShardSpec, row: int, where: str, size: int, limit: int, *, doc_id: str | None = None,
+                  url: str | None = None, what: str = "text") -> Doc:
+        """A record over `input.max_text_bytes`, failed at `read`. errors/ keeps where it is (path, position, its
+        id and URL when read, its size), not the text: holding that is what the cap prevents."""
+        record: dict[str, Any] = {"path": spec.path, "position": where, "bytes": size}
+        if doc_id is not None:
+            record["id"] = doc_id
+        if url is not None:
+            record["url"] = url
+        doc = cls.failure(spec, row, where, TextTooLarge(f"{what} of {size} bytes exceeds input.max_text_bytes={limit}"),
+                          record)
+        doc.id = doc_id if doc_id is not None else doc.id
+        doc.url = url
+        return doc
+
+    @classmethod
+    def not_decompressible(cls, spec: ShardSpec, row: int, unit: str, exc: BrokenStream,
+                           record: dict | None = None) -> Doc:
+        """The rest of a compressed file, from its `unit` (`line`, `record`) `row` on (the whole file when 0),
+        as one read error."""
+        where = f"{unit}{row}" if row else "file"
+        rest = f"from {unit} {row} on" if row else "the file"
+        return cls.failure(spec, row, where, NotDecompressible(f"{spec.path}: {rest} cannot be decompressed ({exc})"),
+                           record)
