@@ -127,3 +127,32 @@ def with_paths(obj: Any, fix: Callable[[str], str]) -> Any:
         elif dataclasses.is_dataclass(value):
             changes[f.name] = with_paths(value, fix)
     return dataclasses.replace(obj, **changes) if changes else obj
+
+
+def raw_with_paths(raw: Any, cls: type, fix: Callable[[str], str]) -> Any:
+    """A raw mapping (YAML, before validation) of dataclass `cls` with `fix` applied to the path settings it
+    gives: a recipe's own relative paths resolved against its folder before the command line adds its own.
+    Values of unexpected shapes are left for validation to refuse."""
+    import typing
+
+    if not isinstance(raw, dict) or not dataclasses.is_dataclass(cls):
+        return raw
+    hints = typing.get_type_hints(cls)
+    out = dict(raw)
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        value, tp = raw[f.name], hints[f.name]
+        if f.metadata.get(PATH) is not None:
+            if isinstance(value, str):
+                out[f.name] = fix(value)
+            elif isinstance(value, dict):
+                out[f.name] = {k: fix(v) if isinstance(v, str) else v for k, v in value.items()}
+            elif isinstance(value, list):
+                out[f.name] = [fix(v) if isinstance(v, str) else v for v in value]
+            continue
+        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else tp
+        if dataclasses.is_dataclass(inner):
+            out[f.name] = [raw_with_paths(v, inner, fix) for v in value] if isinstance(value, list) \
+                else raw_with_paths(value, inner, fix)
+    return out

@@ -24,7 +24,7 @@ import yaml
 from beam_curation.pipeline.io import formats
 from beam_curation.pipeline.io.content import content_digest  # noqa: F401 - re-exported
 from beam_curation.pipeline.stages import STAGES
-from beam_curation.settings import ConfigError, absolute_path, setting, settings_view, with_paths
+from beam_curation.settings import ConfigError, absolute_path, raw_with_paths, setting, settings_view, with_paths
 
 __all__ = ["Config", "ConfigError", "RuleSpec", "absolute_path", "content_digest", "load_config", "parse_config"]
 
@@ -210,14 +210,16 @@ def load_config(path: str | Path, overrides: list[str] = (), *, input_paths: lis
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections")
+    if base is not None:  # a shipped recipe's own paths are the package's; the command line's the working directory's
+        raw = raw_with_paths(raw, Config, lambda p: absolute_path(p, base))
     for item in overrides:
         apply_override(raw, item)
     include_rules(raw)
-    if input_paths:  # the command line's paths are the working directory's, whatever the recipe's base
-        raw.setdefault("input", {})["paths"] = [absolute_path(p) for p in input_paths]
+    if input_paths:
+        raw.setdefault("input", {})["paths"] = list(input_paths)
     if output_path:
         raw.setdefault("output", {})["path"] = output_path
-    return parse_config(raw, base)
+    return parse_config(raw)
 
 
 def include_rules(raw: dict[str, Any]) -> None:
