@@ -47,13 +47,13 @@ models/fasttext/quality.bin: $(wildcard models/training_data/quality/*.jsonl.gz)
 # Headless Chromium for the report's screenshot test (Debian's package, apt-get when missing; the test skips
 # without it, so a machine without apt-get still sets up).
 chromium:
-	@scripts/install_debian.sh chromium chromium "tests/test_report.py's screenshot test" \
-		|| echo "make setup: chromium not installed; tests/test_report.py will skip its screenshot test"
+	@scripts/install_debian.sh chromium chromium "tests/pipeline/report/test_report.py's screenshot test" \
+		|| echo "make setup: chromium not installed; tests/pipeline/report/test_report.py will skip its screenshot test"
 
-# docker-compose (Debian's, apt-get when missing) for tests/test_compose.py's check of docker/compose.yaml.
+# docker-compose (Debian's, apt-get when missing) for tests/pipeline/runners/test_compose.py's check of docker/compose.yaml.
 compose:
-	@docker compose version >/dev/null 2>&1 || scripts/install_debian.sh docker-compose docker-compose "tests/test_compose.py's check" \
-		|| echo "make setup: docker-compose not installed; tests/test_compose.py will skip its compose check"
+	@docker compose version >/dev/null 2>&1 || scripts/install_debian.sh docker-compose docker-compose "tests/pipeline/runners/test_compose.py's check" \
+		|| echo "make setup: docker-compose not installed; tests/pipeline/runners/test_compose.py will skip its compose check"
 
 run: setup
 	$(VENV)/bin/beam-curation run --config configs/default.yaml

@@ -8,7 +8,7 @@ The scale corpus is generated inside the pipeline (no input files): Zipf-distrib
 synthetic vocabulary, planted near-duplicate clusters (copies with a few word substitutions) and one
 boilerplate cluster of ``--boilerplate`` near-identical documents (a hot key in every shuffle).
 ``--runner dask`` runs it on a dask.distributed LocalCluster of ``--workers`` non-daemonic worker processes
-(one thread each) through beam_curation.pipeline.runners.dask_runner, as tests/test_dask_runner.py starts one.
+(one thread each) through beam_curation.pipeline.runners.dask_runner, as tests/pipeline/runners/test_dask_runner.py starts one.
 """
 
 from __future__ import annotations

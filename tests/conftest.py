@@ -11,6 +11,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+# The local runners every byte-for-byte test compares: Beam's in-process FnApiRunner, its multi_processing mode
+# (what catches what breaks on Dataflow: pickling, workers in other processes) and the portable path.
+RUNNERS = {
+    "in_memory": ["--runner=FnApiRunner"],
+    "multi_processing": ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+                         "--direct_num_workers=2"],
+    "portable": ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+}
 
 
 _RUNNING: dict[str, pytest.Item] = {}  # the test being set up or run (`shared_data` checks its marker)

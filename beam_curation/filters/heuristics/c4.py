@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from beam_curation.filters.text.word_tokens import EnglishWordTokenizer, default_tokenizer
 
 # The signals this group computes, in the order it returns them (declared so that a run's columns are
-# known without tokenising anything; tests/test_configs.py checks them against the computed ones).
+# known without tokenising anything; tests/pipeline/test_configs.py checks them against the computed ones).
 SIGNAL_NAMES = (
     "c4_lines",
     "c4_lines_kept",

@@ -13,7 +13,7 @@ with Python's ``re``, and the two disagree on what a word character is:
 
 (nltk up to 3.10.2, which RedPajama-Data ran when RedPajama-V2 was published, used ``re``.) This module
 follows current nltk: the same pattern compiled with ``regex`` and nltk's flags, so :func:`tokenize` is
-nltk's output by construction (``tests/test_word_punct.py`` checks it against nltk itself).
+nltk's output by construction (``tests/filters/text/test_word_punct.py`` checks it against nltk itself).
 
 Most signals need only the multiset of tokens, which :func:`word_and_punct_tokens` gets ~3x faster than
 the regex: a whitespace-separated chunk made only of letters and digits is one word token, and only the

@@ -30,7 +30,7 @@ models in their wheels (``sudachidict_core``, ``kiwipiepy_model``, same licences
 DataTrove's Stanza (models downloaded at run time), botok (Tibetan; downloads its dialect pack) and the
 Khmer, Lao and Burmese segmenters are not covered. Space-separated languages share
 :class:`beam_curation.filters.text.word_tokens.SpacyWordTokenizer`'s per-chunk cache; the segmenters see whole texts.
-``tests/test_word_tokenizers.py`` checks each on real sentences.
+``tests/filters/text/test_word_tokenizers.py`` checks each on real sentences.
 """
 
 from __future__ import annotations

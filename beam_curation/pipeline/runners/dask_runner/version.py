@@ -8,7 +8,7 @@ modules, so that the check runs before anything version-dependent is imported.
 
 from __future__ import annotations
 
-# tests/test_dask_runner.py passes on 2.63.0 and 2.77.0; upstream's apache_beam/runners/dask/ differs between
+# tests/pipeline/runners/test_dask_runner.py passes on 2.63.0 and 2.77.0; upstream's apache_beam/runners/dask/ differs between
 # them only in type hints and in DaskOptions.get_all_options(current_only=...), which runner.py does not use.
 BEAM_VERSIONS = ">=2.63,<2.78"
 

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REPO, shared_data
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = REPO / "tests" / "data"
 # Every tokenizer kind and proxy: spaCy (Cyrillic, Arabic, Hebrew, Greek, Latin; Serbian for Bosnian,
 # Bokmål for `no`), jieba, Sudachi, pyvi, PyThaiNLP, Kiwi, Indic NLP (three scripts).
 LANGUAGES = ["de", "ru", "ar", "fa", "he", "el", "tr", "pl", "bs", "no", "zh", "ja", "vi", "th", "ko", "hi", "bn", "ta"]

@@ -11,9 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import data_file_digests, read_folder, run_pipeline, shared_data
 from beam_curation.pipeline.cli import main as cli_main
-from test_pipeline_e2e import RUNNERS
+from conftest import RUNNERS, data_file_digests, read_folder, run_pipeline, shared_data
 
 # Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow

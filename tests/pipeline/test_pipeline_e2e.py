@@ -9,19 +9,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, assert_conservation, data_file_digests, read_folder, run_pipeline, user_file_digests
+from conftest import REPO, RUNNERS, assert_conservation, data_file_digests, read_folder, run_pipeline, user_file_digests
 
 # Every test here runs a pipeline or a cluster: the full tier (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow
 
 DEFAULT = REPO / "configs" / "default.yaml"
 SAMPLE_DOCS = 55  # HTML responses in sample/*.warc.gz (see sample/README.md)
-RUNNERS = {
-    "in_memory": ["--runner=FnApiRunner"],
-    "multi_processing": ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
-                         "--direct_num_workers=2"],
-    "portable": ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
-}
 
 
 @pytest.fixture(scope="module")
