@@ -30,7 +30,8 @@ from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.config import Config, ConfigError, content_digest
 from beam_curation.settings import path_settings
 from beam_curation.pipeline.progress import MarkerCounter, RunProgress
-from beam_curation.pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_for, runner_name
+from beam_curation.pipeline.runners.options import (BeamArgumentError, check_option_names, check_runner, is_local,
+                                                    runner_for, runner_name)
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.eval_sets import described_indexes, joined_sets, prepare_indexes
 from beam_curation.pipeline.graph.build import Job, build_graph
@@ -132,7 +133,12 @@ def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
     for key, value in config.runner.options.items():
         if key not in given:
             defaults.append(f"--{key}={str(value).lower() if isinstance(value, bool) else value}")
-    return PipelineOptions(defaults + list(beam_args))
+    options = PipelineOptions(defaults + list(beam_args))
+    try:
+        check_runner(options)  # an unknown runner is refused before the output folder is touched
+    except BeamArgumentError as exc:
+        raise ConfigError(str(exc)) from None
+    return options
 
 
 def check_output(output: str) -> None:
