@@ -3,7 +3,7 @@
 Arguments a command does not own must be Beam pipeline options (`--runner DataflowRunner --project ...` works
 unchanged, as in Beam's own examples); anything else is refused with the closest valid spelling, so a typo
 never runs with a default in its place. A user's mistake is one line on stderr and exit code 2; Ctrl-C is one
-line and 130; 0 only when the command finished.
+line and 130, SIGTERM one line and 143; 0 only when the command finished.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ log = logging.getLogger("pipeline")
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 OUR_LOGGERS = ("beam_curation", "scripts")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -34,7 +35,9 @@ examples:
   beam-curation refilter --from out --config configs/fineweb.yaml --output out-fineweb
 
 Each command has its own --help with more examples, e.g. beam-curation run --help.
-Exit codes: 0 finished; 2 a mistake in the command, config or inputs (one line says which); 130 interrupted.
+Exit codes: 0 finished; 1 the machine failed the command (a full disk, a read-only folder: one line says
+which); 2 a mistake in the command, config or inputs (one line says which); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM).
 """
 
 RUN_EPILOG = """\
@@ -279,18 +282,25 @@ def _interrupts() -> Iterator[_Interrupt]:
     (through `sh -c` too, which resets the signal mask), and blocked in every thread of this process, where
     Linux then keeps it pending instead of dropping it: one thread waits for it, freezes the children, says
     what finished, kills them and exits. Nothing is lost: every file is moved into place whole, and a rerun
-    resumes from the committed markers. Entered first thing, before any library starts a thread of its own."""
+    resumes from the committed markers. Entered first thing, before any library starts a thread of its own.
+
+    SIGTERM (`kill`, a scheduler's stop) ends the command the same way with 143. It is not blocked nor ignored,
+    as both would be inherited by the children (a Dask nanny stops its workers with it): a Python handler, which
+    children do not inherit, only lets the interpreter write the signal's number to a pipe (its wakeup fd, at C
+    level, whatever the main thread is doing), and the same thread reads it there."""
     state = _Interrupt()
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "sigtimedwait"):
         yield state  # (macOS has no sigtimedwait: KeyboardInterrupt, caught in `_main`)
         return
     done = threading.Event()
 
-    def interrupted() -> None:
+    def interrupted(code: int, default: str) -> None:
         try:
             logging.disable(logging.CRITICAL)
             children = _freeze_children()  # their work is uncommitted: killed below, once the line is out
-            line = state.progress.interrupted() if state.progress is not None else "interrupted"
+            line = state.progress.interrupted() if state.progress is not None else default
+            if code == EXIT_TERMINATED:
+                line = line.replace("interrupted", "terminated (SIGTERM)", 1)
             sys.stdout.flush()
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
@@ -302,12 +312,22 @@ def _interrupts() -> Iterator[_Interrupt]:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
         finally:  # whatever failed above, the command ends here
-            os._exit(EXIT_INTERRUPTED)
+            os._exit(code)
+
+    wakeup_read, wakeup_write = os.pipe()
+    for fd in (wakeup_read, wakeup_write):
+        os.set_blocking(fd, False)
 
     def wait() -> None:
         while not done.is_set():
             if signal.sigtimedwait({signal.SIGINT}, 0.2) is not None:
-                interrupted()
+                interrupted(EXIT_INTERRUPTED, "interrupted")
+            try:
+                woken = os.read(wakeup_read, 64)
+            except BlockingIOError:
+                continue
+            if signal.SIGTERM in woken:
+                interrupted(EXIT_TERMINATED, "terminated")
 
     # multiprocessing's resource tracker, started by the first spawned child (the extraction sandbox), unblocks
     # SIGINT in the thread that starts it, after which Linux would deliver Ctrl-C there, ignored: start it now.
@@ -316,6 +336,8 @@ def _interrupts() -> Iterator[_Interrupt]:
     resource_tracker.ensure_running()
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous_handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: None)  # the wakeup fd says it
+    previous_wakeup = signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
     waiter = threading.Thread(target=wait, name="sigint", daemon=True)
     waiter.start()
     try:
@@ -323,8 +345,12 @@ def _interrupts() -> Iterator[_Interrupt]:
     finally:
         done.set()
         waiter.join()
+        signal.set_wakeup_fd(previous_wakeup)
+        signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        os.close(wakeup_read)
+        os.close(wakeup_write)
 
 
 def main(argv: list[str] | None = None) -> int:
