@@ -22,6 +22,7 @@ from beam_curation.pipeline.config import ConfigError, absolute_path, load_confi
 
 log = logging.getLogger("pipeline")
 
+EXIT_FAULT = 1  # the machine's fault (a full disk, a read-only folder): one line says which path
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -233,6 +234,15 @@ def _quiet_optional_gcp_warning(record: logging.LogRecord) -> bool:
     return "apitools not found" not in record.getMessage()
 
 
+def _quiet_storage_faults(record: logging.LogRecord) -> bool:
+    """Beam logs a worker's exception (with its traceback) before the driver sees it; for a full disk or a
+    read-only folder the command's own line says it all."""
+    from beam_curation.pipeline.io.faults import is_fault_text
+
+    return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR
+                and is_fault_text(record.getMessage()))
+
+
 def _configure_logging(level: Optional[str]) -> None:
     """Our warnings and other libraries' (Beam's, its workers', Dask's) errors, unless --log-level asks for a
     level: then every logger at it. The summary is printed, not logged, and the live line is the progress."""
@@ -240,6 +250,8 @@ def _configure_logging(level: Optional[str]) -> None:
     root = logging.getLogger()
     root.setLevel(level or "ERROR")
     root.addFilter(_quiet_optional_gcp_warning)
+    for handler in root.handlers:  # records of every logger pass here, not only the root's own
+        handler.addFilter(_quiet_storage_faults)
     for name in OUR_LOGGERS:
         logging.getLogger(name).setLevel(level or "WARNING")
     for noisy in ("apache_beam", "distributed", "grpc"):  # set by some imports; the root's level is the one asked
@@ -396,7 +408,25 @@ def _main(argv: list[str] | None, interrupt: _Interrupt) -> int:
     except KeyboardInterrupt:
         print(interrupt.progress.interrupted() if interrupt.progress else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a full disk, a read-only folder: one line (anything else is a bug: its traceback)
+        line = _storage_fault(args, exc)
+        if line is None:
+            raise
+        if progress is not None:
+            progress.interrupted()  # clears a live line
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_FAULT
     return 0
+
+
+def _storage_fault(args: argparse.Namespace, exc: Exception) -> Optional[str]:
+    """One line for a write the machine refused, naming the path and what to do; None for any other error."""
+    from beam_curation.pipeline.io.faults import describe
+
+    if args.command in ("run", "refilter"):
+        return describe(exc, getattr(args, "writes", None) or args.output, "rerun the same command to resume")
+    where = args.output if args.command == "report" else (args.work or posixpath.join(args.source, "_thresholds"))
+    return describe(exc, where, "run the command again")
 
 
 def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
@@ -404,11 +434,13 @@ def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
         from beam_curation.pipeline.run import run
 
         config = load_config(args.config, args.overrides, input_paths=args.input, output_path=args.output)
+        args.writes = config.output.path
         print(_summary(run(config, beam_args, progress=progress)))
     elif args.command == "refilter":
         from beam_curation.pipeline.refilter import refilter
 
         config = load_config(args.config, args.overrides, output_path=args.output)
+        args.writes = config.output.path
         print(_summary(refilter(args.source, config, beam_args, progress=progress)))
     elif args.command == "thresholds":
         from beam_curation.pipeline.report import thresholds as th
