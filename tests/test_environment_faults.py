@@ -253,7 +253,8 @@ def reference(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_a_full_disk_is_one_line_and_a_rerun_with_space_completes(tmp_path: Path, reference: Path):
-    with _tmpfs(tmp_path / "disk", "200k") as disk:
+    needed = sum(p.stat().st_size for p in reference.rglob("*") if p.is_file())
+    with _tmpfs(tmp_path / "disk", f"{needed // 2 // 1024}k") as disk:  # full half way through the run
         out = disk / "out"
         failed = _cli("run", "--config", str(DEFAULT), "--input", SMALL_SHARD, "--output", str(out))
         assert failed.returncode == 1, failed.stderr

@@ -243,6 +243,17 @@ def _quiet_storage_faults(record: logging.LogRecord) -> bool:
                 and is_fault_text(record.getMessage()))
 
 
+def _quiet_unraisable_storage_faults(unraisable) -> None:
+    """A writer that failed on a full disk retries its close when collected (pyarrow's ParquetWriter.__del__)
+    and fails again, "ignored" with a traceback on stderr, maybe after the command's one line: dropped; any
+    other unraisable exception is printed as Python would."""
+    from beam_curation.pipeline.io.faults import fault_errno
+
+    if unraisable.exc_value is not None and fault_errno(unraisable.exc_value) is not None:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _configure_logging(level: Optional[str]) -> None:
     """Our warnings and other libraries' (Beam's, its workers', Dask's) errors, unless --log-level asks for a
     level: then every logger at it. The summary is printed, not logged, and the live line is the progress."""
@@ -252,6 +263,7 @@ def _configure_logging(level: Optional[str]) -> None:
     root.addFilter(_quiet_optional_gcp_warning)
     for handler in root.handlers:  # records of every logger pass here, not only the root's own
         handler.addFilter(_quiet_storage_faults)
+    sys.unraisablehook = _quiet_unraisable_storage_faults
     for name in OUR_LOGGERS:
         logging.getLogger(name).setLevel(level or "WARNING")
     for noisy in ("apache_beam", "distributed", "grpc"):  # set by some imports; the root's level is the one asked
@@ -421,12 +433,16 @@ def _main(argv: list[str] | None, interrupt: _Interrupt) -> int:
 
 def _storage_fault(args: argparse.Namespace, exc: Exception) -> Optional[str]:
     """One line for a write the machine refused, naming the path and what to do; None for any other error."""
-    from beam_curation.pipeline.io.faults import describe
+    from beam_curation.pipeline.io.faults import describe, fault_path
 
     if args.command in ("run", "refilter"):
         return describe(exc, getattr(args, "writes", None) or args.output, "rerun the same command to resume")
-    where = args.output if args.command == "report" else (args.work or posixpath.join(args.source, "_thresholds"))
-    return describe(exc, where, "run the command again")
+    if args.command == "report":
+        return describe(exc, args.output, "run the command again")
+    if fault_path(exc) is not None:  # the rules file
+        return describe(exc, None, "run the command again")
+    return describe(exc, args.work or posixpath.join(args.source, "_thresholds"),
+                    "run the command again (--work DIR puts the job's results elsewhere)")
 
 
 def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
