@@ -3,8 +3,9 @@
 fastText's loader trusts its input: on a truncated model it reads the word list past the end of the file
 forever, growing memory until the machine runs out; random bytes fail only on the magic number. This walks the
 file's layout (header, arguments, dictionary, the two matrices, dense or quantized; fastText's
-`FastText::saveModel`) reading only the headers and the word list (memory-mapped), seeking past the matrices, and says what is
-wrong in one sentence. The labels are returned, so a caller can check its positive label without loading.
+`FastText::saveModel`), reading only the headers and the word list (memory-mapped) and seeking past the
+matrices, and says what is wrong in one sentence. The labels are returned, so a caller can check its positive
+label without loading the model.
 """
 
 from __future__ import annotations

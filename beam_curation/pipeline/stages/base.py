@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ def check_model(key: str, path: str, loader: Callable[..., Any], *args: Any,
                 loader(local, *args)
     except Exception as exc:  # noqa: BLE001 - whatever the loader raises (bad_alloc too), the file is the cause
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        native = re.search(r"threw \w+ because .*?'\. (.+?)\)?$", text)  # KenLM: its C++ source, then the why
+        text = native[1] if native else text
         raise ConfigError(f"{key}: cannot load the model {path}: {text[:300]} (a damaged or partial copy? "
                           "copy or build it again)") from None
     return found
