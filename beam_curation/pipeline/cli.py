@@ -18,7 +18,9 @@ import sys
 import threading
 from typing import Iterator, Optional
 
-from beam_curation.pipeline.config import ConfigError, absolute_path, load_config
+# Only light modules at import: `main` blocks SIGINT before numpy and pyarrow start their native threads, which
+# would otherwise keep it unblocked and drop a Ctrl-C (`_interrupts`).
+from beam_curation.settings import ConfigError
 
 log = logging.getLogger("pipeline")
 
@@ -98,6 +100,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def absolute_path(path: str) -> str:
+    """`beam_curation.pipeline.config.absolute_path`, imported when an argument is parsed (see the imports)."""
+    from beam_curation.pipeline.config import absolute_path as absolute
+
+    return absolute(path)
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -446,6 +455,8 @@ def _storage_fault(args: argparse.Namespace, exc: Exception) -> Optional[str]:
 
 
 def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
+    from beam_curation.pipeline.config import load_config
+
     if args.command == "run":
         from beam_curation.pipeline.run import run
 
