@@ -339,3 +339,13 @@ def test_sigterm_is_one_line_and_the_same_command_resumes(tmp_path: Path):
     assert again.returncode == 0, again.stderr
     _no_partial_files(output)
     assert user_file_digests(output) == user_file_digests(reference)
+
+
+def test_the_command_line_blocks_sigint_before_any_native_thread_starts():
+    """numpy's and pyarrow's native threads, started at their import, would keep SIGINT unblocked, and the
+    kernel would hand a Ctrl-C to one of them, where it is ignored: `main` must block it before they exist."""
+    probe = ("import sys, beam_curation.__main__\n"
+             "print(sorted(m for m in ('numpy', 'pyarrow', 'apache_beam') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
