@@ -203,6 +203,9 @@ def test_a_storage_fault_of_a_worker_is_recognised_from_beams_text():
     beam_says = RuntimeError("OSError: [Errno 28] No space left on device [while running 'Annotate/ParDo(A)']")
     assert describe(beam_says, "/data/out", "rerun") == ("cannot write /data/out: no space left on the device; "
                                                         "free some space there or write elsewhere, then rerun")
+    denied = PermissionError(13, "Permission denied", "/data/out/stats.json")  # root is never denied: by hand
+    assert describe(denied, "/data/out", "rerun") == ("cannot write /data/out/stats.json: permission denied; make "
+                                                     "it writable for this user or write elsewhere, then rerun")
     assert describe(RuntimeError("OSError: [Errno 2] No such file"), "/data/out", "rerun") is None
     assert describe(ValueError("x"), "/data/out", "rerun") is None
 
