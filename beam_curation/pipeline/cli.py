@@ -3,7 +3,7 @@
 Arguments a command does not own must be Beam pipeline options (`--runner DataflowRunner --project ...` works
 unchanged, as in Beam's own examples); anything else is refused with the closest valid spelling, so a typo
 never runs with a default in its place. A user's mistake is one line on stderr and exit code 2; Ctrl-C is one
-line and 130; 0 only when the command finished.
+line and 130, SIGTERM one line and 143; 0 only when the command finished.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ import sys
 import threading
 from typing import Iterator, Optional
 
-# Nothing here imports Beam (or a module that does) at load: `_interrupts` must block SIGINT before any
-# library starts a thread, or a thread that was not told would swallow a Ctrl-C.
+# Nothing here imports Beam, numpy or pyarrow (or a module that does) at load: `main` blocks SIGINT before any
+# library starts a thread, or a thread that was not told would drop a Ctrl-C (`_interrupts`).
 from beam_curation.settings import ConfigError, absolute_path
 
 log = logging.getLogger("pipeline")
 
+EXIT_FAULT = 1  # the machine's fault (a full disk, a read-only folder): one line says which path
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 OUR_LOGGERS = ("beam_curation", "scripts")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -37,7 +39,9 @@ examples:
   beam-curation tokenize --from out --tokenizer tokenizer.json --format megatron --output out-tokens
 
 Each command has its own --help with more examples, e.g. beam-curation run --help.
-Exit codes: 0 finished; 2 a mistake in the command, config or inputs (one line says which); 130 interrupted.
+Exit codes: 0 finished; 1 the machine failed the command (a full disk, a read-only folder: one line says
+which); 2 a mistake in the command, config or inputs (one line says which); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM).
 """
 
 RUN_EPILOG = """\
@@ -122,6 +126,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def absolute_path(path: str) -> str:
+    """`beam_curation.pipeline.config.absolute_path`, imported when an argument is parsed (see the imports)."""
+    from beam_curation.pipeline.config import absolute_path as absolute
+
+    return absolute(path)
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -288,6 +299,26 @@ def _quiet_optional_gcp_warning(record: logging.LogRecord) -> bool:
     return "apitools not found" not in record.getMessage()
 
 
+def _quiet_storage_faults(record: logging.LogRecord) -> bool:
+    """Beam logs a worker's exception (with its traceback) before the driver sees it; for a full disk or a
+    read-only folder the command's own line says it all."""
+    from beam_curation.pipeline.io.faults import is_fault_text
+
+    return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR
+                and is_fault_text(record.getMessage()))
+
+
+def _quiet_unraisable_storage_faults(unraisable) -> None:
+    """A writer that failed on a full disk retries its close when collected (pyarrow's ParquetWriter.__del__)
+    and fails again, "ignored" with a traceback on stderr, maybe after the command's one line: dropped; any
+    other unraisable exception is printed as Python would."""
+    from beam_curation.pipeline.io.faults import fault_errno
+
+    if unraisable.exc_value is not None and fault_errno(unraisable.exc_value) is not None:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _configure_logging(level: Optional[str]) -> None:
     """Our warnings and other libraries' (Beam's, its workers', Dask's) errors, unless --log-level asks for a
     level: then every logger at it. The summary is printed, not logged, and the live line is the progress."""
@@ -295,6 +326,9 @@ def _configure_logging(level: Optional[str]) -> None:
     root = logging.getLogger()
     root.setLevel(level or "ERROR")
     root.addFilter(_quiet_optional_gcp_warning)
+    for handler in root.handlers:  # records of every logger pass here, not only the root's own
+        handler.addFilter(_quiet_storage_faults)
+    sys.unraisablehook = _quiet_unraisable_storage_faults
     for name in OUR_LOGGERS:
         logging.getLogger(name).setLevel(level or "WARNING")
     for noisy in ("apache_beam", "distributed", "grpc"):  # set by some imports; the root's level is the one asked
@@ -337,18 +371,25 @@ def _interrupts() -> Iterator[_Interrupt]:
     (through `sh -c` too, which resets the signal mask), and blocked in every thread of this process, where
     Linux then keeps it pending instead of dropping it: one thread waits for it, freezes the children, says
     what finished, kills them and exits. Nothing is lost: every file is moved into place whole, and a rerun
-    resumes from the committed markers. Entered first thing, before any library starts a thread of its own."""
+    resumes from the committed markers. Entered first thing, before any library starts a thread of its own.
+
+    SIGTERM (`kill`, a scheduler's stop) ends the command the same way with 143. It is not blocked nor ignored,
+    as both would be inherited by the children (a Dask nanny stops its workers with it): a Python handler, which
+    children do not inherit, only lets the interpreter write the signal's number to a pipe (its wakeup fd, at C
+    level, whatever the main thread is doing), and the same thread reads it there."""
     state = _Interrupt()
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "sigtimedwait"):
         yield state  # (macOS has no sigtimedwait: KeyboardInterrupt, caught in `_main`)
         return
     done = threading.Event()
 
-    def interrupted() -> None:
+    def interrupted(code: int, default: str) -> None:
         try:
             logging.disable(logging.CRITICAL)
             children = _freeze_children()  # their work is uncommitted: killed below, once the line is out
-            line = state.progress.interrupted() if state.progress is not None else "interrupted"
+            line = state.progress.interrupted() if state.progress is not None else default
+            if code == EXIT_TERMINATED:
+                line = line.replace("interrupted", "terminated (SIGTERM)", 1)
             sys.stdout.flush()
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
@@ -360,12 +401,22 @@ def _interrupts() -> Iterator[_Interrupt]:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
         finally:  # whatever failed above, the command ends here
-            os._exit(EXIT_INTERRUPTED)
+            os._exit(code)
+
+    wakeup_read, wakeup_write = os.pipe()
+    for fd in (wakeup_read, wakeup_write):
+        os.set_blocking(fd, False)
 
     def wait() -> None:
         while not done.is_set():
             if signal.sigtimedwait({signal.SIGINT}, 0.2) is not None:
-                interrupted()
+                interrupted(EXIT_INTERRUPTED, "interrupted")
+            try:
+                woken = os.read(wakeup_read, 64)
+            except BlockingIOError:
+                continue
+            if signal.SIGTERM in woken:
+                interrupted(EXIT_TERMINATED, "terminated")
 
     # multiprocessing's resource tracker, started by the first spawned child (the extraction sandbox), unblocks
     # SIGINT in the thread that starts it, after which Linux would deliver Ctrl-C there, ignored: start it now.
@@ -374,6 +425,8 @@ def _interrupts() -> Iterator[_Interrupt]:
     resource_tracker.ensure_running()
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous_handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: None)  # the wakeup fd says it
+    previous_wakeup = signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
     waiter = threading.Thread(target=wait, name="sigint", daemon=True)
     waiter.start()
     try:
@@ -381,8 +434,12 @@ def _interrupts() -> Iterator[_Interrupt]:
     finally:
         done.set()
         waiter.join()
+        signal.set_wakeup_fd(previous_wakeup)
+        signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        os.close(wakeup_read)
+        os.close(wakeup_write)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,19 +485,29 @@ def _main(argv: list[str] | None, interrupt: _Interrupt) -> int:
     except KeyboardInterrupt:
         print(interrupt.progress.interrupted() if interrupt.progress else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a full disk, a read-only folder: one line (anything else is a bug: its traceback)
+        line = _storage_fault(args, exc)
+        if line is None:
+            raise
+        if progress is not None:
+            progress.interrupted()  # clears a live line
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_FAULT
     return 0
 
 
-def _check_runner(config, beam_args: list[str]) -> None:
-    """The runner the options choose must run here as tested (the Dask runner: a tested apache-beam); checked
-    before anything is written."""
-    from beam_curation.pipeline.run import pipeline_options
-    from beam_curation.pipeline.runners.options import BeamArgumentError, check_runner
+def _storage_fault(args: argparse.Namespace, exc: Exception) -> Optional[str]:
+    """One line for a write the machine refused, naming the path and what to do; None for any other error."""
+    from beam_curation.pipeline.io.faults import describe, fault_path
 
-    try:
-        check_runner(pipeline_options(config, list(beam_args)))
-    except BeamArgumentError as exc:
-        raise UsageError(str(exc)) from None
+    if args.command in ("run", "refilter"):
+        return describe(exc, getattr(args, "writes", None) or args.output, "rerun the same command to resume")
+    if args.command == "report":
+        return describe(exc, args.output, "run the command again")
+    if fault_path(exc) is not None:  # the rules file
+        return describe(exc, None, "run the command again")
+    return describe(exc, args.work or posixpath.join(args.source, "_thresholds"),
+                    "run the command again (--work DIR puts the job's results elsewhere)")
 
 
 def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
@@ -450,13 +517,13 @@ def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
         from beam_curation.pipeline.run import run
 
         config = load_config(args.config, args.overrides, input_paths=args.input, output_path=args.output)
-        _check_runner(config, beam_args)
+        args.writes = config.output.path
         print(_summary(run(config, beam_args, progress=progress)))
     elif args.command == "refilter":
         from beam_curation.pipeline.refilter import refilter
 
         config = load_config(args.config, args.overrides, output_path=args.output)
-        _check_runner(config, beam_args)
+        args.writes = config.output.path
         print(_summary(refilter(args.source, config, beam_args, progress=progress)))
     elif args.command == "thresholds":
         from beam_curation.pipeline.report import thresholds as th

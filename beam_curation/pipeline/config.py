@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import types
 import typing
@@ -27,6 +28,8 @@ from beam_curation.pipeline.stages import STAGES
 from beam_curation.settings import ConfigError, absolute_path, raw_with_paths, setting, settings_view, with_paths
 
 __all__ = ["Config", "ConfigError", "RuleSpec", "absolute_path", "content_digest", "load_config", "parse_config"]
+
+log = logging.getLogger(__name__)
 
 
 # `input.format`: `auto` (each file's format from its name) or a registered format's name.
@@ -219,7 +222,23 @@ def load_config(path: str | Path, overrides: list[str] = (), *, input_paths: lis
         raw.setdefault("input", {})["paths"] = list(input_paths)
     if output_path:
         raw.setdefault("output", {})["path"] = output_path
-    return parse_config(raw)
+    config = parse_config(raw)
+    warn_off_sections(raw, config)
+    return config
+
+
+def warn_off_sections(raw: dict[str, Any], config: Config) -> None:
+    """Settings the user gave (the recipe or `--set`; not defaults) for a stage whose section is switched off
+    do nothing: one warning line per such section, naming the switch, instead of silence."""
+    for stage, section in config.stage_sections():
+        given = raw.get(stage.SECTION)
+        if section.enabled or not isinstance(given, dict):
+            continue
+        keys = [f"{stage.SECTION}.{key}" for key in given if key != "enabled"]
+        if keys:
+            verb = "is" if len(keys) == 1 else "are"
+            log.warning("%s %s set but %s.enabled is false: %s no effect", ", ".join(keys), verb, stage.SECTION,
+                        "it has" if len(keys) == 1 else "they have")
 
 
 def include_rules(raw: dict[str, Any]) -> None:

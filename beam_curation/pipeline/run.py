@@ -27,10 +27,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 from beam_curation.filters.rules import RuleError, compile_rule
 from beam_curation.pipeline.io.annotations import ANNOTATIONS
 from beam_curation.pipeline.io.atomic import atomic_write
+from beam_curation.pipeline.io.faults import StorageFault, fault_errno, remove_partial_files
 from beam_curation.pipeline.config import Config, ConfigError, content_digest
 from beam_curation.settings import path_settings
 from beam_curation.pipeline.progress import MarkerCounter, RunProgress
-from beam_curation.pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_for, runner_name
+from beam_curation.pipeline.runners.options import (BeamArgumentError, check_option_names, check_runner, is_local,
+                                                    runner_for, runner_name)
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.eval_sets import described_indexes, joined_sets, prepare_indexes
 from beam_curation.pipeline.graph.build import Job, build_graph
@@ -140,7 +142,12 @@ def pipeline_options(config: Config, beam_args: list[str]) -> PipelineOptions:
     for key, value in config.runner.options.items():
         if key not in given:
             defaults.append(f"--{key}={str(value).lower() if isinstance(value, bool) else value}")
-    return PipelineOptions(defaults + list(beam_args))
+    options = PipelineOptions(defaults + list(beam_args))
+    try:
+        check_runner(options)  # an unknown runner is refused before the output folder is touched
+    except BeamArgumentError as exc:
+        raise ConfigError(str(exc)) from None
+    return options
 
 
 def check_output(output: str) -> None:
@@ -161,7 +168,10 @@ def prepare_output(output: str, extra: tuple[str, ...] = ()) -> None:
         try:
             if not FileSystems.exists(path):
                 FileSystems.mkdirs(path)
-        except OSError as exc:  # a folder one cannot write to, a full disk: before any work, so a user's to fix
+        except OSError as exc:  # a folder one cannot write to, a full disk: the machine's (exit 1), said in one line
+            code = fault_errno(exc)
+            if code is not None:
+                raise StorageFault(code, path) from None
             raise ConfigError(f"output.path: cannot create {path}: {exc}") from None
 
 
@@ -205,8 +215,10 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     digest = config.digest()
     scope = dedup_scope(shards)
     dry_run = options.view_as(TestOptions).dry_run
-    prepare_output(output, ("minhash",) if signature_columns(config) else ())
+    folders = ("minhash",) if signature_columns(config) else ()
+    prepare_output(output, folders)
     if not dry_run:
+        remove_partial_files(output, (*OUTPUT_DIRS, SHARD_MARKERS, ANNOTATIONS, PLAN, *folders))
         remove_other_runs(output, shards)
     todo, done = split_done(shards, output, digest, scope if config.dedup.enabled else None)
     if done:
@@ -223,8 +235,13 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         if todo:
             rewritten |= {s.name for s in todo}
             known = run_columns((s.index, read_marker(output, s.name).passthrough) for s in done)
-            result = _run_graph(config, options, shards, todo, done, digest, scope, known, annotations_from, splits,
-                                joined_sets(eval_sets), progress)
+            try:
+                result = _run_graph(config, options, shards, todo, done, digest, scope, known, annotations_from,
+                                    splits, joined_sets(eval_sets), progress)
+            except Exception as exc:  # a full disk, a folder gone read-only: no half-written file stays behind
+                if fault_errno(exc) is not None and not dry_run:
+                    remove_partial_files(output, (*OUTPUT_DIRS, SHARD_MARKERS, ANNOTATIONS, PLAN, *folders))
+                raise
             if dry_run:
                 log.info("dry run: the job graph was translated (%s bytes staged) and nothing ran", result)
                 return RunSummary(output=output, shards=len(shards), skipped=len(done), dry_run=True,

@@ -156,16 +156,23 @@ def compute(source: str, specs: list[ThresholdSpec], *, exact: bool = False, eps
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from beam_curation.pipeline.runners.options import BeamArgumentError, check_runner
+
     if not 0.0 < epsilon < 1.0:
         raise ConfigError(f"--epsilon: must lie in (0, 1), got {epsilon}")
     pattern, internal = source_files(source)
     check_columns(pattern, specs)
     results = work or posixpath.join(source, RESULTS)
-    if FileSystems.exists(results):
-        FileSystems.delete([results])
     given = {a.split("=", 1)[0] for a in beam_args}
     defaults = [] if "--runner" in given else ["--runner=FnApiRunner"]
-    with beam.Pipeline(options=PipelineOptions(defaults + list(beam_args))) as p:
+    options = PipelineOptions(defaults + list(beam_args))
+    try:
+        check_runner(options)
+    except BeamArgumentError as exc:
+        raise ConfigError(str(exc)) from None
+    if FileSystems.exists(results):
+        FileSystems.delete([results])
+    with beam.Pipeline(options=options) as p:
         build(p, pattern, internal, specs, exact, epsilon, results)
     return read_results(results)
 

@@ -18,6 +18,10 @@ LOCAL_RUNNERS = frozenset({"fnapirunner", "directrunner", "switchingdirectrunner
                            "prismrunner", "daskrunner", "dask"})
 
 
+# What a "no such runner" message offers (Beam knows a few more, e.g. its test runners).
+KNOWN_RUNNERS = ("FnApiRunner", "DirectRunner", "PrismRunner", "DaskRunner", "DataflowRunner", "FlinkRunner",
+                 "SparkRunner", "PortableRunner")
+
 # Names Beam's create_runner would resolve to its DaskRunner (it lower-cases and tries a "runner" suffix).
 DASK_RUNNER_NAMES = ("daskrunner", "dask", "apache_beam.runners.dask.dask_runner.daskrunner")
 
@@ -41,21 +45,40 @@ def _dask_runner_name(options) -> str | None:
     return name if isinstance(name, str) and name.lower() in DASK_RUNNER_NAMES else None
 
 
+class BeamArgumentError(ValueError):
+    """An argument that is neither the command's nor a Beam pipeline option (or a Beam option misused)."""
+
+
 def check_runner(options) -> None:
-    """BeamArgumentError (one line) when the options choose the Dask runner and the installed apache-beam is not
-    one its fixes are tested with (beam_curation.pipeline.runners.dask_runner.version); the CLI checks before it
-    creates the output folder."""
-    name = _dask_runner_name(options)
-    if name:
+    """The runner the options name exists here, and the Dask runner runs on an apache-beam its fixes are tested
+    with (beam_curation.pipeline.runners.dask_runner.version): BeamArgumentError naming it otherwise, asked
+    before anything is created, as Beam itself only finds out when the job starts, after the output folder was
+    prepared."""
+    from apache_beam.options.pipeline_options import StandardOptions
+    from apache_beam.runners.runner import create_runner
+
+    name = options.view_as(StandardOptions).runner
+    if not isinstance(name, str):
+        return
+    if name.lower() in DASK_RUNNER_NAMES:
         from beam_curation.pipeline.runners.dask_runner.version import untested_beam
 
         problem = untested_beam()
         if problem:
             raise BeamArgumentError(f"--runner={name}: {problem}")
-
-
-class BeamArgumentError(ValueError):
-    """An argument that is neither the command's nor a Beam pipeline option (or a Beam option misused)."""
+        try:
+            import beam_curation.pipeline.runners.dask_runner  # noqa: F401 - needs the `dask` extra
+        except ImportError as exc:
+            raise BeamArgumentError(f"--runner {name}: {exc} (pip install 'beam-curation[dask]')") from None
+        return
+    try:
+        create_runner(name)  # resolves the name as Beam will, imports its module; starts nothing
+    except (ValueError, ImportError, AttributeError) as exc:
+        suggestion = closest(name, KNOWN_RUNNERS)
+        hint = f"did you mean {suggestion}? " if suggestion else ""
+        reason = "" if isinstance(exc, ValueError) else f" ({str(exc).splitlines()[0]})"
+        raise BeamArgumentError(f"--runner {name}: no such runner{reason}; {hint}runners: "
+                                f"{', '.join(KNOWN_RUNNERS)}, or the full name of a PipelineRunner subclass") from None
 
 
 def _register_optional_options() -> None:

@@ -14,6 +14,10 @@ parent reads the previous answer (no later than it arrived, so a parent busy els
 The child is a plain interpreter (`python -c`), not a multiprocessing child: a spawned multiprocessing child
 re-imports the parent's main module, which in a Beam worker is Beam's worker main (all of Beam, pandas, the
 cloud clients: seconds per start). It imports only what unpickling the function needs.
+
+The child ends quietly with its parent: a parent killed outright (SIGKILL, a crash) closes its end of the
+socket, and a watcher thread notices the child was re-parented even while it is busy with a page. Neither
+prints anything: the parent's own end says what happened.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -33,12 +38,15 @@ log = logging.getLogger(__name__)
 Call = tuple[tuple, dict]  # (args, kwargs) of one document's call
 BATCH = 16  # documents per message: round trips amortised, a hang redoes at most this many
 
-_BOOT = ("import sys\n"
+_BOOT = ("import os, sys\n"
          "from multiprocessing.connection import Connection\n"
          "conn = Connection({fd})\n"
-         "sys.path[:] = conn.recv()\n"
+         "try:\n"
+         "    sys.path[:] = conn.recv()\n"
+         "except (EOFError, OSError):\n"
+         "    os._exit(0)\n"
          "from beam_curation.pipeline.runners.sandbox import serve\n"
-         "serve(conn)\n")
+         "serve(conn, {parent})\n")
 
 
 class SandboxTimeout(TimeoutError):
@@ -61,23 +69,40 @@ class RemoteError(RuntimeError):
         self.name = name
 
 
-def serve(conn: Connection) -> None:
-    """The child's loop: receive the function, then batches of calls; answer each call as it finishes."""
-    fn, warmup = pickle.loads(conn.recv_bytes())
-    if warmup is not None:
-        warmup()
-    conn.send("ready")
-    while True:
-        try:
+PARENT_POLL_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this process, silently, once `parent` is no longer its parent (it died; the child was re-parented).
+    Polled, not PR_SET_PDEATHSIG: that fires when the parent *thread* that started the child ends, and Beam
+    runs a bundle on a pool thread that may end while the worker lives on."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def serve(conn: Connection, parent: Optional[int] = None) -> None:
+    """The child's loop: receive the function, then batches of calls; answer each call as it finishes. A
+    connection that breaks (the parent died or closed it) ends the child without a word."""
+    _exit_with_parent(parent or os.getppid())
+    try:
+        fn, warmup = pickle.loads(conn.recv_bytes())
+        if warmup is not None:
+            warmup()
+        conn.send("ready")
+        while True:
             batch = conn.recv()
-        except EOFError:
-            return
-        for args, kwargs in batch:
-            try:
-                answer = (True, fn(*args, **kwargs))
-            except BaseException as exc:  # reported to the parent, which decides
-                answer = (False, (type(exc).__name__, str(exc)))
-            conn.send(answer)
+            for args, kwargs in batch:
+                try:
+                    answer = (True, fn(*args, **kwargs))
+                except BaseException as exc:  # reported to the parent, which decides
+                    answer = (False, (type(exc).__name__, str(exc)))
+                conn.send(answer)
+    except (EOFError, OSError):  # the parent is gone (ConnectionResetError, BrokenPipeError) or closed the pipe
+        os._exit(0)
 
 
 class Sandbox:
@@ -104,7 +129,7 @@ class Sandbox:
         self.close()
         ours, theirs = socket.socketpair()
         try:
-            self._proc = subprocess.Popen([sys.executable, "-c", _BOOT.format(fd=theirs.fileno())],
+            self._proc = subprocess.Popen([sys.executable, "-c", _BOOT.format(fd=theirs.fileno(), parent=os.getpid())],
                                           pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         finally:
             theirs.close()

@@ -14,6 +14,9 @@ Stages annotate; they decide nothing but "this document has no text left" (`extr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,11 +27,14 @@ from apache_beam.utils.shared import Shared
 
 from beam_curation.pipeline.graph.metrics import count_outcome
 from beam_curation.pipeline.io.document import Doc
-from beam_curation.pipeline.models import local_model_path
-from beam_curation.settings import annotation_view, path_settings
+from beam_curation.pipeline.models import is_remote, local_model_path
+from beam_curation.settings import ConfigError, annotation_view, path_settings
 
 SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
 SPANS = pa.list_(SPAN)  # RedPajama-V2's span type over `text`
+# The driver loads a model to check it only up to this size (the shipped ones take well under a second
+# together); a larger one has its layout checked where the stage can (fastText), and loads on the workers.
+DRIVER_LOAD_MAX_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,45 @@ def acquire(shared: Shared, loader: Callable[..., Any], path: str | None, *args:
         return _Loaded(loader(local_model_path(path) if path else None, *args))
 
     return shared.acquire(load, tag=f"{getattr(loader, '__qualname__', loader)}:{path}:{args}").value
+
+
+@contextlib.contextmanager
+def _silent_stderr():
+    """Native loaders (KenLM, fastText) print progress and complaints to file descriptor 2 themselves: a
+    failed check is one line, ours."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def check_model(key: str, path: str, loader: Callable[..., Any], *args: Any,
+                layout: Optional[Callable[[str], Any]] = None) -> Any:
+    """Load the model at `path` once on the driver with the stage's own `loader` (`loader(path, *args)`), so a
+    corrupt or truncated file fails the run at start in one line naming `key`, not every worker's task later.
+    `layout(path)` checks the file's structure first (a truncated fastText model makes fastText's own loader
+    read forever). Remote models are left to the workers (existence is checked); returns what `layout` did."""
+    if is_remote(path):
+        return None
+    local = path.removeprefix("file://")
+    found = None
+    try:
+        if layout is not None:
+            found = layout(local)
+        if os.path.getsize(local) <= DRIVER_LOAD_MAX_BYTES:
+            with _silent_stderr():
+                loader(local, *args)
+    except Exception as exc:  # noqa: BLE001 - whatever the loader raises (bad_alloc too), the file is the cause
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        native = re.search(r"threw \w+ because .*?'\. (.+?)\)?$", text)  # KenLM: its C++ source, then the why
+        text = native[1] if native else text
+        raise ConfigError(f"{key}: cannot load the model {path}: {text[:300]} (a damaged or partial copy? "
+                          "copy or build it again)") from None
+    return found
 
 
 class Stage:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from beam_curation.pipeline.io.document import Doc
 from beam_curation.pipeline.models import is_remote
-from beam_curation.pipeline.stages.base import SPANS, Stage, acquire, in_batches
+from beam_curation.pipeline.stages.base import SPANS, Stage, acquire, check_model, in_batches
 from beam_curation.pipeline.stages.decontamination import COLUMN_SUFFIX
 from beam_curation.settings import ConfigError, decided_later, setting
 
@@ -87,7 +87,8 @@ class Classify(Stage):
     @classmethod
     def check(cls, section: ClassifiersConfig, config: Any) -> None:
         """A model card beside a local classifier (`x.bin` -> `x.card.json`, written by scripts/train_fasttext.py)
-        records how the model was trained; a config that scores it differently would silently get poor scores."""
+        records how the model was trained; a config that scores it differently would silently get poor scores.
+        Then each model loads, with the labels asked for."""
         for i, spec in enumerate(section.models):
             if is_remote(spec.model):
                 continue
@@ -113,6 +114,7 @@ class Classify(Stage):
                 if value is not None and value != given[key]:
                     raise ConfigError(f"classifiers.models[{i}].{key}: {given[key]!r} but the model card "
                                       f"{card_path} says the model was trained with {value!r}")
+        _check_models(section)
 
     def setup(self) -> None:
         from beam_curation.filters.models.classifier import FastTextClassifier
@@ -141,6 +143,28 @@ class Classify(Stage):
                 else:
                     for doc, score in zip(chunk, model.score_batch(texts)):
                         doc.signals[spec.output] = score
+
+
+def _check_models(section: ClassifiersConfig) -> None:
+    """Each model is a whole fastText file holding the labels the config scores, and loads."""
+    from beam_curation.filters.models.classifier import FastTextClassifier
+    from beam_curation.filters.models.fasttext_file import check_fasttext_file
+
+    def load(path: str, spec: ClassifierSpec) -> None:
+        FastTextClassifier(path, None, spec.normalization, spec.level, spec.max_chars)
+
+    for i, spec in enumerate(section.models):
+        key = f"classifiers.models[{i}].model"
+        labels = check_model(key, spec.model, load, spec, layout=check_fasttext_file)
+        if labels is None:  # a remote model: the workers load it
+            continue
+        wanted = spec.labels or [spec.positive_label]
+        for label in wanted:
+            full = label if label.startswith("__label__") else f"__label__{label}"
+            if full not in labels:
+                field = "labels" if spec.labels else "positive_label"
+                raise ConfigError(f"classifiers.models[{i}].{field}: {label!r} is not a label of the model "
+                                  f"{spec.model} (it has {', '.join(labels)})")
 
 
 def _check_multi_label_card(i: int, spec: ClassifierSpec, card: dict[str, Any], card_path: Path) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import pyarrow as pa
 
 from beam_curation.pipeline.io.document import Doc
-from beam_curation.pipeline.stages.base import Stage, acquire, in_batches
+from beam_curation.pipeline.stages.base import Stage, acquire, check_model, in_batches
 from beam_curation.settings import ConfigError, decided_later, setting
 
 
@@ -49,6 +49,15 @@ class IdentifyLanguage(Stage):
             return [("langid.model", str(default_model_path()))]
         except FileNotFoundError as exc:
             raise ConfigError(f"langid.model: {exc}") from None
+
+    @classmethod
+    def check(cls, section: LangIdConfig, config: Any) -> None:
+        """The model loads (a damaged lid.176 fails here, in one line, not in every task)."""
+        from beam_curation.filters.models.fasttext_file import check_fasttext_file
+        from beam_curation.filters.models.langid import LanguageIdentifier
+
+        for key, path in cls.model_paths(section):
+            check_model(key, path, LanguageIdentifier, layout=check_fasttext_file)
 
     def setup(self) -> None:
         from beam_curation.filters.models.langid import LanguageIdentifier

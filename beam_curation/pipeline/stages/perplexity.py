@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
 from beam_curation.pipeline.io.document import Doc
-from beam_curation.pipeline.stages.base import Stage, acquire
+from beam_curation.pipeline.stages.base import Stage, acquire, check_model
 from beam_curation.settings import ConfigError, setting
 
 
@@ -36,6 +37,14 @@ class ScorePerplexity(Stage):
     @classmethod
     def languages(cls, section: PerplexityConfig) -> dict[str, frozenset[str]]:
         return {"ccnet_perplexity": frozenset(section.models)}
+
+    @classmethod
+    def check(cls, section: PerplexityConfig, config: Any) -> None:
+        """Every KenLM model loads (KenLM checks a binary's headers against its size)."""
+        from beam_curation.filters.models.perplexity import PerplexityModel
+
+        for key, path in cls.model_paths(section):
+            check_model(key, path, PerplexityModel)
 
     def setup(self) -> None:
         from beam_curation.filters.models.perplexity import PerplexityModel

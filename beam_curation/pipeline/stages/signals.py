@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from beam_curation.filters.heuristics.quality_signals import C4Options
 from beam_curation.pipeline.io.document import Doc
-from beam_curation.pipeline.stages.base import SPANS, Stage, acquire
+from beam_curation.pipeline.stages.base import SPANS, Stage, acquire, check_model
 from beam_curation.settings import ConfigError, setting
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,10 @@ class ComputeSignals(Stage):
                 DomainBlocklist.load(section.ut1_blocklist, section.ut1_categories)
             except (FileNotFoundError, NotADirectoryError) as exc:
                 raise ConfigError(f"signals.ut1_blocklist: {exc}") from None
+        from beam_curation.filters.models.dsir import DsirModel
+
+        for key, path in cls.model_paths(section):  # the DSIR models load
+            check_model(key, path, DsirModel.load)
 
     def setup(self) -> None:
         from beam_curation.filters.heuristics.url_blocklist import DomainBlocklist

@@ -49,5 +49,5 @@ def test_the_cli_refuses_an_untested_beam_in_one_line_before_writing(monkeypatch
     assert main(["run", "--output", str(output), *args]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("error: --runner=DaskRunner: apache-beam 2.80.1 is installed") and BEAM_VERSIONS in err
+    assert err.startswith("config error: --runner=DaskRunner: apache-beam 2.80.1 is installed") and BEAM_VERSIONS in err
     assert not output.exists()
