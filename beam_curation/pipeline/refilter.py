@@ -15,6 +15,7 @@ import posixpath
 from beam_curation.pipeline.io.annotations import ANNOTATIONS
 from beam_curation.pipeline.config import Config, ConfigError, parse_config
 from beam_curation.pipeline.io.document import ShardSpec
+from beam_curation.pipeline.io.lease import check_free
 from beam_curation.pipeline.io.readers import open_path
 from beam_curation.pipeline.plan import prefilter_gate, rule_columns
 from beam_curation.pipeline.progress import RunProgress
@@ -36,6 +37,7 @@ def refilter(source: str, config: Config, beam_args: list[str] = (), progress: R
     manifest_path = posixpath.join(source, "manifest.json")
     if not FileSystems.exists(source):
         raise ConfigError(f"--from {source}: no such folder")
+    check_free(source, "--from")  # a folder a live run is writing is no finished run, whatever its manifest says
     if not FileSystems.exists(manifest_path):
         raise ConfigError(f"--from {source}: not a finished run (no manifest.json)")
     with open_path(manifest_path) as handle:
