@@ -33,7 +33,7 @@ from beam_curation.pipeline.progress import MarkerCounter, RunProgress
 from beam_curation.pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_for, runner_name
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.eval_sets import described_indexes, joined_sets, prepare_indexes
-from beam_curation.pipeline.io.lease import held
+from beam_curation.pipeline.io.lease import check_free, held
 from beam_curation.pipeline.graph.build import Job, build_graph
 from beam_curation.pipeline.graph.metrics import beam_counters
 from beam_curation.pipeline.models import is_remote, model_exists
@@ -192,6 +192,7 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     what the run is about to do."""
     started = time.perf_counter()
     check_output(config.output.path)
+    check_free(config.output.path, "output", config.output.lease_expiry_seconds)  # at once, before the checks
     options = pipeline_options(config, list(beam_args))
     if shards is None:
         shards = validate(config)
