@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from beam_curation.filters.rules import RuleError, compile_rule
-from beam_curation.pipeline.io.annotations import ANNOTATIONS
+from beam_curation.pipeline.io.annotations import ANNOTATIONS, incomplete_tasks
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.config import Config, ConfigError, content_digest
 from beam_curation.settings import path_settings
@@ -213,6 +213,8 @@ def _run_held(config: Config, options: PipelineOptions, shards: list[ShardSpec],
     prepare_output(output, ("minhash",) if signature_columns(config) else ())
     removed = 0 if dry_run else remove_other_runs(output, shards)
     todo, done = split_done(shards, output, digest, scope if config.dedup.enabled else None)
+    if annotations_from is None:
+        todo, done = _mend_annotations(output, todo, done, config.input.splits)
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     counters: dict[str, int] = {}
@@ -263,6 +265,22 @@ def _run_held(config: Config, options: PipelineOptions, shards: list[ShardSpec],
         rewrite_release_files(output, before.release_files)
     return RunSummary(output=output, shards=len(shards), skipped=len(shards) - len(rewritten), stats=stats,
                       seconds=seconds, counters=counters)
+
+
+def _mend_annotations(output: str, todo: list[ShardSpec], done: list[ShardSpec], splits: int
+                      ) -> tuple[list[ShardSpec], list[ShardSpec]]:
+    """A complete shard whose stored annotations lost a file (a marker alone, a file alone) is done again, so
+    the folder's annotations stay whole for later runs and `refilter` (one listing of _annotations/). Tasks with
+    neither were not annotated here (a `refilter` output) and stay so."""
+    tasks = read_tasks(done, splits)
+    missing = dict(incomplete_tasks(posixpath.join(output, ANNOTATIONS), [t.task for t in tasks], half_only=True))
+    if not missing:
+        return todo, done
+    broken = {t.name for t in tasks if t.task in missing}
+    log.warning("%d annotation task(s) of complete shards are incomplete (e.g. %s): annotating them again",
+                len(missing), next(iter(missing.values())))
+    return (sorted([*todo, *(s for s in done if s.name in broken)], key=lambda s: s.index),
+            [s for s in done if s.name not in broken])
 
 
 def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec], todo: list[ShardSpec],

@@ -89,7 +89,9 @@ class AnnotateTask(beam.DoFn):
             yield TaskDone(task, marker)
             return
         if not self._compute:
-            raise RuntimeError(f"task {task.task} has no annotations matching this config in {self._folder}")
+            raise RuntimeError(f"task {task.task} has no annotations matching this config in {self._folder} (or "
+                               "its annotation file is not the one its marker recorded: see the warning above); "
+                               "rerun `beam-curation run` on that folder, which redoes it")
         yield from self._annotate(task, marker)
 
     def _annotate(self, task: ShardSpec, previous: TaskMarker | None = None) -> Iterator[Any]:

@@ -170,6 +170,26 @@ def read_task_marker(folder: str, task: str, verify: bool = False) -> Optional[T
     return marker
 
 
+def incomplete_tasks(folder: str, tasks: list[str], half_only: bool = False) -> list[tuple[str, str]]:
+    """(task, what is missing) for each task without its marker or its annotation file, from one listing of the
+    folder: what a reader of another run's annotations (`refilter`) checks before it starts. `half_only`: only
+    tasks with one of the two (what a crash or a race leaves; a task with neither was not annotated there). Whether
+    a present file is the one its marker recorded is checked where the file is read (`read_task_marker`)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        listed = {posixpath.basename(m.path) for m in FileSystems.match([posixpath.join(folder, "*")])[0].metadata_list}
+    except Exception:  # noqa: BLE001 - no such folder: every task is missing
+        listed = set()
+    missing = []
+    for task in tasks:
+        absent = [(name, what) for name, what in ((f"{task}.json", "marker"), (f"{task}.parquet", "annotation file"))
+                  if name not in listed]
+        if absent and not (half_only and len(absent) == 2):
+            missing.append((task, f"no {absent[0][1]} {posixpath.join(folder, absent[0][0])}"))
+    return missing
+
+
 def write_task_marker(folder: str, marker: TaskMarker) -> None:
     from beam_curation.pipeline.io.atomic import atomic_write
 
