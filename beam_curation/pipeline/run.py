@@ -33,7 +33,7 @@ from beam_curation.pipeline.progress import MarkerCounter, RunProgress
 from beam_curation.pipeline.runners.options import BeamArgumentError, check_option_names, is_local, runner_for, runner_name
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.eval_sets import described_indexes, joined_sets, prepare_indexes
-from beam_curation.pipeline.io.lease import check_free, held
+from beam_curation.pipeline.io.lease import acquire, check_free
 from beam_curation.pipeline.graph.build import Job, build_graph
 from beam_curation.pipeline.graph.metrics import beam_counters
 from beam_curation.pipeline.models import is_remote, model_exists
@@ -197,8 +197,14 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     if shards is None:
         shards = validate(config)
     # Before anything in the folder is created or deleted: a second command on it refuses here (FolderHeld).
-    with held(config.output.path, config.output.lease_expiry_seconds):
+    try:
+        lease = acquire(config.output.path, config.output.lease_expiry_seconds)
+    except OSError as exc:  # a folder one cannot create or write to: before any work, so a user's to fix
+        raise ConfigError(f"output.path: cannot take {config.output.path} for this run: {exc}") from None
+    try:
         return _run_held(config, options, shards, started, annotations_from, splits, progress, skipped_outside)
+    finally:
+        lease.release()
 
 
 def _run_held(config: Config, options: PipelineOptions, shards: list[ShardSpec], started: float,

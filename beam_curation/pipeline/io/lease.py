@@ -175,6 +175,7 @@ class Lease:
     def release(self) -> None:
         """Remove the lease if it is still ours (it is left alone when another command took it over)."""
         self._stop.set()
+        self._renewer.join()  # a renewal under way would write the lease again after its removal
         release_own(self.folder, self.holder.token)
 
     def __enter__(self) -> "Lease":
