@@ -1,10 +1,12 @@
 """Driver side of a run: check everything that can be checked, plan, run the graph, then write stats and manifest.
 
 Order matters for reliability: config, models, input globs and schemas are checked before any worker starts;
-files of shards that are not inputs of this run are removed (an output folder holds one run); shards whose
-completion marker matches this config are skipped; tasks already annotated with this config are read back, not
-recomputed (that happens on the workers, from the task markers); stats.json is aggregated from the shard
-markers and manifest.json is written last, as the marker that the whole run finished.
+then the output folder's lease is taken (beam_curation.pipeline.io.lease: one command at a time) before anything
+in it is created or deleted; files of shards that are not inputs of this run are removed (an output folder holds
+one run); shards whose completion marker matches this config, and whose files are those it recorded, are
+skipped; tasks already annotated with this config are read back, not recomputed (that happens on the workers,
+from the task markers); stats.json is aggregated from the shard markers and manifest.json is written last, as the
+marker that the whole run finished; a report and data card found in the folder are then written anew.
 """
 
 from __future__ import annotations
