@@ -42,11 +42,11 @@ class HashingWriter:
         self.closed = False
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        self._hash.update(view)
-        self._bytes += view.nbytes
-        self._handle.write(view)
-        return view.nbytes
+        size = memoryview(data).nbytes
+        self._hash.update(data)
+        self._bytes += size
+        self._handle.write(data)  # as given: some filesystems' writers take bytes only
+        return size
 
     def tell(self) -> int:
         return self._bytes
