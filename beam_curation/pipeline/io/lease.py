@@ -11,8 +11,10 @@ holder renews it every third of that, from a thread).
 How the lease is created:
 - local folders: the lease is written whole to a file of its own, then linked to `_lease.json` (`os.link` fails
   when the name exists: an atomic exclusive create, and nobody ever reads a half-written lease). A stale lease is
-  moved aside under a name of the taker's own (`os.rename`, atomic) and read again there: if it is not the one
-  found stale (another taker was faster), it is put back and the command refuses.
+  taken over by the one taker that creates its claim file (`_lease.json.takeover-<its token>`, O_CREAT|O_EXCL):
+  that taker moves it aside (`os.rename`, atomic), checks it moved the stale one, and links its own lease; the
+  claim stays until the new holder releases, so a late taker that found the same stale lease looks again and
+  refuses.
 - object stores (gs://, s3://, ...: Beam's filesystems have no exclusive create): best effort. The lease is
   written, the writer waits `SETTLE_SECONDS`, reads it back and holds it only if it reads its own token. Two
   commands that both found the folder free write within that time of each other, so the later write is the one
@@ -153,10 +155,11 @@ def check_free(folder: str, what: str, expiry: float = DEFAULT_EXPIRY_SECONDS) -
 class Lease:
     """A taken lease: `release()` gives it back; renewed from a thread while held."""
 
-    def __init__(self, folder: str, holder: Holder, expiry: float):
+    def __init__(self, folder: str, holder: Holder, expiry: float, claim: Optional[str] = None):
         self.folder = folder
         self.holder = holder
         self._expiry = expiry
+        self._claim = claim  # the takeover claim this lease was taken with (removed on release)
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew_loop, name="lease", daemon=True)
         self._renewer.start()
@@ -177,6 +180,9 @@ class Lease:
         self._stop.set()
         self._renewer.join()  # a renewal under way would write the lease again after its removal
         release_own(self.folder, self.holder.token)
+        if self._claim is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._claim)
 
     def __enter__(self) -> "Lease":
         return self
@@ -219,7 +225,7 @@ def acquire(folder: str, expiry: float = DEFAULT_EXPIRY_SECONDS, command: Option
                              "finish, or use another --output")
         if _take_over(folder, holder, mine, expiry):
             log.warning("%s: taking over the lease of %s: %s", folder, holder.describe(), why)
-            return Lease(folder, mine, expiry)
+            return Lease(folder, mine, expiry, _claim_path(folder, holder) if _is_local(folder) else None)
     raise FolderHeld(f"output {folder}: its lease {lease_path(folder)} keeps changing hands; retry")
 
 
@@ -235,11 +241,18 @@ def _take_local(folder: str, mine: Holder, expiry: float) -> Optional[Holder]:
         handle.flush()
         os.fsync(handle.fileno())
     try:
-        os.link(temp, path)
-        return None
-    except FileExistsError:
-        found = read_holder(folder)
-        return found if found is not None else _unreadable(path)
+        for _ in range(5):
+            try:
+                os.link(temp, path)
+                return None
+            except FileExistsError:
+                found = read_holder(folder)
+                if found is not None:
+                    return found
+                if os.path.exists(path):
+                    return _unreadable(path)
+                # released between our link and our read: try again
+        return _unreadable(path)
     finally:
         os.unlink(temp)
 
@@ -254,25 +267,49 @@ def _unreadable(path: str) -> Holder:
                   command="unreadable lease file", token="")
 
 
+CLAIM_SECONDS = 60.0  # a takeover claim older than this was left by a taker that died taking over
+
+
+def _claim_path(folder: str, stale: Holder) -> str:
+    return os.path.join(_local(folder), f"{LEASE}.takeover-{stale.token or 'unreadable'}")
+
+
 def _take_over(folder: str, stale: Holder, mine: Holder, expiry: float) -> bool:
-    if _is_local(folder):
-        root = _local(folder)
-        path = os.path.join(root, LEASE)
-        aside = os.path.join(root, f"{LEASE}.{mine.token}.stale")
-        try:
-            os.rename(path, aside)
-        except FileNotFoundError:  # released or moved aside by another taker meanwhile: look again
-            return False
-        with open(aside, "rb") as handle:
-            moved = Holder.parse(handle.read())
-        if (moved.token if moved else "") != stale.token:  # another taker's fresh lease: put it back
-            with contextlib.suppress(FileExistsError):
-                os.link(aside, path)
-            os.unlink(aside)
-            return False
+    """Replace the stale lease by ours. Locally, of the takers that found the same stale lease only the one that
+    creates its claim file (exclusively) goes on, so no taker ever moves a lease that is not the stale one; the
+    claim stays until the new holder releases (a late taker then finds it and looks again)."""
+    if not _is_local(folder):
+        return _take_remote(folder, mine, expiry, replacing=stale) is None
+    root = _local(folder)
+    path = os.path.join(root, LEASE)
+    claim = _claim_path(folder, stale)
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - os.stat(claim).st_mtime > CLAIM_SECONDS:
+                os.unlink(claim)
+        time.sleep(0.05)  # another taker is at it: look again
+        return False
+    aside = os.path.join(root, f"{LEASE}.{mine.token}.stale")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:  # the stale lease was removed by hand meanwhile
+        os.unlink(claim)
+        return False
+    with open(aside, "rb") as handle:
+        moved = Holder.parse(handle.read())
+    if (moved.token if moved else "") != stale.token:  # not the stale one (cannot happen under the claim)
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
         os.unlink(aside)
-        return _take_local(folder, mine, expiry) is None
-    return _take_remote(folder, mine, expiry, replacing=stale) is None
+        os.unlink(claim)
+        return False
+    os.unlink(aside)
+    if _take_local(folder, mine, expiry) is None:
+        return True
+    os.unlink(claim)
+    return False
 
 
 def _overwrite(path: str, blob: bytes) -> None:
