@@ -20,6 +20,7 @@ from typing import Iterator, Optional
 
 # Nothing here imports Beam, numpy or pyarrow (or a module that does) at load: `main` blocks SIGINT before any
 # library starts a thread, or a thread that was not told would drop a Ctrl-C (`_interrupts`).
+from beam_curation.pipeline.io.lease import FolderHeld
 from beam_curation.settings import ConfigError, absolute_path
 
 log = logging.getLogger("pipeline")
@@ -357,9 +358,11 @@ def _freeze_children() -> list[int]:
 
 
 class _Interrupt:
-    """What Ctrl-C reports: the run's progress, once the command has one."""
+    """What Ctrl-C reports: the run's progress, once the command has one; and the output folder whose lease this
+    process holds, given back on the way out."""
 
     progress = None
+    folder = None
 
 
 @contextlib.contextmanager
@@ -400,6 +403,10 @@ def _interrupts() -> Iterator[_Interrupt]:
             for pid in children:  # (a plain kill holds the GIL: no thread of ours sees a death and goes on)
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+            if state.folder is not None:  # nothing writes there any more: the next command need not take it over
+                from beam_curation.pipeline.io.lease import release_own
+
+                release_own(state.folder)
         finally:  # whatever failed above, the command ends here
             os._exit(code)
 
@@ -475,12 +482,15 @@ def _main(argv: list[str] | None, interrupt: _Interrupt) -> int:
 
             progress = interrupt.progress = RunProgress(live=sys.stderr.isatty())
         _check_extra(parser, args.command, extra)
-        _command(args, extra, progress)
+        _command(args, extra, progress, interrupt)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FolderHeld as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(interrupt.progress.interrupted() if interrupt.progress else "interrupted", file=sys.stderr)
@@ -510,25 +520,29 @@ def _storage_fault(args: argparse.Namespace, exc: Exception) -> Optional[str]:
                     "run the command again (--work DIR puts the job's results elsewhere)")
 
 
-def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
+def _command(args: argparse.Namespace, beam_args: list[str], progress, interrupt: _Interrupt) -> None:
     from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.io.lease import check_free
 
     if args.command == "run":
         from beam_curation.pipeline.run import run
 
         config = load_config(args.config, args.overrides, input_paths=args.input, output_path=args.output)
         args.writes = config.output.path
+        interrupt.folder = config.output.path
         print(_summary(run(config, beam_args, progress=progress)))
     elif args.command == "refilter":
         from beam_curation.pipeline.refilter import refilter
 
         config = load_config(args.config, args.overrides, output_path=args.output)
         args.writes = config.output.path
+        interrupt.folder = config.output.path
         print(_summary(refilter(args.source, config, beam_args, progress=progress)))
     elif args.command == "thresholds":
         from beam_curation.pipeline.report import thresholds as th
 
         _existing(args.source, "--from")  # what it reads is checked by the job's own start (signals/ or _annotations/)
+        check_free(args.source, "--from")
         specs = th.load_specs(args.signals, args.spec, args.low, args.high)
         found = th.thresholds(args.source, specs, args.output, exact=args.exact, epsilon=args.epsilon,
                               min_documents=args.min_documents, beam_args=beam_args, work=args.work)
@@ -550,6 +564,7 @@ def _command(args: argparse.Namespace, beam_args: list[str], progress) -> None:
 
         from beam_curation.pipeline.report.mix_card import is_mixture, rewrite_mix_card
 
+        check_free(args.output, "report")
         _finished_run(args.output, "report")
         if is_mixture(args.output):  # a mixture has no run to report on: its data card only
             print(rewrite_mix_card(args.output))

@@ -62,6 +62,9 @@ class OutputConfig:
     # 0: one file per shard in each folder (<shard>.parquet). N > 0: a shard's rows in parts of N input rows
     # (<shard>-00000.parquet, ...), each written by its own worker, so no worker holds a whole large shard.
     rows_per_file: int = 0
+    # A run holds its output folder (beam_curation.pipeline.io.lease). A holder on another host that has not renewed
+    # its lease for this long is taken to be gone (on one host a dead pid tells at once).
+    lease_expiry_seconds: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class _ConfigMethods:
         data = self._stable_dict()
         data.pop("runner")
         data["output"].pop("path")
+        data["output"].pop("lease_expiry_seconds")  # how the folder is guarded, not what is in it
         # inputs are checked per shard; splits only spread the work; source and licence only describe it
         for how in ("paths", "splits", "source", "license"):
             data["input"].pop(how)
@@ -392,6 +396,8 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError("input.max_text_bytes: must be > 0")
     if config.output.rows_per_file < 0:
         raise ConfigError("output.rows_per_file: must be >= 0 (0: one file per shard)")
+    if not config.output.lease_expiry_seconds > 0:
+        raise ConfigError("output.lease_expiry_seconds: must be > 0")
     names = [r.name for r in config.filters.rules]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import posixpath
 
-from beam_curation.pipeline.io.annotations import ANNOTATIONS
+from beam_curation.pipeline.io.annotations import ANNOTATIONS, incomplete_tasks
 from beam_curation.pipeline.config import Config, ConfigError, parse_config
 from beam_curation.pipeline.io.document import ShardSpec
+from beam_curation.pipeline.io.lease import check_free
+from beam_curation.pipeline.io.shards import read_tasks
 from beam_curation.pipeline.io.readers import open_path
 from beam_curation.pipeline.plan import annotation_rule_columns, prefilter_gate
 from beam_curation.pipeline.progress import RunProgress
@@ -36,6 +38,7 @@ def refilter(source: str, config: Config, beam_args: list[str] = (), progress: R
     manifest_path = posixpath.join(source, "manifest.json")
     if not FileSystems.exists(source):
         raise ConfigError(f"--from {source}: no such folder")
+    check_free(source, "--from")  # a folder a live run is writing is no finished run, whatever its manifest says
     if not FileSystems.exists(manifest_path):
         raise ConfigError(f"--from {source}: not a finished run (no manifest.json)")
     with open_path(manifest_path) as handle:
@@ -60,5 +63,9 @@ def refilter(source: str, config: Config, beam_args: list[str] = (), progress: R
     shards = [ShardSpec(path=s["path"], name=s["shard"], format=s["format"], index=i)
               for i, s in enumerate(source_manifest["inputs"])]
     splits = source_manifest["config"]["input"]["splits"]
+    missing = incomplete_tasks(posixpath.join(source, ANNOTATIONS), [t.task for t in read_tasks(shards, splits)])
+    if missing:
+        raise ConfigError(f"--from {source}: the annotations of {len(missing)} task(s) are incomplete ({missing[0][1]});"
+                          f" rerun `beam-curation run` with its config on {source}, which redoes them, then refilter")
     return run(config, beam_args, annotations_from=posixpath.join(source, ANNOTATIONS), shards=shards,
                splits=splits, skipped_outside=skipped, progress=progress)

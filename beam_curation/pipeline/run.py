@@ -1,10 +1,12 @@
 """Driver side of a run: check everything that can be checked, plan, run the graph, then write stats and manifest.
 
 Order matters for reliability: config, models, input globs and schemas are checked before any worker starts;
-files of shards that are not inputs of this run are removed (an output folder holds one run); shards whose
-completion marker matches this config are skipped; tasks already annotated with this config are read back, not
-recomputed (that happens on the workers, from the task markers); stats.json is aggregated from the shard
-markers and manifest.json is written last, as the marker that the whole run finished.
+then the output folder's lease is taken (beam_curation.pipeline.io.lease: one command at a time) before anything
+in it is created or deleted; files of shards that are not inputs of this run are removed (an output folder holds
+one run); shards whose completion marker matches this config, and whose files are those it recorded, are
+skipped; tasks already annotated with this config are read back, not recomputed (that happens on the workers,
+from the task markers); stats.json is aggregated from the shard markers and manifest.json is written last, as the
+marker that the whole run finished; a report and data card found in the folder are then written anew.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from beam_curation.filters.rules import RuleError, compile_rule
-from beam_curation.pipeline.io.annotations import ANNOTATIONS
+from beam_curation.pipeline.io.annotations import ANNOTATIONS, incomplete_tasks
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.io.faults import StorageFault, fault_errno, remove_partial_files
 from beam_curation.pipeline.config import Config, ConfigError, content_digest
@@ -35,6 +37,7 @@ from beam_curation.pipeline.runners.options import (BeamArgumentError, check_opt
                                                     runner_for, runner_name)
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.eval_sets import described_indexes, joined_sets, prepare_indexes
+from beam_curation.pipeline.io.lease import acquire, check_free
 from beam_curation.pipeline.graph.build import Job, build_graph
 from beam_curation.pipeline.graph.metrics import beam_counters
 from beam_curation.pipeline.models import is_remote, model_exists
@@ -183,7 +186,7 @@ def _belongs(stem: str, names: set[str]) -> bool:
     return len(part) == 5 and part.isdigit() and shard in names
 
 
-def remove_other_runs(output: str, shards: list[ShardSpec]) -> None:
+def remove_other_runs(output: str, shards: list[ShardSpec]) -> int:
     """An output folder holds one run: data files and markers of shards that are not inputs of this run are
     deleted (their annotations stay in _annotations/, so bringing those inputs back does not extract again)."""
     names = {s.name for s in shards}
@@ -198,6 +201,7 @@ def remove_other_runs(output: str, shards: list[ShardSpec]) -> None:
         log.warning("%s held files of another run's inputs: removing %d file(s) (e.g. %s)", output, len(stale),
                     posixpath.basename(stale[0]))
         FileSystems.delete(stale)
+    return len(stale)
 
 
 def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | None = None,
@@ -208,19 +212,39 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     what the run is about to do."""
     started = time.perf_counter()
     check_output(config.output.path)
+    check_free(config.output.path, "output", config.output.lease_expiry_seconds)  # at once, before the checks
     options = pipeline_options(config, list(beam_args))
     if shards is None:
         shards = validate(config)
+    # Before anything in the folder is created or deleted: a second command on it refuses here (FolderHeld).
+    try:
+        lease = acquire(config.output.path, config.output.lease_expiry_seconds)
+    except OSError as exc:  # a folder one cannot create or write to: before any work, so a user's to fix
+        raise ConfigError(f"output.path: cannot take {config.output.path} for this run: {exc}") from None
+    try:
+        return _run_held(config, options, shards, started, annotations_from, splits, progress, skipped_outside)
+    finally:
+        lease.release()
+
+
+def _run_held(config: Config, options: PipelineOptions, shards: list[ShardSpec], started: float,
+              annotations_from: str | None, splits: int | None, progress: RunProgress | None,
+              skipped_outside: list[str] | None) -> RunSummary:
+    """`run` once the folder's lease is held."""
     output = config.output.path
     digest = config.digest()
     scope = dedup_scope(shards)
     dry_run = options.view_as(TestOptions).dry_run
+    before = FolderState.read(output)
     folders = ("minhash",) if signature_columns(config) else ()
     prepare_output(output, folders)
+    removed = 0
     if not dry_run:
         remove_partial_files(output, (*OUTPUT_DIRS, SHARD_MARKERS, ANNOTATIONS, PLAN, *folders))
-        remove_other_runs(output, shards)
+        removed = remove_other_runs(output, shards)
     todo, done = split_done(shards, output, digest, scope if config.dedup.enabled else None)
+    if annotations_from is None:
+        todo, done = _mend_annotations(output, todo, done, config.input.splits)
     if done:
         log.info("skipping %d shard(s) already complete with this config", len(done))
     counters: dict[str, int] = {}
@@ -259,19 +283,39 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
         names = {s.name for s in stale}
         todo, done = stale, [s for s in shards if s.name not in names]
     seconds = time.perf_counter() - started
-    stats = aggregate_stats(markers, seconds)
-    if counters:
-        stats["this_run"] = {k: counters.get(k, 0) for k in ("tasks_annotated", "tasks_reused", "read_documents",
-                                                             "extract_documents", "langid_prefilter_removed",
-                                                             "prefilter_reannotated_documents")}
+    wrote = bool(rewritten) or removed > 0
+    reused = bool(done) or counters.get("tasks_reused", 0) > 0
+    stats = aggregate_stats(markers, before.folder_seconds(seconds, wrote, reused))
+    stats["this_run"] = {k: counters.get(k, 0) for k in ("tasks_annotated", "tasks_reused", "read_documents",
+                                                         "extract_documents", "langid_prefilter_removed",
+                                                         "prefilter_reannotated_documents")}
+    stats["this_run"]["seconds"] = round(seconds, 3)
     write_json(posixpath.join(output, "stats.json"), stats)
     built = manifest(config, digest, shards, markers, eval_sets)
     if annotations_from:
         built["refiltered_from"] = posixpath.dirname(annotations_from.rstrip("/"))
         built["prefilter_skipped_outside"] = skipped_outside  # the annotations' own, not this config's
     write_json(posixpath.join(output, "manifest.json"), built)
+    if before.release_files and (wrote or before.changed(stats, built)):
+        rewrite_release_files(output, before.release_files)
     return RunSummary(output=output, shards=len(shards), skipped=len(shards) - len(rewritten), stats=stats,
                       seconds=seconds, counters=counters)
+
+
+def _mend_annotations(output: str, todo: list[ShardSpec], done: list[ShardSpec], splits: int
+                      ) -> tuple[list[ShardSpec], list[ShardSpec]]:
+    """A complete shard whose stored annotations lost a file (a marker alone, a file alone) is done again, so
+    the folder's annotations stay whole for later runs and `refilter` (one listing of _annotations/). Tasks with
+    neither were not annotated here (a `refilter` output) and stay so."""
+    tasks = read_tasks(done, splits)
+    missing = dict(incomplete_tasks(posixpath.join(output, ANNOTATIONS), [t.task for t in tasks], half_only=True))
+    if not missing:
+        return todo, done
+    broken = {t.name for t in tasks if t.task in missing}
+    log.warning("%d annotation task(s) of complete shards are incomplete (e.g. %s): annotating them again",
+                len(missing), next(iter(missing.values())))
+    return (sorted([*todo, *(s for s in done if s.name in broken)], key=lambda s: s.index),
+            [s for s in done if s.name not in broken])
 
 
 def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec], todo: list[ShardSpec],
@@ -299,6 +343,70 @@ def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec]
         staged = getattr(p.result, "job", None)
         return len(staged.proto_pipeline.SerializeToString()) if hasattr(staged, "proto_pipeline") else None
     return beam_counters(p.result)
+
+
+RELEASE_FILES = ("report.html", "README.md")  # what `report OUT` writes from stats.json and the data files
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """What a run needs to know of the folder as it found it: to keep the folder's seconds and to rewrite the
+    release files (`report OUT`'s) when the run changes what they describe."""
+
+    stats: dict[str, Any] | None
+    manifest: dict[str, Any] | None
+    release_files: tuple[str, ...]
+
+    @classmethod
+    def read(cls, output: str) -> "FolderState":
+        return cls(_read_json(posixpath.join(output, "stats.json")),
+                   _read_json(posixpath.join(output, "manifest.json")),
+                   tuple(n for n in RELEASE_FILES if FileSystems.exists(posixpath.join(output, n))))
+
+    def folder_seconds(self, seconds: float, wrote: bool, reused: bool) -> float:
+        """stats.json `wall_seconds`: the seconds of the runs that made the folder's current files. A run that
+        wrote nothing keeps the earlier figure; one that wrote on top of earlier work (resumed, or reused stored
+        annotations) adds its own; one that made everything anew has its own only."""
+        earlier = (self.stats or {}).get("wall_seconds")
+        if not isinstance(earlier, (int, float)):
+            return seconds
+        if not wrote:
+            return earlier
+        return earlier + seconds if reused else seconds
+
+    def changed(self, stats: dict[str, Any], built: dict[str, Any]) -> bool:
+        """The folder's figures or manifest differ from those the run found (this run's own figures aside)."""
+        def figures(s: dict[str, Any] | None) -> dict[str, Any] | None:
+            return None if s is None else {k: v for k, v in s.items() if k != "this_run"}
+
+        return figures(self.stats) != figures(stats) or self.manifest != json.loads(json.dumps(built, default=str))
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        if not FileSystems.exists(path):
+            return None
+        with FileSystems.open(path, compression_type="uncompressed") as handle:
+            data = json.loads(handle.read())
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def rewrite_release_files(output: str, existing: tuple[str, ...]) -> None:
+    """The folder changed under a report and data card `report OUT` wrote: write both anew (they describe the
+    folder as it is now). Should that fail, they are removed rather than left describing the folder as it was."""
+    from beam_curation.pipeline.report.page import write_report_and_card
+
+    try:
+        write_report_and_card(output)
+        log.info("%s: rewrote %s for the changed folder", output, " and ".join(existing))
+    except Exception as exc:  # noqa: BLE001 - the data is written; a report is remade with `report OUT`
+        paths = [p for p in (posixpath.join(output, n) for n in RELEASE_FILES) if FileSystems.exists(p)]
+        if paths:
+            FileSystems.delete(paths)
+        log.warning("%s: could not rewrite %s (%s); removed them, as they described the folder before this run: "
+                    "run `beam-curation report %s`", output, " and ".join(existing), exc, output)
 
 
 def finished_markers(output: str, shards: list[ShardSpec]) -> list[ShardMarker]:

@@ -74,7 +74,7 @@ class AnnotateTask(beam.DoFn):
         tear_down_stages(self._stages or [])
 
     def process(self, task: ShardSpec) -> Iterator[Any]:
-        marker = read_task_marker(self._folder, task.task)
+        marker = read_task_marker(self._folder, task.task, verify=True)
         if marker is None or marker.digest != self._digest or marker.input != task.path:
             marker = None
         if marker is not None and marker.covers(self._gate):
@@ -89,7 +89,9 @@ class AnnotateTask(beam.DoFn):
             yield TaskDone(task, marker)
             return
         if not self._compute:
-            raise RuntimeError(f"task {task.task} has no annotations matching this config in {self._folder}")
+            raise RuntimeError(f"task {task.task} has no annotations matching this config in {self._folder} (or "
+                               "its annotation file is not the one its marker recorded: see the warning above); "
+                               "rerun `beam-curation run` on that folder, which redoes it")
         yield from self._annotate(task, marker)
 
     def _annotate(self, task: ShardSpec, previous: TaskMarker | None = None) -> Iterator[Any]:
@@ -164,7 +166,7 @@ class AnnotateTask(beam.DoFn):
                             stages={s: {"documents": v["documents"], "seconds": round(v["seconds"], 6)}
                                     for s, v in sorted(timing.items())},
                             file=name, passthrough=encode_fields(passthrough.fields()),
-                            gated=self._gated_by(gated_guesses, previous))
+                            gated=self._gated_by(gated_guesses, previous), file_sum=out.sum.to_dict())
         write_task_marker(self._folder, marker)
         count("tasks_annotated")
         yield TaskDone(task, marker)

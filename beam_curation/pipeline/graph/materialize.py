@@ -96,6 +96,7 @@ class PartWritten(NamedTuple):
     stats: dict[str, Any]
     columns: str  # the shard's passthrough columns (PartSpec.columns)
     schema: str  # fingerprint of the run's passthrough columns the files were written with
+    sums: dict[str, Any] = {}  # each file's size and sha256 (beam_curation.pipeline.io.checksum), by path
 
 
 class WritePart(beam.DoFn):
@@ -177,12 +178,13 @@ class WritePart(beam.DoFn):
             figures.add(row, removed_by is None, reached, dup)
             if self._signature_columns and row.get("_minhash") is not None:
                 writer.signatures(row["id"], self._keyer.band_signatures(row["_minhash"]))
-        files = writer.close()
+        sums = writer.close()
+        files = list(sums)
         stats = _stats(removed, errors, n, spec.stages, skipped)
         stats.update(figures.as_stats())
         stats["stages"]["write"] = {"documents": n, "seconds": round(time.perf_counter() - started, 6)}
         count_written(stats)
-        yield index, PartWritten(spec.shard, spec.input, part, files, stats, spec.columns, schema)
+        yield index, PartWritten(spec.shard, spec.input, part, files, stats, spec.columns, schema, sums)
 
 
 def _not_extracted(row: dict[str, Any]) -> dict[str, Any]:
@@ -216,5 +218,6 @@ class CommitShard(beam.DoFn):
         parts = sorted(parts, key=lambda p: p.part)
         marker = ShardMarker(name=parts[0].shard, input=parts[0].input, config=self._digest,
                              stats=sum_stats([p.stats for p in parts]), files=[f for p in parts for f in p.files],
-                             dedup_scope=self._scope, passthrough=parts[0].columns, schema=parts[0].schema)
+                             dedup_scope=self._scope, passthrough=parts[0].columns, schema=parts[0].schema,
+                             sums={path: s for p in parts for path, s in p.sums.items()})
         yield commit_shard(self._output, marker)

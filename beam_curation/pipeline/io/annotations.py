@@ -3,7 +3,8 @@
 An annotation file holds every document of its task in input order, as the stages left it: text (after any
 text refinement), the signal columns, the stage removal or error (with the original record to replay it),
 the dedup signature and exact hash, and the passthrough columns. It is written in row groups as the task goes
-(nothing held whole), first under a temporary name, and the marker is written once it is in place. Decisions
+(nothing held whole), first under a temporary name, and the marker is written once it is in place, with the
+file's size and sha256: a marker whose file is missing or differs is discarded on resume (`read_task_marker`). Decisions
 (rules, the language keep-list, dedup) are made from these files, so a rerun that changes only decisions reads
 them back instead of extracting again, and the final folders are written by streaming them.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import posixpath
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
@@ -24,8 +26,11 @@ from typing import Any, Iterable, Iterator, NamedTuple, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from beam_curation.pipeline.io.checksum import FileSum, HashingWriter, mismatch
 from beam_curation.pipeline.io.document import Doc, ShardSpec
 from beam_curation.pipeline.io.input_record import encode_input
+
+log = logging.getLogger(__name__)
 
 ANNOTATIONS = "_annotations"
 ROW = "_row"
@@ -116,6 +121,9 @@ class TaskMarker:
     passthrough: str  # the task's passthrough columns (beam_curation.pipeline.io.passthrough.encode_fields)
     # The language gate skipped (did not annotate) pages guessed outside these languages; None: none skipped.
     gated: Optional[list[str]] = None
+    # Size and sha256 of `file` as written (beam_curation.pipeline.io.checksum); None in markers written before
+    # markers recorded them.
+    file_sum: Optional[dict[str, Any]] = None
 
     def covers(self, gate: Optional[frozenset[str]]) -> bool:
         """Every page a run with this gate needs annotated is annotated: none was skipped, or the run keeps a
@@ -137,7 +145,10 @@ def marker_path(folder: str, task: str) -> str:
     return posixpath.join(folder, f"{task}.json")
 
 
-def read_task_marker(folder: str, task: str) -> Optional[TaskMarker]:
+def read_task_marker(folder: str, task: str, verify: bool = False) -> Optional[TaskMarker]:
+    """The task's marker, None when there is none (or it does not parse). With `verify`, also None when its
+    annotation file is not the one it recorded (missing, truncated, another attempt's): the marker is discarded
+    with a warning, and the task is annotated again."""
     from apache_beam.io.filesystems import FileSystems
 
     path = marker_path(folder, task)
@@ -145,9 +156,38 @@ def read_task_marker(folder: str, task: str) -> Optional[TaskMarker]:
         return None
     try:
         with FileSystems.open(path, compression_type="uncompressed") as handle:
-            return TaskMarker(**json.loads(handle.read()))
+            marker = TaskMarker(**json.loads(handle.read()))
     except (ValueError, TypeError):
+        log.warning("%s does not parse: discarded, the task is annotated again", path)
         return None
+    if verify:
+        file = posixpath.join(folder, marker.file)
+        why = mismatch(file, FileSum.from_dict(marker.file_sum) if marker.file_sum is not None else None)
+        if why is not None:
+            log.warning("discarding the marker %s: its annotation file %s is %s; the task is annotated again",
+                        path, file, why)
+            return None
+    return marker
+
+
+def incomplete_tasks(folder: str, tasks: list[str], half_only: bool = False) -> list[tuple[str, str]]:
+    """(task, what is missing) for each task without its marker or its annotation file, from one listing of the
+    folder: what a reader of another run's annotations (`refilter`) checks before it starts. `half_only`: only
+    tasks with one of the two (what a crash or a race leaves; a task with neither was not annotated there). Whether
+    a present file is the one its marker recorded is checked where the file is read (`read_task_marker`)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        listed = {posixpath.basename(m.path) for m in FileSystems.match([posixpath.join(folder, "*")])[0].metadata_list}
+    except Exception:  # noqa: BLE001 - no such folder: every task is missing
+        listed = set()
+    missing = []
+    for task in tasks:
+        absent = [(name, what) for name, what in ((f"{task}.json", "marker"), (f"{task}.parquet", "annotation file"))
+                  if name not in listed]
+        if absent and not (half_only and len(absent) == 2):
+            missing.append((task, f"no {absent[0][1]} {posixpath.join(folder, absent[0][0])}"))
+    return missing
 
 
 def write_task_marker(folder: str, marker: TaskMarker) -> None:
@@ -206,9 +246,10 @@ class AnnotationFile:
         self.path = path
         self._temp = f"{path}.inprogress"
         self._schema = schema
-        self._handle = FileSystems.create(self._temp, mime_type="application/octet-stream",
-                                          compression_type="uncompressed")
+        self._handle = HashingWriter(FileSystems.create(self._temp, mime_type="application/octet-stream",
+                                                        compression_type="uncompressed"))
         self._writer = pq.ParquetWriter(self._handle, schema.schema, compression=compression)
+        self.sum: Optional[FileSum] = None  # the file's size and sha256, once closed (what its marker records)
 
     def write(self, docs: list[Doc]) -> pa.Table:
         table = self._schema.table(docs)
@@ -223,6 +264,7 @@ class AnnotationFile:
 
         self._writer.close()
         self._handle.close()
+        self.sum = self._handle.sum()
         if FileSystems.exists(self.path):
             FileSystems.delete([self.path])
         FileSystems.rename([self._temp], [self.path])

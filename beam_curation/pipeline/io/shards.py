@@ -14,7 +14,7 @@ import logging
 import os
 import posixpath
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterator
 
 from beam_curation.pipeline.config import Config, ConfigError
@@ -231,7 +231,8 @@ def read_plan(chunk: int, path: str, chunks: int = 1) -> Iterator[ShardSpec]:
 
 @dataclass(frozen=True)
 class ShardMarker:
-    """Written last for a shard: its existence with the same config digest means the shard is complete."""
+    """Written last for a shard: its existence with the same config digest, and its files as it recorded them,
+    mean the shard is complete."""
 
     name: str
     input: str
@@ -241,6 +242,9 @@ class ShardMarker:
     dedup_scope: str = ""  # the shard set it was deduplicated with (see `dedup_scope`)
     passthrough: str = ""  # the shard's own passthrough columns (beam_curation.pipeline.io.passthrough.encode_fields)
     schema: str = ""  # fingerprint of the run's passthrough columns its files have ("": an older layout)
+    # Size and sha256 of each file (beam_curation.pipeline.io.checksum), by path as in `files`; empty in markers
+    # written before markers recorded them.
+    sums: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, indent=1)
@@ -296,10 +300,42 @@ def split_done(specs: list[ShardSpec], output: str, digest: str, scope: str | No
     have been deduplicated with this very shard set. Whether its passthrough columns are still the run's is
     known only once every shard's are (beam_curation.pipeline.run)."""
     present = existing_markers(output)
-    todo, done = [], []
+    candidates = []
     for spec in specs:
         marker = read_marker(output, spec.name) if spec.name in present else None
         complete = (marker is not None and marker.config == digest and marker.input == spec.path
                     and (scope is None or marker.dedup_scope == scope) and bool(marker.schema))
-        (done if complete else todo).append(spec)
+        candidates.append((spec, marker if complete else None))
+    proven = _files_proven(output, [m for _, m in candidates if m is not None])
+    todo, done = [], []
+    for spec, marker in candidates:
+        (done if marker is not None and proven[marker.name] else todo).append(spec)
     return todo, done
+
+
+VERIFY_THREADS = 8  # files checked at once (reading them back is I/O bound, on object stores most of all)
+
+
+def _files_proven(output: str, markers: list[ShardMarker]) -> dict[str, bool]:
+    """Per shard: every file its marker lists is the one it recorded (beam_curation.pipeline.io.checksum). A
+    shard with a file missing or different is written again; its marker is discarded with a warning."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from beam_curation.pipeline.io.checksum import FileSum, mismatch
+
+    def check(marker: ShardMarker) -> tuple[str, str | None]:
+        for file in marker.files:
+            recorded = marker.sums.get(file)
+            why = mismatch(posixpath.join(output, file), FileSum.from_dict(recorded) if recorded else None)
+            if why is not None:
+                return file, why
+        return "", None
+
+    proven = {}
+    with ThreadPoolExecutor(max_workers=VERIFY_THREADS) as pool:
+        for marker, (file, why) in zip(markers, pool.map(check, markers)):
+            proven[marker.name] = why is None
+            if why is not None:
+                log.warning("discarding the marker of shard %s: its file %s is %s; the shard is written again",
+                            marker.name, file, why)
+    return proven

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from beam_curation.pipeline.io.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
 from beam_curation.pipeline.io.atomic import atomic_write
+from beam_curation.pipeline.io.checksum import FileSum, HashingWriter
 from beam_curation.pipeline.io.figures import add_figures, sort_figures
 from beam_curation.pipeline.io.passthrough import conform, output_column
 from beam_curation.pipeline.io.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
@@ -38,8 +39,8 @@ class _StreamedTable:
         self._temp = f"{path}.inprogress"
         self._schema = schema
         self._rows: list[dict[str, Any]] = []
-        self._handle = FileSystems.create(self._temp, mime_type="application/octet-stream",
-                                          compression_type="uncompressed")
+        self._handle = HashingWriter(FileSystems.create(self._temp, mime_type="application/octet-stream",
+                                                        compression_type="uncompressed"))
         self._writer = pq.ParquetWriter(self._handle, schema, compression=compression)
 
     def add(self, row: dict[str, Any]) -> None:
@@ -51,7 +52,8 @@ class _StreamedTable:
         self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
         self._rows = []
 
-    def close(self) -> None:
+    def close(self) -> FileSum:
+        """Move the file into place; its size and sha256 (what the shard's marker records)."""
         from apache_beam.io.filesystems import FileSystems
 
         if self._rows:
@@ -61,6 +63,7 @@ class _StreamedTable:
         if FileSystems.exists(self.path):
             FileSystems.delete([self.path])
         FileSystems.rename([self._temp], [self.path])
+        return self._handle.sum()
 
 
 class PartWriter:
@@ -140,17 +143,18 @@ class PartWriter:
         """minhash/: RedPajama-V2's band signatures of one document, one list per threshold."""
         self._add("minhash", {"id": doc_id, **dict(zip(self._signature_columns, bands))})
 
-    def close(self) -> list[str]:
+    def close(self) -> dict[str, dict[str, Any]]:
         """Put every file in place and delete this part's old files in the folders it wrote nothing to; the
-        paths written, relative to the output."""
+        paths written, relative to the output, with each file's size and sha256 (`FileSum.to_dict`)."""
         from apache_beam.io.filesystems import FileSystems
 
-        for table in self._tables.values():
-            table.close()
+        sums = {posixpath.join(folder, f"{self._name}.parquet"): table.close().to_dict()
+                for folder, table in self._tables.items()}
         old = [p for p in (self._path(f) for f in self._schemas if f not in self._tables) if FileSystems.exists(p)]
         if old:
             FileSystems.delete(old)
-        return [posixpath.join(folder, f"{self._name}.parquet") for folder in self._schemas if folder in self._tables]
+        return {path: sums[path] for path in (posixpath.join(folder, f"{self._name}.parquet")
+                                              for folder in self._schemas if folder in self._tables)}
 
 
 def sum_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
