@@ -28,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from beam_curation.filters.rules import RuleError, compile_rule
 from beam_curation.pipeline.io.annotations import ANNOTATIONS, incomplete_tasks
+from beam_curation.pipeline.io import failpoints
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.io.faults import StorageFault, fault_errno, remove_partial_files
 from beam_curation.pipeline.config import Config, ConfigError, content_digest
@@ -291,11 +292,13 @@ def _run_held(config: Config, options: PipelineOptions, shards: list[ShardSpec],
                                                          "prefilter_reannotated_documents")}
     stats["this_run"]["seconds"] = round(seconds, 3)
     write_json(posixpath.join(output, "stats.json"), stats)
+    failpoints.reached("stats")
     built = manifest(config, digest, shards, markers, eval_sets)
     if annotations_from:
         built["refiltered_from"] = posixpath.dirname(annotations_from.rstrip("/"))
         built["prefilter_skipped_outside"] = skipped_outside  # the annotations' own, not this config's
     write_json(posixpath.join(output, "manifest.json"), built)
+    failpoints.reached("manifest")
     if before.release_files and (wrote or before.changed(stats, built)):
         rewrite_release_files(output, before.release_files)
     return RunSummary(output=output, shards=len(shards), skipped=len(shards) - len(rewritten), stats=stats,

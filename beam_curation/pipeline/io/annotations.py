@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from beam_curation.pipeline.io import failpoints
 from beam_curation.pipeline.io.checksum import FileSum, HashingWriter, mismatch
 from beam_curation.pipeline.io.document import Doc, ShardSpec
 from beam_curation.pipeline.io.input_record import encode_input
@@ -194,6 +195,7 @@ def write_task_marker(folder: str, marker: TaskMarker) -> None:
     from beam_curation.pipeline.io.atomic import atomic_write
 
     atomic_write(marker_path(folder, marker.task), lambda handle: handle.write(marker.to_json().encode()))
+    failpoints.reached("task_marker")
 
 
 def _row_groups(parquet: pq.ParquetFile, lo: int, hi: Optional[int]) -> list[int]:
@@ -268,6 +270,7 @@ class AnnotationFile:
         if FileSystems.exists(self.path):
             FileSystems.delete([self.path])
         FileSystems.rename([self._temp], [self.path])
+        failpoints.reached("annotation_file")
 
     def abort(self) -> None:
         try:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from beam_curation.pipeline.io.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX, ROW_GROUP
+from beam_curation.pipeline.io import failpoints
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.io.checksum import FileSum, HashingWriter
 from beam_curation.pipeline.io.figures import add_figures, sort_figures
@@ -63,6 +64,7 @@ class _StreamedTable:
         if FileSystems.exists(self.path):
             FileSystems.delete([self.path])
         FileSystems.rename([self._temp], [self.path])
+        failpoints.reached("data_file")
         return self._handle.sum()
 
 
@@ -192,5 +194,6 @@ def commit_shard(output: str, marker: ShardMarker) -> ShardMarker:
         if paths:
             FileSystems.delete(paths)
     atomic_write(marker_path(output, marker.name), lambda handle: handle.write(marker.to_json().encode()))
+    failpoints.reached("shard_marker")
     log.info("shard %s: %d in, %d kept", marker.name, marker.stats["input"], marker.stats["kept"])
     return marker
