@@ -38,7 +38,7 @@ from beam_curation.pipeline.runners.options import (BeamArgumentError, check_opt
                                                     runner_for, runner_name)
 from beam_curation.pipeline.io.document import ShardSpec
 from beam_curation.pipeline.io.eval_sets import described_indexes, joined_sets, prepare_indexes
-from beam_curation.pipeline.io.lease import acquire, check_free
+from beam_curation.pipeline.io.lease import acquire, check_free, lease_path
 from beam_curation.pipeline.graph.build import Job, build_graph
 from beam_curation.pipeline.graph.metrics import beam_counters
 from beam_curation.pipeline.models import is_remote, model_exists
@@ -220,7 +220,10 @@ def run(config: Config, beam_args: list[str] = (), *, annotations_from: str | No
     # Before anything in the folder is created or deleted: a second command on it refuses here (FolderHeld).
     try:
         lease = acquire(config.output.path, config.output.lease_expiry_seconds)
-    except OSError as exc:  # a folder one cannot create or write to: before any work, so a user's to fix
+    except OSError as exc:  # a full disk, a read-only folder: the machine's (exit 1); anything else a user's to fix
+        code = fault_errno(exc)
+        if code is not None:
+            raise StorageFault(code, lease_path(config.output.path)) from None
         raise ConfigError(f"output.path: cannot take {config.output.path} for this run: {exc}") from None
     try:
         return _run_held(config, options, shards, started, annotations_from, splits, progress, skipped_outside)

@@ -408,13 +408,13 @@ def test_index_kind_chosen_by_size_and_reused_while_unchanged(corpus, tmp_path):
     from beam_curation.pipeline.io.eval_sets import built_index_path, prepare_indexes
 
     config = load_config(corpus["config"], output_path=str(tmp_path / "o"))
-    first = prepare_indexes(config)
+    first = prepare_indexes(config.decontamination, config.output.path)
     assert [e["kind"] for e in first] == ["exact", "exact"]
-    assert prepare_indexes(config) == first  # unchanged: reused, not rebuilt
+    assert prepare_indexes(config.decontamination, config.output.path) == first  # unchanged: reused, not rebuilt
     exact_mb = first[0]["index_bytes"] / (1 << 20)
     small = load_config(corpus["config"], [f"decontamination.max_index_mb={exact_mb / 2}"],
                         output_path=str(tmp_path / "o"))
-    chosen = prepare_indexes(small)
+    chosen = prepare_indexes(small.decontamination, small.output.path)
     assert chosen[0]["kind"] == "bloom" and chosen[1]["kind"] == "exact"
     bloom = load_index(built_index_path(str(tmp_path / "o"), "wiki"))
     assert bloom.nbytes() < first[0]["index_bytes"] and bloom.num_items == 200

@@ -281,7 +281,7 @@ def test_a_read_only_folder_is_one_line_for_run_report_and_thresholds(tmp_path: 
         assert first.returncode == 0, first.stderr
         _remount(disk, "ro")
         for args, path in [(("run", "--config", str(DEFAULT), "--input", SMALL_SHARD, "--output", str(out)),
-                            out / "stats.json"),
+                            out / "_lease.json"),  # the first thing a run writes: the folder's lease
                            (("report", str(out)), out / "report.html"),
                            (("thresholds", "--from", str(out), "--output", str(tmp_path / "rules.yaml"),
                              "--signals", "rps_doc_word_count:higher"), out / "_thresholds"),

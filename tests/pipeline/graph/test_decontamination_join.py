@@ -196,7 +196,7 @@ def test_join_transform_on_a_test_pipeline(corpus, tmp_path):
     assert len(expected) >= 20
     with test_pipeline.TestPipeline() as p:
         out = (p | beam.Create([(1, batch[:15]), (1, batch[15:])])
-               | JoinEvalSets(config, ("wiki", "passages")))
+               | JoinEvalSets(config.decontamination, ("wiki", "passages")))
         assert_that(out, equal_to(expected))
 
 

@@ -66,7 +66,7 @@ def mixed_run(tmp_path_factory, mixed_inputs, in_repo) -> Path:
     return out
 
 
-@pytest.fixture(params=["sample", "mixed"])
+@pytest.fixture(params=["sample", pytest.param("mixed", marks=pytest.mark.shared_data)])
 def run(request) -> Path:
     return request.getfixturevalue(f"{request.param}_run")
 
