@@ -129,13 +129,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def absolute_path(path: str) -> str:
-    """`beam_curation.pipeline.config.absolute_path`, imported when an argument is parsed (see the imports)."""
-    from beam_curation.pipeline.config import absolute_path as absolute
-
-    return absolute(path)
-
-
 def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30)
 

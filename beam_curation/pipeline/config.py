@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import types
 import typing
 from dataclasses import dataclass, field

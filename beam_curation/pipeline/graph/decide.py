@@ -18,7 +18,6 @@ import math
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import apache_beam as beam
-import pyarrow as pa
 
 from beam_curation.filters.dedup.types import DedupConfig, DedupDoc, DupRecord
 from beam_curation.filters.models.langid_prefilter import outside
