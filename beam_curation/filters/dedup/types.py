@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Optional
 
-from beam_curation.settings import decided_later
+from beam_curation.settings import decided_later, setting
 
 KEEP_POLICIES = ("smallest_id", "longest_text", "highest_quality")
 REASON_EXACT = "dedup_exact"
@@ -61,6 +61,7 @@ class DupRecord(NamedTuple):
     whose id equals its cluster id); a singleton is its own cluster of size 1 and is kept.
     ``reason`` is None for kept documents, else ``dedup_exact`` (same normalised text, or same
     normalised URL when URL dedup is on, as a better-ranked document) or ``dedup_minhash``.
+    ``keeper_run`` is the output folder of the kept document when it is an earlier run's (``dedup.against``).
     """
 
     id: str
@@ -68,6 +69,7 @@ class DupRecord(NamedTuple):
     cluster_size: int
     keep: bool
     reason: Optional[str]
+    keeper_run: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ class DedupConfig:
     batch_size: int = decided_later(512)
     # RedPajama-V2-style minhash/ output: per document, the band signatures for each threshold
     write_signatures: bool = decided_later(False)
+    # Earlier finished output folders whose kept documents' stored keys act as an index (beam_curation.pipeline
+    # .graph.against): a document duplicating one of them is removed. Decided later (the run's annotations do
+    # not change); the decisions' scope follows the folders' contents.
+    against: tuple[str, ...] = setting((), shapes=False, path="input", newer=True)
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_POLICIES:
@@ -126,6 +132,9 @@ class DedupConfig:
         if self.batch_size < 1:
             raise ValueError(f"dedup.batch_size must be >= 1, got {self.batch_size}")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
+        object.__setattr__(self, "against", tuple(str(f) for f in self.against))
+        if self.against and not (self.exact or self.url or self.minhash):
+            raise ValueError("dedup.against needs a key to match on: dedup.exact, dedup.url or dedup.minhash")
 
     def all_thresholds(self) -> tuple[float, ...]:
         """The primary threshold first, then the extra ones, without repeats."""

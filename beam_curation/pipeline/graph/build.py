@@ -26,6 +26,7 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
+from beam_curation.pipeline.graph.against import MatchAgainst
 from beam_curation.pipeline.graph.annotate import AnnotateTask
 from beam_curation.pipeline.graph.decide import Decider, DedupDocs, decision_columns, exact_by_part, members_by_part
 from beam_curation.pipeline.graph.decontam import JoinEvalSets, filled_rows, found_by_part, rows_by_node
@@ -51,6 +52,7 @@ class Job:
     # The passthrough columns of the complete shards the graph does not read (beam_curation.pipeline.io.passthrough).
     known_columns: ColumnUnion = dataclasses.field(default_factory=ColumnUnion)
     joined: tuple[str, ...] = ()  # evaluation sets joined with the documents' n-grams (beam_curation.pipeline.io.eval_sets)
+    against: tuple = ()  # the `dedup.against` runs' shards (beam_curation.pipeline.io.against.IndexPart)
 
 
 def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
@@ -89,11 +91,18 @@ def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
                          | "FilledRows" >> beam.FlatMap(filled_rows))
     if dedup:
         primary = dataclasses.replace(run.dedup, thresholds=())  # cluster at the primary threshold only
-        clusters = (decisions
-                    | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
-                    | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
-        grouped["members"] = clusters["members"] | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
-        grouped["exact"] = clusters["exact"] | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
+        docs = decisions | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
+        earlier = None
+        if run.dedup.against:  # earlier runs' kept documents remove their duplicates first; the rest cluster
+            earlier = docs | "Against" >> MatchAgainst(run.dedup, list(job.against))
+            docs = earlier["rest"]
+        clusters = (docs | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
+        members, exact = clusters["members"], clusters["exact"]
+        if earlier is not None:
+            members = (members, earlier["members"]) | "AllMembers" >> beam.Flatten()
+            exact = (exact, earlier["exact"]) | "AllExact" >> beam.Flatten()
+        grouped["members"] = members | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
+        grouped["exact"] = exact | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
     counted = {tag: measured(pc, f"Count{tag.title()}", "parts", measure) for tag, pc in grouped.items()}
     written = (counted
                | "GroupByPart" >> beam.CoGroupByKey()

@@ -148,7 +148,8 @@ class WritePart(beam.DoFn):
         dups = part_dups(grouped.get("members", ()), grouped.get("exact", ()))
         found = dict(grouped.get("found", ()))
         writer = PartWriter(output.path, part_name(spec.shard, part, per_file), list(writing.signal_fields),
-                            passthrough, output.compression, self._decisions.dedup, self._signature_columns)
+                            passthrough, output.compression, self._decisions.dedup, self._signature_columns,
+                            bool(self._dedup.against))
         removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
         figures = Figures(writing.figures)
         for row in _chain(first, rows):

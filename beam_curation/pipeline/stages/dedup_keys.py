@@ -21,6 +21,13 @@ class DedupKeys(Stage):
         """The signature's settings (the only ones marked as shaping annotations), or None when dedup is off."""
         return {cls.SECTION: annotation_view(section) if section.enabled else None}
 
+    @classmethod
+    def check(cls, section: DedupConfig, config: Any) -> None:
+        """The `against` runs are finished, with dedup keys made with our signature settings."""
+        from beam_curation.pipeline.io.against import check_against
+
+        check_against(section, config.output.path)
+
     def setup(self) -> None:
         from beam_curation.filters.dedup.keys import DedupKeyer
 
