@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional, Union
 
 from beam_curation.settings import decided_later, setting
 
@@ -43,8 +43,34 @@ class DedupDoc(NamedTuple):
     shingled: bool = True
 
 
-def keep_rank(keep: str, text_chars: int, quality_score: Optional[float]) -> float:
-    """Lower is better: what the keep policy sorts cluster members by, before their id."""
+@dataclass(frozen=True)
+class KeepRanking:
+    """A keep policy as a ranking (Zyda-2 keeps a cluster's copy from the best source: FineWeb-Edu > DCLM > ...):
+    first the document's `source` by its position in `source` (an unlisted or missing source after every listed
+    one), then the value of the expression `by` over stored signals (the rule language, beam_curation.filters
+    .rules), highest first with `order: max`; NaN last. Ties fall to the id, as with every policy."""
+
+    source: tuple[str, ...] = ()
+    by: Optional[str] = None
+    order: Literal["max", "min"] = "max"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", tuple(str(s) for s in self.source))
+        if not self.source and not self.by:
+            raise ValueError("a keep ranking needs `source` (a list of sources, best first) or `by`")
+        if len(set(self.source)) != len(self.source):
+            raise ValueError("keep.source lists a source twice")
+        if self.order not in ("max", "min"):
+            raise ValueError(f"keep.order must be 'max' or 'min', got {self.order!r}")
+
+
+def keep_rank(keep: Union[str, KeepRanking], text_chars: int, quality_score: Optional[float],
+              source: Optional[str] = None, value: Any = None) -> Any:
+    """Lower is better: what the keep policy sorts cluster members by, before their id (a float, or for a
+    ranking the pair (source position, value rank); one run's documents all get the same kind)."""
+    if isinstance(keep, KeepRanking):
+        position = keep.source.index(source) if source in keep.source else len(keep.source)
+        return float(position), (_value_rank(value, keep.order) if keep.by else 0.0)
     if keep == "longest_text":
         return -float(text_chars)
     if keep == "highest_quality":
@@ -52,6 +78,16 @@ def keep_rank(keep: str, text_chars: int, quality_score: Optional[float]) -> flo
             return math.inf
         return -float(quality_score)
     return 0.0
+
+
+def _value_rank(value: Any, order: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    if math.isnan(number):
+        return math.inf
+    return -number if order == "max" else number
 
 
 class DupRecord(NamedTuple):
@@ -100,7 +136,7 @@ class DedupConfig:
     punctuation: Literal["ascii", "unicode", "keep"] = "ascii"
     unicode_form: Optional[Literal["NFD", "NFC", "NFKD", "NFKC"]] = "NFD"
     seed: int = 1
-    keep: Literal["smallest_id", "longest_text", "highest_quality"] = decided_later("smallest_id")
+    keep: Union[Literal["smallest_id", "longest_text", "highest_quality"], KeepRanking] = decided_later("smallest_id")
     verify_jaccard: bool = decided_later(False)
     max_rounds: int = decided_later(10)
     batch_size: int = decided_later(512)
@@ -112,7 +148,9 @@ class DedupConfig:
     against: tuple[str, ...] = setting((), shapes=False, path="input", newer=True)
 
     def __post_init__(self) -> None:
-        if self.keep not in KEEP_POLICIES:
+        if isinstance(self.keep, dict):
+            object.__setattr__(self, "keep", KeepRanking(**self.keep))
+        if not isinstance(self.keep, KeepRanking) and self.keep not in KEEP_POLICIES:
             raise ValueError(f"dedup.keep must be one of {KEEP_POLICIES}, got {self.keep!r}")
         if self.ngram_unit not in ("word", "char"):
             raise ValueError(f"dedup.ngram_unit must be 'word' or 'char', got {self.ngram_unit!r}")

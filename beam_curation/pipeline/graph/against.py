@@ -26,6 +26,7 @@ from apache_beam import pvalue
 
 from beam_curation.filters.dedup.minhash import estimate_jaccard
 from beam_curation.filters.dedup.types import DedupConfig, DedupDoc
+from beam_curation.pipeline.graph.decide import KeepValues
 from beam_curation.pipeline.graph.dedup import ClusterMember
 from beam_curation.pipeline.io.against import IndexPart, index_rows
 
@@ -52,12 +53,14 @@ class IndexEntries(beam.DoFn):
         from beam_curation.filters.dedup.keys import DedupKeyer
 
         self._keyer = DedupKeyer(self._dedup)
+        self._keep = KeepValues(self._dedup.keep)
 
     def process(self, part: IndexPart) -> Iterator[tuple[bytes, tuple]]:
-        for row in index_rows(part):
+        for row in index_rows(part, self._keep.columns):
             doc = self._keyer.doc(0, row["id"], row.get("_text_chars") or 0, row.get("quality_score"),
                                   row["_text_hash"], row.get("url"), row.get("_minhash"),
-                                  bool(row.get("_shingled")), row.get("language"))
+                                  bool(row.get("_shingled")), row.get("language"), self._keep.source(row),
+                                  self._keep.value(row))
             entry = (part.folder_index, doc.rank, doc.id, part.shard_index, row["_row"])
             for key in _bucket_keys(doc):
                 yield key, ("i", entry, doc.signature if key[:1] == BAND else None)

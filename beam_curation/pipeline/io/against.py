@@ -127,12 +127,13 @@ def kept_ids(duplicates: list[str]) -> set[str]:
     return kept
 
 
-def index_rows(part: IndexPart) -> Iterator[dict[str, Any]]:
-    """The annotation rows (dedup columns only) of the documents the earlier run kept, in input order."""
+def index_rows(part: IndexPart, extra: list[str] = ()) -> Iterator[dict[str, Any]]:
+    """The annotation rows (dedup columns and `extra`, those the keep policy reads) of the documents the
+    earlier run kept, in input order."""
     from beam_curation.pipeline.io.annotations import iter_rows
 
     kept = kept_ids(part.duplicates)
-    for row in iter_rows(part.annotations, INDEX_COLUMNS):
+    for row in iter_rows(part.annotations, [*INDEX_COLUMNS, *extra]):
         if row["id"] in kept and row["_text_hash"] is not None:
             yield row
 
