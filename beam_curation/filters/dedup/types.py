@@ -64,6 +64,16 @@ class KeepRanking:
             raise ValueError(f"keep.order must be 'max' or 'min', got {self.order!r}")
 
 
+def keep_text(keep: Union[str, KeepRanking]) -> str:
+    """The keep policy in a line (reports, cards): the name, or the ranking's order."""
+    if not isinstance(keep, KeepRanking):
+        return keep
+    parts = [f"source {' > '.join(keep.source)} > others"] if keep.source else []
+    if keep.by:
+        parts.append(f"{'highest' if keep.order == 'max' else 'lowest'} {keep.by}")
+    return ", then ".join(parts)
+
+
 def keep_rank(keep: Union[str, KeepRanking], text_chars: int, quality_score: Optional[float],
               source: Optional[str] = None, value: Any = None) -> Any:
     """Lower is better: what the keep policy sorts cluster members by, before their id (a float, or for a
