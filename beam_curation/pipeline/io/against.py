@@ -14,6 +14,7 @@ import posixpath
 from typing import Any, Iterator, NamedTuple, Optional
 
 from beam_curation.filters.dedup.types import DedupConfig
+from beam_curation.pipeline.io.lease import check_free
 from beam_curation.settings import SHAPES, ConfigError
 
 MANIFEST = "manifest.json"
@@ -74,6 +75,7 @@ def check_against(dedup: DedupConfig, output: str) -> None:
         manifest = _read_json(posixpath.join(folder, MANIFEST))
         if manifest is None:
             raise ConfigError(f"{key}: {folder} is not a finished run (no readable {MANIFEST})")
+        check_free(folder, key)  # a folder a live command is rewriting is no finished run, whatever its manifest
         theirs = (manifest.get("config") or {}).get("dedup") or {}
         if not theirs.get("enabled", False):
             raise ConfigError(f"{key}: {folder} was run with dedup off: it stored no dedup keys")
