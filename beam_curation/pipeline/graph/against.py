@@ -18,7 +18,7 @@ is one read of the index plus a grouping of its bucket keys, not a re-dedup of t
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -150,7 +150,3 @@ class MatchAgainst(beam.PTransform):
                 | "Rest" >> beam.FlatMap(_unmatched))
         return {"members": removed.members, "exact": removed[_Members.EXACT], "rest": rest}
 
-
-def describe(parts: list[IndexPart]) -> dict[str, Any]:
-    """What the index is made of, for the log."""
-    return {"folders": len({p.folder for p in parts}), "shards": len(parts)}
