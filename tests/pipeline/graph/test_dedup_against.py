@@ -166,6 +166,13 @@ def test_second_run_against_the_first(corpus, tmp_path: Path):
     assert mine == theirs and any(size > 1 for _, size, _ in mine.values())
     assert read_folder(alone, "documents") == read_folder(out2, "documents")
 
+    # per language (every document here is English: the index's keys must be made per language as the new ones
+    # are, or nothing would match) and with extra thresholds (the primary one decides), the same decisions
+    languages = tmp_path / "languages"
+    assert run_pipeline(_config(tmp_path, "languages", extra + ", per_language: true, thresholds: [0.8, 0.9]"),
+                        languages, "--input", str(in2 / "*.parquet")) == 0
+    assert read_folder(languages, "duplicates") == read_folder(out2, "duplicates")
+
     # refilter --from the second run decides against the first again, the same way
     refiltered = tmp_path / "refiltered"
     assert cli_main(["refilter", "--from", str(out2), "--config", str(_config(tmp_path, "two", extra)),
