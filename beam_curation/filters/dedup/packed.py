@@ -26,27 +26,38 @@ ROW = _row_dtype()
 
 def partition_of(key: bytes) -> int:
     """The partition of a bucket key (keys are hashes: their last two bytes are uniform)."""
-    return int.from_bytes(key[-2:], "big") % PARTITIONS
+    return int.from_bytes(key[-2:], "big") % PARTITIONS  # a 1-byte key: its byte
 
 
 def pack(members: Iterable[tuple[bytes, int]]) -> list[tuple[int, bytes]]:
     """``(key, node)`` memberships -> ``(partition, block)``, one block of rows per partition present."""
-    parts: dict[int, list[tuple[bytes, int]]] = {}
+    keys, nodes = [], []
     for key, node in members:
-        if len(key) > 8 * _KEY_WORDS:
-            raise ValueError(f"bucket key of {len(key)} bytes: at most {8 * _KEY_WORDS} are packed")
-        parts.setdefault(partition_of(key), []).append((key, node))
-    out = []
+        keys.append(key)
+        nodes.append(node)
+    if not keys:
+        return []
     width = 8 * _KEY_WORDS
-    for part in sorted(parts):
-        rows = parts[part]
-        block = np.zeros(len(rows), dtype=ROW)
-        block["len"] = [len(k) for k, _ in rows]
-        padded = b"".join(k.ljust(width, b"\0") for k, _ in rows)
-        block["k"] = np.frombuffer(padded, dtype=">u8").reshape(-1, _KEY_WORDS)
-        block["node"] = [n for _, n in rows]  # OverflowError for a node outside int64
-        out.append((part, block.tobytes()))
-    return out
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    if lengths.max() > width:
+        raise ValueError(f"bucket key of {int(lengths.max())} bytes: at most {width} are packed")
+    block = np.zeros(len(keys), dtype=ROW)
+    block["len"] = lengths
+    block["node"] = nodes  # OverflowError for a node outside int64
+    if lengths.min() == lengths.max():  # one width (the usual case): no per-key padding
+        n = int(lengths[0])
+        raw = np.zeros((len(keys), width), dtype=np.uint8)
+        raw[:, :n] = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), n)
+        last2 = raw[:, n - 2].astype(np.int64) * 256 + raw[:, n - 1] if n >= 2 else raw[:, 0].astype(np.int64)
+    else:
+        raw = np.frombuffer(b"".join(k.ljust(width, b"\0") for k in keys), dtype=np.uint8).reshape(len(keys), width)
+        last2 = np.array([partition_of(k) for k in keys], dtype=np.int64)
+    block["k"] = raw.view(">u8")
+    part = last2 % PARTITIONS
+    order = np.argsort(part, kind="stable")
+    part, block = part[order], block[order]
+    cuts = np.flatnonzero(np.diff(part)) + 1
+    return [(int(p[0]), b.tobytes()) for p, b in zip(np.split(part, cuts), np.split(block, cuts))]
 
 
 def link_blocks(blocks: Iterable[bytes]) -> Iterator[tuple[int, int]]:

@@ -41,3 +41,12 @@ def test_keys_too_long_or_nodes_too_large_are_refused():
         pack([(b"x" * 25, 1)])
     with pytest.raises(OverflowError):
         pack([(b"x" * 12, 1 << 64)])
+
+
+def test_one_width_keys_take_the_fast_path_with_the_same_edges():
+    rng = random.Random(5)
+    keys = [rng.randbytes(12) for _ in range(200)]
+    members = [(rng.choice(keys), rng.randrange(1 << 40)) for _ in range(4000)]
+    assert sorted(link_members(members)) == _reference(members)
+    # and the same partitions as key by key
+    assert {part for part, _ in pack(members)} == {partition_of(k) for k, _ in members}
