@@ -13,6 +13,10 @@ and the run's process tree (the driver, Beam's workers, the extraction sandbox) 
 20 ms: the peak of the tree's summed RSS, and of its largest single process, are printed as JSON lines with
 the wall seconds and where the document went. `--repo` runs another checkout's pipeline (e.g. the main
 branch, which has no `input.max_text_bytes`: give `--default-cap` with it) for a before/after.
+
+`--per-stage` instead runs the config's stages in this process on one text document of each size and prints,
+per stage, tracemalloc's peak above the document while the stage runs (what the stage's working set is as a
+multiple of the text; native allocations of fastText and KenLM are not seen).
 """
 
 from __future__ import annotations
@@ -131,6 +135,37 @@ def where_big_went(out: Path) -> str:
     return "nowhere"
 
 
+def per_stage(config: str, size: int, sets: list[str]) -> None:
+    """Each stage of `config` on one document of `size` bytes of prose: tracemalloc's peak while it runs."""
+    import tracemalloc
+
+    from apache_beam.utils.shared import Shared
+
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.io.document import Doc
+    from beam_curation.pipeline.plan import resolve
+    from beam_curation.pipeline.stages.base import set_up_stages, tear_down_stages
+
+    stages = resolve(load_config(config, sets)).annotation.build(Shared())
+    set_up_stages(stages)
+    try:
+        for stage in stages:
+            stage.ready()
+        doc = Doc(shard="big", row=0, id="big", text=prose(size))
+        for stage in stages:
+            tracemalloc.start()
+            started = time.process_time()
+            stage.run([doc])
+            kept, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(json.dumps({"mb": size / 1e6, "stage": stage.STAGE, "peak_mb": round(peak / 1e6, 1),
+                              "peak_x_text": round(peak / size, 1), "kept_mb": round(kept / 1e6, 1),
+                              "cpu_seconds": round(time.process_time() - started, 1), "error": doc.error}),
+                  flush=True)
+    finally:
+        tear_down_stages(stages)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, nargs="+", default=[5, 10, 20, 50])
@@ -141,7 +176,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-cap", action="store_true",
                         help="leave input.max_text_bytes at its default: to see the cap at work, or to run a "
                              "checkout without the setting")
+    parser.add_argument("--per-stage", action="store_true",
+                        help="each stage's working set in this process (tracemalloc), instead of whole runs")
     args = parser.parse_args(argv)
+    if args.per_stage:
+        for mb in args.mb:
+            per_stage(args.config, int(mb * 1_000_000), args.sets)
+        return
     repo = args.repo.resolve()
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
         for mb in args.mb:
