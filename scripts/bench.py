@@ -2,7 +2,7 @@
 
     python scripts/bench.py [--dev-pages DIR] [--dev-copies N] [--runs 3] [--workers 2] [--signals]
     python scripts/bench.py signals|fineweb|dedup|classifiers|pii|decontamination|overhead [their options]   # per concern
-    python scripts/bench.py peer --data DIR/extraction_dev [their options]   # FineWeb's steps vs DataTrove
+    python scripts/bench.py peer --data DIR/extraction_dev [--scale] [their options]   # FineWeb's steps vs DataTrove
     python scripts/bench.py shuffle|memory|rerun|plan [their options]          # the two-phase graph's
 
 Inputs: the bundled sample (sample/*.warc.gz) and, when given, real dev pages (a folder of *.html.gz as in

@@ -1,16 +1,22 @@
 """Peak memory of a run on one large text document: what `input.max_text_bytes` is sized from.
 
-    python scripts/bench_memory.py [--mb 5 10 20 50] [--format jsonl|parquet] [--config configs/default.yaml]
+    python scripts/bench_memory.py [--mb 5 10 20 50] [--format jsonl|parquet|html] [--config configs/default.yaml]
                                    [--set key=value ...] [--repo PATH]
 
 For each size, a file holding one document of that many megabytes of real English prose (WikiText-2's test
 split, bundled for the KenLM model, repeated) plus one short document is run through `beam-curation run`
 in a fresh process with `input.max_text_bytes` raised above it (so the document is annotated, not refused;
-`--default-cap` leaves the setting alone),
+`--default-cap` leaves the setting alone); `--format html` writes the prose as one HTML page of that size (its
+paragraphs in `<p>` elements, a Parquet `html` column) with `extract.max_input_bytes` raised as well, so the
+page goes through the extraction child,
 and the run's process tree (the driver, Beam's workers, the extraction sandbox) is sampled with psutil every
 20 ms: the peak of the tree's summed RSS, and of its largest single process, are printed as JSON lines with
 the wall seconds and where the document went. `--repo` runs another checkout's pipeline (e.g. the main
 branch, which has no `input.max_text_bytes`: give `--default-cap` with it) for a before/after.
+
+`--per-stage` instead runs the config's stages in this process on one text document of each size and prints,
+per stage, tracemalloc's peak above the document while the stage runs (what the stage's working set is as a
+multiple of the text; native allocations of fastText and KenLM are not seen).
 """
 
 from __future__ import annotations
@@ -46,7 +52,21 @@ def prose(size: int) -> str:
     return "\n\n".join(parts).encode()[:size].decode("utf-8", errors="ignore")
 
 
+def html_page(size: int) -> bytes:
+    """About `size` bytes of HTML: the prose's paragraphs, each in a `<p>` element."""
+    body = "".join(f"<p>{paragraph}</p>\n" for paragraph in prose(size).split("\n\n"))
+    return f"<html><head><title>big</title></head><body><article>\n{body}</article></body></html>".encode()
+
+
 def write_input(folder: Path, size: int, fmt: str) -> Path:
+    if fmt == "html":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = folder / "big.parquet"
+        pq.write_table(pa.table({"id": ["big", "small"], "html": pa.array([html_page(size), html_page(4000)],
+                                                                           pa.binary())}), path)
+        return path
     records = [{"id": "big", "text": prose(size)},
                {"id": "small", "text": prose(4000)}]
     if fmt == "jsonl":
@@ -115,17 +135,54 @@ def where_big_went(out: Path) -> str:
     return "nowhere"
 
 
+def per_stage(config: str, size: int, sets: list[str]) -> None:
+    """Each stage of `config` on one document of `size` bytes of prose: tracemalloc's peak while it runs."""
+    import tracemalloc
+
+    from apache_beam.utils.shared import Shared
+
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.io.document import Doc
+    from beam_curation.pipeline.plan import resolve
+    from beam_curation.pipeline.stages.base import set_up_stages, tear_down_stages
+
+    stages = resolve(load_config(config, sets)).annotation.build(Shared())
+    set_up_stages(stages)
+    try:
+        for stage in stages:
+            stage.ready()
+        doc = Doc(shard="big", row=0, id="big", text=prose(size))
+        for stage in stages:
+            tracemalloc.start()
+            started = time.process_time()
+            stage.run([doc])
+            kept, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(json.dumps({"mb": size / 1e6, "stage": stage.STAGE, "peak_mb": round(peak / 1e6, 1),
+                              "peak_x_text": round(peak / size, 1), "kept_mb": round(kept / 1e6, 1),
+                              "cpu_seconds": round(time.process_time() - started, 1), "error": doc.error}),
+                  flush=True)
+    finally:
+        tear_down_stages(stages)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, nargs="+", default=[5, 10, 20, 50])
-    parser.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
+    parser.add_argument("--format", choices=["jsonl", "parquet", "html"], default="jsonl")
     parser.add_argument("--config", default="configs/default.yaml")
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--repo", type=Path, default=REPO)
     parser.add_argument("--default-cap", action="store_true",
                         help="leave input.max_text_bytes at its default: to see the cap at work, or to run a "
                              "checkout without the setting")
+    parser.add_argument("--per-stage", action="store_true",
+                        help="each stage's working set in this process (tracemalloc), instead of whole runs")
     args = parser.parse_args(argv)
+    if args.per_stage:
+        for mb in args.mb:
+            per_stage(args.config, int(mb * 1_000_000), args.sets)
+        return
     repo = args.repo.resolve()
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
         for mb in args.mb:
@@ -136,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             sets = list(args.sets)
             if not args.default_cap:
                 sets.append(f"input.max_text_bytes={size + 1_000_000}")
+                if args.format == "html":
+                    sets.append(f"extract.max_input_bytes={size + 1_000_000}")
             result = measure(repo, args.config, path, folder / "out", sets)
             print(json.dumps({"mb": mb, "format": args.format, "repo": str(repo), **result}), flush=True)
 

