@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Optional
 
+from beam_curation.filters.dedup.paragraphs import ParagraphDedupConfig
 from beam_curation.settings import decided_later
 
 KEEP_POLICIES = ("smallest_id", "longest_text", "highest_quality")
@@ -104,6 +105,8 @@ class DedupConfig:
     batch_size: int = decided_later(512)
     # RedPajama-V2-style minhash/ output: per document, the band signatures for each threshold
     write_signatures: bool = decided_later(False)
+    # paragraph (line) dedup, decided from the stored text (beam_curation.filters.dedup.paragraphs)
+    paragraphs: ParagraphDedupConfig = decided_later(ParagraphDedupConfig(), newer=True)
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_POLICIES:

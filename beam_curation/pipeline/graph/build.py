@@ -32,6 +32,7 @@ from beam_curation.pipeline.graph.decontam import JoinEvalSets, filled_rows, fou
 from beam_curation.pipeline.graph.dedup import ClusterDocs
 from beam_curation.pipeline.graph.materialize import CommitShard, RunColumns, WritePart, expand_parts, shard_columns
 from beam_curation.pipeline.graph.metrics import measured
+from beam_curation.pipeline.graph.paragraphs import DedupParagraphs, spans_by_part, strip_text
 from beam_curation.pipeline.io.passthrough import ColumnUnion
 from beam_curation.pipeline.io.shards import read_plan
 from beam_curation.pipeline.plan import RunPlan
@@ -80,6 +81,10 @@ def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
                    | "RunColumns" >> beam.CombineGlobally(RunColumns(job.known_columns)))
     grouped = {"spec": tasks_by_shard | "Parts" >> beam.FlatMap(expand_parts, job.annotations, rows_per_file)}
     decisions = annotated[AnnotateTask.DECISIONS]
+    with_text = decisions  # with paragraph dedup, the rows carry their text (hashed before any grouping)
+    paragraphs = dedup and run.dedup.paragraphs.enabled
+    if paragraphs and regroup:
+        decisions = decisions | "StripText" >> beam.Map(strip_text)
     if job.joined:
         found = annotated[AnnotateTask.NGRAMS] | "JoinEvalSets" >> JoinEvalSets(run.decontamination, job.joined, measure)
         grouped["found"] = found | "FoundByPart" >> beam.Map(found_by_part, rows_per_file)
@@ -89,11 +94,14 @@ def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
                          | "FilledRows" >> beam.FlatMap(filled_rows))
     if dedup:
         primary = dataclasses.replace(run.dedup, thresholds=())  # cluster at the primary threshold only
-        clusters = (decisions
-                    | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
-                    | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
+        docs = decisions | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
+        clusters = (docs | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
         grouped["members"] = clusters["members"] | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
         grouped["exact"] = clusters["exact"] | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
+        if paragraphs:
+            spans = with_text | "Paragraphs" >> DedupParagraphs(docs, clusters["members"],
+                                                                run.dedup.paragraphs.min_chars, measure=measure)
+            grouped["paragraphs"] = spans | "ParagraphsByPart" >> beam.Map(spans_by_part, rows_per_file)
     counted = {tag: measured(pc, f"Count{tag.title()}", "parts", measure) for tag, pc in grouped.items()}
     written = (counted
                | "GroupByPart" >> beam.CoGroupByKey()
