@@ -161,6 +161,23 @@ def test_remove_mode_cuts_the_repeats_and_removes_what_is_left_empty(planted: Pa
     assert _spans_by_id(out)["c"] == _spans(PLANTED["c"][1], NAV, FOOTER)
 
 
+@pytest.mark.slow
+def test_switching_paragraph_dedup_on_reuses_the_annotations(planted: Path, tmp_path: Path):
+    """Every paragraph setting is decided from the stored text: refilter from a run without paragraph dedup
+    writes what a fresh run with it writes."""
+    from beam_curation.pipeline.cli import main
+
+    fresh = _run(tmp_path, str(planted / "*.parquet"), "fresh", mode="filter", paragraphs="remove")
+    without = tmp_path / "without.yaml"
+    without.write_text(CONFIG.format(mode="filter", paragraphs="remove", extract="false")
+                       .replace("enabled: true, mode: remove", "enabled: false, mode: remove"))
+    assert run_pipeline(without, tmp_path / "without", "--input", str(planted / "*.parquet")) == 0
+    assert "dup_paragraph_spans" not in read_folder(tmp_path / "without", "signals")[0]
+    assert main(["refilter", "--from", str(tmp_path / "without"), "--config", str(tmp_path / "fresh.yaml"),
+                 "--output", str(tmp_path / "refiltered")]) == 0
+    assert user_file_digests(tmp_path / "refiltered") == user_file_digests(fresh)
+
+
 def _site_spans(out: Path) -> dict[str, list[list[str]]]:
     """url -> for each capture (in id order), the text of its repeated paragraphs."""
     texts = {r["id"]: (r["url"], r["text"]) for r in read_folder(out, "documents")}
