@@ -109,14 +109,18 @@ class DedupParagraphs(beam.PTransform):
         info = self._docs | "Info" >> beam.Map(lambda d: (d.node, (d.rank, d.id)))
         losers = self._members | "Losers" >> beam.FlatMapTuple(
             lambda node, member: [] if member.keep else [(node, True)])
-        joined = {"hashes": hashes, "info": info, "losers": losers} | "JoinDocs" >> beam.CoGroupByKey()
+        joined = ({"hashes": measured(hashes, "CountHashes", "paragraphs", m),
+                   "info": measured(info, "CountInfo", "paragraphs", m),
+                   "losers": measured(losers, "CountLosers", "paragraphs", m)}
+                  | "JoinDocs" >> beam.CoGroupByKey())
         occurrences = joined | "Occurrences" >> beam.FlatMap(_occurrences)
         if self._earlier is not None:
             earlier = self._earlier | "Earlier" >> beam.Map(lambda digest: (digest, EARLIER))
             occurrences = (occurrences, earlier) | "WithEarlier" >> beam.Flatten()
-        return (measured(occurrences, "CountOccurrences", "paragraphs", m)
-                | "GroupHash" >> beam.GroupByKey()
-                | "Repeats" >> beam.ParDo(_Repeats())
+        repeated = (measured(occurrences, "CountOccurrences", "paragraphs", m)
+                    | "GroupHash" >> beam.GroupByKey()
+                    | "Repeats" >> beam.ParDo(_Repeats()))
+        return (measured(repeated, "CountSpans", "paragraphs", m)
                 | "GroupDoc" >> beam.GroupByKey()
                 | "Sorted" >> beam.Map(_sorted_spans))
 
