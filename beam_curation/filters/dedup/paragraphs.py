@@ -108,18 +108,19 @@ def paragraphs(text: str, min_chars: int = 1) -> list[Paragraph]:
     return out
 
 
-def repeats(occurrences: Iterable[tuple], earlier: bool = False) -> Iterator[tuple]:
-    """The occurrences of one paragraph that are not its first: every one but the smallest (the order key
-    is the tuple itself, its last members being the place in the document), or every one when `earlier`
-    (an earlier run holds the paragraph). `occurrences` is read twice (minimum, then the rest), never stored:
-    a paragraph in millions of documents costs time, not memory."""
-    first = None
-    if not earlier:
-        for occurrence in occurrences:
-            if first is None or occurrence < first:
-                first = occurrence
+def repeats(occurrences: Iterable[Optional[tuple]]) -> Iterator[tuple]:
+    """The occurrences of one paragraph that are not its first: every one but the smallest (the order key is the
+    tuple itself, its last members being the place in the document); every one when a None is among them (an
+    earlier run holds the paragraph). `occurrences` is read twice (minimum, then the rest), never stored: a
+    paragraph in millions of documents costs time, not memory."""
+    first, earlier = None, False
     for occurrence in occurrences:
-        if occurrence != first:
+        if occurrence is None:
+            earlier = True
+        elif first is None or occurrence < first:
+            first = occurrence
+    for occurrence in occurrences:
+        if occurrence is not None and (earlier or occurrence != first):
             yield occurrence
 
 

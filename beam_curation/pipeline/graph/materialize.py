@@ -129,6 +129,9 @@ class WritePart(beam.DoFn):
         remove mode (filter runs) its text without them, or removed when too little is left (the original
         text goes to removed/). The spans index the text before the cut."""
         row["dup_paragraph_spans"] = span_records(spans)
+        if spans:
+            count("paragraphs_documents_with_repeats")
+            count("paragraphs_repeated_lines", len(spans))
         config = self._dedup.paragraphs
         if spans and removed_by is None and config.mode == "remove" and self._decisions.filter_mode:
             left, reason = remove_spans(row["text"] or "", spans, config)

@@ -27,12 +27,12 @@ from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
 
-from beam_curation.filters.dedup.paragraphs import paragraphs
+from beam_curation.filters.dedup.paragraphs import paragraphs, repeats
 from beam_curation.pipeline.graph.decide import node_of, shard_row
 from beam_curation.pipeline.graph.metrics import measured
 
 COLUMN = "dup_paragraph_spans"
-EARLIER = None  # the value an earlier run's hash is grouped with: before every occurrence of this run
+EARLIER = None  # the value an earlier run's hash is grouped with (beam_curation.filters.dedup.paragraphs.repeats)
 
 
 class ParagraphHashes(beam.DoFn):
@@ -68,21 +68,12 @@ def _occurrences(element: tuple[int, dict[str, Iterable]]) -> Iterator[tuple[byt
         yield digest, (loser, rank, doc_id, node, start, end)
 
 
-class _Repeats(beam.DoFn):
-    """(hash, occurrences) -> (node, (start, end)) for every occurrence but the first; all of them when an
-    earlier run holds the paragraph. Two passes over the re-iterable group, nothing stored."""
-
-    def process(self, element: tuple[bytes, Iterable[Optional[tuple]]]) -> Iterator[tuple[int, tuple[int, int]]]:
-        _digest, values = element
-        first, earlier = None, False
-        for value in values:
-            if value is EARLIER:
-                earlier = True
-            elif first is None or value < first:
-                first = value
-        for value in values:
-            if value is not EARLIER and (earlier or value != first):
-                yield value[3], (value[4], value[5])
+def _repeats(element: tuple[bytes, Iterable[Optional[tuple]]]) -> Iterator[tuple[int, tuple[int, int]]]:
+    """(hash, occurrences) -> (node, (start, end)) for every occurrence but the first (all of them when an
+    earlier run holds the paragraph): two passes over the re-iterable group, nothing stored."""
+    _digest, values = element
+    for _loser, _rank, _id, node, start, end in repeats(values):
+        yield node, (start, end)
 
 
 def _sorted_spans(element: tuple[int, Iterable[tuple[int, int]]]) -> tuple[int, list[tuple[int, int]]]:
@@ -119,7 +110,7 @@ class DedupParagraphs(beam.PTransform):
             occurrences = (occurrences, earlier) | "WithEarlier" >> beam.Flatten()
         repeated = (measured(occurrences, "CountOccurrences", "paragraphs", m)
                     | "GroupHash" >> beam.GroupByKey()
-                    | "Repeats" >> beam.ParDo(_Repeats()))
+                    | "Repeats" >> beam.FlatMap(_repeats))
         return (measured(repeated, "CountSpans", "paragraphs", m)
                 | "GroupDoc" >> beam.GroupByKey()
                 | "Sorted" >> beam.Map(_sorted_spans))

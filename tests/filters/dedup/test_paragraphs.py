@@ -43,7 +43,8 @@ def test_repeats_keep_the_smallest_occurrence_and_every_other_is_a_repeat():
     # rank first (1.0 < 2.0), then id, node and place in the document; a removed document (1) sorts last
     assert sorted(repeats(occurrences)) == sorted([occurrences[0], occurrences[1], occurrences[3]])
     assert list(repeats(occurrences[:1])) == []
-    assert sorted(repeats(occurrences, earlier=True)) == sorted(occurrences)
+    assert sorted(repeats([*occurrences[:2], None, *occurrences[2:]])) == sorted(occurrences)  # an earlier run's
+    assert list(repeats([None])) == []
 
 
 def test_cut_drops_whole_lines_with_their_breaks():

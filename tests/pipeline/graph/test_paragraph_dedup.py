@@ -102,9 +102,9 @@ PLANTED = {  # id -> (url, text); two shards
     "a": ("https://x.org/a", f"{BANNER}\nArticle a: the gardens of the old town and their plants.\n{FOOTER}\n{BANNER}"),
     "b": ("https://x.org/b", f"{NAV}\n{BANNER}\nArticle b: boats, fishermen and the sea."),
     "c": ("https://x.org/c", f"{NAV}\nArticle c: the history of the bridge over the river.\n{FOOTER}"),
-    "c2": ("https://x.org/c", f"Article c2: another capture of c's address.\nA paragraph only c2 and z hold."),
+    "c2": ("https://x.org/c", "Article c2: another capture of c's address.\nA paragraph only c2 and z hold."),
     "e": ("https://x.org/e", f"{BANNER}\n{FOOTER}\n{NAV}"),
-    "z": ("https://x.org/z", f"A paragraph only c2 and z hold.\nArticle z: mountains."),
+    "z": ("https://x.org/z", "A paragraph only c2 and z hold.\nArticle z: mountains."),
 }
 EXPECTED = {  # keep order: smallest id; c2 is removed by document dedup (same URL as c), so it comes last
     "a": [(BANNER, 1)], "b": [BANNER], "c": [NAV, FOOTER], "c2": ["A paragraph only c2 and z hold."],
