@@ -178,6 +178,23 @@ def test_switching_paragraph_dedup_on_reuses_the_annotations(planted: Path, tmp_
     assert user_file_digests(tmp_path / "refiltered") == user_file_digests(fresh)
 
 
+@pytest.mark.slow
+def test_spans_index_the_redacted_text_documents_get(tmp_path: Path):
+    """With PII redaction the stored text is the redacted one: the spans index what documents/ holds."""
+    banner = "Questions? Write to help@example.com or call the desk."
+    texts = {"p": f"{banner}\nFirst page body about rivers.", "q": f"Second page body about hills.\n{banner}"}
+    pq.write_table(pa.table({"id": list(texts), "text": list(texts.values())}), tmp_path / "in.parquet")
+    config = tmp_path / "pii.yaml"
+    config.write_text(CONFIG.format(mode="annotate", paragraphs="annotate", extract="false")
+                      + "pii: {enabled: true, mode: redact, kinds: [email]}\n")
+    assert run_pipeline(config, tmp_path / "out", "--input", str(tmp_path / "in.parquet")) == 0
+    kept = {r["id"]: r["text"] for r in read_folder(tmp_path / "out", "documents")}
+    assert "<EMAIL>" in kept["q"] and "help@example.com" not in kept["q"]
+    ((start, end),) = _spans_by_id(tmp_path / "out")["q"]
+    assert kept["q"][start:end] == banner.replace("help@example.com", "<EMAIL>")
+    assert _spans_by_id(tmp_path / "out")["p"] == []
+
+
 def _site_spans(out: Path) -> dict[str, list[list[str]]]:
     """url -> for each capture (in id order), the text of its repeated paragraphs."""
     texts = {r["id"]: (r["url"], r["text"]) for r in read_folder(out, "documents")}
