@@ -27,6 +27,7 @@ from beam_curation.settings import decided_later
 
 HASH_BYTES = 8
 REASON_PARAGRAPHS = "dedup_paragraphs"
+SPANS_COLUMN = "dup_paragraph_spans"  # signals/: the repeats, as rps_lines_* spans over `text`
 
 
 @dataclass(frozen=True)

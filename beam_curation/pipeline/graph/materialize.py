@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
-from beam_curation.filters.dedup.paragraphs import remove_spans, span_records
+from beam_curation.filters.dedup.paragraphs import SPANS_COLUMN, remove_spans, span_records
 from beam_curation.filters.dedup.types import DedupConfig
 
 from beam_curation.pipeline.io.annotations import TaskDone, iter_rows
@@ -128,7 +128,7 @@ class WritePart(beam.DoFn):
         """A document that took part in dedup, with its repeated paragraphs: their spans in signals/, and in
         remove mode (filter runs) its text without them, or removed when too little is left (the original
         text goes to removed/). The spans index the text before the cut."""
-        row["dup_paragraph_spans"] = span_records(spans)
+        row[SPANS_COLUMN] = span_records(spans)
         if spans:
             count("paragraphs_documents_with_repeats")
             count("paragraphs_repeated_lines", len(spans))

@@ -31,7 +31,6 @@ from beam_curation.filters.dedup.paragraphs import paragraphs, repeats
 from beam_curation.pipeline.graph.decide import node_of, shard_row
 from beam_curation.pipeline.graph.metrics import measured
 
-COLUMN = "dup_paragraph_spans"
 EARLIER = None  # the value an earlier run's hash is grouped with (beam_curation.filters.dedup.paragraphs.repeats)
 
 
