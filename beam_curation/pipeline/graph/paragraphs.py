@@ -10,7 +10,7 @@
 Order: a paragraph's first occurrence is the one in the document that comes first in document dedup's keep
 order (the keep policy's rank, then id, then node: the `DedupDoc` that document dedup builds, so both follow
 one ordering), and within a document the earliest line. Paragraph dedup runs after the rules and after
-document dedup, as DataTrove and Dolma order their steps: documents a rule removes take no part, and documents
+document dedup (the cheap document-level pass first): documents a rule removes take no part, and documents
 document dedup removes sort after every kept one (the `loser` flag), so a paragraph held by a kept document is
 never cut because a removed copy came first, while those removed documents still get their spans. Hot
 paragraphs (a cookie banner in a million pages) are streamed twice per group (minimum, then the rest), never
