@@ -115,6 +115,49 @@ class DedupParagraphs(beam.PTransform):
                 | "Sorted" >> beam.Map(_sorted_spans))
 
 
+def _documents_files(folder: str) -> list[str]:
+    """The documents/ files of a finished output folder (any Beam filesystem), sorted."""
+    import posixpath
+
+    from apache_beam.io.filesystems import FileSystems
+
+    pattern = posixpath.join(folder.rstrip("/"), "documents", "*.parquet")
+    return sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+
+
+def _file_hashes(path: str, min_chars: int) -> Iterator[bytes]:
+    """Every paragraph hash of one documents/ file, a row group at a time."""
+    import pyarrow.parquet as pq
+
+    from beam_curation.pipeline.io.readers import open_path
+
+    with open_path(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        for group in range(parquet.num_row_groups):
+            for text in parquet.read_row_group(group, columns=["text"]).column(0).to_pylist():
+                for paragraph in paragraphs(text or "", min_chars):
+                    yield paragraph.hash
+
+
+class EarlierParagraphs(beam.PTransform):
+    """Earlier output folders -> the distinct hashes of the paragraphs their documents/ hold (read, never
+    written): what `DedupParagraphs(earlier=...)` takes, so that every occurrence of this run of a paragraph an
+    earlier run kept is a repeat. The seam for `dedup.against`, which does not feed it yet."""
+
+    def __init__(self, folders: list[str], min_chars: int):
+        super().__init__()
+        self._folders = list(folders)
+        self._min_chars = min_chars
+
+    def expand(self, p):
+        return (p
+                | "Folders" >> beam.Create(self._folders)
+                | "Files" >> beam.FlatMap(_documents_files)
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "Hashes" >> beam.FlatMap(_file_hashes, self._min_chars)
+                | "Distinct" >> beam.Distinct())
+
+
 def spans_by_part(element: tuple[int, list[tuple[int, int]]], rows_per_file: int) -> tuple[tuple[int, int], tuple]:
     """(node, spans) -> ((shard index, part), (row, spans)) for the part's writer."""
     from beam_curation.pipeline.io.shards import part_of

@@ -15,7 +15,7 @@ from beam_curation.filters.dedup.types import DedupDoc
 from beam_curation.filters.dedup.paragraphs import paragraph_hash, normalize_paragraph
 from beam_curation.pipeline.graph.decide import node_of
 from beam_curation.pipeline.graph.dedup import ClusterMember
-from beam_curation.pipeline.graph.paragraphs import DedupParagraphs
+from beam_curation.pipeline.graph.paragraphs import DedupParagraphs, EarlierParagraphs
 from conftest import RUNNERS, read_folder, run_pipeline, shared_data, user_file_digests
 
 BANNER = "We use cookies to improve your experience on this website."
@@ -36,7 +36,7 @@ def _spans(text: str, *lines: str) -> list[tuple[int, int]]:
 
 
 def _check(docs: dict[str, tuple[float, str]], expected: dict[str, list[tuple[int, int]]],
-           losers: set[str] = frozenset(), earlier: list[str] = ()) -> None:
+           losers: set[str] = frozenset(), earlier: list[str] = (), earlier_folders: list[str] = ()) -> None:
     """docs: id -> (keep rank, text), one shard, rows in dict order, through DedupParagraphs: the spans of each
     document with a repeat are `expected`. `losers` are removed by document dedup."""
     ids = list(docs)
@@ -50,6 +50,8 @@ def _check(docs: dict[str, tuple[float, str]], expected: dict[str, list[tuple[in
         members_pc = p | "Members" >> beam.Create(members)
         earlier_pc = (p | "Earlier" >> beam.Create([paragraph_hash(normalize_paragraph(e)) for e in earlier])
                       if earlier else None)
+        if earlier_folders:
+            earlier_pc = p | "EarlierRuns" >> EarlierParagraphs(list(earlier_folders), min_chars=1)
         spans = (p | "Rows" >> beam.Create(rows)
                  | DedupParagraphs(docs_pc, members_pc, min_chars=1, earlier=earlier_pc))
         assert_that(spans | beam.MapTuple(lambda node, s: (ids_by_node[node], s)), equal_to(list(expected.items())))
@@ -82,6 +84,17 @@ def test_paragraphs_of_earlier_runs_mark_every_occurrence():
     b = f"{BANNER}\nBody of b.\n{FOOTER}"
     _check({"a": (0.0, a), "b": (0.0, b)}, {"a": _spans(a, BANNER), "b": _spans(b, BANNER, FOOTER)},
            earlier=[BANNER.upper(), FOOTER + "!"])
+
+
+def test_paragraphs_kept_by_an_earlier_runs_documents_are_repeats(tmp_path: Path):
+    """The seam for dedup.against: an earlier output folder's documents/ text as earlier occurrences."""
+    (tmp_path / "earlier" / "documents").mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["old"], "text": [f"An old article.\n{FOOTER}"]}),
+                   tmp_path / "earlier" / "documents" / "s0.parquet")
+    a = f"{BANNER}\nBody of a.\n{FOOTER}"
+    b = f"{BANNER}\nBody of b."
+    _check({"a": (0.0, a), "b": (0.0, b)}, {"a": _spans(a, FOOTER), "b": _spans(b, BANNER)},
+           earlier_folders=[str(tmp_path / "earlier")])
 
 
 # ---------------------------------------------------------------------------------------------------------------
