@@ -175,6 +175,13 @@ def test_remove_mode_cuts_the_repeats_and_removes_what_is_left_empty(planted: Pa
 
 
 @pytest.mark.slow
+def test_annotate_runs_cut_nothing_in_remove_mode(planted: Path, tmp_path: Path):
+    out = _run(tmp_path, str(planted / "*.parquet"), "annotate_remove", mode="annotate", paragraphs="remove")
+    assert {r["id"]: r["text"] for r in read_folder(out, "documents")} == {i: t for i, (_, t) in PLANTED.items()}
+    assert _spans_by_id(out) == {i: _spans(PLANTED[i][1], *lines) for i, lines in EXPECTED.items()}
+
+
+@pytest.mark.slow
 def test_switching_paragraph_dedup_on_reuses_the_annotations(planted: Path, tmp_path: Path):
     """Every paragraph setting is decided from the stored text: refilter from a run without paragraph dedup
     writes what a fresh run with it writes."""
