@@ -3,6 +3,7 @@
     python scripts/bench_dedup.py                    # both parts, 200,000 docs on 2 worker processes
     python scripts/bench_dedup.py --docs 50000 --skip-throughput
     python scripts/bench_dedup.py --docs 100000 --skip-throughput --runner dask   # on a 2-worker Dask cluster
+    python scripts/bench_dedup.py --against --docs 20000   # dedup.against against re-deduplicating the union
 
 The scale corpus is generated inside the pipeline (no input files): Zipf-distributed words from a
 synthetic vocabulary, planted near-duplicate clusters (copies with a few word substitutions) and one
@@ -304,11 +305,90 @@ def main() -> None:
     ap.add_argument("--num-perm", type=int, default=128)
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--against", action="store_true",
+                    help="only the dedup.against figures: run 1 on --docs, run 2 on --docs more against it, "
+                         "and the union of both re-deduplicated (CPU seconds, in-process runner)")
     args = ap.parse_args()
+    if args.against:
+        bench_against(args.docs, args.dup_fraction)
+        return
     if not args.skip_throughput:
         bench_throughput(args.throughput_docs, args.num_perm)
     if not args.skip_scale:
         bench_scale(args.docs, args.workers, args.boilerplate, args.dup_fraction, args.max_rounds, args.runner)
+
+
+
+# ---------------------------------------------------------------------------------------------------------
+# dedup.against: a second crawl deduplicated against a finished first run, against re-deduplicating the union
+
+
+def _write_inputs(folder: Path, docs: list[tuple[str, str]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    for start in range(0, len(docs), SHARD_DOCS):
+        part = docs[start:start + SHARD_DOCS]
+        pq.write_table(pa.table({"id": [d for d, _ in part], "text": [t for _, t in part]}),
+                       folder / f"{folder.name}-{start // SHARD_DOCS:05d}.parquet")
+
+
+def _timed_run(config: Path, output: Path, inputs: list[str], runner_args: list[str]) -> tuple[float, float]:
+    """(CPU seconds of the run's process and the workers it waited for, wall seconds) of one `run`, in a
+    child process so the figures are its own."""
+    import subprocess
+    import sys
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-c", "from beam_curation.pipeline.cli import console; console()", "run", "--config",
+           str(config), "--output", str(output), *[a for i in inputs for a in ("--input", i)], *runner_args]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def bench_against(num_docs: int, dup_fraction: float, cross_fraction: float = 0.1) -> None:
+    """Run 1 on `num_docs` generated documents, then run 2 on `num_docs` new ones (a `cross_fraction` of them
+    edited copies of run 1's) with `dedup.against: [run 1]`, against one run on all 2 x `num_docs` (fresh, and
+    in a copy of run 1's folder, which reuses its annotations). In-process runner: every CPU second is the run
+    process's own."""
+    gen = CorpusGenerator(2 * num_docs, dup_fraction, 0)
+    docs = [(i, t) for s in range((2 * num_docs + SHARD_DOCS - 1) // SHARD_DOCS) for i, t, _c in gen.shard(s)]
+    first, second = docs[:num_docs], docs[num_docs:]
+    rng = np.random.default_rng(5)
+    for k in range(0, num_docs, max(1, round(1 / cross_fraction))):
+        words = first[k][1].split(" ")
+        for j in rng.integers(0, len(words), max(1, len(words) // 33)):
+            words[j] = words[(j + 1) % len(words)]
+        second[k] = (second[k][0], " ".join(words))
+    root = Path(tempfile.mkdtemp(prefix="bench_against_"))
+    _write_inputs(root / "in1", first)
+    _write_inputs(root / "in2", second)
+    base = ("mode: filter\nextract: {enabled: false}\nlangid: {enabled: false}\nsignals: {enabled: false}\n"
+            "filters: {enabled: false}\n")
+    plain, against = root / "plain.yaml", root / "against.yaml"
+    plain.write_text(base + "dedup: {enabled: true}\n")
+    against.write_text(base + f"dedup: {{enabled: true, against: [{root / 'one'}]}}\n")
+    in1, in2 = str(root / "in1" / "*.parquet"), str(root / "in2" / "*.parquet")
+    rows = [("run 1: first N, fresh", _timed_run(plain, root / "one", [in1], []))]
+    rows.append(("run 2: next N with dedup.against [run 1]", _timed_run(against, root / "two", [in2], [])))
+    rows.append(("next N alone (no against), for the index's share", _timed_run(plain, root / "alone", [in2], [])))
+    shutil.copytree(root / "one", root / "union_reuse")
+    rows.append(("union 2N in run 1's folder (its annotations reused)",
+                 _timed_run(plain, root / "union_reuse", [in1, in2], [])))
+    rows.append(("union 2N, fresh", _timed_run(plain, root / "union", [in1, in2], [])))
+    stats = json.loads((root / "two" / "stats.json").read_text())
+    print(f"\ndedup.against: N = {num_docs} generated documents per run, {cross_fraction:.0%} of run 2's are "
+          f"edited copies of run 1's; in-process runner (FnApiRunner), load average {os.getloadavg()[0]:.1f}")
+    print(f"run 2 removed {stats['removed']} of {stats['input']}")
+    width = max(len(k) for k, _ in rows)
+    print(f"{'':{width}s}  {'CPU s':>8s}  {'wall s':>8s}")
+    for name, (cpu, wall) in rows:
+        print(f"{name:{width}s}  {cpu:8.1f}  {wall:8.1f}")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -349,6 +349,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if isinstance(value, dict):  # a mapping is meant for the union's dataclass: its error says what is wrong
+            errors = [e for arg, e in zip([a for a in args if a is not type(None)], errors)
+                      if dataclasses.is_dataclass(arg)] or errors
         raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
     if origin is Literal:
         if value not in args:

@@ -20,6 +20,7 @@ from beam_curation.pipeline.io.shards import read_tasks
 from beam_curation.pipeline.io.readers import open_path
 from beam_curation.pipeline.plan import annotation_rule_columns, prefilter_gate
 from beam_curation.pipeline.progress import RunProgress
+from beam_curation.pipeline.io.against import check_against
 from beam_curation.pipeline.run import RunSummary, check_rules, run
 
 
@@ -49,6 +50,8 @@ def refilter(source: str, config: Config, beam_args: list[str] = (), progress: R
     if posixpath.normpath(source) == posixpath.normpath(config.output.path):
         raise ConfigError("--output: refilter writes into another folder; to decide again in place, use run")
     check_rules(config, computed, source)  # before the digest: a rule on a signal not computed says which one
+    if config.dedup.enabled:
+        check_against(config.dedup, config.output.path)
     if source_manifest.get("annotation_digest") != config.annotation_digest():
         raise ConfigError(f"--config: its extraction, stages, models or dedup signature differ from those {source} "
                           "was annotated with; refilter changes only rules, langid.keep/min_score, mode, dedup "

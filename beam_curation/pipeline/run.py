@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from beam_curation.filters.rules import RuleError, compile_rule
+from beam_curation.pipeline.io.against import against_scope, index_parts
 from beam_curation.pipeline.io.annotations import ANNOTATIONS, incomplete_tasks
 from beam_curation.pipeline.io import failpoints
 from beam_curation.pipeline.io.atomic import atomic_write
@@ -237,7 +238,7 @@ def _run_held(config: Config, options: PipelineOptions, shards: list[ShardSpec],
     """`run` once the folder's lease is held."""
     output = config.output.path
     digest = config.digest()
-    scope = dedup_scope(shards)
+    scope = against_scope(dedup_scope(shards), config.dedup) if config.dedup.enabled else dedup_scope(shards)
     dry_run = options.view_as(TestOptions).dry_run
     before = FolderState.read(output)
     folders = ("minhash",) if signature_columns(config) else ()
@@ -338,7 +339,8 @@ def _run_graph(config: Config, options: PipelineOptions, shards: list[ShardSpec]
     job = Job(tasks_file=write_plan(output, tasks), chunks=plan_chunks(len(tasks)),
               annotations=annotations_from or posixpath.join(output, ANNOTATIONS),
               annotation_digest=config.annotation_digest(), digest=digest, scope=scope,
-              compute=annotations_from is None, known_columns=known, joined=joined)
+              compute=annotations_from is None, known_columns=known, joined=joined,
+              against=tuple(index_parts(config.dedup)) if config.dedup.enabled else ())
     dry_run = options.view_as(TestOptions).dry_run
     tracking = nullcontext() if progress is None or dry_run else progress.tracking(
         MarkerCounter(output, job.annotations, tasks, job.annotation_digest, shards, done, digest,

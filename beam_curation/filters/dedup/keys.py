@@ -9,7 +9,7 @@ reads the text again.
 from __future__ import annotations
 
 from hashlib import blake2b
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -45,8 +45,8 @@ class DedupKeyer:
         return [(h, sigs[i].tobytes(), bool(shingled[i])) for i, h in enumerate(hashes)]
 
     def doc(self, node: int, doc_id: str, text_chars: int, quality_score: Optional[float], exact_hash: bytes,
-            url: Optional[str], signature: Optional[bytes], shingled: bool, language: Optional[str] = None
-            ) -> DedupDoc:
+            url: Optional[str], signature: Optional[bytes], shingled: bool, language: Optional[str] = None,
+            source: Optional[str] = None, keep_value: Any = None) -> DedupDoc:
         """The clustering record of one document from its stored annotations; with `per_language`, every key
         is made the language's own (a missing language is a language of its own, the empty one)."""
         c = self._config
@@ -64,7 +64,7 @@ class DedupKeyer:
         if c.per_language:
             exact = [key[:1] + language_key(key[1:], language) for key in exact]  # kind byte kept
             bands = tuple(tuple(language_key(key, language) for key in keys) for keys in bands)
-        return DedupDoc(node, doc_id, keep_rank(c.keep, text_chars, quality_score), tuple(exact), bands,
+        return DedupDoc(node, doc_id, keep_rank(c.keep, text_chars, quality_score, source, keep_value), tuple(exact), bands,
                         signature if c.verify_jaccard else None, shingled and bool(bands))
 
     def band_signatures(self, signature: bytes) -> list[list[bytes]]:

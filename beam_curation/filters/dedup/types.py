@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional, Union
 
 from beam_curation.filters.dedup.paragraphs import ParagraphDedupConfig
-from beam_curation.settings import decided_later
+from beam_curation.settings import decided_later, setting
 
 KEEP_POLICIES = ("smallest_id", "longest_text", "highest_quality")
 REASON_EXACT = "dedup_exact"
@@ -44,8 +44,44 @@ class DedupDoc(NamedTuple):
     shingled: bool = True
 
 
-def keep_rank(keep: str, text_chars: int, quality_score: Optional[float]) -> float:
-    """Lower is better: what the keep policy sorts cluster members by, before their id."""
+@dataclass(frozen=True)
+class KeepRanking:
+    """A keep policy as a ranking (Zyda-2 keeps a cluster's copy from the best source: FineWeb-Edu > DCLM > ...):
+    first the document's `source` by its position in `source` (an unlisted or missing source after every listed
+    one), then the value of the expression `by` over stored signals (the rule language, beam_curation.filters
+    .rules), highest first with `order: max`; NaN last. Ties fall to the id, as with every policy."""
+
+    source: tuple[str, ...] = ()
+    by: Optional[str] = None
+    order: Literal["max", "min"] = "max"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", tuple(str(s) for s in self.source))
+        if not self.source and not self.by:
+            raise ValueError("a keep ranking needs `source` (a list of sources, best first) or `by`")
+        if len(set(self.source)) != len(self.source):
+            raise ValueError("keep.source lists a source twice")
+        if self.order not in ("max", "min"):
+            raise ValueError(f"keep.order must be 'max' or 'min', got {self.order!r}")
+
+
+def keep_text(keep: Union[str, KeepRanking]) -> str:
+    """The keep policy in a line (reports, cards): the name, or the ranking's order."""
+    if not isinstance(keep, KeepRanking):
+        return keep
+    parts = [f"source {' > '.join(keep.source)} > others"] if keep.source else []
+    if keep.by:
+        parts.append(f"{'highest' if keep.order == 'max' else 'lowest'} {keep.by}")
+    return ", then ".join(parts)
+
+
+def keep_rank(keep: Union[str, KeepRanking], text_chars: int, quality_score: Optional[float],
+              source: Optional[str] = None, value: Any = None) -> Any:
+    """Lower is better: what the keep policy sorts cluster members by, before their id (a float, or for a
+    ranking the pair (source position, value rank); one run's documents all get the same kind)."""
+    if isinstance(keep, KeepRanking):
+        position = keep.source.index(source) if source in keep.source else len(keep.source)
+        return float(position), (_value_rank(value, keep.order) if keep.by else 0.0)
     if keep == "longest_text":
         return -float(text_chars)
     if keep == "highest_quality":
@@ -55,6 +91,16 @@ def keep_rank(keep: str, text_chars: int, quality_score: Optional[float]) -> flo
     return 0.0
 
 
+def _value_rank(value: Any, order: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    if math.isnan(number):
+        return math.inf
+    return -number if order == "max" else number
+
+
 class DupRecord(NamedTuple):
     """Deduplication result for one input document.
 
@@ -62,6 +108,7 @@ class DupRecord(NamedTuple):
     whose id equals its cluster id); a singleton is its own cluster of size 1 and is kept.
     ``reason`` is None for kept documents, else ``dedup_exact`` (same normalised text, or same
     normalised URL when URL dedup is on, as a better-ranked document) or ``dedup_minhash``.
+    ``keeper_run`` is the output folder of the kept document when it is an earlier run's (``dedup.against``).
     """
 
     id: str
@@ -69,6 +116,7 @@ class DupRecord(NamedTuple):
     cluster_size: int
     keep: bool
     reason: Optional[str]
+    keeper_run: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -99,17 +147,23 @@ class DedupConfig:
     punctuation: Literal["ascii", "unicode", "keep"] = "ascii"
     unicode_form: Optional[Literal["NFD", "NFC", "NFKD", "NFKC"]] = "NFD"
     seed: int = 1
-    keep: Literal["smallest_id", "longest_text", "highest_quality"] = decided_later("smallest_id")
+    keep: Union[Literal["smallest_id", "longest_text", "highest_quality"], KeepRanking] = decided_later("smallest_id")
     verify_jaccard: bool = decided_later(False)
     max_rounds: int = decided_later(10)
     batch_size: int = decided_later(512)
     # RedPajama-V2-style minhash/ output: per document, the band signatures for each threshold
     write_signatures: bool = decided_later(False)
+    # Earlier finished output folders whose kept documents' stored keys act as an index (beam_curation.pipeline
+    # .graph.against): a document duplicating one of them is removed. Decided later (the run's annotations do
+    # not change); the decisions' scope follows the folders' contents.
+    against: tuple[str, ...] = setting((), shapes=False, path="input", newer=True)
     # paragraph (line) dedup, decided from the stored text (beam_curation.filters.dedup.paragraphs)
     paragraphs: ParagraphDedupConfig = decided_later(ParagraphDedupConfig(), newer=True)
 
     def __post_init__(self) -> None:
-        if self.keep not in KEEP_POLICIES:
+        if isinstance(self.keep, dict):
+            object.__setattr__(self, "keep", KeepRanking(**self.keep))
+        if not isinstance(self.keep, KeepRanking) and self.keep not in KEEP_POLICIES:
             raise ValueError(f"dedup.keep must be one of {KEEP_POLICIES}, got {self.keep!r}")
         if self.ngram_unit not in ("word", "char"):
             raise ValueError(f"dedup.ngram_unit must be 'word' or 'char', got {self.ngram_unit!r}")
@@ -129,6 +183,9 @@ class DedupConfig:
         if self.batch_size < 1:
             raise ValueError(f"dedup.batch_size must be >= 1, got {self.batch_size}")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
+        object.__setattr__(self, "against", tuple(str(f) for f in self.against))
+        if self.against and not (self.exact or self.url or self.minhash):
+            raise ValueError("dedup.against needs a key to match on: dedup.exact, dedup.url or dedup.minhash")
 
     def all_thresholds(self) -> tuple[float, ...]:
         """The primary threshold first, then the extra ones, without repeats."""

@@ -26,13 +26,14 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
+from beam_curation.pipeline.graph.against import MatchAgainst
 from beam_curation.pipeline.graph.annotate import AnnotateTask
 from beam_curation.pipeline.graph.decide import Decider, DedupDocs, decision_columns, exact_by_part, members_by_part
 from beam_curation.pipeline.graph.decontam import JoinEvalSets, filled_rows, found_by_part, rows_by_node
 from beam_curation.pipeline.graph.dedup import ClusterDocs
 from beam_curation.pipeline.graph.materialize import CommitShard, RunColumns, WritePart, expand_parts, shard_columns
 from beam_curation.pipeline.graph.metrics import measured
-from beam_curation.pipeline.graph.paragraphs import DedupParagraphs, spans_by_part, strip_text
+from beam_curation.pipeline.graph.paragraphs import DedupParagraphs, EarlierParagraphs, spans_by_part, strip_text
 from beam_curation.pipeline.io.passthrough import ColumnUnion
 from beam_curation.pipeline.io.shards import read_plan
 from beam_curation.pipeline.plan import RunPlan
@@ -52,6 +53,7 @@ class Job:
     # The passthrough columns of the complete shards the graph does not read (beam_curation.pipeline.io.passthrough).
     known_columns: ColumnUnion = dataclasses.field(default_factory=ColumnUnion)
     joined: tuple[str, ...] = ()  # evaluation sets joined with the documents' n-grams (beam_curation.pipeline.io.eval_sets)
+    against: tuple = ()  # the `dedup.against` runs' shards (beam_curation.pipeline.io.against.IndexPart)
 
 
 def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
@@ -94,13 +96,24 @@ def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
                          | "FilledRows" >> beam.FlatMap(filled_rows))
     if dedup:
         primary = dataclasses.replace(run.dedup, thresholds=())  # cluster at the primary threshold only
-        docs = decisions | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
+        docs = all_docs = decisions | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
+        earlier = None
+        if run.dedup.against:  # earlier runs' kept documents remove their duplicates first; the rest cluster
+            earlier = docs | "Against" >> MatchAgainst(run.dedup, list(job.against))
+            docs = earlier["rest"]
         clusters = (docs | "Cluster" >> ClusterDocs(primary, measure))[float(primary.threshold)]
-        grouped["members"] = clusters["members"] | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
-        grouped["exact"] = clusters["exact"] | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
-        if paragraphs:
-            spans = with_text | "Paragraphs" >> DedupParagraphs(docs, clusters["members"],
-                                                                run.dedup.paragraphs.min_chars, measure=measure)
+        members, exact = clusters["members"], clusters["exact"]
+        if earlier is not None:
+            members = (members, earlier["members"]) | "AllMembers" >> beam.Flatten()
+            exact = (exact, earlier["exact"]) | "AllExact" >> beam.Flatten()
+        grouped["members"] = members | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
+        grouped["exact"] = exact | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
+        if paragraphs:  # every document of dedup (those matched against earlier runs too), every membership
+            earlier_paragraphs = (p | "EarlierParagraphs" >> EarlierParagraphs(list(run.dedup.against),
+                                                                              run.dedup.paragraphs.min_chars)
+                                  if run.dedup.against else None)
+            spans = with_text | "Paragraphs" >> DedupParagraphs(all_docs, members, run.dedup.paragraphs.min_chars,
+                                                                earlier_paragraphs, measure)
             grouped["paragraphs"] = spans | "ParagraphsByPart" >> beam.Map(spans_by_part, rows_per_file)
     counted = {tag: measured(pc, f"Count{tag.title()}", "parts", measure) for tag, pc in grouped.items()}
     written = (counted

@@ -14,16 +14,18 @@ result finds its way back to its shard and row without any id being parsed.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import apache_beam as beam
 
-from beam_curation.filters.dedup.types import DedupConfig, DedupDoc, DupRecord
+from beam_curation.filters.dedup.types import DedupConfig, DedupDoc, DupRecord, KeepRanking
 from beam_curation.filters.models.langid_prefilter import outside
 from beam_curation.filters.bands import Bands, compile_bands
 from beam_curation.filters.rules import Rule, compile_rule, first_failed
 from beam_curation.pipeline.graph.dedup import ClusterMember, dup_record
+from beam_curation.pipeline.io.annotations import PASSTHROUGH_JSON, PASSTHROUGH_PREFIX
 from beam_curation.pipeline.io.document import LANGID_PREFILTER
 from beam_curation.pipeline.plan import Decisions
 
@@ -100,10 +102,38 @@ class Decider:
         return (record.reason if self._filter and not record.keep else None), record
 
 
+class KeepValues:
+    """What a keep ranking (`dedup.keep: {source: [...], by: ...}`) reads of an annotation row: the document's
+    `source` (its passthrough column, Dolma's `source`) and the value of the `by` expression, compiled by the
+    one rule evaluator (beam_curation.filters.rules)."""
+
+    def __init__(self, keep: Any):
+        self._ranking = keep if isinstance(keep, KeepRanking) else None
+        self._by = compile_rule("dedup.keep.by", keep.by) if self._ranking and keep.by else None
+
+    @property
+    def columns(self) -> list[str]:
+        if self._ranking is None:
+            return []
+        source = [PASSTHROUGH_PREFIX + "source", PASSTHROUGH_JSON] if self._ranking.source else []
+        return source + sorted(self._by.columns if self._by else ())
+
+    def source(self, row: Mapping[str, Any]) -> Optional[str]:
+        if self._ranking is None or not self._ranking.source:
+            return None
+        value = row.get(PASSTHROUGH_PREFIX + "source")
+        if value is None and row.get(PASSTHROUGH_JSON):
+            value = json.loads(row[PASSTHROUGH_JSON]).get("source")
+        return value if isinstance(value, str) else None
+
+    def value(self, row: Mapping[str, Any]) -> Any:
+        return None if self._by is None else self._by.value(row, row.get("language"))
+
+
 def decision_columns(dedup: DedupConfig, decider: Decider) -> list[str]:
     """Annotation columns the dedup decision step reads back from a finished task (never the text)."""
     columns = ["id", "url", "_removed_by", "_error", "_text_chars", "_text_hash", "_minhash", "_shingled",
-               "_langid_guess", *decider.columns]
+               "_langid_guess", *decider.columns, *KeepValues(dedup.keep).columns]
     if dedup.keep == "highest_quality":
         columns.append("quality_score")
     if dedup.paragraphs.enabled:  # hashed on the way (beam_curation.pipeline.graph.paragraphs), never grouped
@@ -124,6 +154,7 @@ class DedupDocs(beam.DoFn):
 
         self._decider = Decider(self._decisions)
         self._keyer = DedupKeyer(self._dedup)
+        self._keep = KeepValues(self._dedup.keep)
 
     def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[DedupDoc]:
         shard_index, rows = element
@@ -132,7 +163,8 @@ class DedupDocs(beam.DoFn):
                 continue
             yield self._keyer.doc(node_of(shard_index, row["_row"]), row["id"], row["_text_chars"],
                                   row.get("quality_score"), row["_text_hash"], row["url"], row["_minhash"],
-                                  bool(row["_shingled"]), row.get("language"))
+                                  bool(row["_shingled"]), row.get("language"), self._keep.source(row),
+                                  self._keep.value(row))
 
 
 def members_by_part(element: tuple[int, ClusterMember], rows_per_file: int) -> tuple[tuple[int, int], tuple]:

@@ -221,11 +221,13 @@ class ConnectedComponents(beam.PTransform):
 
 
 class ClusterMember(NamedTuple):
-    """A member of a cluster of two or more: its keeper's id, the cluster's size, whether it is the keeper."""
+    """A member of a cluster of two or more: its keeper's id, the cluster's size, whether it is the keeper, and
+    the keeper's folder when it is an earlier run's (`dedup.against`; None: this run)."""
 
     cluster_id: str
     cluster_size: int
     keep: bool
+    keeper_run: Optional[str] = None
 
 
 def _labelled_member(element) -> Iterator[tuple[int, tuple]]:
@@ -306,7 +308,7 @@ def dup_record(doc_id: str, member: Optional[ClusterMember], exact_copy: bool) -
     if member is None:
         return DupRecord(doc_id, doc_id, 1, True, None)
     reason = None if member.keep else (REASON_EXACT if exact_copy else REASON_MINHASH)
-    return DupRecord(doc_id, member.cluster_id, member.cluster_size, member.keep, reason)
+    return DupRecord(doc_id, member.cluster_id, member.cluster_size, member.keep, reason, member.keeper_run)
 
 
 class ClusterDocs(beam.PTransform):

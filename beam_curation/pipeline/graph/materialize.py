@@ -169,7 +169,8 @@ class WritePart(beam.DoFn):
         repeated = dict(grouped.get("paragraphs", ()))  # row -> its repeated paragraphs' spans
         found = dict(grouped.get("found", ()))
         writer = PartWriter(output.path, part_name(spec.shard, part, per_file), list(writing.signal_fields),
-                            passthrough, output.compression, self._decisions.dedup, self._signature_columns)
+                            passthrough, output.compression, self._decisions.dedup, self._signature_columns,
+                            bool(self._dedup.against))
         removed, errors, skipped, n = Counter(), Counter(), Counter(), 0
         figures = Figures(writing.figures)
         for row in _chain(first, rows):

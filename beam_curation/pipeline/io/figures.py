@@ -73,6 +73,8 @@ class Figures:
         if dup is not None and dup.cluster_size > 1:
             self.duplicates["documents_in_clusters"] += 1
             self.duplicates["clusters"] += int(dup.keep)  # one keeper per cluster
+            if getattr(dup, "keeper_run", None) is not None:  # dedup.against: its keeper is an earlier run's
+                self.duplicates["earlier_runs"] = self.duplicates.get("earlier_runs", 0) + 1
 
     def _add_tokens(self, row: Mapping[str, Any], n: int, kept: bool) -> None:
         groups = [self.tokens, self.tokens["languages"].setdefault(row["language"] or UNKNOWN_LANGUAGE, {})]

@@ -22,7 +22,7 @@ from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.io.checksum import FileSum, HashingWriter
 from beam_curation.pipeline.io.figures import add_figures, sort_figures
 from beam_curation.pipeline.io.passthrough import conform, output_column
-from beam_curation.pipeline.io.schema import DOCUMENT_FIELDS, DUPLICATES_SCHEMA, ERROR_SCHEMA
+from beam_curation.pipeline.io.schema import DOCUMENT_FIELDS, DUPLICATES_AGAINST_SCHEMA, DUPLICATES_SCHEMA, ERROR_SCHEMA
 from beam_curation.pipeline.io.shards import ShardMarker, marker_path, read_marker
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class PartWriter:
     every part, so each folder has one schema."""
 
     def __init__(self, output: str, name: str, signal_fields: list[pa.Field], passthrough: list[pa.Field],
-                 compression: str, dedup: bool, signature_columns: list[str]):
+                 compression: str, dedup: bool, signature_columns: list[str], against: bool = False):
         self._compression = None if compression == "none" else compression
         self._passthrough = {f.name: f.type for f in passthrough}
         self._signal_names = [f.name for f in signal_fields]
@@ -85,7 +85,8 @@ class PartWriter:
         self._schemas = {"documents": documents, "removed": documents.append(pa.field("removed_by", pa.string())),
                          "errors": ERROR_SCHEMA, "signals": pa.schema([pa.field("id", pa.string()), *signal_fields])}
         if dedup:
-            self._schemas["duplicates"] = DUPLICATES_SCHEMA
+            self._schemas["duplicates"] = DUPLICATES_AGAINST_SCHEMA if against else DUPLICATES_SCHEMA
+        self._against = against
         if signature_columns:
             self._schemas["minhash"] = pa.schema([pa.field("id", pa.string()),
                                                   *(pa.field(c, pa.list_(pa.binary())) for c in signature_columns)])
@@ -134,8 +135,11 @@ class PartWriter:
                 signals["dup_cluster_id"], signals["dup_cluster_size"] = dup.cluster_id, dup.cluster_size
             self._add("signals", signals)
         if dup is not None:
-            self._add("duplicates", {"id": row["id"], "cluster_id": dup.cluster_id,
-                                     "cluster_size": dup.cluster_size, "keep": dup.keep})
+            record = {"id": row["id"], "cluster_id": dup.cluster_id, "cluster_size": dup.cluster_size,
+                      "keep": dup.keep}
+            if self._against:
+                record.update(reason=dup.reason, keeper_run=dup.keeper_run)
+            self._add("duplicates", record)
 
     def error(self, row: dict[str, Any]) -> None:
         self._add("errors", {"id": row["id"], "stage": row["_error_stage"], "error": row["_error"],

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
+from beam_curation.filters.dedup.types import keep_text
 from beam_curation.pipeline.config import Config, parse_config
 from beam_curation.pipeline.io.figures import UNKNOWN_LANGUAGE
 from beam_curation.pipeline.report.escape import Markdown, markdown_code, markdown_text as md, yaml_document
@@ -261,12 +262,18 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
         minhash = (f", MinHash LSH at Jaccard {d.threshold} ({d.num_perm} permutations, {d.ngram}-"
                    f"{md(d.ngram_unit)} shingles)" if d.minhash else "")
         lines += [f"Exact text hash{', normalised URL' if d.url else ''}{minhash}; "
-                  f"the keeper of each cluster: {code_inline(d.keep)}.", ""]
-        lines += _table(["figure", "value"], [
-            ["clusters of more than one document", dup.get("clusters", 0)],
-            ["documents in those clusters", dup.get("documents_in_clusters", 0)],
-            ["removed as exact duplicates", removed.get("dedup_exact", 0)],
-            ["removed as near duplicates", removed.get("dedup_minhash", 0)]])
+                  f"the keeper of each cluster: {code_inline(keep_text(d.keep))}.", ""]
+        if d.against:
+            lines += [f"Deduplicated against the documents kept by {len(d.against)} earlier run(s) "
+                      f"({', '.join(code_inline(f) for f in d.against)}): a document duplicating one of them is removed, and duplicates/ "
+                      "names it (`cluster_id`) and its folder (`keeper_run`).", ""]
+        rows = [["clusters of more than one document", dup.get("clusters", 0)],
+                ["documents in those clusters", dup.get("documents_in_clusters", 0)],
+                ["removed as exact duplicates", removed.get("dedup_exact", 0)],
+                ["removed as near duplicates", removed.get("dedup_minhash", 0)]]
+        if d.against:
+            rows.append(["removed as duplicates of an earlier run's documents", dup.get("earlier_runs", 0)])
+        lines += _table(["figure", "value"], rows)
     else:
         lines.append("Not deduplicated (`dedup.enabled: false`).")
     lines.append("")
@@ -381,5 +388,5 @@ def _settings(config: Config) -> str:
         for spec in config.classifiers.models:
             parts.append(f"- classifier {code_inline(spec.name)}: writes {names(spec.columns())}")
     if config.dedup.enabled:
-        parts.append(f"- dedup: threshold {config.dedup.threshold}, keep {code_inline(config.dedup.keep)}")
+        parts.append(f"- dedup: threshold {config.dedup.threshold}, keep {code_inline(keep_text(config.dedup.keep))}")
     return "\n".join(parts)

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from beam_curation.filters.dedup.types import keep_text
 from beam_curation.pipeline.config import ConfigError
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.report import plots
@@ -265,7 +266,7 @@ def _dedup(run: RunData) -> str:
     intro = ("<p class=note>From duplicates/: one row per document that reached dedup with its cluster "
              "(<code>cluster_id</code> is the id of the cluster's keeper, the document kept), the cluster's size and "
              "whether it is the keeper. A cluster is a connected set of exact-copy and near-duplicate pairs; "
-             f"the keeper is chosen by <code>dedup.keep: {_e(run.config.dedup.keep)}</code>.</p>")
+             f"the keeper is chosen by <code>dedup.keep: {_e(keep_text(run.config.dedup.keep))}</code>.</p>")
     if not d.clusters:
         return head + intro + figures + "<p>No document had a duplicate.</p>"
     shown = {e.id for reason in DEDUP_REASONS for e in run.examples.get(reason, [])}

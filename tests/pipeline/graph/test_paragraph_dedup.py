@@ -12,7 +12,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_curation.filters.dedup.types import DedupDoc
-from beam_curation.filters.dedup.paragraphs import paragraph_hash, normalize_paragraph
+from beam_curation.filters.dedup.paragraphs import line_spans as _line_spans, normalize_paragraph, paragraph_hash
 from beam_curation.pipeline.graph.decide import node_of
 from beam_curation.pipeline.graph.dedup import ClusterMember
 from beam_curation.pipeline.graph.paragraphs import DedupParagraphs, EarlierParagraphs
@@ -213,6 +213,30 @@ def test_spans_index_the_redacted_text_documents_get(tmp_path: Path):
     ((start, end),) = _spans_by_id(tmp_path / "out")["q"]
     assert kept["q"][start:end] == banner.replace("help@example.com", "<EMAIL>")
     assert _spans_by_id(tmp_path / "out")["p"] == []
+
+
+@pytest.mark.slow
+def test_paragraphs_of_an_against_run_are_earlier_occurrences(tmp_path: Path):
+    """`dedup.against`: the paragraphs an earlier run kept are repeats wherever this run holds them, in the
+    documents matched against it (every line) and in the others."""
+    first, second = tmp_path / "first_in", tmp_path / "second_in"
+    first.mkdir(), second.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "url": [PLANTED[i][0] for i in "ab"],
+                             "text": [PLANTED[i][1] for i in "ab"]}), first / "s.parquet")
+    texts = {"c": PLANTED["c"][1], "e": PLANTED["e"][1], "z": PLANTED["z"][1], "acopy": PLANTED["a"][1]}
+    pq.write_table(pa.table({"id": list(texts), "url": [f"https://y.org/{i}" for i in texts],
+                             "text": list(texts.values())}), second / "s.parquet")
+    out1 = _run(tmp_path, str(first / "*.parquet"), "first", mode="filter")
+    config = tmp_path / "second.yaml"
+    config.write_text(CONFIG.format(mode="annotate", paragraphs="annotate", extract="false")
+                      .replace("dedup: {enabled: true, url: true,", f"dedup: {{enabled: true, url: true, against: [{out1}],"))
+    assert run_pipeline(config, tmp_path / "second", "--input", str(second / "*.parquet")) == 0
+    a = PLANTED["a"][1]
+    assert _spans_by_id(tmp_path / "second") == {
+        "c": _spans(texts["c"], NAV, FOOTER), "e": _spans(texts["e"], BANNER, FOOTER, NAV), "z": [],
+        "acopy": [(s, e) for s, e in _line_spans(a)]}  # an exact copy of a: every line is the earlier run's
+    dups = {r["id"]: r for r in read_folder(tmp_path / "second", "duplicates")}
+    assert dups["acopy"]["keep"] is False and dups["acopy"]["keeper_run"] is not None
 
 
 def _site_spans(out: Path) -> dict[str, list[list[str]]]:

@@ -35,7 +35,7 @@ def _other(tp: Any, value: Any) -> Any:
             return _sample(options[0])
         if len(options) == 1:
             return _other(options[0], value)
-        return _other(next(a for a in options if isinstance(value, typing.get_origin(a) or a)), value)
+        return _other(next(a for a in options if _holds(a, value)), value)
     if origin is Literal:
         return next(a for a in args if a != value)
     if tp is bool:
@@ -51,6 +51,13 @@ def _other(tp: Any, value: Any) -> Any:
     if origin is dict:
         return {**(value or {}), "zz": _sample(args[1])}
     raise AssertionError(f"no other value for {tp}")
+
+
+def _holds(tp: Any, value: Any) -> bool:
+    """`value` is of the union member `tp` (a Literal's: one of its values)."""
+    if typing.get_origin(tp) is Literal:
+        return value in typing.get_args(tp)
+    return isinstance(value, typing.get_origin(tp) or tp)
 
 
 def _sample(tp: Any) -> Any:
