@@ -7,7 +7,11 @@
 
 The scale corpus is generated inside the pipeline (no input files): Zipf-distributed words from a
 synthetic vocabulary, planted near-duplicate clusters (copies with a few word substitutions) and one
-boilerplate cluster of ``--boilerplate`` near-identical documents (a hot key in every shuffle).
+boilerplate cluster of ``--boilerplate`` near-identical documents (a hot key in every shuffle). The planted
+clusters have a random stream of their own, so scoring replays only them (``planted_clusters``: ~18 s for 10M
+documents) and compares them with the cluster of every output record. The scale run prints wall time, peak RSS
+and CPU seconds of every process; ``--count-shuffled`` adds the records and bytes of every grouping (a counting
+step per grouping: leave it out of timed runs).
 ``--runner dask`` runs it on a dask.distributed LocalCluster of ``--workers`` non-daemonic worker processes
 (one thread each) through beam_curation.pipeline.runners.dask_runner, as tests/pipeline/runners/test_dask_runner.py starts one.
 """
@@ -33,15 +37,19 @@ SHARD_DOCS = 2_000
 
 
 def _vocabulary(seed: int = 0) -> list[str]:
+    """VOCAB random lower-case words of 2-10 letters (drawn at once: ~20 ms, not seconds, per worker)."""
     rng = np.random.default_rng(seed)
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     lengths = rng.integers(2, 11, VOCAB)
-    return ["".join(rng.choice(letters, n)) for n in lengths]
+    letters = (rng.integers(0, 26, int(lengths.sum())) + ord("a")).astype(np.uint8).tobytes().decode("ascii")
+    ends = np.cumsum(lengths).tolist()
+    return [letters[e - n : e] for e, n in zip(ends, lengths.tolist())]
 
 
-def _zipf_p() -> np.ndarray:
+def _zipf_cdf() -> np.ndarray:
     p = 1.0 / np.arange(1, VOCAB + 1) ** 1.1
-    return p / p.sum()
+    cdf = np.cumsum(p / p.sum())
+    cdf[-1] = 1.0
+    return cdf
 
 
 class CorpusGenerator:
@@ -50,48 +58,67 @@ class CorpusGenerator:
     def __init__(self, num_docs: int, dup_fraction: float, boilerplate: int):
         self.num_docs, self.dup_fraction, self.boilerplate = num_docs, dup_fraction, boilerplate
         self._vocab = None
-        self._p = None
+        self._cdf = None
 
     def shard(self, shard: int):
         if self._vocab is None:
-            self._vocab, self._p = _vocabulary(), _zipf_p()
-        return generate_shard(shard, self.num_docs, self.dup_fraction, self.boilerplate, self._vocab, self._p)
+            self._vocab, self._cdf = _vocabulary(), _zipf_cdf()
+        return generate_shard(shard, self.num_docs, self.dup_fraction, self.boilerplate, self._vocab, self._cdf)
 
 
-def generate_shard(shard: int, num_docs: int, dup_fraction: float, boilerplate: int, vocab=None, p=None):
-    """Deterministic documents of one shard: ``(id, text, true_cluster)``.
+def planted_clusters(shard: int, num_docs: int, dup_fraction: float, boilerplate: int) -> np.ndarray:
+    """The true cluster of every document of one shard, known by construction (no text is made): the index of
+    the cluster's first document, -1 for the boilerplate cluster.
 
-    Documents ``[0, boilerplate)`` are the boilerplate cluster (one template, 1-2 word edits each);
-    then groups: with probability ``dup_fraction`` a group is an original plus 1-4 edited copies
-    (3% of words substituted), else a single original.
-    """
-    vocab = _vocabulary() if vocab is None else vocab
-    p = _zipf_p() if p is None else p
-    rng = np.random.default_rng(1000 + shard)
+    Documents ``[0, boilerplate)`` are the boilerplate cluster; then groups: with probability ``dup_fraction``
+    a group is an original plus 1-4 edited copies, else a single original (a group is cut at the shard's end).
+    The group structure has its own random stream, so scoring 10M documents replays only it (seconds)."""
+    rng = np.random.default_rng([shard, 1])
     start, stop = shard * SHARD_DOCS, min((shard + 1) * SHARD_DOCS, num_docs)
-    template = np.random.default_rng(99).choice(VOCAB, 300, p=p)
+    out = np.empty(max(0, stop - start), dtype=np.int64)
     i = start
     while i < stop:
         if i < boilerplate:
-            words = template.copy()
-            for _ in range(int(rng.integers(1, 3))):
-                words[rng.integers(0, len(words))] = rng.integers(0, VOCAB)
-            yield (f"doc{i:09d}", " ".join(vocab[w] for w in words), "boilerplate")
+            out[i - start] = -1
             i += 1
             continue
-        words = rng.choice(VOCAB, int(rng.integers(80, 400)), p=p)
         copies = int(rng.integers(1, 5)) if rng.random() < dup_fraction else 0
-        cluster = f"c{i:09d}"
-        yield (f"doc{i:09d}", " ".join(vocab[w] for w in words), cluster)
-        i += 1
-        for _ in range(copies):
-            if i >= stop:
-                break
-            edited = words.copy()
+        end = min(stop, i + 1 + copies)
+        out[i - start : end - start] = i
+        i = end
+    return out
+
+
+def generate_shard(shard: int, num_docs: int, dup_fraction: float, boilerplate: int, vocab=None, cdf=None):
+    """Deterministic documents of one shard: ``(id, text, true_cluster)`` (the ``planted_clusters``).
+
+    Boilerplate documents are one 300-word template with 1-2 words substituted; an original has 80-400
+    Zipf-distributed words, its copies 3% of its words substituted."""
+    vocab = _vocabulary() if vocab is None else vocab
+    cdf = _zipf_cdf() if cdf is None else cdf
+    clusters = planted_clusters(shard, num_docs, dup_fraction, boilerplate)
+    rng = np.random.default_rng([shard, 2])  # the words' stream, apart from the structure's
+    start = shard * SHARD_DOCS
+    template = np.searchsorted(cdf, np.random.default_rng(99).random(300), side="right")
+    words = template
+    for k, cluster in enumerate(clusters.tolist()):
+        i = start + k
+        if cluster == -1:
+            words = template.copy()
+            n_sub = int(rng.integers(1, 3))
+            words[rng.integers(0, len(words), n_sub)] = rng.integers(0, VOCAB, n_sub)
+            label = "boilerplate"
+            text_words = words
+        elif cluster == i:
+            words = np.searchsorted(cdf, rng.random(int(rng.integers(80, 400))), side="right")
+            label = f"c{i:09d}"
+            text_words = words
+        else:
+            text_words = words.copy()
             n_edit = max(1, int(0.03 * len(words)))
-            edited[rng.integers(0, len(words), n_edit)] = rng.integers(0, VOCAB, n_edit)
-            yield (f"doc{i:09d}", " ".join(vocab[w] for w in edited), cluster)
-            i += 1
+            text_words[rng.integers(0, len(words), n_edit)] = rng.integers(0, VOCAB, n_edit)
+            label = f"c{cluster:09d}"
+        yield (f"doc{i:09d}", " ".join([vocab[w] for w in text_words.tolist()]), label)
 
 
 def bench_throughput(num_docs: int, num_perm: int) -> None:
@@ -126,11 +153,16 @@ def bench_throughput(num_docs: int, num_perm: int) -> None:
         print(f"{name:32s} {len(docs) / sec:10.0f} {len(docs) / sec / base:11.1f}")
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 class _RssPoller:
-    """Peak RSS (VmHWM) of every descendant process, polled from /proc."""
+    """Peak RSS (VmHWM) and CPU seconds (user + system, last seen) of every descendant process, polled from
+    /proc."""
 
     def __init__(self, interval: float = 0.5):
         self.peak: dict[int, tuple[str, int]] = {}
+        self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._interval = interval
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -157,8 +189,10 @@ class _RssPoller:
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
+            self.cpu[pid] = max(self.cpu.get(pid, 0.0), (int(fields[11]) + int(fields[12])) / _TICKS)
             for line in status.splitlines():
                 if line.startswith("VmHWM:"):
                     kb = int(line.split()[1])
@@ -203,8 +237,13 @@ def _runner(kind: str, workers: int):
         yield DaskRunner(), PipelineOptions([f"--dask_client_address={cluster.scheduler_address}"]), pids
 
 
+def _own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: float, max_rounds: int,
-                runner: str = "multi_processing") -> None:
+                runner: str = "multi_processing", count_shuffled: bool = False) -> None:
     import apache_beam as beam
 
     from beam_curation.filters.dedup.types import DedupConfig, DedupInput
@@ -215,6 +254,9 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
     shards = (num_docs + SHARD_DOCS - 1) // SHARD_DOCS
     gen = CorpusGenerator(num_docs, dup_fraction, boilerplate)
     with _RssPoller() as rss, _runner(runner, workers) as (beam_runner, options, dask_pids):
+        rss.sample()
+        cpu0 = dict(rss.cpu)  # the Dask workers' start-up is not the pipeline's either
+        own0 = _own_cpu()
         t0 = time.perf_counter()  # the cluster is up: its start is not the pipeline's time
         p = beam.Pipeline(runner=beam_runner, options=options)
         (
@@ -223,14 +265,15 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
             | "Reshard" >> beam.Reshuffle()
             | "Generate" >> beam.FlatMap(gen.shard)
             | "Input" >> beam.MapTuple(lambda i, text, _c: DedupInput(i, text))
-            | "Dedup" >> Deduplicate(config, measure=True)
+            | "Dedup" >> Deduplicate(config, measure=count_shuffled)
             | "Json" >> beam.Map(lambda r: json.dumps(list(r)))
             | "Write" >> beam.io.WriteToText(str(out / "records"))
         )
         result = p.run()
         result.wait_until_finish()
         wall = time.perf_counter() - t0
-        rss.sample()  # the workers' final peaks, before the cluster stops
+        rss.sample()  # the workers' final peaks and CPU, before the cluster stops
+        own_cpu = _own_cpu() - own0
         driver_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before scoring, which is ours
 
     counters = {}
@@ -252,10 +295,8 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
                 n_records += 1
                 kept += bool(r[3])
     shutil.rmtree(out, ignore_errors=True)
-    truth = np.empty(num_docs, dtype=np.int64)  # index of the cluster's first document; -1: the boilerplate
-    for s in range(shards):
-        for i, _t, c in gen.shard(s):
-            truth[int(i[3:])] = -1 if c == "boilerplate" else int(c[1:])
+    # Truth by construction: the planted cluster of every document, replayed from the structure's seeds.
+    truth = np.concatenate([planted_clusters(s, num_docs, dup_fraction, boilerplate) for s in range(shards)])
     pair_count = lambda counts: int((counts * (counts - 1) // 2).sum())  # noqa: E731
     tp = pair_count(np.unique(pred * (num_docs + 1) + (truth + 1), return_counts=True)[1])
     cluster_sizes = np.unique(pred, return_counts=True)[1]
@@ -272,21 +313,25 @@ def bench_scale(num_docs: int, workers: int, boilerplate: int, dup_fraction: flo
         ("pairwise precision / recall", f"{tp / max(1, pred_pairs):.4f} / {tp / max(1, true_pairs):.4f}"),
         ("wall time (s)", f"{wall:.1f}"),
         ("docs/s (end to end)", f"{num_docs / wall:.0f}"),
+        ("CPU seconds: this process (runner" + (")" if dask_pids is None else " + scheduler)"), f"{own_cpu:.1f}"),
         ("runner process peak RSS (MB)" if dask_pids is None else "driver process (runner + scheduler) peak RSS (MB)",
          f"{driver_peak_kb / 1024:.0f}"),
     ]
+    cpu = {pid: sec - cpu0.get(pid, 0.0) for pid, sec in rss.cpu.items()}
     if dask_pids is None:
         for pid, (cmd, kb) in sorted(rss.peak.items()):
             if kb > 20 * 1024:  # skip thin shell wrappers of the worker processes
-                rows.append((f"worker pid {pid} peak RSS (MB)", f"{kb / 1024:.0f}"))
+                rows.append((f"worker pid {pid} peak RSS (MB) / CPU s", f"{kb / 1024:.0f} / {cpu.get(pid, 0):.1f}"))
     else:
         for address, pid in sorted(dask_pids.items()):
-            rows.append((f"dask worker {address} (pid {pid}) peak RSS (MB)",
-                         f"{rss.peak.get(pid, ('', 0))[1] / 1024:.0f}"))
+            rows.append((f"dask worker {address} (pid {pid}) peak RSS (MB) / CPU s",
+                         f"{rss.peak.get(pid, ('', 0))[1] / 1024:.0f} / {cpu.get(pid, 0):.1f}"))
+    rows.append(("CPU seconds: all processes (pipeline)", f"{own_cpu + sum(cpu.values()):.1f}"))
     for name in sorted(counters):
         rows.append((f"records shuffled: {name}", f"{counters[name]}"))
     shuffled = sum(v for k, v in counters.items() if k.startswith("shuffled_records_"))
-    rows.append(("records shuffled: total (counted)", f"{shuffled}  ({shuffled / num_docs:.1f} per doc)"))
+    if count_shuffled:
+        rows.append(("records shuffled: total (counted)", f"{shuffled}  ({shuffled / num_docs:.1f} per doc)"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:{width}s}  {v}")
@@ -308,6 +353,8 @@ def main() -> None:
     ap.add_argument("--against", action="store_true",
                     help="only the dedup.against figures: run 1 on --docs, run 2 on --docs more against it, "
                          "and the union of both re-deduplicated (CPU seconds, in-process runner)")
+    ap.add_argument("--count-shuffled", action="store_true",
+                    help="count the records and bytes of every grouping (a step per grouping: not in timed runs)")
     args = ap.parse_args()
     if args.against:
         bench_against(args.docs, args.dup_fraction)
@@ -315,7 +362,8 @@ def main() -> None:
     if not args.skip_throughput:
         bench_throughput(args.throughput_docs, args.num_perm)
     if not args.skip_scale:
-        bench_scale(args.docs, args.workers, args.boilerplate, args.dup_fraction, args.max_rounds, args.runner)
+        bench_scale(args.docs, args.workers, args.boilerplate, args.dup_fraction, args.max_rounds, args.runner,
+                    args.count_shuffled)
 
 
 

@@ -22,7 +22,7 @@ from beam_curation.filters.dedup.minhash import MAX_HASH32, MinHasher, ShingleCo
 class DedupKeyer:
     def __init__(self, config: DedupConfig):
         self._config = config
-        self._params = lsh_params(config.all_thresholds(), config.num_perm)
+        self._params = lsh_params(config.all_thresholds(), config.num_perm, config.false_negative_weight)
         self._hasher: Optional[MinHasher] = None
 
     @property

@@ -62,11 +62,13 @@ def optimal_params(
     return best
 
 
-def lsh_params(thresholds: Iterable[float], num_perm: int) -> list[LSHParams]:
-    """Banding for several thresholds at once (datasketch's default weights 0.5/0.5)."""
+def lsh_params(thresholds: Iterable[float], num_perm: int, false_negative_weight: float = 0.5) -> list[LSHParams]:
+    """Banding for several thresholds at once, as datasketch's ``MinHashLSH(threshold, num_perm, weights=(1 - w,
+    w))`` chooses it (its default weights: 0.5/0.5)."""
     out = []
+    w = float(false_negative_weight)
     for t in thresholds:
-        b, r = optimal_params(float(t), num_perm)
+        b, r = optimal_params(float(t), num_perm, 1.0 - w, w)
         out.append(LSHParams(float(t), b, r))
     return out
 

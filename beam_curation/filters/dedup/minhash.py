@@ -9,8 +9,8 @@ Signatures are bit-identical to ``datasketch.MinHash(num_perm=N, seed=S)`` (data
   ``a = gen.randint(0, 2**31, N, dtype=uint32) * 2 + 1`` then ``b = gen.randint(0, 2**32, N, dtype=uint32)``;
 * signature: the per-permutation minimum, ``2**32 - 1`` when there is no shingle.
 
-Speed comes from hashing each shingle once with a plain ``hashlib`` call on a byte slice of the
-normalised document (no per-shingle string building) and applying all permutations to a whole batch of
+Speed comes from hashing each shingle once with one SHA-1 call (CPython's built-in ``_sha1``, half the
+per-call cost of ``hashlib``'s OpenSSL one on short inputs) on a byte slice of the normalised document (no per-shingle string building) and applying all permutations to a whole batch of
 documents as one ``(shingles x num_perm)`` uint32 matrix reduced with ``numpy.minimum.reduceat``.
 
 Shingling (what a "shingle" is) is defined by :class:`ShingleConfig`:
@@ -38,6 +38,11 @@ from functools import lru_cache
 from typing import Iterable, Literal, Sequence
 
 import numpy as np
+
+try:  # CPython's own SHA-1 (HACL*): the same digests as OpenSSL's, at half the cost per call on ~35-byte shingles
+    from _sha1 import sha1 as _sha1
+except ImportError:  # an interpreter built without it
+    _sha1 = hashlib.sha1
 
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
 
@@ -147,7 +152,7 @@ def shingle_spans(text: str, config: ShingleConfig = ShingleConfig()) -> tuple[b
 
 def sha1_hash32_many(data: bytes, starts: Sequence[int], ends: Sequence[int]) -> np.ndarray:
     """``datasketch.hashfunc.sha1_hash32`` of every slice ``data[s:e]``, as a uint32 array."""
-    sha1 = hashlib.sha1
+    sha1 = _sha1
     digests = b"".join([sha1(data[s:e]).digest() for s, e in zip(starts, ends)])
     # Each SHA-1 digest is 20 bytes = 5 little-endian uint32 words; keep the first of each.
     return np.frombuffer(digests, dtype="<u4").reshape(-1, 5)[:, 0].astype(np.uint32)

@@ -6,8 +6,11 @@ Graph (every arrow is a shuffle of small records; no step holds all documents or
    carry only nodes and fixed-width keys (a few bytes each); a document's id and keep rank travel once.
 2. Buckets -> edges. Exact keys (hash of normalised text, optionally of the normalised URL) and LSH bucket
    keys (one per band and threshold, 12 bytes; documents without shingles get none) group nodes. Every member
-   is linked to its bucket's minimum node: ``size - 1`` edges per bucket, never all pairs, never a list of
-   members in memory (each bucket is streamed twice: minimum, then edges).
+   is linked to its bucket's minimum node: ``size - 1`` edges per bucket, never all pairs. Memberships travel
+   packed: per batch of documents, one block of fixed-width (key, node) rows per key partition
+   (``filters/dedup/packed.py``), sorted per partition, so a document costs a small fraction of a shuffled
+   record instead of ~15; with ``verify_jaccard`` (signatures travel too) a record per membership, each bucket
+   streamed twice (minimum, then edges).
 3. Connected components by alternating large-star / small-star rounds (Kiveris et al., "Connected
    Components in MapReduce and Beyond", SoCC 2014), unrolled ``max_rounds`` times. Each round groups
    edges by node and streams each neighbourhood twice (minimum, then emit), so a node with millions of
@@ -25,6 +28,7 @@ Results depend only on the input and config: the same on every runner, worker co
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 from typing import Iterable, Iterator, NamedTuple, Optional
@@ -36,9 +40,13 @@ from apache_beam import pvalue
 from beam_curation.filters.dedup.keys import DedupKeyer
 from beam_curation.filters.dedup.types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupDoc, DupRecord
 from beam_curation.filters.dedup.minhash import estimate_jaccard
+from beam_curation.filters.dedup.packed import link_blocks, pack
 from beam_curation.pipeline.graph.metrics import measured
 
 logger = logging.getLogger(__name__)
+
+
+_PACK_BATCH = 1024  # documents whose memberships are packed together (a block per key partition)
 
 
 def _edge(a, b):
@@ -150,6 +158,26 @@ class LinkBuckets(beam.PTransform):
             measured(members, "Count", self._label, self._measure)
             | "Group" >> beam.GroupByKey()
             | "Link" >> beam.ParDo(_LinkToBucketMin(self._verify))
+        )
+
+
+class LinkPacked(beam.PTransform):
+    """Batches of documents -> edges ``(min node, node)``, the same as ``LinkBuckets`` over ``members(doc)``, but
+    shuffling one block of packed (key, node) rows per batch and key partition instead of a record per key."""
+
+    def __init__(self, members, label: str = "buckets", measure: bool = False):
+        super().__init__()
+        self._members = members
+        self._label = label
+        self._measure = measure
+
+    def expand(self, batches):
+        members = self._members
+        blocks = batches | "Pack" >> beam.FlatMap(lambda batch: pack(m for doc in batch for m in members(doc)))
+        return (
+            measured(blocks, "Count", self._label, self._measure)
+            | "Group" >> beam.GroupByKey()
+            | "Link" >> beam.FlatMap(lambda part: link_blocks(part[1]))
         )
 
 
@@ -329,16 +357,20 @@ class ClusterDocs(beam.PTransform):
                 logger.info("dedup: threshold %.2f -> %d bands x %d rows of %d permutations",
                             params.threshold, params.bands, params.rows, c.num_perm)
         edge_sets = []
+        # Memberships travel packed in blocks (LinkPacked) unless pairs are verified, which needs signatures.
+        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=_PACK_BATCH, max_batch_size=_PACK_BATCH)
         if c.exact or c.url:
-            edge_sets.append(docs | "ExactKeys" >> beam.FlatMap(_exact_members)
-                             | "ExactLink" >> LinkBuckets(label="exact", measure=self._measure))
+            edge_sets.append(batches | "ExactLink" >> LinkPacked(_exact_members, "exact", self._measure))
         results = {}
         for i, t in enumerate(thresholds):
             name = f"T{t:g}"
             sets = list(edge_sets)
-            if c.minhash:
+            if c.minhash and c.verify_jaccard:
                 sets.append(docs | f"{name}Bands" >> beam.FlatMap(_band_members, i)
-                            | f"{name}Link" >> LinkBuckets(t if c.verify_jaccard else None, "bands", self._measure))
+                            | f"{name}Link" >> LinkBuckets(t, "bands", self._measure))
+            elif c.minhash:
+                sets.append(batches | f"{name}Link" >> LinkPacked(functools.partial(_band_members, t_index=i),
+                                                                  "bands", self._measure))
             if not sets:
                 sets.append(docs | f"{name}NoKeys" >> beam.FlatMap(lambda d: ()))
             canonical = sets | f"{name}Edges" >> beam.Flatten() | f"{name}Canonical" >> beam.MapTuple(_edge)

@@ -104,6 +104,16 @@ def test_lsh_params_equal_datasketch(num_perm):
         assert [(p.bands, p.rows) for p in params[1:]] == [(14, 9), (9, 13), (5, 25), (1, 128)]
 
 
+@pytest.mark.parametrize("weight", [0.7, 0.8, 0.9])
+def test_lsh_params_with_weights_equal_datasketch(weight):
+    # dedup.false_negative_weight w chooses the banding datasketch's MinHashLSH(weights=(1 - w, w)) does.
+    for t in (0.6, 0.7, 0.8):
+        lsh = MinHashLSH(threshold=t, num_perm=128, weights=(1 - weight, weight))
+        (p,) = lsh_params([t], 128, weight)
+        assert (p.bands, p.rows) == (lsh.b, lsh.r)
+    assert (lsh_params([0.7], 128, 0.9)[0].bands, lsh_params([0.7], 128, 0.9)[0].rows) == (20, 6)
+
+
 @pytest.mark.shared_data
 def test_band_keys_match_datasketch_buckets(documents):
     hasher = MinHasher(128, 1, ShingleConfig(ngram=5))
