@@ -165,7 +165,13 @@ def dedup_columns(config: Config) -> list[pa.Field]:
     """signals/ columns the dedup decision writes."""
     if not config.dedup.enabled:
         return []
-    return [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64())]
+    fields = [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64())]
+    if config.dedup.paragraphs.enabled:
+        from beam_curation.filters.dedup.paragraphs import SPANS_COLUMN
+        from beam_curation.pipeline.stages.base import SPANS
+
+        fields.append(pa.field(SPANS_COLUMN, SPANS))  # the rps_lines_* type
+    return fields
 
 
 def bucket_fields(config: Config) -> list[pa.Field]:

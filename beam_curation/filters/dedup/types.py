@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Optional, Union
 
+from beam_curation.filters.dedup.paragraphs import ParagraphDedupConfig
 from beam_curation.settings import decided_later, setting
 
 KEEP_POLICIES = ("smallest_id", "longest_text", "highest_quality")
@@ -159,6 +160,8 @@ class DedupConfig:
     # .graph.against): a document duplicating one of them is removed. Decided later (the run's annotations do
     # not change); the decisions' scope follows the folders' contents.
     against: tuple[str, ...] = setting((), shapes=False, path="input", newer=True)
+    # paragraph (line) dedup, decided from the stored text (beam_curation.filters.dedup.paragraphs)
+    paragraphs: ParagraphDedupConfig = decided_later(ParagraphDedupConfig(), newer=True)
 
     def __post_init__(self) -> None:
         if isinstance(self.keep, dict):

@@ -33,6 +33,7 @@ from beam_curation.pipeline.graph.decontam import JoinEvalSets, filled_rows, fou
 from beam_curation.pipeline.graph.dedup import ClusterDocs
 from beam_curation.pipeline.graph.materialize import CommitShard, RunColumns, WritePart, expand_parts, shard_columns
 from beam_curation.pipeline.graph.metrics import measured
+from beam_curation.pipeline.graph.paragraphs import DedupParagraphs, EarlierParagraphs, spans_by_part, strip_text
 from beam_curation.pipeline.io.passthrough import ColumnUnion
 from beam_curation.pipeline.io.shards import read_plan
 from beam_curation.pipeline.plan import RunPlan
@@ -82,6 +83,10 @@ def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
                    | "RunColumns" >> beam.CombineGlobally(RunColumns(job.known_columns)))
     grouped = {"spec": tasks_by_shard | "Parts" >> beam.FlatMap(expand_parts, job.annotations, rows_per_file)}
     decisions = annotated[AnnotateTask.DECISIONS]
+    with_text = decisions  # with paragraph dedup, the rows carry their text (hashed before any grouping)
+    paragraphs = dedup and run.dedup.paragraphs.enabled
+    if paragraphs and regroup:
+        decisions = decisions | "StripText" >> beam.Map(strip_text)
     if job.joined:
         found = annotated[AnnotateTask.NGRAMS] | "JoinEvalSets" >> JoinEvalSets(run.decontamination, job.joined, measure)
         grouped["found"] = found | "FoundByPart" >> beam.Map(found_by_part, rows_per_file)
@@ -91,7 +96,7 @@ def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
                          | "FilledRows" >> beam.FlatMap(filled_rows))
     if dedup:
         primary = dataclasses.replace(run.dedup, thresholds=())  # cluster at the primary threshold only
-        docs = decisions | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
+        docs = all_docs = decisions | "DedupDocs" >> beam.ParDo(DedupDocs(run.decisions, run.dedup))
         earlier = None
         if run.dedup.against:  # earlier runs' kept documents remove their duplicates first; the rest cluster
             earlier = docs | "Against" >> MatchAgainst(run.dedup, list(job.against))
@@ -103,6 +108,13 @@ def build_graph(p: beam.Pipeline, run: RunPlan, job: Job) -> beam.PCollection:
             exact = (exact, earlier["exact"]) | "AllExact" >> beam.Flatten()
         grouped["members"] = members | "MembersByPart" >> beam.Map(members_by_part, rows_per_file)
         grouped["exact"] = exact | "ExactByPart" >> beam.Map(exact_by_part, rows_per_file)
+        if paragraphs:  # every document of dedup (those matched against earlier runs too), every membership
+            earlier_paragraphs = (p | "EarlierParagraphs" >> EarlierParagraphs(list(run.dedup.against),
+                                                                              run.dedup.paragraphs.min_chars)
+                                  if run.dedup.against else None)
+            spans = with_text | "Paragraphs" >> DedupParagraphs(all_docs, members, run.dedup.paragraphs.min_chars,
+                                                                earlier_paragraphs, measure)
+            grouped["paragraphs"] = spans | "ParagraphsByPart" >> beam.Map(spans_by_part, rows_per_file)
     counted = {tag: measured(pc, f"Count{tag.title()}", "parts", measure) for tag, pc in grouped.items()}
     written = (counted
                | "GroupByPart" >> beam.CoGroupByKey()

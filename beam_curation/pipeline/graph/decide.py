@@ -136,6 +136,8 @@ def decision_columns(dedup: DedupConfig, decider: Decider) -> list[str]:
                "_langid_guess", *decider.columns, *KeepValues(dedup.keep).columns]
     if dedup.keep == "highest_quality":
         columns.append("quality_score")
+    if dedup.paragraphs.enabled:  # hashed on the way (beam_curation.pipeline.graph.paragraphs), never grouped
+        columns.append("text")
     return sorted(set(columns))
 
 

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
+from beam_curation.filters.dedup.paragraphs import SPANS_COLUMN, remove_spans, span_records
 from beam_curation.filters.dedup.types import DedupConfig
 
 from beam_curation.pipeline.io.annotations import TaskDone, iter_rows
@@ -101,7 +102,8 @@ class PartWritten(NamedTuple):
 
 class WritePart(beam.DoFn):
     """((shard index, part), {'spec': [PartSpec], 'members': [(row, ClusterMember)], 'exact': [row],
-    'found': [(row, joined decontamination figures)]}) -> that part's files; yields (shard index, PartWritten)
+    'found': [(row, joined decontamination figures)], 'paragraphs': [(row, repeated paragraph spans)]})
+    -> that part's files; yields (shard index, PartWritten)
     for `CommitShard`. A part without a spec belongs to a shard that is already complete (its dedup results
     are dropped). `columns` (side input) is the run's passthrough columns (`RunColumns`)."""
 
@@ -110,6 +112,7 @@ class WritePart(beam.DoFn):
         self._decisions = decisions
         self._dedup = dedup
         self._signature_columns = list(writing.signature_columns)
+        self._paragraphs = decisions.dedup and dedup.paragraphs.enabled
         self._decider = self._keyer = None
         self._columns: tuple[str, list[pa.Field]] | None = None
 
@@ -119,6 +122,23 @@ class WritePart(beam.DoFn):
             from beam_curation.filters.dedup.keys import DedupKeyer
 
             self._keyer = DedupKeyer(self._dedup)
+
+    def _paragraph_outcome(self, row: dict[str, Any], removed_by: str | None, spans: Iterable[tuple[int, int]]
+                           ) -> tuple[dict[str, Any], str | None]:
+        """A document that took part in dedup, with its repeated paragraphs: their spans in signals/, and in
+        remove mode (filter runs) its text without them, or removed when too little is left (the original
+        text goes to removed/). The spans index the text before the cut."""
+        row[SPANS_COLUMN] = span_records(spans)
+        if spans:
+            count("paragraphs_documents_with_repeats")
+            count("paragraphs_repeated_lines", len(spans))
+        config = self._dedup.paragraphs
+        if spans and removed_by is None and config.mode == "remove" and self._decisions.filter_mode:
+            left, reason = remove_spans(row["text"] or "", spans, config)
+            if reason is not None:
+                return row, reason
+            return {**row, "text": left}, None
+        return row, removed_by
 
     def _passthrough(self, columns: str) -> list[pa.Field]:
         if self._columns is None or self._columns[0] != columns:
@@ -146,6 +166,7 @@ class WritePart(beam.DoFn):
                                      spec.columns, schema)
             return
         dups = part_dups(grouped.get("members", ()), grouped.get("exact", ()))
+        repeated = dict(grouped.get("paragraphs", ()))  # row -> its repeated paragraphs' spans
         found = dict(grouped.get("found", ()))
         writer = PartWriter(output.path, part_name(spec.shard, part, per_file), list(writing.signal_fields),
                             passthrough, output.compression, self._decisions.dedup, self._signature_columns,
@@ -168,6 +189,8 @@ class WritePart(beam.DoFn):
                     if row["language"] not in languages:
                         skipped[column] += 1
             removed_by, dup = self._decider.outcome(row, dups.get(row["_row"]))
+            if self._paragraphs and dup is not None:
+                row, removed_by = self._paragraph_outcome(row, removed_by, repeated.get(row["_row"], ()))
             if removed_by is not None:
                 removed[removed_by] += 1
                 if removed_by not in STAGE_REMOVALS:

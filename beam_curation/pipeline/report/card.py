@@ -37,7 +37,8 @@ STAGE_REMOVAL_REASONS = {"langid_prefilter": "its raw HTML is confidently in non
                                              "not extracted)",
                          "extract_empty": "extraction left no text", "c4_empty": "C4's line filter left no text",
                          "dedup_exact": "exact duplicate (same normalised text) of a kept document",
-                         "dedup_minhash": "near duplicate (MinHash LSH) of a kept document"}
+                         "dedup_minhash": "near duplicate (MinHash LSH) of a kept document",
+                         "dedup_paragraphs": "too little text left once its repeated paragraphs were cut"}
 
 
 def size_category(rows: int) -> str:

@@ -276,3 +276,18 @@ def test_join_on_dask(corpus, side_run, tmp_path):
         assert run_pipeline(corpus["config"], tmp_path / "dask", "--set", TINY, "--runner=DaskRunner",
                             f"--dask_client_address={cluster.scheduler_address}") == 0
     assert user_file_digests(tmp_path / "dask") == user_file_digests(side_run)
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_join_with_paragraph_dedup(corpus, tmp_path):
+    """Dedup's rules read joined columns, so decision rows are regrouped by node: paragraph dedup hashes their
+    text before (nothing grouped carries it) and writes what the side-input index run writes. The documents
+    here are one line each, none repeated: this checks the wiring of that path, not the spans."""
+    paragraphs = ("--set", "dedup.paragraphs.enabled=true", "--set", "dedup.paragraphs.mode=remove")
+    assert run_pipeline(corpus["config"], tmp_path / "side", *paragraphs, "--set", "decontamination.index=exact") == 0
+    assert run_pipeline(corpus["config"], tmp_path / "join", *paragraphs, "--set", TINY) == 0
+    assert user_file_digests(tmp_path / "join") == user_file_digests(tmp_path / "side")
+    spans = {r["id"]: r["dup_paragraph_spans"] for r in read_folder(tmp_path / "join", "signals")}
+    kept = {r["id"] for r in read_folder(tmp_path / "join", "documents")}
+    assert kept and all(spans[d] == [] for d in kept)

@@ -443,3 +443,21 @@ def test_shipped_config_on_dask_matches_fnapi_byte_for_byte(cluster, tmp_path, c
     assert stats["input"] == json.loads((tmp_path / "fnapi" / "stats.json").read_text())["input"] > 0
     reads = Counter(task["worker"] for task in stream.data if str(task["key"]).startswith("('Annotate_"))
     assert len(reads) == 2 and sum(reads.values()) == 5, reads
+
+
+def test_paragraph_dedup_on_dask_matches_fnapi_byte_for_byte(cluster, tmp_path, monkeypatch):
+    """Paragraph dedup's groupings (by node, by paragraph hash, by node again) give the FnApiRunner's files."""
+    monkeypatch.chdir(REPO)
+    args = ("--input", str(REPO / "sample" / "*.warc.gz"), "--set", "extract.timeout_seconds=300",
+            "--set", "dedup.paragraphs.enabled=true", "--set", "dedup.paragraphs.mode=remove")
+    recipe = REPO / "configs" / "default.yaml"
+    assert run_pipeline(recipe, tmp_path / "fnapi", *args, "--runner=FnApiRunner") == 0
+    assert run_pipeline(recipe, tmp_path / "dask", *args, "--runner=DaskRunner",
+                        f"--dask_client_address={cluster[0].scheduler_address}") == 0
+    expected = data_file_digests(tmp_path / "fnapi")
+    assert expected and data_file_digests(tmp_path / "dask") == expected
+    import pyarrow.parquet as pq
+
+    spans = [s for f in sorted((tmp_path / "dask" / "signals").glob("*.parquet"))
+             for s in pq.read_table(f, columns=["dup_paragraph_spans"]).column(0).to_pylist()]
+    assert sum(bool(s) for s in spans) >= 5, "repeated paragraphs were found (and written alike)"
