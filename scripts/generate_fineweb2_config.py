@@ -187,6 +187,7 @@ def render(configs: dict[str, dict[str, Any]], languages: dict[str, str], source
         "# (FineWeb-2 deduplicates before these filters; this pipeline applies the rules first.)\n"
         "dedup:\n  enabled: true\n  per_language: true\n  exact: false\n  minhash: true\n  ngram: 5\n  num_perm: 112\n"
         "  threshold: 0.67       # 14 x 8 at 112 permutations, as FineWeb\n"
+        "  false_negative_weight: 0.5   # datasketch's default banding, as the recipe's authors ran it\n"
     )
     return "".join(lines)
 

@@ -95,7 +95,9 @@ def _rows(folder: Path) -> list[dict]:
 
 
 def _lsh(rows: list[dict]) -> MinHashLSH:
-    lsh = MinHashLSH(threshold=0.7, num_perm=128)
+    # The config's banding: dedup.false_negative_weight's default 0.9 is datasketch's weights=(0.1, 0.9).
+    lsh = MinHashLSH(threshold=0.7, num_perm=128, weights=(1 - DedupConfig().false_negative_weight,
+                                                         DedupConfig().false_negative_weight))
     for r in rows:
         if r["_shingled"]:
             lsh.insert(r["id"], _minhash(r))

@@ -139,7 +139,8 @@ def test_a_new_input_file_redoes_every_shard(corpus, tmp_path: Path):
 @pytest.mark.shared_data
 def test_redpajama_style_band_signatures(corpus, tmp_path: Path):
     folder, origin = corpus
-    sets = ["--set", "dedup.write_signatures=true", "--set", "dedup.thresholds=[0.8, 0.9, 1.0]"]
+    sets = ["--set", "dedup.write_signatures=true", "--set", "dedup.thresholds=[0.8, 0.9, 1.0]",
+            "--set", "dedup.false_negative_weight=0.5"]  # RedPajama-V2's bandings
     out = _run(tmp_path, folder, "signatures", *sets)
     again = _run(tmp_path, folder, "signatures_mp", *sets, *RUNNERS["multi_processing"])
     files = sorted(p.name for p in (out / "minhash").glob("*.parquet"))
