@@ -96,6 +96,7 @@ class RemoteError(RuntimeError):
 
 PARENT_POLL_SECONDS = 0.5
 _HAVE_PROC = os.path.exists("/proc/self/stat")  # Linux: a child's CPU time can be read while it works
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if _HAVE_PROC else 100  # /proc/<pid>/stat's unit of CPU time
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -182,12 +183,14 @@ class Sandbox:
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
     def _wait_answer(self, clock: float) -> tuple | SandboxTimeout:
         """The next answer, or a SandboxTimeout once the document has used `timeout` CPU seconds since the
         child's last answer, or `backstop` wall seconds have passed since `clock`. Without /proc the wall clock
         since `clock` stands in for the CPU time."""
+        if self._conn.poll(0):  # already there (the usual case when the parent is behind): no /proc read
+            return self._conn.recv()
         deadline = clock + self._backstop
         while True:
             now = time.monotonic()
