@@ -1,4 +1,4 @@
-"""Run a per-document function in a child process with a wall-clock limit per document.
+"""Run a per-document function in a child process with a CPU-time limit per document.
 
 A pathological page can keep lxml busy for minutes, and a Python thread cannot be interrupted, so extraction
 runs in a long-lived child process fed through a pipe. When a document exceeds its limit the child is killed,
@@ -7,9 +7,18 @@ libxml2) is contained the same way.
 
 Documents travel in batches: one message carries a batch to the child, which answers each document as soon as
 it is done, so the child never waits for the parent between documents, and the parent can prepare the next
-batch, and work on the previous one's answers, while the child works on this one (`imap`). The limit applies
-per document: the clock of a batch's first document starts when the batch is sent, the next one's when the
-parent reads the previous answer (no later than it arrived, so a parent busy elsewhere only ever allows more).
+batch, and work on the previous one's answers, while the child works on this one (`imap`).
+
+The limit counts the CPU seconds (user + system) the child spends on one document, not wall time: on a loaded
+machine a starved child takes longer by the clock but not by the CPU, so whether a page times out does not
+depend on the load, and the same input gives the same output. The child reports its CPU total with every
+answer, so each document is measured from the moment the previous one ended (the first of a batch, from the
+previous answer or the child's "ready"); the parent reads the running total from /proc/<pid>/stat while it
+waits. CPU time never runs faster than the clock (one busy thread), so the parent sleeps for the CPU time left
+and looks again. A child that hangs without using CPU (blocked, deadlocked) is caught by a wall-clock backstop,
+`backstop_for(limit)`: ten times the limit, at least a minute, counted from when the parent starts waiting for
+the document (the batch sent, or the previous answer read). Without /proc (not Linux) the wall clock is all
+there is, and the limit falls back to it.
 
 The child is a plain interpreter (`python -c`), not a multiprocessing child: a spawned multiprocessing child
 re-imports the parent's main module, which in a Beam worker is Beam's worker main (all of Beam, pandas, the
@@ -53,6 +62,22 @@ class SandboxTimeout(TimeoutError):
     """The call did not finish within the limit; the child process was killed."""
 
 
+BACKSTOP_FACTOR = 10.0  # the wall-clock backstop, as a multiple of the CPU limit...
+BACKSTOP_MINIMUM = 60.0  # ...and never below this many seconds
+
+
+def backstop_for(limit: float) -> float:
+    """Wall seconds after which a document is given up even if its child used no CPU: generous enough that a
+    child starved by any plausible load finishes first, short enough that no page hangs a run."""
+    return max(BACKSTOP_FACTOR * limit, BACKSTOP_MINIMUM)
+
+
+def _cpu_now() -> float:
+    """This process's CPU seconds (user + system), on the clock /proc/<pid>/stat shows the parent."""
+    times = os.times()
+    return times.user + times.system
+
+
 class SandboxCrash(RuntimeError):
     """The child process died while handling the call."""
 
@@ -70,6 +95,8 @@ class RemoteError(RuntimeError):
 
 
 PARENT_POLL_SECONDS = 0.5
+_HAVE_PROC = os.path.exists("/proc/self/stat")  # Linux: a child's CPU time can be read while it works
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if _HAVE_PROC else 100  # /proc/<pid>/stat's unit of CPU time
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -92,7 +119,7 @@ def serve(conn: Connection, parent: Optional[int] = None) -> None:
         fn, warmup = pickle.loads(conn.recv_bytes())
         if warmup is not None:
             warmup()
-        conn.send("ready")
+        conn.send(("ready", _cpu_now()))
         while True:
             batch = conn.recv()
             for args, kwargs in batch:
@@ -100,19 +127,22 @@ def serve(conn: Connection, parent: Optional[int] = None) -> None:
                     answer = (True, fn(*args, **kwargs))
                 except BaseException as exc:  # reported to the parent, which decides
                     answer = (False, (type(exc).__name__, str(exc)))
-                conn.send(answer)
+                conn.send((*answer, _cpu_now()))  # where the next document's CPU clock starts
     except (EOFError, OSError):  # the parent is gone (ConnectionResetError, BrokenPipeError) or closed the pipe
         os._exit(0)
 
 
 class Sandbox:
     """A child process that calls `fn`; `map` / `imap` return each call's result, or the exception that ended it
-    (SandboxTimeout past `timeout` seconds, SandboxCrash, RemoteError), in order."""
+    (SandboxTimeout past `timeout` CPU seconds or `backstop` wall seconds, SandboxCrash, RemoteError), in
+    order."""
 
     def __init__(self, fn: Callable[..., Any], timeout: float, warmup: Callable[[], Any] | None = None,
-                 start_timeout: float = 120.0):
+                 start_timeout: float = 120.0, backstop: Optional[float] = None):
         self._payload = pickle.dumps((fn, warmup))  # warmup: heavy imports, before the first document's clock
         self._timeout = timeout
+        self._backstop = backstop_for(timeout) if backstop is None else backstop
+        self._cpu_mark = 0.0  # the child's CPU seconds when its last answer (or "ready") was sent
         self._start_timeout = start_timeout
         self._proc: Optional[subprocess.Popen] = None
         self._conn: Optional[Connection] = None
@@ -141,20 +171,50 @@ class Sandbox:
 
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system) of the running child so far; 0 without one (Linux)."""
+        return self._child_cpu() or 0.0
+
+    def _child_cpu(self) -> Optional[float]:
+        """The running child's CPU seconds from /proc/<pid>/stat; None when they cannot be read (no child, it
+        is gone, or no /proc)."""
         if self._proc is None:
-            return 0.0
+            return None
         try:
             with open(f"/proc/{self._proc.pid}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return None
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def _wait_answer(self, clock: float) -> tuple | SandboxTimeout:
+        """The next answer, or a SandboxTimeout once the document has used `timeout` CPU seconds since the
+        child's last answer, or `backstop` wall seconds have passed since `clock`. Without /proc the wall clock
+        since `clock` stands in for the CPU time."""
+        if self._conn.poll(0):  # already there (the usual case when the parent is behind): no /proc read
+            return self._conn.recv()
+        deadline = clock + self._backstop
+        while True:
+            now = time.monotonic()
+            if _HAVE_PROC:  # unreadable only once the child is gone: the poll below then says how it ended
+                used = (self._child_cpu() or self._cpu_mark) - self._cpu_mark
+            else:
+                used = now - clock
+            left = min(self._timeout - used, deadline - now)
+            if left <= 0:
+                if used >= self._timeout:  # the text errors/ has always carried for a page past the limit
+                    return SandboxTimeout(f"no result after {self._timeout:g} s")
+                return SandboxTimeout(f"no result after {self._backstop:g} s of wall-clock time (the backstop for "
+                                      f"a child that does not use CPU), {used:.2f} of {self._timeout:g} CPU s used")
+            if self._conn.poll(max(left, 0.01)):  # CPU time cannot outrun the clock: wake when it could be up
+                return self._conn.recv()
 
     def _wait_ready(self) -> None:
         if self._ready:
             return
         try:
-            ok = self._conn.poll(self._start_timeout) and self._conn.recv() == "ready"
+            message = self._conn.recv() if self._conn.poll(self._start_timeout) else None
+            ok = isinstance(message, tuple) and message[0] == "ready"
+            if ok:
+                self._cpu_mark = message[1]
             why = f"did not start within {self._start_timeout:g} s"
         except (EOFError, OSError):
             ok, why = False, "exited before it was ready"
@@ -187,17 +247,17 @@ class Sandbox:
         started = time.monotonic()
         clock = self._sent_at  # not `started`: the parent may have been busy since it sent the batch
         while len(out) < len(calls):
-            remaining = clock + self._timeout - time.monotonic()
             try:
-                answer = self._conn.recv() if self._conn.poll(max(0.0, remaining)) else None
-                if answer is None:
-                    out.append(SandboxTimeout(f"no result after {self._timeout:g} s"))
+                answer = self._wait_answer(clock)
+                if isinstance(answer, SandboxTimeout):
+                    out.append(answer)
+                    answer = None
             except (EOFError, OSError):
                 code = self._proc.poll() if self._proc else None
                 out.append(SandboxCrash(f"extraction process died (exit code {code})"))
                 answer = None
             if answer is not None:
-                ok, payload = answer
+                ok, payload, self._cpu_mark = answer
                 out.append(payload if ok else RemoteError(*payload))
             elif len(out) < len(calls):  # the rest of the batch, to a fresh child
                 self.close()

@@ -1,41 +1,94 @@
-"""The extraction sandbox: batches of calls, a per-call time limit that kills only the call past it (the rest
-of its batch is redone by a fresh child), crashes contained, and a child that does not import the parent's
+"""The extraction sandbox: batches of calls, a per-call CPU-time limit that kills only the call past it (the
+rest of its batch is redone by a fresh child) and not a child that is merely starved of CPU, a wall-clock
+backstop for a child that waits for ever, crashes contained, and a child that does not import the parent's
 world (a Beam worker's)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from functools import partial
 
 import pytest
 
-from beam_curation.pipeline.runners.sandbox import RemoteError, Sandbox, SandboxCrash, SandboxTimeout
+from beam_curation.pipeline.runners.sandbox import RemoteError, Sandbox, SandboxCrash, SandboxTimeout, backstop_for
 
 
 def _calls(*args):
     return [((a,), {}) for a in args]
 
 
+SPIN = "while True: pass"  # a page that keeps the extractor busy for ever
+
+
+def _burn(seconds: float) -> str:
+    """Code for `exec` that uses about `seconds` of CPU."""
+    return f"import time\nt = time.process_time()\nwhile time.process_time() - t < {seconds}: pass"
+
+
 @pytest.fixture
-def sleeper():
-    box = Sandbox(time.sleep, timeout=1.0)
+def spinner():
+    box = Sandbox(exec, timeout=1.0)
     yield box
     box.close()
 
 
-def test_a_call_past_its_limit_fails_alone_and_the_rest_of_its_batch_is_redone(sleeper):
+def test_a_call_past_its_limit_fails_alone_and_the_rest_of_its_batch_is_redone(spinner):
     started = time.monotonic()
-    out = sleeper.map(_calls(0.01, 30, 0.01, 0.02))
+    out = spinner.map(_calls("x = 1", SPIN, "x = 2", "x = 3"))
+    elapsed = time.monotonic() - started
     assert out[0] is None and out[2] is None and out[3] is None
-    assert isinstance(out[1], SandboxTimeout)
-    assert sleeper.starts == 2, "the child was killed once and replaced"
-    assert time.monotonic() - started < 20, "the hanging call was killed, not waited for"
+    assert isinstance(out[1], SandboxTimeout) and str(out[1]) == "no result after 1 s", "the CPU limit, not the backstop"
+    assert spinner.starts == 2, "the child was killed once and replaced"
+    assert 1.0 <= elapsed < 30, "killed once it had used its 1 CPU s (no sooner: CPU time cannot outrun the clock)"
 
 
-def test_the_limit_is_per_call_not_per_batch(sleeper):
-    out = sleeper.map(_calls(*[0.3] * 6))  # 1.8 s in all, each call well within 1 s
-    assert out == [None] * 6 and sleeper.starts == 1
+def test_the_limit_is_per_call_not_per_batch(spinner):
+    out = spinner.map(_calls(*[_burn(0.3)] * 6))  # 1.8 CPU s in all, each call well within 1 s
+    assert out == [None] * 6 and spinner.starts == 1
+
+
+def test_a_call_that_waits_without_cpu_is_ended_by_the_wall_clock_backstop_only():
+    box = Sandbox(time.sleep, timeout=0.2, backstop=3.0)
+    try:
+        started = time.monotonic()
+        out = box.map(_calls(1.0, 60, 0.01))
+        elapsed = time.monotonic() - started
+        assert out[0] is None, "1 s asleep is 1 s of wall time but no CPU: within a 0.2 CPU s limit"
+        assert isinstance(out[1], SandboxTimeout) and "3 s of wall-clock time (the backstop" in str(out[1])
+        assert out[2] is None and box.starts == 2
+        assert 4.0 <= elapsed < 30
+    finally:
+        box.close()
+
+
+def test_the_default_backstop_is_ten_times_the_limit_and_at_least_a_minute():
+    assert backstop_for(1.0) == 60.0 and backstop_for(30.0) == 300.0
+
+
+def test_a_child_starved_of_cpu_longer_than_the_limit_still_finishes():
+    """The child is stopped (as a loaded machine would starve it) for four times its limit while it has a page:
+    by the clock it is late, by its CPU it is not, and the page is extracted, not failed."""
+    box = Sandbox(exec, timeout=0.5, backstop=30.0)
+    try:
+        box.start()
+        box._wait_ready()
+        pid = box._proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        resume = threading.Timer(2.0, os.kill, (pid, signal.SIGCONT))
+        resume.start()
+        try:
+            started = time.monotonic()
+            out = box.map(_calls(_burn(0.1), "x = 1"))
+            elapsed = time.monotonic() - started
+        finally:
+            resume.join()
+        assert out == [None, None] and box.starts == 1, out
+        assert elapsed >= 2.0, "the answer waited for the child to be resumed"
+    finally:
+        box.close()
 
 
 def test_imap_keeps_batch_order_and_errors_travel_by_name():
