@@ -58,8 +58,9 @@ compose:
 run: setup
 	$(VENV)/bin/beam-curation run --config configs/default.yaml
 
+# Whole test files over two pytest workers (the CI machine's two cores): a file's module fixtures run once.
 test: setup
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m 'not slow and not shared_data'
