@@ -283,16 +283,16 @@ def test_group_by_key_shuffles_at_most_32_partitions_and_groups_across_workers(c
 
 
 def test_a_shuffle_is_as_wide_as_the_cluster_can_use(cluster, tmp_path):
-    """Fix 12: on 2 single-threaded workers a GroupByKey shuffles into 16 partitions (288 tasks, not 1,088), and
+    """Fix 12: on 2 single-threaded workers a GroupByKey shuffles into 8 partitions (80 tasks, not 1,088), and
     groups the same values as at the full width of MAX_SHUFFLE_PARTITIONS."""
-    assert shuffle_width(cluster_threads(cluster[1])) == 2 * SHUFFLE_PARTITIONS_PER_THREAD == 16
+    assert shuffle_width(cluster_threads(cluster[1])) == 2 * SHUFFLE_PARTITIONS_PER_THREAD == 8
     assert shuffle_width(0) == shuffle_width(64) == MAX_SHUFFLE_PARTITIONS
     build = _group_by_key_of_200_partitions(tmp_path)
     p = beam.Pipeline(options=PipelineOptions([]))
     build(p)
-    bags = {node.full_label: bag for node, bag in translate(p, {"npartitions": 200}, "no-pool", 16).bags.items()}
-    assert bags["GroupByKey/GroupByKey"].npartitions == 16
-    assert len(bags["GroupByKey/GroupByKey"].__dask_graph__()) - len(bags["Pairs"].__dask_graph__()) == 200 + 16 * 18
+    bags = {node.full_label: bag for node, bag in translate(p, {"npartitions": 200}, "no-pool", 8).bags.items()}
+    assert bags["GroupByKey/GroupByKey"].npartitions == 8
+    assert len(bags["GroupByKey/GroupByKey"].__dask_graph__()) - len(bags["Pairs"].__dask_graph__()) == 200 + 8 * 10
 
     _run(cluster, build, "--dask_npartitions=200")  # the runner picks the width from the cluster
     expected = sorted([[repr(f"k{r}"), [i for i in range(200) if i % 7 == r]] for r in range(7)]

@@ -8,15 +8,17 @@ loop about a millisecond whatever it computes (transitions, sizeof, a message ea
 the workers spent about as much CPU there as in the DoFns.
 
 Here the width is `SHUFFLE_PARTITIONS_PER_THREAD` per worker thread of the cluster the run starts on, capped at
-MAX_SHUFFLE_PARTITIONS: 16 on 2 single-threaded workers (288 tasks per GroupByKey), 32 from 4 threads on. Which
-group a key lands in changes, not what is grouped: outputs are the same for any width.
+MAX_SHUFFLE_PARTITIONS: 8 on 2 single-threaded workers (80 tasks per GroupByKey), 32 from 8 threads on. Which
+group a key lands in changes, not what is grouped: outputs are the same for any width. (On the 100,000-document
+dedup bench, 2 workers: 8 per thread cut the run's CPU seconds 111 -> 79, 4 per thread to 64, 2 per thread to
+62; 4 keeps a few partitions per thread for stragglers.)
 """
 
 from __future__ import annotations
 
 from beam_curation.pipeline.runners.dask_runner.group_by_key import MAX_SHUFFLE_PARTITIONS
 
-SHUFFLE_PARTITIONS_PER_THREAD = 8  # a few partitions per thread, so that a slow one does not idle the others
+SHUFFLE_PARTITIONS_PER_THREAD = 4  # a few partitions per thread, so that a slow one does not idle the others
 
 
 def shuffle_width(threads: int) -> int:
