@@ -294,7 +294,10 @@ def test_a_shuffle_is_as_wide_as_the_cluster_can_use(cluster, tmp_path):
     assert bags["GroupByKey/GroupByKey"].npartitions == 8
     assert len(bags["GroupByKey/GroupByKey"].__dask_graph__()) - len(bags["Pairs"].__dask_graph__()) == 200 + 8 * 10
 
-    _run(cluster, build, "--dask_npartitions=200")  # the runner picks the width from the cluster
+    with distributed.get_task_stream(client=cluster[1]) as stream:  # the runner picks the width from the cluster
+        _run(cluster, build, "--dask_npartitions=200")
+    groups = {str(task["key"]) for task in stream.data if "gbk-group" in str(task["key"])}
+    assert len(groups) == 8, groups
     expected = sorted([[repr(f"k{r}"), [i for i in range(200) if i % 7 == r]] for r in range(7)]
                       + [[repr((b"b", r)), [i for i in range(200) if i % 3 == r]] for r in range(3)])
     assert _recorded(tmp_path) == expected
