@@ -31,6 +31,8 @@ from beam_curation.pipeline.runners import dask_runner  # noqa: E402
 from beam_curation.pipeline.runners.dask_runner.group_by_key import MAX_SHUFFLE_PARTITIONS, key_hash  # noqa: E402
 from beam_curation.pipeline.runners.dask_runner.partition import Partition  # noqa: E402
 from beam_curation.pipeline.runners.dask_runner.runner import warn_if_daemonic  # noqa: E402
+from beam_curation.pipeline.runners.dask_runner.shuffle_width import (  # noqa: E402
+    SHUFFLE_PARTITIONS_PER_THREAD, cluster_threads, shuffle_width)
 from beam_curation.pipeline.runners.dask_runner.translate import translate  # noqa: E402
 from beam_curation.pipeline.runners.options import runner_for  # noqa: E402
 from conftest import REPO, data_file_digests, run_pipeline  # noqa: E402
@@ -275,6 +277,27 @@ def test_group_by_key_shuffles_at_most_32_partitions_and_groups_across_workers(c
     assert tasks[UPSTREAM] > 4 * tasks[OURS], tasks
 
     _run(cluster, build)
+    expected = sorted([[repr(f"k{r}"), [i for i in range(200) if i % 7 == r]] for r in range(7)]
+                      + [[repr((b"b", r)), [i for i in range(200) if i % 3 == r]] for r in range(3)])
+    assert _recorded(tmp_path) == expected
+
+
+def test_a_shuffle_is_as_wide_as_the_cluster_can_use(cluster, tmp_path):
+    """Fix 12: on 2 single-threaded workers a GroupByKey shuffles into 8 partitions (80 tasks, not 1,088), and
+    groups the same values as at the full width of MAX_SHUFFLE_PARTITIONS."""
+    assert shuffle_width(cluster_threads(cluster[1])) == 2 * SHUFFLE_PARTITIONS_PER_THREAD == 8
+    assert shuffle_width(0) == shuffle_width(64) == MAX_SHUFFLE_PARTITIONS
+    build = _group_by_key_of_200_partitions(tmp_path)
+    p = beam.Pipeline(options=PipelineOptions([]))
+    build(p)
+    bags = {node.full_label: bag for node, bag in translate(p, {"npartitions": 200}, "no-pool", 8).bags.items()}
+    assert bags["GroupByKey/GroupByKey"].npartitions == 8
+    assert len(bags["GroupByKey/GroupByKey"].__dask_graph__()) - len(bags["Pairs"].__dask_graph__()) == 200 + 8 * 10
+
+    with distributed.get_task_stream(client=cluster[1]) as stream:  # the runner picks the width from the cluster
+        _run(cluster, build, "--dask_npartitions=200")
+    groups = {str(task["key"]) for task in stream.data if "gbk-group" in str(task["key"])}
+    assert len(groups) == 8, groups
     expected = sorted([[repr(f"k{r}"), [i for i in range(200) if i % 7 == r]] for r in range(7)]
                       + [[repr((b"b", r)), [i for i in range(200) if i % 3 == r]] for r in range(3)])
     assert _recorded(tmp_path) == expected

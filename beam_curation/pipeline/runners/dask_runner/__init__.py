@@ -18,6 +18,8 @@ docstring names the upstream defect (docs/dask-runner.md has each as a bug repor
 9. partition.Partition: a partition moves between workers in one piece.
 10. fusion.run_chain / fusion.Consumers: a ParDo feeding exactly one ParDo runs inside its tasks.
 11. group_by_key.skips_reify_windows: no ReifyWindows step in the global window.
+12. shuffle_width.shuffle_width: a GroupByKey is as wide as the cluster's threads can use (4 each, up to 32),
+    not always 32: fewer tasks that only pass data on.
 (7, computing the graph unoptimised, is a choice in runner.DaskRunner.run_pipeline; flatten.Flatten keeps the
 widest input's partition count.)
 

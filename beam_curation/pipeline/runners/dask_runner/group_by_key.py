@@ -35,10 +35,13 @@ _PLAIN_KEYS = (int, str, bytes)
 
 
 class GroupByKey(upstream.DaskBagOp):
-    """_GroupByKeyOnly as one `shuffle` into at most MAX_SHUFFLE_PARTITIONS partitions: (key, [value, ...])."""
+    """_GroupByKeyOnly as one `shuffle` into at most `parts` (MAX_SHUFFLE_PARTITIONS unless the translation sets
+    it, fix 12) partitions: (key, [value, ...])."""
+
+    parts = MAX_SHUFFLE_PARTITIONS
 
     def apply(self, input_bag, side_inputs=None):
-        return shuffle(input_bag, MAX_SHUFFLE_PARTITIONS)
+        return shuffle(input_bag, self.parts)
 
 
 def _plain(key) -> bool:

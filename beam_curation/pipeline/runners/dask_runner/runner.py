@@ -17,6 +17,7 @@ from apache_beam.runners.runner import PipelineState
 
 from beam_curation.pipeline.runners.dask_runner.bundle import DoFnPool
 from beam_curation.pipeline.runners.dask_runner.metrics import committed_metrics
+from beam_curation.pipeline.runners.dask_runner.shuffle_width import cluster_threads, shuffle_width
 from beam_curation.pipeline.runners.dask_runner.translate import translate
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ class DaskRunner(upstream.DaskRunner):
         warn_if_daemonic(client)
         pool = f"beam-dofn-pool-{uuid.uuid4().hex}"
         client.register_plugin(DoFnPool(pool), name=pool)
-        visitor = translate(pipeline, bag_kwargs, pool)
+        # Fix 12: every GroupByKey as wide as the cluster can use, fixed when the run starts.
+        visitor = translate(pipeline, bag_kwargs, pool, shuffle_width(cluster_threads(client)))
         # The drained leaves (no values) and every bundle's metric updates, as one bag: one future.
         done = db.concat([*visitor.leaves(), *visitor.metric_bags()])
         # Unoptimised (a choice, not an upstream defect): Dask's fusion copied a task shared by two consumers into

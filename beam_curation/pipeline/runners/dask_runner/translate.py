@@ -1,5 +1,5 @@
-"""The pipeline as Dask bags: upstream's translation with fixes 2, 5, 6 and 10 wired in, and fixes 4, 8 and
-11 chosen per transform.
+"""The pipeline as Dask bags: upstream's translation with fixes 2, 5, 6 and 10 wired in, and fixes 4, 8, 11
+and 12 chosen per transform.
 
 Upstream: `DaskRunner.to_dask_bag_visitor` (`apache_beam/runners/dask/dask_runner.py`) returns a
 `DaskBagVisitor` that looks each primitive up in `TRANSLATIONS` (`transform_evaluator.py`) and applies the op
@@ -24,7 +24,8 @@ from beam_curation.pipeline.runners.dask_runner.bundle import ParDoSpec
 from beam_curation.pipeline.runners.dask_runner.create import Create
 from beam_curation.pipeline.runners.dask_runner.flatten import Flatten
 from beam_curation.pipeline.runners.dask_runner.fusion import Consumers, run_chain
-from beam_curation.pipeline.runners.dask_runner.group_by_key import GroupByKey, skips_reify_windows
+from beam_curation.pipeline.runners.dask_runner.group_by_key import (MAX_SHUFFLE_PARTITIONS, GroupByKey,
+                                                                     skips_reify_windows)
 from beam_curation.pipeline.runners.dask_runner.metrics import METRICS
 from beam_curation.pipeline.runners.dask_runner.outputs import UNTAGGED, select
 from beam_curation.pipeline.runners.dask_runner.partition import discard
@@ -38,8 +39,10 @@ TRANSLATIONS = types.MappingProxyType(
 class BagVisitor(PipelineVisitor):
     """Translates each primitive into a Dask bag (`bags`, by node); a ParDo's bag holds (tag, value) pairs."""
 
-    def __init__(self, bag_kwargs: dict, pool: str, consumers: dict[AppliedPTransform, int]):
+    def __init__(self, bag_kwargs: dict, pool: str, consumers: dict[AppliedPTransform, int],
+                 shuffle_parts: int = MAX_SHUFFLE_PARTITIONS):
         self.bag_kwargs = bag_kwargs
+        self.shuffle_parts = shuffle_parts  # every GroupByKey's partition count (fix 12)
         self.pool = pool  # the run's DoFnPool name
         self.consumers = consumers  # Consumers.counts
         self.bags: dict[AppliedPTransform, t.Any] = {}
@@ -66,6 +69,8 @@ class BagVisitor(PipelineVisitor):
             self.pardos.append(node)
         else:
             op = TRANSLATIONS.get(type(node.transform), upstream.NoOp)(node, bag_kwargs=dict(self.bag_kwargs))
+            if isinstance(op, GroupByKey):
+                op.parts = self.shuffle_parts  # fix 12
             bags = [self.bag_for(pc) for pc in inputs]
             # As upstream: a Flatten takes a list of bags, any other op its one input bag (None: a root).
             self.bags[node] = op.apply(bags if isinstance(op, upstream.Flatten) else (bags[0] if bags else None))
@@ -105,11 +110,12 @@ class BagVisitor(PipelineVisitor):
         return [self.bags[node].map_partitions(select, METRICS) for node in self.pardos if node not in self.fused]
 
 
-def translate(pipeline, bag_kwargs: dict, pool: str) -> BagVisitor:
-    """The pipeline, with upstream's overrides applied (`dask_overrides`), translated into bags."""
+def translate(pipeline, bag_kwargs: dict, pool: str, shuffle_parts: int = MAX_SHUFFLE_PARTITIONS) -> BagVisitor:
+    """The pipeline, with upstream's overrides applied (`dask_overrides`), translated into bags; every
+    GroupByKey into `shuffle_parts` partitions (fix 12, `shuffle_width`)."""
     pipeline.replace_all(dask_overrides())
     consumers = Consumers()
     pipeline.visit(consumers)
-    visitor = BagVisitor(bag_kwargs, pool, consumers.counts)
+    visitor = BagVisitor(bag_kwargs, pool, consumers.counts, shuffle_parts)
     pipeline.visit(visitor)
     return visitor
