@@ -1,10 +1,10 @@
 """Pairwise precision and recall of MinHash dedup at a threshold on a proxy set of real near-duplicates.
 
-    python scripts/eval_dedup.py                       # default config, threshold 0.7
-    python scripts/eval_dedup.py --threshold 0.7 --verify --json out.json
+    python scripts/eval_dedup.py --data DATA_DIR                       # default config, threshold 0.7
+    python scripts/eval_dedup.py --data DATA_DIR --threshold 0.7 --verify --json out.json
 
 The held-out set of the issue (2,474 real near-duplicates) is not here, so the proxy is built from real text
-in ../shared/data (deterministic, seed fixed):
+in the shared data folder given with --data (deterministic, seed fixed):
 
 * extraction: each ScrapingHub page of extraction_dev three times (gold article body, trafilatura's
   extraction, all visible text): the same page extracted differently;
@@ -36,8 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 MARGIN = 0.05
 LEVELS = (0.55, 0.6, 0.65, 0.7, 0.72, 0.75, 0.78, 0.8, 0.85, 0.9, 0.95)
 
@@ -158,7 +156,7 @@ def _other_pages(data: Path) -> list[tuple[str, str, str]]:
     return docs
 
 
-def proxy_set(ngram: int = 5, seed: int = 26, data: Path = DATA) -> list[tuple[str, str, str]]:
+def proxy_set(data: Path, ngram: int = 5, seed: int = 26) -> list[tuple[str, str, str]]:
     """The proxy documents ``(id, text, source)`` (deterministic for a seed)."""
     rng = np.random.default_rng(seed)
     bases = _base_texts(data)
@@ -261,9 +259,9 @@ def score(pred: set, truth: set) -> dict:
             "pairs": len(pred), "true_positives": tp}
 
 
-def evaluate(config, docs=None, data: Path = DATA) -> dict:
+def evaluate(config, docs=None, data: Path | None = None) -> dict:
     """Scores of ours and datasketch's against every truth on the proxy set."""
-    docs = proxy_set(config.ngram, data=data) if docs is None else docs
+    docs = proxy_set(data, config.ngram) if docs is None else docs
     sets = shingle_sets(docs, config)
     jac = jaccard_pairs(sets)
     t = float(config.threshold)
@@ -315,11 +313,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threshold", type=float, default=0.7)
     ap.add_argument("--verify", action="store_true", help="dedup.verify_jaccard: true")
-    ap.add_argument("--false-negative-weight", type=float, default=0.5,
-                    help="dedup.false_negative_weight (datasketch's weights=(1 - w, w)); 0.9: 20 x 6 bands at 0.7")
+    ap.add_argument("--false-negative-weight", type=float, default=DedupConfig().false_negative_weight,
+                    help="dedup.false_negative_weight (datasketch's weights=(1 - w, w)); default the config's "
+                         "(0.9: 20 x 6 bands at 0.7; 0.5: datasketch's default, 14 x 9)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="another DedupConfig field (JSON value), e.g. --set ngram=3")
-    ap.add_argument("--data", type=Path, default=DATA, help="the shared data folder (default: ../shared/data)")
+    ap.add_argument("--data", type=Path, required=True,
+                    help="the shared data folder (extraction_dev/, warc/, quality_reference/ inside)")
     ap.add_argument("--json", help="write the figures here as JSON too")
     args = ap.parse_args()
     extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}

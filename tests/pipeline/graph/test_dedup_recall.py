@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def proxy():
     data = shared_data()
-    return eval_dedup.proxy_set(5, data=data)
+    return eval_dedup.proxy_set(data, 5)
 
 
 def _check_not_below_datasketch(result):
