@@ -26,6 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
+from beam_curation.pipeline.io.json_files import read_json_object
 from beam_curation.filters.rules import RuleError, compile_rule
 from beam_curation.pipeline.io.against import against_scope, index_parts
 from beam_curation.pipeline.io.annotations import ANNOTATIONS, incomplete_tasks
@@ -367,8 +368,8 @@ class FolderState:
 
     @classmethod
     def read(cls, output: str) -> "FolderState":
-        return cls(_read_json(posixpath.join(output, "stats.json")),
-                   _read_json(posixpath.join(output, "manifest.json")),
+        return cls(read_json_object(posixpath.join(output, "stats.json")),
+                   read_json_object(posixpath.join(output, "manifest.json")),
                    tuple(n for n in RELEASE_FILES if FileSystems.exists(posixpath.join(output, n))))
 
     def folder_seconds(self, seconds: float, wrote: bool, reused: bool) -> float:
@@ -388,17 +389,6 @@ class FolderState:
             return None if s is None else {k: v for k, v in s.items() if k != "this_run"}
 
         return figures(self.stats) != figures(stats) or self.manifest != json.loads(json.dumps(built, default=str))
-
-
-def _read_json(path: str) -> dict[str, Any] | None:
-    try:
-        if not FileSystems.exists(path):
-            return None
-        with FileSystems.open(path, compression_type="uncompressed") as handle:
-            data = json.loads(handle.read())
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
 
 
 def rewrite_release_files(output: str, existing: tuple[str, ...]) -> None:

@@ -11,8 +11,9 @@ import dataclasses
 import hashlib
 import json
 import posixpath
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, Iterator, NamedTuple
 
+from beam_curation.pipeline.io.json_files import read_json_object
 from beam_curation.filters.dedup.types import DedupConfig
 from beam_curation.pipeline.io.lease import check_free
 from beam_curation.settings import SHAPES, ConfigError
@@ -30,18 +31,6 @@ class IndexPart(NamedTuple):
     shard_index: int
     annotations: list[str]  # the shard's annotation files (one per task)
     duplicates: list[str]  # the shard's duplicates/ files: which documents its dedup kept
-
-
-def _read_json(path: str) -> Optional[Any]:
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        if not FileSystems.exists(path):
-            return None
-        with FileSystems.open(path, compression_type="uncompressed") as handle:
-            return json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
 
 
 def _list(pattern: str) -> list[str]:
@@ -72,7 +61,7 @@ def check_against(dedup: DedupConfig, output: str) -> None:
         key = f"dedup.against[{i}]"
         if folder.rstrip("/") == output.rstrip("/"):
             raise ConfigError(f"{key}: {folder} is this run's output folder: an earlier run is read, never written")
-        manifest = _read_json(posixpath.join(folder, MANIFEST))
+        manifest = read_json_object(posixpath.join(folder, MANIFEST))
         if manifest is None:
             raise ConfigError(f"{key}: {folder} is not a finished run (no readable {MANIFEST})")
         check_free(folder, key)  # a folder a live command is rewriting is no finished run, whatever its manifest
@@ -84,7 +73,7 @@ def check_against(dedup: DedupConfig, output: str) -> None:
                 raise ConfigError(f"{key}: {folder} stored its dedup keys with dedup.{name}={theirs[name]!r}, this "
                                   f"run has {value!r}: the signatures are not comparable")
         missing = [s["shard"] for s in manifest.get("inputs", [])
-                   if _read_json(posixpath.join(folder, "_shards", f"{s['shard']}.json")) is None]
+                   if read_json_object(posixpath.join(folder, "_shards", f"{s['shard']}.json")) is None]
         if missing:
             raise ConfigError(f"{key}: {folder} is not a finished run (shard {missing[0]} has no marker)")
         if manifest.get("inputs") and not _list(posixpath.join(_annotations_folder(folder, manifest), "*.json")):
@@ -99,16 +88,16 @@ def index_parts(dedup: DedupConfig) -> list[IndexPart]:
     """Every shard of every `against` run (read on the driver: one marker per shard and per task)."""
     parts = []
     for i, folder in enumerate(dedup.against):
-        manifest = _read_json(posixpath.join(folder, MANIFEST)) or {}
+        manifest = read_json_object(posixpath.join(folder, MANIFEST)) or {}
         annotations = _annotations_folder(folder, manifest)
         tasks: dict[str, list[str]] = {}
         for path in _list(posixpath.join(annotations, "*.json")):
-            marker = _read_json(path)
+            marker = read_json_object(path)
             if marker and "shard" in marker and "file" in marker:
                 tasks.setdefault(marker["shard"], []).append(posixpath.join(annotations, marker["file"]))
         for index, entry in enumerate(manifest.get("inputs", [])):
             name = entry["shard"]
-            shard = _read_json(posixpath.join(folder, "_shards", f"{name}.json")) or {}
+            shard = read_json_object(posixpath.join(folder, "_shards", f"{name}.json")) or {}
             dups = [posixpath.join(folder, f) for f in shard.get("files", []) if f.startswith("duplicates/")]
             if dups and tasks.get(name):
                 parts.append(IndexPart(i, folder, index, sorted(tasks[name]), sorted(dups)))

@@ -20,6 +20,7 @@ from typing import Any, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from beam_curation.pipeline.io.json_files import read_json
 from beam_curation.filters.rules import compile_rule
 from beam_curation.pipeline.config import ConfigError, absolute_path
 from beam_curation.pipeline.io.readers import open_path
@@ -235,18 +236,13 @@ def prepare(output: str, sources: list[str], names: set[str]) -> None:
         FileSystems.delete(stale)
 
 
-def _read_json(path: str) -> Any:
-    with open_path(path) as handle:
-        return json.loads(handle.read())
-
-
 def aggregate(config: MixConfig, runs: list[RunFiles], files: list[FileSpec], output: str,
               tokens: Optional[str]) -> dict[str, Any]:
     """stats.json: what was available and what was drawn, per group and in all."""
-    plan = _read_json(posixpath.join(output, WORK, PLAN))
+    plan = read_json(posixpath.join(output, WORK, PLAN))
     if "error" in plan:
         raise ConfigError(f"mix: {plan['error']}")
-    figures = [_read_json(posixpath.join(output, WORK, FILES, f"{spec.name}.json")) for spec in files]
+    figures = [read_json(posixpath.join(output, WORK, FILES, f"{spec.name}.json")) for spec in files]
     weight_sum = sum(Fraction(g.weight) for g in config.groups if g.weight is not None)
     drawn_total = sum(g["tokens"] for f in figures for g in f["groups"].values())
     groups = {}
@@ -326,7 +322,7 @@ def mix(sources: list[str], config: MixConfig, output: str, beam_args: list[str]
     stats = aggregate(config, runs, files, output, tokens)
     write_json(posixpath.join(output, "stats.json"), stats)
     written = sorted(posixpath.join("documents", f"{f.name}.parquet") for f in files
-                     if _read_json(posixpath.join(output, WORK, FILES, f"{f.name}.json")).get("file"))
+                     if read_json(posixpath.join(output, WORK, FILES, f"{f.name}.json")).get("file"))
     manifest = {
         "kind": KIND,
         "mix": config.to_dict(),

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from beam_curation.pipeline.io.json_files import read_json
 from beam_curation.pipeline.io.atomic import atomic_write
 from beam_curation.pipeline.report.card import size_category
 
@@ -88,21 +89,12 @@ def write_mix_card(output: str, stats: dict[str, Any], manifest: dict[str, Any])
     return path
 
 
-def _read_json(path: str) -> Any:
-    import json
-
-    from beam_curation.pipeline.io.readers import open_path
-
-    with open_path(path) as handle:
-        return json.loads(handle.read())
-
-
 def is_mixture(output: str) -> bool:
     """A finished folder written by `mix` (its manifest says so)."""
-    return _read_json(posixpath.join(output, "manifest.json")).get("kind") == "mixture"
+    return read_json(posixpath.join(output, "manifest.json")).get("kind") == "mixture"
 
 
 def rewrite_mix_card(output: str) -> str:
     """`report MIXTURE`: the card again, from the mixture's stats.json and manifest.json."""
-    return write_mix_card(output, _read_json(posixpath.join(output, "stats.json")),
-                          _read_json(posixpath.join(output, "manifest.json")))
+    return write_mix_card(output, read_json(posixpath.join(output, "stats.json")),
+                          read_json(posixpath.join(output, "manifest.json")))

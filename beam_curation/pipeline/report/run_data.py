@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from beam_curation.pipeline.io.json_files import read_json
 from beam_curation.filters.dedup.types import REASON_EXACT, REASON_MINHASH
 from beam_curation.filters.rules import Comparison, Rule, comparisons, compile_rule
 from beam_curation.pipeline.config import Config, parse_config
@@ -378,15 +379,6 @@ def scan_duplicates(output: str, example_ids: set[str]) -> tuple[Optional[DedupS
                     members[keeper].append(doc)
     summary.largest = [Cluster(k, size, sorted(members[k])) for size, k in top]
     return summary, keepers
-
-
-def read_json(path: str) -> dict:
-    import json
-
-    from beam_curation.pipeline.io.readers import open_path
-
-    with open_path(path) as handle:
-        return json.loads(handle.read())
 
 
 def read_run(output: str, sample_rows: int = SAMPLE_ROWS) -> RunData:
