@@ -9,7 +9,7 @@ reads the text again.
 from __future__ import annotations
 
 from hashlib import blake2b
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -44,11 +44,25 @@ class DedupKeyer:
         shingled = ~(sigs == MAX_HASH32).all(axis=1)
         return [(h, sigs[i].tobytes(), bool(shingled[i])) for i, h in enumerate(hashes)]
 
+    def bands(self, signatures: Sequence[Optional[bytes]]) -> list[tuple]:
+        """Per signature (None: none), its bucket keys per threshold: what :meth:`doc` takes as `bands`, hashed
+        for a whole batch at once."""
+        out: list[tuple] = [()] * len(signatures)
+        present = [i for i, s in enumerate(signatures) if s is not None]
+        if not self._config.minhash or not present:
+            return out
+        sig = np.frombuffer(b"".join(signatures[i] for i in present), dtype=np.uint32).reshape(len(present), -1)
+        per_threshold = [bucket_keys(sig, params, t) for t, params in enumerate(self._params)]
+        for k, i in enumerate(present):
+            out[i] = tuple(keys[k] for keys in per_threshold)
+        return out
+
     def doc(self, node: int, doc_id: str, text_chars: int, quality_score: Optional[float], exact_hash: bytes,
             url: Optional[str], signature: Optional[bytes], shingled: bool, language: Optional[str] = None,
-            source: Optional[str] = None, keep_value: Any = None) -> DedupDoc:
+            source: Optional[str] = None, keep_value: Any = None, bands: Optional[tuple] = None) -> DedupDoc:
         """The clustering record of one document from its stored annotations; with `per_language`, every key
-        is made the language's own (a missing language is a language of its own, the empty one)."""
+        is made the language's own (a missing language is a language of its own, the empty one). `bands`: the
+        signature's entry of :meth:`bands`, when the caller hashed its batch at once."""
         c = self._config
         exact = []
         if c.exact:
@@ -57,10 +71,10 @@ class DedupKeyer:
             h = url_hash(url)
             if h is not None:
                 exact.append(b"u" + h)
-        bands: tuple = ()
-        if c.minhash and signature is not None:
-            sig = np.frombuffer(signature, dtype=np.uint32)[None, :]
-            bands = tuple(bucket_keys(sig, params, i)[0] for i, params in enumerate(self._params))
+        if not (c.minhash and signature is not None):
+            bands = ()
+        elif bands is None:
+            bands = self.bands([signature])[0]
         if c.per_language:
             exact = [key[:1] + language_key(key[1:], language) for key in exact]  # kind byte kept
             bands = tuple(tuple(language_key(key, language) for key in keys) for keys in bands)

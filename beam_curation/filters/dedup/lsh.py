@@ -92,16 +92,45 @@ def signature_column(threshold: float) -> str:
 
 
 BUCKET_BYTES = 12  # 96-bit bucket keys: a chance collision links two documents ~1e-9 times at 1e10 band keys
+_BUCKET_WORDS = BUCKET_BYTES // 4
+
+
+@lru_cache(maxsize=64)
+def _bucket_hash_params(threshold_index: int, bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers ``(3, bands, rows)`` and offsets ``(3, bands)`` of the bucket hashes: uint64 words drawn from
+    BLAKE2b of their coordinates, so they are the same on every machine and library version."""
+    from hashlib import blake2b
+
+    def word(*coords: int) -> int:
+        data = b"bucket" + b"".join(c.to_bytes(4, "big") for c in coords)
+        return int.from_bytes(blake2b(data, digest_size=8).digest(), "big")
+
+    a = np.array([[[word(threshold_index, j, i, k) for k in range(rows)] for i in range(bands)]
+                  for j in range(_BUCKET_WORDS)], dtype=np.uint64)
+    c = np.array([[word(threshold_index, j, i, rows) for i in range(bands)] for j in range(_BUCKET_WORDS)],
+                 dtype=np.uint64)
+    return a, c
 
 
 def bucket_keys(signatures: np.ndarray, params: LSHParams, threshold_index: int = 0) -> list[tuple[bytes, ...]]:
-    """Per document, one fixed-width bucket key per band: a hash of (threshold index, band index, band key).
+    """Per document, one fixed-width bucket key per band: three independent 32-bit hashes of the band's values.
 
-    Two documents share a bucket exactly when they share that band's datasketch key (barring a 2^-96 chance),
-    and the key is 12 bytes whatever the number of rows, which is what clustering shuffles."""
-    from hashlib import blake2b
-
-    prefix = bytes([threshold_index])
-    return [tuple(blake2b(prefix + band.to_bytes(2, "big") + key, digest_size=BUCKET_BYTES).digest()
-                  for band, key in enumerate(doc))
-            for doc in band_keys(signatures, params)]
+    Each hash is vector multiply-shift (Dietzfelbinger; Thorup, "High Speed Hashing for Integers and Strings",
+    2015): ``(sum_k a_k * x_k + c) mod 2**64 >> 32`` over the band's uint32 values ``x``, with random 64-bit
+    ``a``, ``c`` of its own per threshold, band and word. It is strongly universal, so two different bands
+    collide with probability 2^-96, and two documents share a bucket exactly when they share that band's
+    datasketch key otherwise. The key is 12 bytes whatever the number of rows, which is what clustering
+    shuffles, and a whole batch is hashed in a few numpy operations."""
+    sig = np.ascontiguousarray(np.atleast_2d(signatures), dtype=np.uint32)
+    n, num_perm = sig.shape
+    b, r = params.bands, params.rows
+    if b * r > num_perm:
+        raise ValueError(f"{b} bands x {r} rows need {b * r} permutations, signature has {num_perm}")
+    a, c = _bucket_hash_params(threshold_index, b, r)
+    x = sig[:, : b * r].reshape(n, b, r).astype(np.uint64)
+    h = np.empty((n, b, _BUCKET_WORDS), dtype=">u4")
+    for j in range(_BUCKET_WORDS):
+        h[:, :, j] = (np.einsum("nbr,br->nb", x, a[j]) + c[j]) >> np.uint64(32)
+    raw = h.tobytes()
+    keys = [raw[o : o + BUCKET_BYTES] for o in range(0, len(raw), BUCKET_BYTES)]
+    return [tuple(keys[i : i + b]) for i in range(0, len(keys), b)]

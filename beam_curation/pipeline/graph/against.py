@@ -18,6 +18,7 @@ is one read of the index plus a grouping of its bucket keys, not a re-dedup of t
 
 from __future__ import annotations
 
+import itertools
 from typing import Iterator, Optional
 
 import apache_beam as beam
@@ -31,6 +32,7 @@ from beam_curation.pipeline.graph.dedup import ClusterMember
 from beam_curation.pipeline.io.against import IndexPart, index_rows
 
 EXACT, BAND = b"e", b"b"
+_BATCH = 1024  # index rows whose bucket keys are hashed at once
 
 
 def _bucket_keys(doc: DedupDoc) -> Iterator[bytes]:
@@ -56,14 +58,17 @@ class IndexEntries(beam.DoFn):
         self._keep = KeepValues(self._dedup.keep)
 
     def process(self, part: IndexPart) -> Iterator[tuple[bytes, tuple]]:
-        for row in index_rows(part, self._keep.columns):
-            doc = self._keyer.doc(0, row["id"], row.get("_text_chars") or 0, row.get("quality_score"),
-                                  row["_text_hash"], row.get("url"), row.get("_minhash"),
-                                  bool(row.get("_shingled")), row.get("language"), self._keep.source(row),
-                                  self._keep.value(row))
-            entry = (part.folder_index, doc.rank, doc.id, part.shard_index, row["_row"])
-            for key in _bucket_keys(doc):
-                yield key, ("i", entry, doc.signature if key[:1] == BAND else None)
+        rows = index_rows(part, self._keep.columns)
+        while batch := list(itertools.islice(rows, _BATCH)):  # bucket keys are hashed a batch at a time
+            bands = self._keyer.bands([row.get("_minhash") for row in batch])
+            for row, row_bands in zip(batch, bands):
+                doc = self._keyer.doc(0, row["id"], row.get("_text_chars") or 0, row.get("quality_score"),
+                                      row["_text_hash"], row.get("url"), row.get("_minhash"),
+                                      bool(row.get("_shingled")), row.get("language"), self._keep.source(row),
+                                      self._keep.value(row), bands=row_bands)
+                entry = (part.folder_index, doc.rank, doc.id, part.shard_index, row["_row"])
+                for key in _bucket_keys(doc):
+                    yield key, ("i", entry, doc.signature if key[:1] == BAND else None)
 
 
 def _new_members(doc: DedupDoc) -> Iterator[tuple[bytes, tuple]]:

@@ -158,13 +158,14 @@ class DedupDocs(beam.DoFn):
 
     def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[DedupDoc]:
         shard_index, rows = element
-        for row in rows:
-            if self._decider.gated(row) or row["_error"] is not None or self._decider.before_dedup(row) is not None:
-                continue
+        rows = [row for row in rows if not (self._decider.gated(row) or row["_error"] is not None
+                                            or self._decider.before_dedup(row) is not None)]
+        bands = self._keyer.bands([row["_minhash"] for row in rows])
+        for row, row_bands in zip(rows, bands):
             yield self._keyer.doc(node_of(shard_index, row["_row"]), row["id"], row["_text_chars"],
                                   row.get("quality_score"), row["_text_hash"], row["url"], row["_minhash"],
                                   bool(row["_shingled"]), row.get("language"), self._keep.source(row),
-                                  self._keep.value(row))
+                                  self._keep.value(row), bands=row_bands)
 
 
 def members_by_part(element: tuple[int, ClusterMember], rows_per_file: int) -> tuple[tuple[int, int], tuple]:

@@ -250,26 +250,41 @@ class ConnectedComponents(beam.PTransform):
 
 class ClusterMember(NamedTuple):
     """A member of a cluster of two or more: its keeper's id, the cluster's size, whether it is the keeper, and
-    the keeper's folder when it is an earlier run's (`dedup.against`; None: this run)."""
+    the keeper's folder when it is an earlier run's (`dedup.against`; None: this run), and its own id."""
 
     cluster_id: str
     cluster_size: int
     keep: bool
     keeper_run: Optional[str] = None
+    doc_id: Optional[str] = None
 
 
-def _labelled_member(element) -> Iterator[tuple[int, tuple]]:
-    """(node, [label and/or info]) -> (label, (rank, id, node, exact keys)) for nodes on an edge."""
-    node, values = element
-    label = info = None
-    for tag, value in values:
-        if tag == "l":
-            label = value
-        else:
-            info = value
-    if label is not None and info is not None:
+@beam.typehints.with_output_types(beam.typehints.Tuple[beam.typehints.Any, beam.typehints.Any])
+class _LabelledMember(beam.DoFn):
+    """(node, [label and/or info]) -> (label, (rank, id, node, exact keys)) for nodes on an edge; with
+    ``singletons``, the id of every document on no edge on the ``singletons`` output (it saves a later join of
+    every document's id with the members)."""
+
+    SINGLETONS = "singletons"
+
+    def __init__(self, singletons: bool = False):
+        self._singletons = singletons
+
+    def process(self, element):
+        node, values = element
+        label = info = None
+        for tag, value in values:
+            if tag == "l":
+                label = value
+            else:
+                info = value
+        if info is None:
+            return
         rank, doc_id, exact = info
-        yield label, (rank, doc_id, node, exact)
+        if label is not None:
+            yield label, (rank, doc_id, node, exact)
+        elif self._singletons:
+            yield pvalue.TaggedOutput(self.SINGLETONS, doc_id)
 
 
 class _ChooseKeeper(beam.DoFn):
@@ -287,7 +302,7 @@ class _ChooseKeeper(beam.DoFn):
                 best = (rank, doc_id, node)
         keeper_id, keeper_node = best[1], best[2]
         for rank, doc_id, node, exact in members:
-            yield node, ClusterMember(keeper_id, size, node == keeper_node)
+            yield node, ClusterMember(keeper_id, size, node == keeper_node, None, doc_id)
             for key in exact:
                 yield pvalue.TaggedOutput(self.BY_KEY, ((label, key), (rank, doc_id, node)))
 
@@ -308,12 +323,14 @@ class AssignClusters(beam.PTransform):
     """Labels ``(node, label)`` and every document -> ``{"members": (node, ClusterMember), "exact": node}``.
 
     ``exact`` holds the removed members that are exact copies of a better-ranked member (their removal reason is
-    ``dedup_exact``; other removed members are ``dedup_minhash``). Singletons produce nothing."""
+    ``dedup_exact``; other removed members are ``dedup_minhash``). Singletons produce nothing, or with
+    ``singletons`` their ids on a third output, ``"singletons"``."""
 
-    def __init__(self, docs, measure: bool = False):
+    def __init__(self, docs, measure: bool = False, singletons: bool = False):
         super().__init__()
         self._docs = docs
         self._measure = measure
+        self._singletons = singletons
 
     def expand(self, labels):
         info = self._docs | "Info" >> beam.Map(lambda d: (d.node, ("i", (d.rank, d.id, d.exact))))
@@ -321,14 +338,18 @@ class AssignClusters(beam.PTransform):
         joined = (labels | "TagLabel" >> beam.MapTuple(lambda node, label: (node, ("l", label))), info) | "JoinInfo" >> beam.Flatten()
         labelled = (measured(joined, "CountInfo", "assign", m)
                     | "GroupNode" >> beam.GroupByKey()
-                    | "Labelled" >> beam.FlatMap(_labelled_member))
-        chosen = (measured(labelled, "CountMembers", "assign", m)
+                    | "Labelled" >> beam.ParDo(_LabelledMember(self._singletons)).with_outputs(
+                        _LabelledMember.SINGLETONS, main="members"))
+        chosen = (measured(labelled.members, "CountMembers", "assign", m)
                   | "GroupCluster" >> beam.GroupByKey()
                   | "Keeper" >> beam.ParDo(_ChooseKeeper()).with_outputs(_ChooseKeeper.BY_KEY, main="members"))
         exact = (measured(chosen[_ChooseKeeper.BY_KEY], "CountByKey", "assign", m)
                  | "GroupByKey" >> beam.GroupByKey()
                  | "ExactCopies" >> beam.FlatMap(_exact_copies))
-        return {"members": chosen.members, "exact": exact}
+        out = {"members": chosen.members, "exact": exact}
+        if self._singletons:
+            out["singletons"] = labelled[_LabelledMember.SINGLETONS]
+        return out
 
 
 def dup_record(doc_id: str, member: Optional[ClusterMember], exact_copy: bool) -> DupRecord:
@@ -343,10 +364,11 @@ class ClusterDocs(beam.PTransform):
     """``PCollection[DedupDoc]`` -> ``{threshold: {"members": ..., "exact": ...}}`` (see ``AssignClusters``)
     for ``config.all_thresholds()``. Exact-key edges are computed once and shared by every threshold."""
 
-    def __init__(self, config: DedupConfig = DedupConfig(), measure: bool = False):
+    def __init__(self, config: DedupConfig = DedupConfig(), measure: bool = False, singletons: bool = False):
         super().__init__()
         self._config = config
         self._measure = measure
+        self._singletons = singletons
 
     def expand(self, docs):
         c = self._config
@@ -376,7 +398,7 @@ class ClusterDocs(beam.PTransform):
             canonical = sets | f"{name}Edges" >> beam.Flatten() | f"{name}Canonical" >> beam.MapTuple(_edge)
             edges = measured(canonical, f"{name}CountEdges", "edges", self._measure) | f"{name}Distinct" >> beam.Distinct()
             labels = edges | f"{name}CC" >> ConnectedComponents(c.max_rounds, self._measure)
-            results[t] = labels | f"{name}Assign" >> AssignClusters(docs, self._measure)
+            results[t] = labels | f"{name}Assign" >> AssignClusters(docs, self._measure, self._singletons)
         return results
 
 
@@ -397,22 +419,23 @@ class _StandaloneDocs(beam.DoFn):
         self._keyer = DedupKeyer(self._config)
 
     def process(self, batch):
-        for d, (exact, signature, shingled) in zip(batch, self._keyer.annotate(d.text or "" for d in batch)):
+        annotations = self._keyer.annotate(d.text or "" for d in batch)
+        bands = self._keyer.bands([signature for _, signature, _ in annotations])
+        for d, (exact, signature, shingled), doc_bands in zip(batch, annotations, bands):
             yield self._keyer.doc(_text_node(d.id), d.id, len(d.text or ""), d.quality_score, exact, d.url,
-                                  signature, shingled, d.language)
+                                  signature, shingled, d.language, bands=doc_bands)
 
 
-def _record_per_input(element) -> DupRecord:
+def _member_record(element) -> DupRecord:
+    """(node, [its ClusterMember, and "x" when it is an exact copy]) -> its record."""
     _, values = element
-    doc_id, member, exact = None, None, False
+    member, exact = None, False
     for tag, value in values:
-        if tag == "d":
-            doc_id = value
-        elif tag == "m":
+        if tag == "m":
             member = value
         else:
             exact = True
-    return dup_record(doc_id, member, exact)
+    return dup_record(member.doc_id, member, exact)
 
 
 class DeduplicateAll(beam.PTransform):
@@ -431,17 +454,20 @@ class DeduplicateAll(beam.PTransform):
         docs = (inputs
                 | "Batch" >> beam.BatchElements(min_batch_size=max(1, c.batch_size // 4), max_batch_size=c.batch_size)
                 | "Docs" >> beam.ParDo(_StandaloneDocs(c)))
-        ids = docs | "Ids" >> beam.Map(lambda d: (d.node, ("d", d.id)))
         if not c.enabled or not (c.exact or c.url or c.minhash):
             records = docs | "Singletons" >> beam.Map(lambda d: dup_record(d.id, None, False))
             return {t: records for t in c.all_thresholds()}
         out = {}
-        for t, clusters in (docs | "Cluster" >> ClusterDocs(c, self._measure)).items():
+        for t, clusters in (docs | "Cluster" >> ClusterDocs(c, self._measure, singletons=True)).items():
             name = f"T{t:g}"
+            # Only members of clusters are joined (with their exact-copy mark); singletons come out of the
+            # clustering's own join of labels with documents.
             members = clusters["members"] | f"{name}TagMember" >> beam.MapTuple(lambda n, m: (n, ("m", m)))
             exact = clusters["exact"] | f"{name}TagExact" >> beam.Map(lambda n: (n, ("x", None)))
-            out[t] = ((ids, members, exact) | f"{name}Join" >> beam.Flatten()
-                      | f"{name}Group" >> beam.GroupByKey() | f"{name}Record" >> beam.Map(_record_per_input))
+            records = ((members, exact) | f"{name}Join" >> beam.Flatten()
+                       | f"{name}Group" >> beam.GroupByKey() | f"{name}Record" >> beam.Map(_member_record))
+            singles = clusters["singletons"] | f"{name}Singleton" >> beam.Map(lambda i: dup_record(i, None, False))
+            out[t] = (records, singles) | f"{name}Records" >> beam.Flatten()
         return out
 
 
