@@ -16,6 +16,8 @@ import hashlib
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from beam_curation.filters.dedup.minhash import ASCII_SEPARATORS_TO_SPACE
+
 _TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "yclid", "msclkid"})
 
 
@@ -25,8 +27,13 @@ def normalize_text_exact(text: str) -> str:
 
 
 def text_hash(text: str) -> bytes:
-    """16-byte BLAKE2b digest of :func:`normalize_text_exact` (collision odds ~2^-64 at 10^10 docs)."""
-    return hashlib.blake2b(normalize_text_exact(text).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    """16-byte BLAKE2b digest of :func:`normalize_text_exact` (collision odds ~2^-64 at 10^10 docs). ASCII text
+    stays in bytes: NFKC of ASCII is itself and its case folding is lower-casing."""
+    if text.isascii():
+        data = b" ".join(text.encode("ascii").translate(ASCII_SEPARATORS_TO_SPACE).lower().split())
+    else:
+        data = normalize_text_exact(text).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def normalize_url(url: str) -> str | None:

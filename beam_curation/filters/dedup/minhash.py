@@ -98,6 +98,22 @@ def normalize_text(text: str, config: ShingleConfig = ShingleConfig()) -> str:
     return " ".join(text.split())
 
 
+# str.split() splits on these ASCII separators too, bytes.split() does not: they become spaces first.
+ASCII_SEPARATORS_TO_SPACE = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
+
+
+def normalized_bytes(text: str, config: ShingleConfig = ShingleConfig()) -> bytes:
+    """UTF-8 of :func:`normalize_text`. ASCII text (most of an English crawl) never leaves bytes: each Unicode
+    normal form of ASCII is itself, and its punctuation under either rule is ``string.punctuation``."""
+    if not text.isascii():
+        return normalize_text(text, config).encode("utf-8")
+    data = text.encode("ascii").translate(ASCII_SEPARATORS_TO_SPACE,
+                                          b"" if config.punctuation == "keep" else _ASCII_PUNCTUATION)
+    if config.lowercase:
+        data = data.lower()
+    return b" ".join(data.split())
+
+
 def shingle_strings(text: str, config: ShingleConfig = ShingleConfig()) -> list[str]:
     """The shingles of ``text`` as strings (reference form; :func:`shingle_spans` is the fast path)."""
     norm = normalize_text(text, config)
@@ -119,21 +135,23 @@ def shingle_spans(text: str, config: ShingleConfig = ShingleConfig()) -> tuple[b
 
     ``data[start:end]`` equals ``shingle.encode("utf8")`` for the shingles of :func:`shingle_strings`.
     """
-    norm = normalize_text(text, config)
-    if not norm:
+    data = normalized_bytes(text, config)
+    if not data:
         return b"", [], []
-    data = norm.encode("utf-8")
     n = config.ngram
     if config.unit == "char":
-        nchars = len(norm)
-        if nchars <= n:
-            return data, [0], [len(data)]
-        if len(data) == nchars:  # ASCII: byte offsets are character offsets
+        if data.isascii():  # byte offsets are character offsets
+            nchars = len(data)
+            if nchars <= n:
+                return data, [0], [len(data)]
             starts = range(nchars - n + 1)
             return data, list(starts), [s + n for s in starts]
         # Byte offset of every character start: bytes that are not UTF-8 continuation bytes.
         arr = np.frombuffer(data, dtype=np.uint8)
         offs = np.flatnonzero((arr & 0xC0) != 0x80)
+        nchars = len(offs)
+        if nchars <= n:
+            return data, [0], [len(data)]
         offs = np.append(offs, len(data))
         return data, offs[: nchars - n + 1].tolist(), offs[n:].tolist()
     arr = np.frombuffer(data, dtype=np.uint8)

@@ -11,8 +11,9 @@ from datasketch import MinHash
 from datasketch.lsh import MinHashLSH, _optimal_param
 
 from beam_curation.filters.dedup.exact import normalize_text_exact, normalize_url, text_hash, url_hash
-from beam_curation.filters.dedup.lsh import LSHParams, band_keys, lsh_params, optimal_params
-from beam_curation.filters.dedup.minhash import MinHasher, ShingleConfig, estimate_jaccard, normalize_text, shingle_spans, shingle_strings
+from beam_curation.filters.dedup.lsh import LSHParams, band_keys, bucket_keys, lsh_params, optimal_params
+from beam_curation.filters.dedup.minhash import (MinHasher, ShingleConfig, estimate_jaccard, normalize_text,
+                                                 normalized_bytes, shingle_spans, shingle_strings)
 from conftest import SHARED_DATA
 
 DATA = SHARED_DATA
@@ -143,3 +144,54 @@ def test_exact_keys():
     assert url_hash("http://example.com/a/b?b=2&a=1") == url_hash("https://www.example.com/a/b/?a=1&b=2&fbclid=z")
     assert url_hash("http://example.com:8080/") != url_hash("http://example.com/")
     assert url_hash(None) is None and url_hash("not a url") is None
+
+
+def _ascii_texts() -> list[str]:
+    """Every ASCII character, in random runs: the separators str.split() knows and bytes.split() does not
+    (\\x1c-\\x1f), vertical tab, form feed, punctuation, upper case."""
+    rng = np.random.default_rng(5)
+    texts = ["".join(chr(c) for c in range(128)), "A\x1cB\x1dC\x1eD\x1fE\x0bF\x0cG", "Hello, World!! a-b c_d", "!!!", ""]
+    for _ in range(200):
+        texts.append("".join(chr(c) for c in rng.integers(0, 128, int(rng.integers(0, 60)))))
+    return texts
+
+
+@pytest.mark.parametrize("config", [
+    ShingleConfig(), ShingleConfig(ngram=3, unit="char"), ShingleConfig(punctuation="unicode", unicode_form="NFKC"),
+    ShingleConfig(punctuation="keep", lowercase=False, unicode_form=None), ShingleConfig(ngram=1),
+])
+def test_ascii_fast_path_equals_the_unicode_path(config):
+    """ASCII text is normalised in bytes: it must give what the str path gives, for every shingle setting."""
+    for text in _ascii_texts():
+        assert normalized_bytes(text, config) == normalize_text(text, config).encode("utf-8"), repr(text)
+        data, starts, ends = shingle_spans(text, config)
+        assert [data[s:e].decode("utf-8") for s, e in zip(starts, ends)] == shingle_strings(text, config), repr(text)
+
+
+def test_exact_hash_ascii_fast_path_equals_the_unicode_path():
+    import hashlib
+
+    for text in _ascii_texts():
+        expected = hashlib.blake2b(normalize_text_exact(text).encode("utf-8"), digest_size=16).digest()
+        assert text_hash(text) == expected, repr(text)
+
+
+def test_bucket_keys_equal_exactly_when_band_keys_are():
+    """Bucket keys are 12-byte hashes of (threshold, band, band values): documents share one exactly when they
+    share the band's datasketch key, and equal values in two bands or thresholds give different keys."""
+    rng = np.random.default_rng(3)
+    params = LSHParams(0.7, 20, 6)
+    sigs = rng.integers(0, 2**32, (300, 128), dtype=np.uint32)
+    sigs[100:200, :30] = sigs[:100, :30]  # bands 0-4 shared with the first hundred
+    sigs[200:, 60:66] = sigs[200:, 0:6]  # band 10 holds band 0's values
+    bands, buckets = band_keys(sigs, params), bucket_keys(sigs, params, 0)
+    assert all(len(doc) == 20 and all(len(k) == 12 for k in doc) for doc in buckets)
+    for i in range(20):
+        by_band = {}
+        for d in range(len(sigs)):
+            by_band.setdefault(bands[d][i], set()).add(buckets[d][i])
+        assert all(len(keys) == 1 for keys in by_band.values())  # equal band -> equal bucket
+        assert len({next(iter(k)) for k in by_band.values()}) == len(by_band)  # different band -> different bucket
+    assert all(buckets[d][10] != buckets[d][0] for d in range(200, 300))
+    assert all(a != b for a, b in zip(bucket_keys(sigs, params, 1)[0], buckets[0]))  # another threshold
+    assert bucket_keys(sigs[:7], params, 0) == buckets[:7]  # batching does not change keys
