@@ -12,15 +12,17 @@ Graph (every arrow is a shuffle of small records; no step holds all documents or
    record instead of ~15; with ``verify_jaccard`` (signatures travel too) a record per membership, each bucket
    streamed twice (minimum, then edges).
 3. Connected components by alternating large-star / small-star rounds (Kiveris et al., "Connected
-   Components in MapReduce and Beyond", SoCC 2014), unrolled ``max_rounds`` times. Each round groups
-   edges by node and streams each neighbourhood twice (minimum, then emit), so a node with millions of
-   neighbours costs time, not memory. A final grouping checks the fixed point (every component a star
-   around its minimum) and fails the pipeline, naming ``dedup.max_rounds``, if it was not reached.
-4. Keepers. Only nodes on an edge (members of clusters of two or more) are joined with their (rank, id, exact
-   keys) and grouped by component: the member with the smallest (rank, id, node) is kept, ``cluster_id`` is its
-   id. A removed member is an exact duplicate when a better-ranked member of its cluster shares one of its
-   exact keys (a grouping by component and key), else a MinHash duplicate. Documents on no edge are
-   singletons: kept, and no record is shuffled for them.
+   Components in MapReduce and Beyond", SoCC 2014), unrolled ``max_rounds`` times. Edges travel as blocks of
+   int64 pairs keyed by a partition of the node space (``filters/dedup/components.py``): each step sorts a
+   partition's rows and handles all its nodes at once, and a bundle's output goes on as one block per next
+   partition, so a round costs a few records a bundle, not one an edge. A final grouping checks the fixed
+   point (every component a star around its minimum) and fails the pipeline, naming ``dedup.max_rounds``, if
+   it was not reached.
+4. Keepers. Labels are joined with every document's (rank, id, exact keys); nodes on an edge (members of
+   clusters of two or more) are grouped by component: the member with the smallest (rank, id, node) is kept,
+   ``cluster_id`` is its id. A removed member is an exact duplicate when a better-ranked member of its cluster
+   shares one of its exact keys (a grouping by component and key), else a MinHash duplicate. Documents on no
+   edge are singletons: kept, and nothing more is shuffled for them.
 
 Results depend only on the input and config: the same on every runner, worker count and rerun.
 """
@@ -31,12 +33,16 @@ import dataclasses
 import functools
 import hashlib
 import logging
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import Iterator, NamedTuple, Optional
 
 import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_curation.filters.dedup import components
 from beam_curation.filters.dedup.keys import DedupKeyer
 from beam_curation.filters.dedup.types import REASON_EXACT, REASON_MINHASH, DedupConfig, DedupDoc, DupRecord
 from beam_curation.filters.dedup.minhash import estimate_jaccard
@@ -47,55 +53,8 @@ logger = logging.getLogger(__name__)
 
 
 _PACK_BATCH = 1024  # documents whose memberships are packed together (a block per key partition)
-
-
-def _edge(a, b):
-    return (a, b) if a < b else (b, a)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Per-key steps (plain functions: unit-testable without Beam)
-# ---------------------------------------------------------------------------------------------------
-
-
-def large_star(node: bytes, neighbours: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """Link every strictly larger neighbour of ``node`` to the minimum of its closed neighbourhood."""
-    m = node
-    for v in neighbours:
-        if v < m:
-            m = v
-    for v in neighbours:  # second pass over a re-iterable: no neighbourhood list in memory
-        if v > node:
-            yield (m, v)
-
-
-def small_star(node: bytes, smaller: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """Link ``node`` and its smaller neighbours to the smallest of them."""
-    m = node
-    for v in smaller:
-        if v < m:
-            m = v
-    for v in smaller:
-        if v != m:
-            yield (m, v)
-    if node != m:
-        yield (m, node)
-
-
-def star_label(node: bytes, tags: Iterable[tuple[str, Optional[bytes]]]) -> tuple[bytes, bool]:
-    """``(label, ok)`` for a node of the final edge set; ``ok`` is False unless it is a star root or leaf."""
-    is_root = False
-    parent: Optional[bytes] = None
-    parents = 0
-    for kind, other in tags:
-        if kind == "S":
-            is_root = True
-        elif parent is None or other != parent:
-            parents += 1
-            parent = other if parent is None or other < parent else parent
-    if parent is None:
-        return node, True
-    return parent, (not is_root and parents == 1)
+_EDGE_BATCH = 4096  # edge records made one block per node partition
+_FLUSH_ROWS = 1 << 20  # a star step sends its gathered edges on at least this often (16 MB of rows)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -194,17 +153,52 @@ def _band_members(doc: DedupDoc, t_index: int) -> Iterator[tuple[bytes, object]]
         yield key, member
 
 
+class _StarStep(beam.DoFn):
+    """(partition, edge blocks) -> a star step's edges, gathered over the bundle and sent on as blocks keyed by the
+    next step's partitions (a few records a bundle, not one an edge)."""
+
+    def __init__(self, step, route_next):
+        self._step = step
+        self._route = route_next
+
+    def start_bundle(self) -> None:
+        self._a, self._b, self._rows = [], [], 0
+
+    def process(self, element):
+        a, b = self._step(*components.rows_of(element[1]))
+        self._a.append(a)
+        self._b.append(b)
+        self._rows += len(a)
+        if self._rows >= _FLUSH_ROWS:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for block in self._flush():
+            yield WindowedValue(block, MIN_TIMESTAMP, [GlobalWindow()])
+
+    def _flush(self) -> list[tuple[int, bytes]]:
+        if not self._a:
+            return []
+        a, b = np.concatenate(self._a), np.concatenate(self._b)
+        self._a, self._b, self._rows = [], [], 0
+        return self._route(a, b)
+
+
+def _to_larger_end(a, b):
+    return components.route(b, a)
+
+
 class _CheckedLabel(beam.DoFn):
-    """Star-form check of the last round: emits ``(node, label)``; counts nodes not in star form."""
+    """Star-form check of the last round, per partition: emits ``(node, label)`` for every node on an edge, and the
+    number of nodes not in star form on the ``bad`` output."""
 
     BAD = "bad"
 
     def process(self, element):
-        node, tags = element
-        label, ok = star_label(node, tags)
-        if not ok:
-            yield pvalue.TaggedOutput(self.BAD, 1)
-        yield (node, label)
+        nodes, labels, bad = components.star_labels(*components.rows_of(element[1]))
+        if bad:
+            yield pvalue.TaggedOutput(self.BAD, bad)
+        yield from zip(nodes.tolist(), labels.tolist())
 
 
 def _fail_unless_converged(node_label, bad: int, max_rounds: int):
@@ -217,7 +211,8 @@ def _fail_unless_converged(node_label, bad: int, max_rounds: int):
 
 
 class ConnectedComponents(beam.PTransform):
-    """Edges ``(a, b)`` -> ``(node, label)`` for every node on an edge; label = component's minimum node."""
+    """Edges ``(a, b)`` of non-negative int nodes (duplicates allowed) -> ``(node, label)`` for every node on an
+    edge; label = the component's minimum node."""
 
     def __init__(self, max_rounds: int, measure: bool = False):
         super().__init__()
@@ -226,19 +221,20 @@ class ConnectedComponents(beam.PTransform):
 
     def expand(self, edges):
         m = self._measure
-        e = edges
+        blocks = (edges
+                  | "Batch" >> beam.BatchElements(min_batch_size=_EDGE_BATCH, max_batch_size=_EDGE_BATCH)
+                  | "Blocks" >> beam.FlatMap(lambda batch: components.route_both(*components.edges_array(batch))))
         for i in range(self._max_rounds):
-            out = e | f"LargeStar{i}Out" >> beam.FlatMap(lambda ab: ((ab[0], ab[1]), (ab[1], ab[0])))
-            e = (measured(out, f"LargeStar{i}Count", "components", m)
-                 | f"LargeStar{i}Group" >> beam.GroupByKey()
-                 | f"LargeStar{i}" >> beam.FlatMapTuple(large_star))
-            out = e | f"SmallStar{i}Orient" >> beam.MapTuple(lambda a, b: (b, a))  # key: the larger end
-            e = (measured(out, f"SmallStar{i}Count", "components", m)
-                 | f"SmallStar{i}Group" >> beam.GroupByKey()
-                 | f"SmallStar{i}" >> beam.FlatMapTuple(small_star))
-        tags = e | "LabelTags" >> beam.FlatMap(lambda ab: ((ab[1], ("L", ab[0])), (ab[0], ("S", None))))
+            last = i == self._max_rounds - 1
+            blocks = (measured(blocks, f"LargeStar{i}Count", "components", m)
+                      | f"LargeStar{i}Group" >> beam.GroupByKey()
+                      | f"LargeStar{i}" >> beam.ParDo(_StarStep(components.large_star, _to_larger_end)))
+            blocks = (measured(blocks, f"SmallStar{i}Count", "components", m)
+                      | f"SmallStar{i}Group" >> beam.GroupByKey()
+                      | f"SmallStar{i}" >> beam.ParDo(_StarStep(
+                          components.small_star, components.label_rows if last else components.route_both)))
         checked = (
-            measured(tags, "LabelCount", "components", m)
+            measured(blocks, "LabelCount", "components", m)
             | "LabelGroup" >> beam.GroupByKey()
             | "Label" >> beam.ParDo(_CheckedLabel()).with_outputs(_CheckedLabel.BAD, main="labels")
         )
@@ -395,8 +391,7 @@ class ClusterDocs(beam.PTransform):
                                                                   "bands", self._measure))
             if not sets:
                 sets.append(docs | f"{name}NoKeys" >> beam.FlatMap(lambda d: ()))
-            canonical = sets | f"{name}Edges" >> beam.Flatten() | f"{name}Canonical" >> beam.MapTuple(_edge)
-            edges = measured(canonical, f"{name}CountEdges", "edges", self._measure) | f"{name}Distinct" >> beam.Distinct()
+            edges = measured(sets | f"{name}Edges" >> beam.Flatten(), f"{name}CountEdges", "edges", self._measure)
             labels = edges | f"{name}CC" >> ConnectedComponents(c.max_rounds, self._measure)
             results[t] = labels | f"{name}Assign" >> AssignClusters(docs, self._measure, self._singletons)
         return results
