@@ -41,6 +41,7 @@ class SpacyWordTokenizer:
 
     def __init__(self, language: str = "en", cache_size: int = 200_000) -> None:
         import spacy
+        from spacy.attrs import IS_PUNCT, LANG
         from spacy.pipeline import Sentencizer
         from spacy.tokenizer import Tokenizer
 
@@ -48,6 +49,12 @@ class SpacyWordTokenizer:
         self._nlp = spacy.blank(language)
         if type(self._nlp.tokenizer) is not Tokenizer:
             raise ValueError(f"spaCy's {language!r} tokenizer is not rule-based: chunks are not independent")
+        # A new word's lexeme gets every lexical attribute the vocabulary has getters for (shape, like_num,
+        # like_url, lower...: most of the tokenizer's time); only IS_PUNCT is read here, and no attribute
+        # decides where the rule-based tokenizer splits. Its own private vocabulary, so nothing else sees this.
+        vocab = self._nlp.vocab
+        vocab.lex_attr_getters = {attr: vocab.lex_attr_getters[attr] for attr in (LANG, IS_PUNCT)
+                                  if attr in vocab.lex_attr_getters}
         self._sentence_final = frozenset(Sentencizer.default_punct_chars)
         self._cache: dict[str, ChunkTokens] = {}
         self._cache_size = cache_size
@@ -63,7 +70,8 @@ class SpacyWordTokenizer:
         with self._lock:
             missing = [c for c in set(chunks) if c not in cache]
             if len(cache) + len(missing) > self._cache_size:
-                cache.clear()
+                cache.clear()  # the chunks that were cached are gone too: all of them are tokenized again
+                missing = list(set(chunks))
             self._tokenize_missing(missing)
             return [cache[c] for c in chunks]
 
