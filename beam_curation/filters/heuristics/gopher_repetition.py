@@ -58,12 +58,16 @@ def gopher_repetition_signals(text: str, *, words: list[str] | None = None) -> d
         words = split_into_words(text)
     if len(words) < 2:
         return signals
-    vocab = {word: i for i, word in enumerate(dict.fromkeys(words))}
-    ids = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
+    first: dict[str, int] = {}  # a word's id: where it first occurs (one C-level pass)
+    ids = np.fromiter(map(first.setdefault, words, range(len(words))), dtype=np.int64, count=len(words))
+    bound = len(words)
+    if bound ** TOP_NGRAM_SIZES[-1] >= 2**62:  # a long document: dense ids keep the n-gram keys in 64 bits
+        ids = np.unique(ids, return_inverse=True)[1].astype(np.int64)
+        bound = len(first)
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     for n in TOP_NGRAM_SIZES:
         if len(words) >= n:
-            signals[f"gopher_top_{n}gram_char_frac"] = _top_ngram_chars(ids, lengths, len(vocab), n) / n_chars
+            signals[f"gopher_top_{n}gram_char_frac"] = _top_ngram_chars(ids, lengths, bound, n) / n_chars
     if len(words) >= DUP_NGRAM_SIZES[0]:
         concatenated = "".join(words)
         offsets = np.zeros(len(words) + 1, dtype=np.int64)
@@ -86,13 +90,14 @@ SIGNAL_NAMES: tuple[str, ...] = (
 )
 
 
-def _top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, vocab_size: int, n: int) -> int:
-    """Characters covered by the most frequent space-joined n-gram (earliest among ties) times its count."""
+def _top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, bound: int, n: int) -> int:
+    """Characters covered by the most frequent space-joined n-gram (earliest among ties) times its count; the
+    word ids lie in [0, bound)."""
     count = len(ids) - n + 1
-    if vocab_size ** n < 2**62:
+    if bound ** n < 2**62:
         keys = ids[:count].copy()
         for k in range(1, n):
-            keys = keys * vocab_size + ids[k : k + count]
+            keys = keys * bound + ids[k : k + count]
         top, start = _most_frequent(keys)
     else:
         rows = np.stack([ids[k : k + count] for k in range(n)], axis=1)

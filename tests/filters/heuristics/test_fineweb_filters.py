@@ -142,6 +142,15 @@ def test_ngram_counting_equals_numpy_unique():
         assert _repeated(keys).tolist() == np.flatnonzero(counts[inverse] > 1).tolist()
 
 
+def test_top_ngrams_of_a_long_document():
+    """Past 46,340 words the n-gram keys are built from dense word ids (positions would overflow 64 bits)."""
+    text = " ".join(["x y"] * 25_000)  # 50,000 words, 99,999 characters
+    s = gopher_repetition_signals(text, words=text.split())
+    assert s["gopher_top_2gram_char_frac"] == pytest.approx(3 * 25_000 / 99_999)  # "x y" x 25,000
+    assert s["gopher_top_3gram_char_frac"] == pytest.approx(5 * 24_999 / 99_999)  # "x y x" ties "y x y": first
+    assert s["gopher_top_4gram_char_frac"] == pytest.approx(7 * 24_999 / 99_999)
+
+
 def test_repetition_signals_on_empty_and_short_text():
     assert gopher_repetition_signals("") == dict.fromkeys(REPETITION_SIGNALS, 0.0)
     assert gopher_repetition_signals("one")["gopher_top_2gram_char_frac"] == 0.0
