@@ -409,7 +409,10 @@ def _interrupts() -> Iterator[_Interrupt]:
 
     def wait() -> None:
         while not done.is_set():
-            if signal.sigtimedwait({signal.SIGINT}, 0.2) is not None:
+            # A wait cut short by another signal past its timeout returns a blank siginfo, not None (CPython's
+            # sigtimedwait on EINTR; a profiler attaching with ptrace does it): only SIGINT interrupts.
+            received = signal.sigtimedwait({signal.SIGINT}, 0.2)
+            if received is not None and received.si_signo == signal.SIGINT:
                 interrupted(EXIT_INTERRUPTED, "interrupted")
             try:
                 woken = os.read(wakeup_read, 64)

@@ -58,12 +58,16 @@ def gopher_repetition_signals(text: str, *, words: list[str] | None = None) -> d
         words = split_into_words(text)
     if len(words) < 2:
         return signals
-    vocab = {word: i for i, word in enumerate(dict.fromkeys(words))}
-    ids = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
+    first: dict[str, int] = {}  # a word's id: where it first occurs (one C-level pass)
+    ids = np.fromiter(map(first.setdefault, words, range(len(words))), dtype=np.int64, count=len(words))
+    bound = len(words)
+    if bound ** TOP_NGRAM_SIZES[-1] >= 2**62:  # a long document: dense ids keep the n-gram keys in 64 bits
+        ids = np.unique(ids, return_inverse=True)[1].astype(np.int64)
+        bound = len(first)
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     for n in TOP_NGRAM_SIZES:
         if len(words) >= n:
-            signals[f"gopher_top_{n}gram_char_frac"] = _top_ngram_chars(ids, lengths, len(vocab), n) / n_chars
+            signals[f"gopher_top_{n}gram_char_frac"] = _top_ngram_chars(ids, lengths, bound, n) / n_chars
     if len(words) >= DUP_NGRAM_SIZES[0]:
         concatenated = "".join(words)
         offsets = np.zeros(len(words) + 1, dtype=np.int64)
@@ -86,20 +90,52 @@ SIGNAL_NAMES: tuple[str, ...] = (
 )
 
 
-def _top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, vocab_size: int, n: int) -> int:
-    """Characters covered by the most frequent space-joined n-gram (earliest among ties) times its count."""
+def _top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, bound: int, n: int) -> int:
+    """Characters covered by the most frequent space-joined n-gram (earliest among ties) times its count; the
+    word ids lie in [0, bound)."""
     count = len(ids) - n + 1
-    if vocab_size ** n < 2**62:
+    if bound ** n < 2**62:
         keys = ids[:count].copy()
         for k in range(1, n):
-            keys = keys * vocab_size + ids[k : k + count]
-        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+            keys = keys * bound + ids[k : k + count]
+        top, start = _most_frequent(keys)
     else:
         rows = np.stack([ids[k : k + count] for k in range(n)], axis=1)
         _, first, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
-    top = counts.max()
-    start = int(first[counts == top].min())
+        top = counts.max()
+        start = int(first[counts == top].min())
     return (int(lengths[start : start + n].sum()) + n - 1) * int(top)
+
+
+def _most_frequent(keys: np.ndarray) -> tuple[int, int]:
+    """(count of the most frequent key, first position of a key with that count): `np.unique` with counts and
+    first indices would sort stably; a plain sort gives the counts, and the first position is looked up."""
+    ordered = np.sort(keys)
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    counts = np.diff(np.append(starts, len(ordered)))
+    top = int(counts.max())
+    if top == 1:  # every key is unique: the first n-gram
+        return 1, 0
+    winners = ordered[starts[counts == top]]  # sorted
+    if len(winners) == 1:
+        return top, int(np.argmax(keys == winners[0]))
+    return top, int(np.argmax(_members(keys, winners)))
+
+
+def _members(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mask of `keys` found in `values` (sorted, non-empty)."""
+    at = np.searchsorted(values, keys)
+    np.minimum(at, len(values) - 1, out=at)
+    return values[at] == keys
+
+
+def _repeated(keys: np.ndarray) -> np.ndarray:
+    """Positions (ascending) of the keys that occur more than once."""
+    ordered = np.sort(keys)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(_members(keys, ordered[1:][same]))
 
 
 def _prefix_hashes(s: str) -> tuple[np.ndarray, np.ndarray]:
@@ -127,8 +163,7 @@ def _duplicated_ngram_chars(
     starts = offsets[: len(offsets) - n]
     ends = offsets[n:]
     keys = (prefix[ends] - prefix[starts]) * inverse[starts] + (ends - starts).astype(np.uint64) * _LENGTH_MIX
-    _, inverse_idx, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    candidates = np.flatnonzero(counts[inverse_idx] > 1)
+    candidates = _repeated(keys)
     if not len(candidates):
         return 0
     seen: set[str] = set()

@@ -93,11 +93,12 @@ def gate_languages(keep: Iterable[str]) -> Optional[frozenset[str]]:
     return keep
 
 
-def guess_languages(html: str) -> Optional[tuple[str, ...]]:
-    """The languages CLD2 finds in a page's HTML (lid.176 codes, sorted), or None when it is not sure."""
+def guess_languages(html: str, utf8: Optional[bytes] = None) -> Optional[tuple[str, ...]]:
+    """The languages CLD2 finds in a page's HTML (lid.176 codes, sorted), or None when it is not sure. `utf8`:
+    the page's UTF-8 bytes when the caller has them (`decode_html_utf8`), else they are encoded here."""
     import pycld2
 
-    data = html.encode("utf-8", "replace")
+    data = html.encode("utf-8", "replace") if utf8 is None else utf8
     try:
         reliable, _, details = pycld2.detect(data, isPlainText=False, bestEffort=True)
     except pycld2.error:  # CLD2 refuses some code points that are valid UTF-8 (controls, non-characters)

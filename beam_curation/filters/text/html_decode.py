@@ -44,11 +44,17 @@ def _normalise_label(label: str | None) -> str | None:
 
 def decode_html(data: bytes | str, declared: str | None = None) -> str:
     """Decode HTML bytes to str; `declared` is a transport charset (e.g. from HTTP headers)."""
+    return decode_html_utf8(data, declared)[0]
+
+
+def decode_html_utf8(data: bytes | str, declared: str | None = None) -> tuple[str, bytes | None]:
+    """`decode_html`, and the text's UTF-8 bytes when they are the input (decoded strictly as UTF-8), else None:
+    a caller that needs them (CLD2) need not encode the page again."""
     if isinstance(data, str):
-        return data
+        return data, None
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return data[len(bom):].decode(name, errors="replace")
+            return data[len(bom):].decode(name, errors="replace"), None
     candidates = [_normalise_label(declared)]
     match = _META_CHARSET.search(data[:4096])
     if match:
@@ -56,17 +62,17 @@ def decode_html(data: bytes | str, declared: str | None = None) -> str:
     for name in candidates:
         if name:
             try:
-                return data.decode(name)
+                return data.decode(name), data if name == "utf-8" else None
             except (UnicodeDecodeError, LookupError):
                 continue
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), data
     except UnicodeDecodeError:
         pass
     guessed = _normalise_label(_detect(data))
     if guessed in _TRUSTED_GUESSES:
-        return data.decode(guessed, errors="replace")
-    return data.decode("cp1252", errors="replace")
+        return data.decode(guessed, errors="replace"), None
+    return data.decode("cp1252", errors="replace"), None
 
 
 def _detect(data: bytes) -> str | None:

@@ -21,6 +21,7 @@ import functools
 import re
 import threading
 from itertools import chain
+from operator import itemgetter
 
 
 _SENTENCE_BREAK = re.compile(r"i[ix]*p")
@@ -28,6 +29,7 @@ _WHITESPACE_RUN = re.compile(r"\s+")
 
 ChunkTokens = tuple[tuple[str, ...], str]
 """The tokens of one whitespace-free chunk and their classes (one of ``i``/``x``/``p`` per token)."""
+_TOKENS, _CLASSES = itemgetter(0), itemgetter(1)
 
 
 class SpacyWordTokenizer:
@@ -41,6 +43,7 @@ class SpacyWordTokenizer:
 
     def __init__(self, language: str = "en", cache_size: int = 200_000) -> None:
         import spacy
+        from spacy.attrs import IS_PUNCT, LANG
         from spacy.pipeline import Sentencizer
         from spacy.tokenizer import Tokenizer
 
@@ -48,6 +51,12 @@ class SpacyWordTokenizer:
         self._nlp = spacy.blank(language)
         if type(self._nlp.tokenizer) is not Tokenizer:
             raise ValueError(f"spaCy's {language!r} tokenizer is not rule-based: chunks are not independent")
+        # A new word's lexeme gets every lexical attribute the vocabulary has getters for (shape, like_num,
+        # like_url, lower...: most of the tokenizer's time); only IS_PUNCT is read here, and no attribute
+        # decides where the rule-based tokenizer splits. Its own private vocabulary, so nothing else sees this.
+        vocab = self._nlp.vocab
+        vocab.lex_attr_getters = {attr: vocab.lex_attr_getters[attr] for attr in (LANG, IS_PUNCT)
+                                  if attr in vocab.lex_attr_getters}
         self._sentence_final = frozenset(Sentencizer.default_punct_chars)
         self._cache: dict[str, ChunkTokens] = {}
         self._cache_size = cache_size
@@ -57,15 +66,16 @@ class SpacyWordTokenizer:
         """Tokens and classes for each whitespace-free chunk, in order."""
         cache = self._cache
         try:
-            return [cache[c] for c in chunks]
+            return list(map(cache.__getitem__, chunks))
         except KeyError:
             pass
         with self._lock:
             missing = [c for c in set(chunks) if c not in cache]
             if len(cache) + len(missing) > self._cache_size:
-                cache.clear()
+                cache.clear()  # the chunks that were cached are gone too: all of them are tokenized again
+                missing = list(set(chunks))
             self._tokenize_missing(missing)
-            return [cache[c] for c in chunks]
+            return list(map(cache.__getitem__, chunks))
 
     def _tokenize_missing(self, missing: list[str]) -> None:
         """Tokenize unseen chunks in one spaCy call (joined by single spaces, which spaCy never keeps)."""
@@ -96,7 +106,11 @@ class SpacyWordTokenizer:
 
     def words(self, text: str) -> list[str]:
         """DataTrove's ``split_into_words(text, language)``: every non-whitespace token, in order."""
-        return list(chain.from_iterable(tokens for tokens, _ in self.chunks(text.split())))
+        chunks = text.split()
+        try:  # every chunk cached: no list of entries in between
+            return list(chain.from_iterable(map(_TOKENS, map(self._cache.__getitem__, chunks))))
+        except KeyError:
+            return list(chain.from_iterable(map(_TOKENS, self.chunks(chunks))))
 
     def line_stats(self, line: str, chunks: list[str] | None = None) -> tuple[int, int]:
         """(sentences spaCy's sentencizer finds, words) in a stripped, non-empty line.
@@ -106,7 +120,7 @@ class SpacyWordTokenizer:
         if chunks is None:
             chunks = line.split()
         entries = self.chunks(chunks)
-        classes = "".join([c for _, c in entries])
+        classes = "".join(map(_CLASSES, entries))
         n_words = len(classes)
         if len(line) - len(chunks) + 1 != sum(map(len, chunks)) or line.count(" ") != len(chunks) - 1:
             classes = _classes_with_whitespace_tokens(line, entries)  # gaps other than one space are tokens

@@ -131,12 +131,12 @@ class Extract(Stage):
         if not self.context.guess_languages:
             return doc.html
         from beam_curation.filters.models.langid_prefilter import guess_languages, outside
-        from beam_curation.filters.text.html_decode import decode_html
+        from beam_curation.filters.text.html_decode import decode_html_utf8
 
         started = time.perf_counter()
         try:
-            page = decode_html(doc.html, doc.charset)
-            doc.language_guess = guess_languages(page)
+            page, utf8 = decode_html_utf8(doc.html, doc.charset)
+            doc.language_guess = guess_languages(page, utf8)
         except Exception as exc:  # noqa: BLE001 - a page that cannot be decoded fails alone
             doc.fail(self.STAGE, exc)
             return None

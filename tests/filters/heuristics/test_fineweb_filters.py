@@ -76,6 +76,26 @@ def test_tokenizer_matches_spacy_on_real_text():
                 assert tok.count_sentences(line) == len(list(nlp(line).sents)), line
 
 
+def test_tokenizer_cache_overflow_tokenizes_every_chunk_again():
+    """A text whose new chunks overflow the chunk cache clears it: its chunks that were cached come back too."""
+    from beam_curation.filters.text.word_tokens import EnglishWordTokenizer
+
+    tok = EnglishWordTokenizer(cache_size=4)
+    assert tok.words("It's here.") == ["It", "'s", "here", "."]
+    assert tok.words("It's here, isn't it?") == ["It", "'s", "here", ",", "is", "n't", "it", "?"]
+    assert tok.line_stats("here. It's") == (2, 4)
+
+
+def test_new_words_carry_only_the_punctuation_flag_and_tokenize_alike():
+    """The tokenizer's lexemes skip the attributes nothing reads; tokens and punctuation are spaCy's."""
+    spacy = pytest.importorskip("spacy")
+    text = "Prices rose 3.5% in Q1 (see https://example.com/a?b=1); e-mail me: a@b.org -- ok?! \u2026 \"done\""
+    expected = [(t.text, t.is_punct) for t in spacy.blank("en").tokenizer(text) if t.text.strip()]
+    entries = default_tokenizer().chunks(text.split())
+    found = [(token, cls != "p") for tokens, classes in entries for token, cls in zip(tokens, classes)]
+    assert found == expected
+
+
 # --- Gopher repetition ----------------------------------------------------------------------------
 
 
@@ -105,6 +125,30 @@ def test_duplicated_ngrams_use_concatenated_words_and_skip():
     # 12 x "a": positions 0 (new), 1 (repeat, jump to 6), 6 (repeat, jump to 11 -> done) = 10 chars
     s = gopher_repetition_signals(" ".join(["a"] * 12))
     assert s["gopher_dup_5gram_char_frac"] == pytest.approx(10 / 23)
+
+
+def test_ngram_counting_equals_numpy_unique():
+    """The sorted-key helpers give what np.unique's counts, first indices and inverse would."""
+    import numpy as np
+
+    from beam_curation.filters.heuristics.gopher_repetition import _most_frequent, _repeated
+
+    rng = np.random.default_rng(7)
+    for size in [1, 2, 3, 5, 40, 400] * 30:
+        keys = rng.integers(0, rng.integers(1, 2 * size + 2), size=size).astype(np.uint64)
+        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        top = counts.max()
+        assert _most_frequent(keys) == (top, first[counts == top].min())
+        assert _repeated(keys).tolist() == np.flatnonzero(counts[inverse] > 1).tolist()
+
+
+def test_top_ngrams_of_a_long_document():
+    """Past 46,340 words the n-gram keys are built from dense word ids (positions would overflow 64 bits)."""
+    text = " ".join(["x y"] * 25_000)  # 50,000 words, 99,999 characters
+    s = gopher_repetition_signals(text, words=text.split())
+    assert s["gopher_top_2gram_char_frac"] == pytest.approx(3 * 25_000 / 99_999)  # "x y" x 25,000
+    assert s["gopher_top_3gram_char_frac"] == pytest.approx(5 * 24_999 / 99_999)  # "x y x" ties "y x y": first
+    assert s["gopher_top_4gram_char_frac"] == pytest.approx(7 * 24_999 / 99_999)
 
 
 def test_repetition_signals_on_empty_and_short_text():

@@ -89,6 +89,34 @@ def test_the_gate_is_monotone_in_the_keep_list():
     assert not outside(None, gate_languages(["en"])), "no guess: never skipped"
 
 
+def test_decoding_hands_over_the_utf8_bytes_only_when_they_are_the_page():
+    from beam_curation.filters.text.html_decode import decode_html_utf8
+
+    page = "<html><body>Caf\u00e9 cr\u00e8me</body></html>"
+    data = page.encode("utf-8")
+    assert decode_html_utf8(data) == (page, data)
+    assert decode_html_utf8(data, "utf8") == (page, data)
+    assert decode_html_utf8(data, "windows-1252")[1] is None, "read as cp1252: its UTF-8 is other bytes"
+    assert decode_html_utf8(b"\xef\xbb\xbf" + data) == (page, None), "a byte-order mark is not the page"
+    assert decode_html_utf8(page.encode("cp1252"))[1] is None
+    assert decode_html_utf8(page) == (page, None)
+
+
+@pytest.mark.shared_data
+def test_the_guess_from_the_handed_over_bytes_is_the_guess_from_the_text():
+    from beam_curation.filters.text.html_decode import decode_html_utf8
+
+    folder = shared_data("extraction_dev")
+    handed = 0
+    for path in sorted(folder.rglob("*.html.gz"))[::3]:
+        text, utf8 = decode_html_utf8(gzip.open(path, "rb").read())
+        if utf8 is not None:
+            handed += 1
+            assert utf8 == text.encode("utf-8", "replace")
+        assert guess_languages(text, utf8) == guess_languages(text)
+    assert handed > 50
+
+
 # --- through the pipeline -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
