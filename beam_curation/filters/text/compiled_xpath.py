@@ -312,6 +312,8 @@ class CompiledXPath:
         self._evaluate = _Compiler(path).union()
 
     def __call__(self, context: etree._Element) -> list:
+        if self.original is not None and not isinstance(context, etree._Element):
+            return self.original(context)  # a whole document or other context: lxml's, as before
         return self._evaluate(context)
 
     def __repr__(self) -> str:
