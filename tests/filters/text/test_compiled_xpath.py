@@ -230,3 +230,12 @@ def test_dev_pages_prune_and_extract_the_same():
     assert len(pages) == 412
     calls = _check_pages(pages, [OPTION_SETS[0], OPTION_SETS[2]], OPTION_SETS[:1])
     assert len(calls) >= 15
+
+
+def test_a_whole_document_as_context_is_left_to_lxml():
+    """On an ElementTree `.//x` reaches the root element too; the compiled walk takes elements only, so such a
+    call goes to the XPath it replaced."""
+    tree = html.fromstring(EDGE_PAGE).getroottree()
+    original = _lxml(".//*[re:test(@class, 'share')]")
+    compiled = CompiledXPath(original.path, original=original)
+    assert _same(original(tree), compiled(tree)) and compiled(tree)
