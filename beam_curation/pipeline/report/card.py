@@ -369,8 +369,10 @@ def _settings(config: Config) -> str:
 
     parts = ["Settings:"]
     if config.extract.enabled:
-        parts.append(f"- extract (HTML input): trafilatura, favor {code_inline(config.extract.favor)}, tables "
-                     f"{config.extract.include_tables}, time limit {config.extract.timeout_seconds:g} s per page")
+        extract = config.extract
+        favor = f", favor {code_inline(extract.favor)}" if extract.backend == "trafilatura" else ""
+        parts.append(f"- extract (HTML input): {extract.backend}{favor}, tables {extract.include_tables}, "
+                     f"CPU-time limit {extract.timeout_seconds:g} s per page")
     if config.langid.enabled:
         parts.append(f"- langid: model {code_inline(config.langid.model or 'lid.176.ftz')}, keep "
                      f"{names(config.langid.keep) or 'every language'}, min score {config.langid.min_score:g}")

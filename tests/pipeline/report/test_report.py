@@ -31,6 +31,17 @@ TOLERANCE_PX = 40  # how far a plot area may move from where the reference has i
 
 # --- fast: the pieces --------------------------------------------------------------------------------------------
 
+def test_card_names_the_extraction_backend_and_its_cpu_time_limit():
+    from beam_curation.pipeline.config import parse_config
+    from beam_curation.pipeline.report.card import _settings
+
+    trafilatura = _settings(parse_config({"extract": {"favor": "precision", "timeout_seconds": 2}}))
+    assert "- extract (HTML input): trafilatura, favor `precision`, tables True, CPU-time limit 2 s per page" \
+        in trafilatura
+    resiliparse = _settings(parse_config({"extract": {"backend": "resiliparse"}}))
+    assert "- extract (HTML input): resiliparse, tables True, CPU-time limit 5 s per page" in resiliparse
+
+
 def test_rule_comparisons_are_the_thresholds_drawn():
     from beam_curation.filters.rules import Comparison, comparisons, compile_rule
 
