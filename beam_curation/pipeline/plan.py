@@ -102,6 +102,7 @@ def figure_columns(config: Config) -> FigureColumns:
         pii={k: signal_name(k) for k in PII_KINDS if pii.enabled and k in pii.kinds},
         sets={s.name: signal_names(s.name)[0] for s in decon.sets} if decon.enabled else {},
         dedup=config.dedup.enabled,
+        paragraphs=config.dedup.enabled and config.dedup.paragraphs.enabled,
         tokens=TOKEN_COLUMN if CountTokens.enabled(config.tokens) else None)
 
 

@@ -3,7 +3,8 @@
 Per part (then per shard and run, by `add_figures`): kept documents and characters by language; for each
 personal-data kind the values found and the documents holding any, among all documents that reached the
 signal stages and among the kept ones; the same for each evaluation set's matched n-grams; dedup clusters
-(of more than one document) and their members. The card (beam_curation.pipeline.report.card) reads them from stats.json, so
+(of more than one document) and their members, and with `dedup.paragraphs` the documents holding repeated
+paragraphs, the paragraphs and their characters. The card (beam_curation.pipeline.report.card) reads them from stats.json, so
 every figure it shows is one stats.json holds.
 
 They belong to writing the output (beam_curation.pipeline.io.writers adds them up, the part's writer in
@@ -16,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from beam_curation.filters.dedup.paragraphs import SPANS_COLUMN
+
 FIGURE_KEYS = ("languages", "pii", "decontamination", "duplicates", "tokens")
 UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined": no language identified
 
@@ -27,6 +30,7 @@ class FigureColumns:
     pii: dict[str, str] = field(default_factory=dict)  # kind -> its count column
     sets: dict[str, str] = field(default_factory=dict)  # evaluation set -> its n-gram column
     dedup: bool = False
+    paragraphs: bool = False  # dedup.paragraphs: the repeated paragraphs found, from their spans column
     tokens: Optional[str] = None  # the token count column, when tokens are counted
 
 
@@ -42,6 +46,10 @@ class Figures:
         self.pii = {k: {"values": 0, "documents": 0, "kept_values": 0, "kept_documents": 0} for k in self._pii}
         self.decontamination = {n: {"documents": 0, "ngrams": 0, "kept_documents": 0} for n in self._sets}
         self.duplicates = {"clusters": 0, "documents_in_clusters": 0}
+        self._paragraphs = columns.dedup and columns.paragraphs
+        if self._paragraphs:
+            self.duplicates.update({"documents_with_repeated_paragraphs": 0, "repeated_paragraphs": 0,
+                                    "repeated_paragraph_chars": 0})
         # all and kept, per language and per declared source (a `source` column, as Dolma's documents have)
         self.tokens: dict[str, Any] = {"documents": 0, "tokens": 0, "kept_documents": 0, "kept_tokens": 0,
                                        "languages": {}, "sources": {}}
@@ -75,6 +83,11 @@ class Figures:
             self.duplicates["clusters"] += int(dup.keep)  # one keeper per cluster
             if getattr(dup, "keeper_run", None) is not None:  # dedup.against: its keeper is an earlier run's
                 self.duplicates["earlier_runs"] = self.duplicates.get("earlier_runs", 0) + 1
+        spans = row.get(SPANS_COLUMN) if self._paragraphs else None
+        if spans:
+            self.duplicates["documents_with_repeated_paragraphs"] += 1
+            self.duplicates["repeated_paragraphs"] += len(spans)
+            self.duplicates["repeated_paragraph_chars"] += sum(span["end"] - span["start"] for span in spans)
 
     def _add_tokens(self, row: Mapping[str, Any], n: int, kept: bool) -> None:
         groups = [self.tokens, self.tokens["languages"].setdefault(row["language"] or UNKNOWN_LANGUAGE, {})]

@@ -273,6 +273,11 @@ def render_card(output: str, stats: dict[str, Any], manifest: dict[str, Any]) ->
                 ["removed as near duplicates", removed.get("dedup_minhash", 0)]]
         if d.against:
             rows.append(["removed as duplicates of an earlier run's documents", dup.get("earlier_runs", 0)])
+        if d.paragraphs.enabled:
+            rows += [["documents holding repeated paragraphs", dup.get("documents_with_repeated_paragraphs", 0)],
+                     ["repeated paragraphs (characters)", f"{dup.get('repeated_paragraphs', 0)} "
+                      f"({dup.get('repeated_paragraph_chars', 0)})"],
+                     ["removed for too little text left without them", removed.get("dedup_paragraphs", 0)]]
         lines += _table(["figure", "value"], rows)
     else:
         lines.append("Not deduplicated (`dedup.enabled: false`).")

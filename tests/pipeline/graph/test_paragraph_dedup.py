@@ -3,6 +3,8 @@ order, the same on every runner; the WARC samples' repeated paragraphs of one si
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import apache_beam as beam
@@ -172,6 +174,19 @@ def test_remove_mode_cuts_the_repeats_and_removes_what_is_left_empty(planted: Pa
     }
     # the spans index the text before the cut: they say what was cut
     assert _spans_by_id(out)["c"] == _spans(PLANTED["c"][1], NAV, FOOTER)
+    # stats.json (and the card) count what signals/ holds
+    spans = [found for found in _spans_by_id(out).values() if found]
+    duplicates = json.loads((out / "stats.json").read_text())["duplicates"]
+    assert duplicates["documents_with_repeated_paragraphs"] == len(spans) == 5
+    assert duplicates["repeated_paragraphs"] == sum(map(len, spans))
+    assert duplicates["repeated_paragraph_chars"] == sum(end - start for found in spans for start, end in found)
+    from beam_curation.pipeline.cli import main
+
+    assert main(["report", str(out)]) == 0
+    card = (out / "README.md").read_text()
+    assert "| documents holding repeated paragraphs | 5 |" in card
+    assert f"| repeated paragraphs (characters) | {duplicates['repeated_paragraphs']} (" in card
+    assert "| removed for too little text left without them | 1 |" in card
 
 
 @pytest.mark.slow
