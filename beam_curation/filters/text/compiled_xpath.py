@@ -115,6 +115,7 @@ class _Compiler:
 
     def step(self) -> tuple[tuple[str, ...] | None, Callable]:
         """(the names when the step is a bare `.//name`, its evaluator)."""
+        self.uses_descendants = False
         self.take(".//")
         test = "*" if self.at_op("*") else self.peek()[1]
         self.take(kind="op" if test == "*" else "name")
@@ -133,7 +134,8 @@ class _Compiler:
         return None, self.function(names, " and ".join(f"({c})" for c in conditions))
 
     def function(self, names: tuple[str, ...] | None, condition: str) -> Callable:
-        """One Python function per step: walk, read attributes once, test; without attributes, once per tag."""
+        """One Python function per step: walk the candidates, read each one's attributes once, and decide each
+        distinct (tag, attributes) once unless the condition also looks below the element."""
         candidates = "context.iterdescendants(*NAMES)" if names else "context.iterdescendants(ELEMENT)"
         if self.uses_descendants:  # the answer depends on more than the element's own tag and attributes
             loop = [
