@@ -223,13 +223,13 @@ def test_bundled_sample_pages_prune_and_extract_the_same_under_every_option_set(
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_dev_pages_prune_and_extract_the_same():
-    """The 412 extraction dev pages: every call of every compiled list equal to lxml's under FineWeb's settings
-    and under recall with comments (which reaches the comment lists), the text byte-identical under FineWeb's
-    (the bundled pages above take all four option sets both ways)."""
+    """The 412 extraction dev pages under FineWeb's settings: every call of every compiled list equal to lxml's,
+    the text byte-identical (the bundled pages above take all four option sets both ways; all four on these
+    pages agreed too when this was written, in about two minutes)."""
     pages = _dev_pages()
     assert len(pages) == 412
-    calls = _check_pages(pages, [OPTION_SETS[0], OPTION_SETS[2]], OPTION_SETS[:1])
-    assert len(calls) >= 15
+    calls = _check_pages(pages, OPTION_SETS[:1], OPTION_SETS[:1])
+    assert len(calls) >= 10
 
 
 def test_a_whole_document_as_context_is_left_to_lxml():
