@@ -11,8 +11,8 @@ string when any node does; `re:test` is `re.search`, as lxml's EXSLT is; an elem
 decided once per tag. Anything outside the subset (positions, numbers, other axes or functions) raises
 `Unsupported`, and that expression stays lxml's.
 
-`compile_trafilatura()` swaps the compiled forms into trafilatura's XPath lists in place, so every caller of
-those lists gets them. Tests hold every compiled expression equal to lxml's, element for element, on real
+`compile_trafilatura()` swaps the compiled forms in for the XPath objects trafilatura's modules hold (its
+pruning lists, in place, so every module that imported them gets them). Tests hold every compiled expression equal to lxml's, element for element, on real
 pages, and the extracted text byte-identical.
 """
 
@@ -94,28 +94,31 @@ class _Compiler:
     # location paths
 
     def union(self) -> Callable[[etree._Element], list]:
+        """The whole expression as one walk: an element is selected when any step of the union selects it
+        (each step is `.//` from the same context, so their union in document order is that walk's order)."""
         steps = [self.step()]
         while self.at_op("|"):
             self.take("|")
             steps.append(self.step())
         self.take(kind="end")
+        if any(names is None for names, _ in steps):
+            names = None
+        else:
+            names = tuple(dict.fromkeys(name for step_names, _ in steps for name in step_names))
         if len(steps) == 1:
-            return steps[0][1]
-        if all(plain for plain, _ in steps):  # `.//a|.//b`: one walk over the named elements
-            return _walk(tuple(name for plain, _ in steps for name in plain))
-        evaluators = [step for _, step in steps]
+            condition = steps[0][1]  # the walk visits only the step's names already
+        else:
+            condition = " or ".join(
+                f"({step_condition})" if step_names is None
+                else f"tag in {step_names!r}" if step_condition is None
+                else f"(tag in {step_names!r} and ({step_condition}))"
+                for step_names, step_condition in steps)
+        if condition is None:
+            return _walk(names)
+        return self.function(names, condition)
 
-        def union(context: etree._Element) -> list:
-            found = set()
-            for step in evaluators:
-                found.update(step(context))
-            return [element for element in context.iterdescendants() if element in found]
-
-        return union
-
-    def step(self) -> tuple[tuple[str, ...] | None, Callable]:
-        """(the names when the step is a bare `.//name`, its evaluator)."""
-        self.uses_descendants = False
+    def step(self) -> tuple[tuple[str, ...] | None, str | None]:
+        """(the names a step selects from, None for any element; its condition as Python, None for none)."""
         self.take(".//")
         test = "*" if self.at_op("*") else self.peek()[1]
         self.take(kind="op" if test == "*" else "name")
@@ -129,13 +132,11 @@ class _Compiler:
                 names = value[1]
             else:
                 conditions.append(self.boolean(value))
-        if not conditions:
-            return names, _walk(names)
-        return None, self.function(names, " and ".join(f"({c})" for c in conditions))
+        return names, (" and ".join(f"({c})" for c in conditions) if conditions else None)
 
     def function(self, names: tuple[str, ...] | None, condition: str) -> Callable:
-        """One Python function per step: walk the candidates, read each one's attributes once, and decide each
-        distinct (tag, attributes) once unless the condition also looks below the element."""
+        """The walk as Python: over the candidates, each one's attributes read once, each distinct (tag,
+        attributes) decided once unless the condition also looks below the element."""
         candidates = "context.iterdescendants(*NAMES)" if names else "context.iterdescendants(ELEMENT)"
         if self.uses_descendants:  # the answer depends on more than the element's own tag and attributes
             loop = [
@@ -330,39 +331,61 @@ def compile_xpath(path: str) -> CompiledXPath:
 _MARK = "_beam_curation_compiled"
 
 
+def _trafilatura_modules() -> list:
+    import sys
+
+    import trafilatura  # noqa: F401  (and so every module it imports)
+
+    return [module for name, module in sorted(sys.modules.items())
+            if module is not None and (name == "trafilatura" or name.startswith("trafilatura."))]
+
+
 def compile_trafilatura() -> tuple[int, int]:
-    """Swap compiled forms into trafilatura's XPath lists in place, once per process; (compiled, left to lxml).
+    """Swap compiled forms in for trafilatura's XPath objects, once per process: those its modules hold, alone
+    or in lists (its pruning lists are module-level lists that the modules using them import, so the swap is in
+    place). (distinct expressions compiled, left to lxml). Each compiled one keeps the XPath it replaces
+    (`original`), and `restore_trafilatura` puts them back."""
+    import trafilatura
 
-    Each compiled expression keeps the XPath it replaces (`original`), so `restore_trafilatura` undoes it."""
-    from trafilatura import xpaths
-
-    done = getattr(xpaths, _MARK, None)
+    done = getattr(trafilatura, _MARK, None)
     if done is not None:
         return done
-    compiled = left = 0
-    for value in vars(xpaths).values():
-        if not isinstance(value, list):
-            continue
-        for index, expression in enumerate(value):
-            if isinstance(expression, etree.XPath):
-                try:
-                    value[index] = CompiledXPath(expression.path, original=expression)
-                    compiled += 1
-                except Unsupported as unsupported:
-                    logger.debug("left to lxml: %s", unsupported)
-                    left += 1
-    setattr(xpaths, _MARK, (compiled, left))
-    return compiled, left
+    swapped: dict[int, CompiledXPath | etree.XPath] = {}
+
+    def swap(expression):
+        if not isinstance(expression, etree.XPath):
+            return expression
+        if id(expression) not in swapped:
+            try:
+                swapped[id(expression)] = CompiledXPath(expression.path, original=expression)
+            except Unsupported as unsupported:
+                logger.debug("left to lxml: %s", unsupported)
+                swapped[id(expression)] = expression
+        return swapped[id(expression)]
+
+    for module in _trafilatura_modules():
+        for name, value in list(vars(module).items()):
+            if isinstance(value, etree.XPath):
+                setattr(module, name, swap(value))
+            elif isinstance(value, list) and any(isinstance(item, etree.XPath) for item in value):
+                value[:] = [swap(item) for item in value]
+    compiled = sum(isinstance(x, CompiledXPath) for x in swapped.values())
+    setattr(trafilatura, _MARK, (compiled, len(swapped) - compiled))
+    return getattr(trafilatura, _MARK)
 
 
 def restore_trafilatura() -> None:
     """Put trafilatura's own XPath objects back (for comparing the two in one process)."""
-    from trafilatura import xpaths
+    import trafilatura
 
-    for value in vars(xpaths).values():
-        if isinstance(value, list):
-            for index, expression in enumerate(value):
-                if isinstance(expression, CompiledXPath):
-                    value[index] = expression.original
-    if hasattr(xpaths, _MARK):
-        delattr(xpaths, _MARK)
+    def back(expression):
+        return expression.original if isinstance(expression, CompiledXPath) else expression
+
+    for module in _trafilatura_modules():
+        for name, value in list(vars(module).items()):
+            if isinstance(value, CompiledXPath):
+                setattr(module, name, back(value))
+            elif isinstance(value, list) and any(isinstance(item, CompiledXPath) for item in value):
+                value[:] = [back(item) for item in value]
+    if hasattr(trafilatura, _MARK):
+        delattr(trafilatura, _MARK)
