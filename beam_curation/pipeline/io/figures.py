@@ -30,7 +30,7 @@ class FigureColumns:
     pii: dict[str, str] = field(default_factory=dict)  # kind -> its count column
     sets: dict[str, str] = field(default_factory=dict)  # evaluation set -> its n-gram column
     dedup: bool = False
-    paragraphs: bool = False  # dedup.paragraphs: the repeated paragraphs found, from their spans column
+    paragraphs: bool = False  # dedup with dedup.paragraphs: the repeated paragraphs, from their spans column
     tokens: Optional[str] = None  # the token count column, when tokens are counted
 
 
@@ -46,7 +46,7 @@ class Figures:
         self.pii = {k: {"values": 0, "documents": 0, "kept_values": 0, "kept_documents": 0} for k in self._pii}
         self.decontamination = {n: {"documents": 0, "ngrams": 0, "kept_documents": 0} for n in self._sets}
         self.duplicates = {"clusters": 0, "documents_in_clusters": 0}
-        self._paragraphs = columns.dedup and columns.paragraphs
+        self._paragraphs = columns.paragraphs
         if self._paragraphs:
             self.duplicates.update({"documents_with_repeated_paragraphs": 0, "repeated_paragraphs": 0,
                                     "repeated_paragraph_chars": 0})
